@@ -1,0 +1,113 @@
+"""The paper's networks (§3.3): a LeNet-style CNN for images and an MLP for vectors.
+
+Each backbone maps inputs to the features that feed the clustering head; the head
+(``Dense(hidden_units) → ReLU → BatchNorm``) produces the hidden representation the
+DDC kernel is computed on, and ``Dense(k) → softmax`` the assignments. Split this way,
+the paper's networks are:
+
+- images:  Conv(32, 5×5) → MaxPool 2×2 → ReLU → Conv(64, 5×5) → MaxPool 2×2 → ReLU → Flatten
+           | head Dense(100) → ReLU → BatchNorm | Dense(k) → softmax
+- vectors: Dense(200) → ReLU → Dense(200) → ReLU
+           | head Dense(500) → ReLU → BatchNorm | Dense(k) → softmax
+
+All weights use He initialisation (He et al. 2015), as the paper does.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import keras
+
+BackboneName = Literal["conv", "mlp"]
+BACKBONES: tuple[str, ...] = ("conv", "mlp")
+
+#: He et al. (2015) initialisation, as in the paper.
+KERNEL_INITIALIZER = "he_normal"
+#: Width of the head's hidden layer (the hidden representation) per backbone (paper §3.3).
+DEFAULT_HIDDEN_UNITS: dict[str, int] = {"conv": 100, "mlp": 500}
+#: Paper §4.6 learning rates: 1e-3 for the CNN, 1e-5 for the fully connected network.
+PAPER_LEARNING_RATES: dict[str, float] = {"conv": 1e-3, "mlp": 1e-5}
+#: Smallest spatial size the conv backbone accepts: two valid 5×5 convs and 2×2 pools.
+MIN_CONV_SIZE = 16
+
+
+def conv_backbone(name: str = "conv_backbone") -> keras.Sequential:
+    """The paper's convolutional feature extractor (before the fully connected layer).
+
+    Input ``(batch, h, w, c)`` with h, w ≥ 16 (28×28 in the paper); output
+    ``(batch, 64 · ((h - 4) // 2 - 4) // 2 · ((w - 4) // 2 - 4) // 2)`` — 1024 for 28×28.
+    """
+    return keras.Sequential(
+        [
+            keras.layers.Conv2D(32, 5, kernel_initializer=KERNEL_INITIALIZER, name="conv1"),
+            keras.layers.MaxPooling2D(2, name="pool1"),
+            keras.layers.ReLU(name="relu1"),
+            keras.layers.Conv2D(64, 5, kernel_initializer=KERNEL_INITIALIZER, name="conv2"),
+            keras.layers.MaxPooling2D(2, name="pool2"),
+            keras.layers.ReLU(name="relu2"),
+            keras.layers.Flatten(name="flatten"),
+        ],
+        name=name,
+    )
+
+
+def mlp_backbone(name: str = "mlp_backbone") -> keras.Sequential:
+    """The paper's fully connected feature extractor: Dense(200) → ReLU → Dense(200) → ReLU.
+
+    Input ``(batch, d)``; output ``(batch, 200)``.
+    """
+    return keras.Sequential(
+        [
+            keras.layers.Dense(200, kernel_initializer=KERNEL_INITIALIZER, name="dense1"),
+            keras.layers.ReLU(name="relu1"),
+            keras.layers.Dense(200, kernel_initializer=KERNEL_INITIALIZER, name="dense2"),
+            keras.layers.ReLU(name="relu2"),
+        ],
+        name=name,
+    )
+
+
+def make_backbone(backbone: str) -> keras.Sequential:
+    """Build a paper backbone by name (``"conv"`` or ``"mlp"``)."""
+    if backbone == "conv":
+        return conv_backbone()
+    if backbone == "mlp":
+        return mlp_backbone()
+    raise ValueError(f"backbone={backbone!r}; expected one of {BACKBONES} or a keras Layer/Model")
+
+
+def hidden_head(units: int, name: str = "hidden") -> keras.Sequential:
+    """Dense(units) → ReLU → BatchNorm: the hidden representation the DDC kernel uses.
+
+    Input ``(batch, features)``; output ``(batch, units)``.
+    """
+    return keras.Sequential(
+        [
+            keras.layers.Dense(units, kernel_initializer=KERNEL_INITIALIZER, name="dense"),
+            keras.layers.ReLU(name="relu"),
+            keras.layers.BatchNormalization(name="batch_norm"),
+        ],
+        name=name,
+    )
+
+
+def check_input_shape(backbone: str, input_shape: tuple) -> None:
+    """Raise a clear ValueError if ``input_shape`` (no batch dim) cannot feed ``backbone``."""
+    shape = tuple(input_shape)
+    if backbone == "conv":
+        if len(shape) != 3:
+            raise ValueError(
+                f"the conv backbone needs image inputs of shape (h, w, channels), got {shape}; "
+                "use backbone='mlp' for vectors"
+            )
+        if min(d for d in shape[:2] if d is not None) < MIN_CONV_SIZE:
+            raise ValueError(
+                f"the conv backbone needs images of at least {MIN_CONV_SIZE}×{MIN_CONV_SIZE} "
+                f"(two valid 5×5 convolutions and 2×2 pools), got {shape[:2]}; use backbone='mlp'"
+            )
+    elif backbone == "mlp" and len(shape) != 1:
+        raise ValueError(
+            f"the mlp backbone needs vector inputs of shape (features,), got {shape}; "
+            "flatten the inputs or use backbone='conv' for images"
+        )
