@@ -72,7 +72,10 @@ def pairwise_sq_dists(x: tf.Tensor) -> tf.Tensor:
     gram = tf.matmul(x, x, transpose_b=True)
     d = sq_norms[:, None] + sq_norms[None, :] - 2.0 * gram
     d = tf.nn.relu(d)
-    return tf.linalg.set_diag(d, tf.zeros_like(sq_norms))
+    # Exact zero diagonal. (tf.where rather than set_diag: set_diag's gradient does not
+    # compile under XLA when the batch dimension is dynamic.)
+    on_diagonal = tf.eye(tf.shape(x)[0], dtype=tf.bool)
+    return tf.where(on_diagonal, tf.zeros_like(d), d)
 
 
 def upper_triangle_median(d: tf.Tensor) -> tf.Tensor:

@@ -496,7 +496,8 @@ def test_xla_compiled_gradient_dynamic_batch():
         assert_close(total, float(t_e), rtol=1e-5, what=f"xla total m={m}")
         assert np.all(np.isfinite(_np(gh))) and np.all(np.isfinite(_np(gz)))
         assert rel_norm_err(gh, _np(eh)) < 1e-4 or np.abs(_np(eh)).max() < 1e-6
-        assert rel_norm_err(gz, _np(ez)) < 1e-4
+        # m = 1: the loss is constant in z, so both gradients are round-off (~1e-8)
+        assert rel_norm_err(gz, _np(ez)) < 1e-4 or np.abs(_np(ez)).max() < 1e-6
 
 
 # -------------------------------------------------------------------- hand-checked
