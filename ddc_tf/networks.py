@@ -55,10 +55,12 @@ def conv_backbone(name: str = "conv_backbone") -> keras.Sequential:
 def mlp_backbone(name: str = "mlp_backbone") -> keras.Sequential:
     """The paper's fully connected feature extractor: Dense(200) → ReLU → Dense(200) → ReLU.
 
-    Input ``(batch, d)``; output ``(batch, 200)``.
+    Input ``(batch, d)`` (or any ``(batch, ...)``: it is flattened first, so images work
+    too); output ``(batch, 200)``.
     """
     return keras.Sequential(
         [
+            keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(200, kernel_initializer=KERNEL_INITIALIZER, name="dense1"),
             keras.layers.ReLU(name="relu1"),
             keras.layers.Dense(200, kernel_initializer=KERNEL_INITIALIZER, name="dense2"),
@@ -93,7 +95,11 @@ def hidden_head(units: int, name: str = "hidden") -> keras.Sequential:
 
 
 def check_input_shape(backbone: str, input_shape: tuple) -> None:
-    """Raise a clear ValueError if ``input_shape`` (no batch dim) cannot feed ``backbone``."""
+    """Raise a clear ValueError if ``input_shape`` (no batch dim) cannot feed ``backbone``.
+
+    The conv backbone needs images ``(h, w, c)`` of at least 16×16; the mlp backbone
+    flattens whatever fixed shape it is given.
+    """
     shape = tuple(input_shape)
     if backbone == "conv":
         if len(shape) != 3:
@@ -106,8 +112,7 @@ def check_input_shape(backbone: str, input_shape: tuple) -> None:
                 f"the conv backbone needs images of at least {MIN_CONV_SIZE}×{MIN_CONV_SIZE} "
                 f"(two valid 5×5 convolutions and 2×2 pools), got {shape[:2]}; use backbone='mlp'"
             )
-    elif backbone == "mlp" and len(shape) != 1:
+    elif backbone == "mlp" and (len(shape) == 0 or None in shape):
         raise ValueError(
-            f"the mlp backbone needs vector inputs of shape (features,), got {shape}; "
-            "flatten the inputs or use backbone='conv' for images"
+            f"the mlp backbone needs inputs of a fixed shape such as (features,), got {shape}"
         )

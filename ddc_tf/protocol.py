@@ -1,0 +1,179 @@
+"""The paper's protocol (§4.6): R runs, the lowest-loss run, DDC-VOTE over the best three.
+
+Every run trains a fresh model with its own seed and is scored by its **unsupervised**
+loss over the whole data set; labels are used only to report ACC/NMI, never to choose.
+DDC-VOTE aligns the 2nd and 3rd lowest-loss runs to the lowest (Hungarian on their
+contingency tables) and takes a per-point majority vote, ties to the best run.
+
+With an output folder every finished run is kept on disk (``runs/seed_<s>/``: its
+``run.json``, cluster ids and model), so repeating the same command does not train a
+finished run again, and an interrupted run resumes from its last backup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from ddc_tf import evaluation
+from ddc_tf.data import ArrayData
+from ddc_tf.model import DDC
+from ddc_tf.training import TrainConfig, dataset_loss, predict_assignments, train_run
+
+__all__ = ["run_protocol", "VOTE_RUNS", "RESULTS_FILE", "MODEL_FILE"]
+
+#: DDC-VOTE combines this many lowest-loss runs (paper §4.6).
+VOTE_RUNS = 3
+RESULTS_FILE = "results.json"
+MODEL_FILE = "model.keras"
+_RUN_FILE = "run.json"
+_LABELS_FILE = "clusters.npy"
+
+
+def _metrics(y: np.ndarray | None, clusters: np.ndarray) -> dict[str, float | None]:
+    return evaluation.cluster_metrics(y, clusters)
+
+
+def _config_signature(data: ArrayData, config: TrainConfig) -> dict[str, Any]:
+    return {"data": data.name, "n": data.n, "config": config.to_dict()}
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(tmp, path)  # atomic: a half-written file never looks finished
+
+
+def _run_one(
+    data: ArrayData,
+    config: TrainConfig,
+    seed: int,
+    run_dir: Path | None,
+    verbose: int | str,
+    callbacks_for: Callable[[int], list] | None,
+) -> tuple[dict[str, Any], np.ndarray, Any]:
+    """Train (or reload) one run; returns its record, its cluster ids and the model."""
+    signature = _config_signature(data, config)
+    if run_dir is not None and (run_dir / _RUN_FILE).exists():
+        record = json.loads((run_dir / _RUN_FILE).read_text())
+        if record.get("signature") != signature:
+            raise ValueError(
+                f"{run_dir} holds a run of a different configuration; use another --out folder"
+            )
+        clusters = np.load(run_dir / _LABELS_FILE, allow_pickle=False)
+        return record, clusters, None
+
+    callbacks = callbacks_for(seed) if callbacks_for else []
+    backup_dir = run_dir / "backup" if run_dir is not None else None
+    model, history = train_run(
+        data, config, seed, verbose=verbose, callbacks=callbacks, backup_dir=backup_dir
+    )
+    terms = dataset_loss(model, data, batch_size=config.batch_size)
+    probabilities = predict_assignments(model, data)
+    clusters = probabilities.argmax(axis=1).astype(np.int64)
+    record = {
+        "seed": seed,
+        "loss": terms["loss"],
+        "terms": {k: terms[k] for k in ("l1", "l2", "l3")},
+        **_metrics(data.y, clusters),
+        "cluster_sizes": np.bincount(clusters, minlength=config.n_clusters).tolist(),
+        "history": history,
+        "signature": signature,
+    }
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        model.save(run_dir / MODEL_FILE)
+        np.save(run_dir / _LABELS_FILE, clusters)
+        _write_json(run_dir / _RUN_FILE, record)  # last: marks the run finished
+    return record, clusters, model
+
+
+def run_protocol(
+    data: ArrayData,
+    config: TrainConfig,
+    *,
+    runs: int = 1,
+    seed: int = 0,
+    out_dir: str | os.PathLike | None = None,
+    verbose: int | str = "auto",
+    callbacks_for: Callable[[int], list] | None = None,
+) -> tuple[dict[str, Any], DDC]:
+    """Train ``runs`` models (seeds ``seed, seed+1, …``), pick by loss, vote.
+
+    Args:
+        data: the data set (labels, if present, only for reporting).
+        config: hyper-parameters shared by all runs.
+        runs: number of runs R (20 in the paper).
+        seed: seed of the first run.
+        out_dir: where runs, ``results.json`` and the best model (``model.keras``) go;
+            ``None`` keeps everything in memory.
+        verbose: Keras ``fit`` verbosity.
+        callbacks_for: ``seed -> list of Keras callbacks`` for each run (TensorBoard, ...).
+
+    Returns:
+        ``(results, best_model)``: the trained lowest-loss model and the results dict
+        written to ``results.json``: ``data, n, clusters, steps, config,
+        runs`` (one ``{seed, loss, acc, nmi, ...}`` per run), ``best`` (the lowest-loss
+        run), ``vote`` (``{acc, nmi}`` of DDC-VOTE, or None when R < 3), and ``summary``
+        (mean ± std and max of ACC/NMI over all runs, or None without labels).
+    """
+    if runs < 1:
+        raise ValueError(f"runs must be ≥ 1, got {runs}")
+    out = Path(out_dir) if out_dir is not None else None
+    records, labelings, models = [], [], []
+    for r in range(runs):
+        run_dir = out / "runs" / f"seed_{seed + r}" if out is not None else None
+        record, clusters, model = _run_one(data, config, seed + r, run_dir, verbose, callbacks_for)
+        records.append(record)
+        labelings.append(clusters)
+        models.append(model)
+
+    order = sorted(range(runs), key=lambda i: records[i]["loss"])
+    best = order[0]
+    vote = None
+    if runs >= VOTE_RUNS:
+        voted = evaluation.vote([labelings[i] for i in order[:VOTE_RUNS]])
+        vote = {"seeds": [records[i]["seed"] for i in order[:VOTE_RUNS]], **_metrics(data.y, voted)}
+        if out is not None:
+            np.save(out / "vote_clusters.npy", voted)
+
+    def brief(record: dict[str, Any]) -> dict[str, Any]:
+        return {k: record[k] for k in ("seed", "loss", "acc", "nmi")}
+
+    summary = None
+    if data.y is not None:
+        accs = np.array([r["acc"] for r in records])
+        nmis = np.array([r["nmi"] for r in records])
+        summary = {
+            "acc_mean": float(accs.mean()), "acc_std": float(accs.std()), "acc_max": float(accs.max()),
+            "nmi_mean": float(nmis.mean()), "nmi_std": float(nmis.std()), "nmi_max": float(nmis.max()),
+        }
+    results = {
+        "data": data.name,
+        "n": data.n,
+        "clusters": config.n_clusters,
+        "steps": config.steps,
+        "config": config.to_dict(),
+        "runs": [
+            {**brief(r), "terms": r["terms"], "cluster_sizes": r["cluster_sizes"]} for r in records
+        ],
+        "best": brief(records[best]),
+        "vote": vote,
+        "summary": summary,
+    }
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        best_model = out / "runs" / f"seed_{records[best]['seed']}" / MODEL_FILE
+        shutil.copyfile(best_model, out / MODEL_FILE)
+        np.save(out / "best_clusters.npy", labelings[best])
+        _write_json(out / RESULTS_FILE, results)
+    best_model = models[best]
+    if best_model is None:  # the best run was finished earlier: load it back
+        best_model = keras.models.load_model(out / MODEL_FILE)
+    return results, best_model

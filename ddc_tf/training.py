@@ -1,0 +1,208 @@
+"""One DDC training run on an in-memory data set, and what is computed from a trained model.
+
+``train_run`` builds a fresh model for a :class:`TrainConfig`, trains it for exactly
+``config.steps`` mini-batches with ``model.fit`` (mini-batch order reshuffled every pass
+over the data), and can resume after an interruption. ``dataset_loss`` scores a trained
+model by its unsupervised loss over the whole data set (fixed batch order, no labels) —
+the paper's criterion for picking a run — and ``predict_assignments`` gives the cluster
+probabilities of every point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+
+from ddc_tf import losses, networks
+from ddc_tf.data import ArrayData, to_dataset
+from ddc_tf.model import DDC
+
+__all__ = [
+    "TrainConfig",
+    "resolve_backbone",
+    "build_model",
+    "train_run",
+    "dataset_loss",
+    "predict_assignments",
+]
+
+#: fit() shows this many progress lines per run (Keras "epochs" are logging chunks here;
+#: the data itself is reshuffled at every pass over it, independently of these chunks).
+LOG_CHUNKS = 10
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one DDC run (paper §4.6 defaults where the paper has one).
+
+    Attributes:
+        n_clusters: number of clusters k.
+        backbone: ``"conv"``, ``"mlp"`` or ``"auto"`` (conv for images ≥ 16×16, else mlp).
+        steps: number of training mini-batches (the paper uses 70 000).
+        batch_size: mini-batch size m (100 in the paper).
+        learning_rate: Adam learning rate; ``None`` = the paper's (1e-3 conv, 1e-5 mlp).
+        rel_sigma: relative kernel bandwidth (0.15).
+        sigma_mode: ``"reference"`` or ``"paper"`` bandwidth convention.
+        loss_weights: weights of ``l1, l2, l3``.
+        hidden_units: width of the hidden representation; ``None`` = paper's (100 / 500).
+        drop_remainder: drop the last partial batch of each pass (fixed batch shape: every
+            batch has m points, and XLA compiles one shape).
+        jit_compile: compile the train step with XLA.
+    """
+
+    n_clusters: int
+    backbone: str = "auto"
+    steps: int = 3000
+    batch_size: int = 100
+    learning_rate: float | None = None
+    rel_sigma: float = losses.DEFAULT_REL_SIGMA
+    sigma_mode: str = losses.DEFAULT_SIGMA_MODE
+    loss_weights: Sequence[float] = field(default=(1.0, 1.0, 1.0))
+    hidden_units: int | None = None
+    drop_remainder: bool = True
+    jit_compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"steps must be ≥ 1, got {self.steps}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be ≥ 2 (the kernel needs pairs), got {self.batch_size}")
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        self.loss_weights = tuple(float(w) for w in self.loss_weights)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "loss_weights": list(self.loss_weights)}
+
+
+def resolve_backbone(backbone: str, data: ArrayData) -> str:
+    """``"auto"`` → ``"conv"`` for images of at least 16×16, ``"mlp"`` otherwise."""
+    if backbone != "auto":
+        if backbone not in networks.BACKBONES:
+            raise ValueError(f"backbone={backbone!r}; expected 'auto' or one of {networks.BACKBONES}")
+        return backbone
+    shape = data.input_shape
+    if data.kind == "image" and len(shape) == 3 and min(shape[:2]) >= networks.MIN_CONV_SIZE:
+        return "conv"
+    return "mlp"
+
+
+def build_model(config: TrainConfig, data: ArrayData) -> DDC:
+    """A fresh, compiled DDC model for ``data`` (weights depend on the global Keras seed)."""
+    backbone = resolve_backbone(config.backbone, data)
+    learning_rate = config.learning_rate or networks.PAPER_LEARNING_RATES[backbone]
+    model = DDC(
+        n_clusters=config.n_clusters,
+        backbone=backbone,
+        hidden_units=config.hidden_units,
+        rel_sigma=config.rel_sigma,
+        sigma_mode=config.sigma_mode,
+        loss_weights=config.loss_weights,
+    )
+    model.build((None, *data.input_shape))
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        jit_compile=config.jit_compile,
+    )
+    return model
+
+
+class StopAfterSteps(keras.callbacks.Callback):
+    """Stops ``fit`` after exactly ``steps`` training batches.
+
+    ``steps_per_epoch`` lets it count from the right place when ``fit`` starts at a later
+    epoch (a run resumed by ``BackupAndRestore``).
+    """
+
+    def __init__(self, steps: int, steps_per_epoch: int) -> None:
+        super().__init__()
+        self.steps = steps
+        self.steps_per_epoch = steps_per_epoch
+        self.seen = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.seen = max(self.seen, epoch * self.steps_per_epoch)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.seen += 1
+        if self.seen >= self.steps:
+            self.model.stop_training = True
+
+
+def train_run(
+    data: ArrayData,
+    config: TrainConfig,
+    seed: int,
+    *,
+    verbose: int | str = "auto",
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    backup_dir: str | os.PathLike | None = None,
+) -> tuple[DDC, dict[str, list[float]]]:
+    """Train one fresh DDC model on ``data`` for ``config.steps`` mini-batches.
+
+    Args:
+        data: the training data (labels, if any, are not used).
+        config: hyper-parameters.
+        seed: seeds the weights and the mini-batch order (deterministic on CPU).
+        verbose: Keras ``fit`` verbosity.
+        callbacks: extra Keras callbacks (TensorBoard, CSVLogger, ...).
+        backup_dir: if given, training state is backed up there after every logging chunk
+            (``keras.callbacks.BackupAndRestore``) and an interrupted run resumes from it.
+
+    Returns:
+        The trained model and the ``fit`` history (``loss``, ``l1``, ``l2``, ``l3`` per chunk).
+    """
+    if data.n < config.n_clusters:
+        raise ValueError(f"{data.name}: {data.n} points but {config.n_clusters} clusters")
+    if config.drop_remainder and data.n < config.batch_size:
+        raise ValueError(
+            f"{data.name}: {data.n} points is fewer than one batch of {config.batch_size}; "
+            "lower batch_size or set drop_remainder=False"
+        )
+    keras.utils.set_random_seed(seed)
+    model = build_model(config, data)
+    dataset = to_dataset(
+        data,
+        batch_size=config.batch_size,
+        shuffle=True,
+        seed=seed,
+        drop_remainder=config.drop_remainder,
+        with_labels=False,
+        repeat=True,
+    )
+    chunk = max(1, math.ceil(config.steps / LOG_CHUNKS))
+    epochs = math.ceil(config.steps / chunk)
+    all_callbacks = [StopAfterSteps(config.steps, chunk), *callbacks]
+    if backup_dir is not None:
+        # Backs up after every chunk; an interrupted run restarts at its last finished chunk.
+        all_callbacks.append(keras.callbacks.BackupAndRestore(os.fspath(backup_dir)))
+    history = model.fit(
+        dataset, epochs=epochs, steps_per_epoch=chunk, callbacks=all_callbacks, verbose=verbose
+    )
+    return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def dataset_loss(model: DDC, data: ArrayData, batch_size: int = 100) -> dict[str, float]:
+    """Unsupervised DDC loss of ``model`` over the whole data set.
+
+    Batches of ``batch_size`` points in the data's own order (no shuffle, so every run is
+    scored on the same batches); the result is the mean over batches of each term.
+
+    Returns:
+        ``{"loss", "l1", "l2", "l3"}`` as floats.
+    """
+    dataset = to_dataset(data, batch_size=batch_size, shuffle=False, with_labels=False)
+    result = model.evaluate(dataset, verbose=0, return_dict=True)
+    return {name: float(result[name]) for name in ("loss", *losses.TERM_NAMES)}
+
+
+def predict_assignments(model: DDC, data: ArrayData, batch_size: int = 256) -> np.ndarray:
+    """Cluster probabilities ``(n, k)`` float32 for every point of ``data``, in order."""
+    dataset = to_dataset(data, batch_size=batch_size, shuffle=False, with_labels=False)
+    return np.asarray(model.predict(dataset, verbose=0), dtype=np.float32)
