@@ -1,0 +1,20 @@
+"""Data sets as `tf.data` pipelines: named sources, bring-your-own files, streaming.
+
+Public API:
+- `load_arrays(source, n_clusters=None, **options) -> ArrayData`: a `KNOWN_SOURCES` name
+  or a path (`.npz`, IDX folder, image folder), validated once;
+- `to_dataset(data, batch_size=100, shuffle=True, seed=0, ...) -> tf.data.Dataset`;
+- `load(source, ...) -> (tf.data.Dataset, ArrayData)`: both at once.
+
+Example:
+    >>> from ddc_tf.data import load
+    >>> ds, data = load("digits", batch_size=100)
+    >>> data.x.shape, data.n_classes
+    ((1797, 64), 10)
+"""
+
+from ddc_tf.data.arrays import ArrayData
+from ddc_tf.data.pipeline import to_dataset
+from ddc_tf.data.sources import KNOWN_SOURCES, load, load_arrays
+
+__all__ = ["ArrayData", "KNOWN_SOURCES", "load", "load_arrays", "to_dataset"]

@@ -1,0 +1,337 @@
+"""`ArrayData`: an in-memory data set, and the validation every loader shares.
+
+Every loader in `ddc_tf.data` ends by building an `ArrayData`; its constructor checks the
+structure (dtypes, shapes, label count) once, so the pipeline and the model can trust it.
+Content checks that cost a pass over the data (NaN/Inf, label range) live in the
+`check_*` helpers below, called by the loaders at their boundary.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse
+
+__all__ = [
+    "ArrayData",
+    "KINDS",
+    "as_float32_csr",
+    "balance_classes",
+    "check_finite",
+    "check_labels",
+    "check_n_clusters",
+    "canonical_csr",
+    "dense_images",
+    "dense_vectors",
+]
+
+KINDS = ("image", "vector")
+
+
+@dataclass(frozen=True)
+class ArrayData:
+    """A data set held in memory, ready for `to_dataset`.
+
+    Attributes:
+        x: float32 inputs. Images: `(n, h, w, c)` (channels last, uint8 sources scaled to
+            [0, 1]); vectors: `(n, d)`, dense `np.ndarray` or `scipy.sparse.csr_matrix`.
+        y: `(n,)` int64 class labels in `0 .. n_classes - 1` range (not necessarily all
+            present), or None when the source has no labels.
+        name: the data set name (`"digits"`) or the path it was read from.
+        kind: `"image"` or `"vector"`.
+        raw_dtype: dtype of the raw inputs a user would send to a served model
+            (`"uint8"` for IDX/PNG images, `"float32"` for vectors).
+        scale: `x = raw * scale` (1/255 for uint8 images, 1/16 for digits, 1.0 otherwise).
+        class_names: one name per label value, or None.
+        image_shape: the shape to plot one example as an image: `x.shape[1:]` for images,
+            e.g. `(8, 8)` for the digits vectors, None when the vectors are not images.
+
+    Example:
+        >>> data = ArrayData(x=np.zeros((3, 2), np.float32), y=None, name="toy",
+        ...                  kind="vector", raw_dtype="float32", scale=1.0)
+        >>> data.n, data.input_shape
+        (3, (2,))
+    """
+
+    x: np.ndarray | scipy.sparse.csr_matrix
+    y: np.ndarray | None
+    name: str
+    kind: str
+    raw_dtype: str
+    scale: float
+    class_names: tuple[str, ...] | None = None
+    image_shape: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        name = self.name
+        if self.kind not in KINDS:
+            raise ValueError(f"{name}: kind is {self.kind!r}, expected one of {KINDS}")
+        x = self.x
+        if scipy.sparse.issparse(x):
+            if not isinstance(x, scipy.sparse.csr_matrix):
+                raise TypeError(
+                    f"{name}: sparse x is {type(x).__name__}, expected scipy.sparse.csr_matrix "
+                    "(convert with ddc_tf.data.arrays.as_float32_csr)"
+                )
+            if self.kind != "vector":
+                raise ValueError(f"{name}: a sparse x must have kind 'vector', got {self.kind!r}")
+        elif not isinstance(x, np.ndarray):
+            raise TypeError(f"{name}: x is {type(x).__name__}, expected np.ndarray or csr_matrix")
+        if x.dtype != np.float32:
+            raise TypeError(f"{name}: x has dtype {x.dtype}, expected float32")
+        if self.kind == "vector" and x.ndim != 2:
+            raise ValueError(f"{name}: vector x has shape {x.shape}, expected (n, d)")
+        if self.kind == "image" and x.ndim != 4:
+            raise ValueError(f"{name}: image x has shape {x.shape}, expected (n, h, w, c)")
+        if x.shape[0] == 0:
+            raise ValueError(f"{name}: the data set is empty (x has shape {x.shape})")
+        if self.y is not None:
+            y = self.y
+            if not isinstance(y, np.ndarray) or y.dtype != np.int64 or y.ndim != 1:
+                raise TypeError(
+                    f"{name}: y must be a 1-D int64 array, got "
+                    f"{getattr(y, 'dtype', type(y).__name__)} with shape {getattr(y, 'shape', None)}"
+                )
+            if y.shape[0] != x.shape[0]:
+                raise ValueError(
+                    f"{name}: {y.shape[0]} labels for {x.shape[0]} examples (counts must match)"
+                )
+        if not (np.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"{name}: scale must be a positive finite number, got {self.scale}")
+        if self.image_shape is not None and int(np.prod(self.image_shape)) != int(
+            np.prod(x.shape[1:])
+        ):
+            raise ValueError(
+                f"{name}: image_shape {self.image_shape} does not hold one example of shape "
+                f"{tuple(x.shape[1:])}"
+            )
+
+    @property
+    def n(self) -> int:
+        """Number of examples."""
+        return int(self.x.shape[0])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one example, without the batch axis (e.g. `(28, 28, 1)` or `(2000,)`)."""
+        return tuple(int(s) for s in self.x.shape[1:])
+
+    @property
+    def n_classes(self) -> int | None:
+        """Number of distinct labels present, or None without labels."""
+        if self.y is None:
+            return None
+        return int(np.unique(self.y).size)
+
+    @property
+    def is_sparse(self) -> bool:
+        """True when `x` is a scipy CSR matrix."""
+        return scipy.sparse.issparse(self.x)
+
+    def __repr__(self) -> str:  # the default repr would print the arrays
+        sparse = f", sparse nnz={self.x.nnz}" if self.is_sparse else ""
+        return (
+            f"ArrayData(name={self.name!r}, kind={self.kind!r}, n={self.n}, "
+            f"input_shape={self.input_shape}{sparse}, n_classes={self.n_classes}, "
+            f"raw_dtype={self.raw_dtype!r}, scale={self.scale:g})"
+        )
+
+
+def check_finite(values: np.ndarray, where: str | os.PathLike) -> None:
+    """Raise ValueError naming `where` if `values` (any shape) holds NaN or +-Inf."""
+    if values.dtype.kind not in "fc":
+        return
+    bad = ~np.isfinite(values)
+    if bad.any():
+        n_nan = int(np.isnan(values).sum())
+        first = np.unravel_index(int(np.argmax(bad)), values.shape)
+        raise ValueError(
+            f"{where}: {int(bad.sum())} non-finite values ({n_nan} NaN, "
+            f"{int(bad.sum()) - n_nan} Inf); first at index {tuple(int(i) for i in first)}"
+        )
+
+
+def check_labels(y: np.ndarray, n: int, where: str | os.PathLike, key: str = "y") -> np.ndarray:
+    """Validate labels and return them as a `(n,)` int64 array.
+
+    Labels must be a 1-D integer array of length `n` with values >= 0. Float labels are
+    refused rather than rounded; negative labels (often "unlabelled") must be dropped
+    explicitly by the caller.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{where}: labels {key!r} have shape {y.shape}, expected ({n},)")
+    if y.dtype == np.bool_ or y.dtype.kind not in "iu":
+        raise ValueError(f"{where}: labels {key!r} have dtype {y.dtype}, expected integers")
+    if y.shape[0] != n:
+        raise ValueError(
+            f"{where}: {y.shape[0]} labels in {key!r} for {n} examples (counts must match)"
+        )
+    if y.size and y.min() < 0:
+        raise ValueError(
+            f"{where}: labels {key!r} contain {int((y < 0).sum())} negative values "
+            f"(min {int(y.min())}); drop those rows explicitly"
+        )
+    return y.astype(np.int64, copy=False)
+
+
+def check_n_clusters(data: ArrayData, n_clusters: int | None) -> None:
+    """Raise ValueError if `data` has fewer points than the `n_clusters` asked for."""
+    if n_clusters is None:
+        return
+    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)):
+        raise TypeError(f"n_clusters must be an integer, got {n_clusters!r}")
+    if n_clusters < 1:
+        raise ValueError(f"n_clusters must be >= 1, got {n_clusters}")
+    if data.n < n_clusters:
+        raise ValueError(
+            f"{data.name}: {data.n} points, fewer than the {n_clusters} clusters asked for"
+        )
+
+
+def dense_images(x: np.ndarray, where: str | os.PathLike) -> tuple[np.ndarray, str, float]:
+    """Turn a dense image stack into float32 `(n, h, w, c)`.
+
+    Args:
+        x: `(n, h, w)` or `(n, h, w, c)` array, channels last. uint8 is scaled by 1/255;
+            float arrays are kept as they are (checked finite); other integer types are
+            cast exactly to float32 with scale 1.
+        where: the path or name used in error messages.
+
+    Returns:
+        `(x, raw_dtype, scale)` with `x` float32 `(n, h, w, c)`.
+    """
+    if x.ndim == 3:
+        x = x[..., np.newaxis]
+    if x.ndim != 4:
+        raise ValueError(
+            f"{where}: images have shape {x.shape}, expected (n, h, w) or (n, h, w, c)"
+        )
+    if x.shape[1] in (1, 3, 4) and x.shape[3] not in (1, 3, 4):
+        raise ValueError(
+            f"{where}: images have shape {x.shape}, which looks channels-first; "
+            "expected channels last (n, h, w, c)"
+        )
+    return _to_float32(x, where)
+
+
+def _to_float32(x: np.ndarray, where: str | os.PathLike) -> tuple[np.ndarray, str, float]:
+    """Cast raw values to float32; returns `(x, raw_dtype, scale)`."""
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) * np.float32(1 / 255), "uint8", 1 / 255
+    if x.dtype.kind == "f":
+        check_finite(x, where)
+        return x.astype(np.float32, copy=False), "float32", 1.0
+    if x.dtype.kind in "iu" and x.dtype != np.bool_:
+        if x.size and np.abs(x).max() > 2**24:
+            raise ValueError(
+                f"{where}: integer values up to {int(np.abs(x).max())} cannot be held "
+                "exactly in float32"
+            )
+        return x.astype(np.float32), str(x.dtype), 1.0
+    raise ValueError(f"{where}: x has dtype {x.dtype}, expected numbers (uint8, int or float)")
+
+
+def dense_vectors(x: np.ndarray, where: str | os.PathLike) -> tuple[np.ndarray, str, float]:
+    """Validate a dense `(n, d)` matrix and return `(x float32, raw_dtype, scale)`.
+
+    uint8 vectors are taken as flattened pixels and scaled by 1/255 like images; floats
+    are kept (checked finite); other integers are cast exactly with scale 1.
+    """
+    if x.ndim != 2:
+        raise ValueError(f"{where}: vectors have shape {x.shape}, expected (n, d)")
+    return _to_float32(x, where)
+
+
+def as_float32_csr(
+    data: np.ndarray,
+    indices: np.ndarray,
+    indptr: np.ndarray,
+    shape: Sequence[int],
+    where: str | os.PathLike,
+) -> scipy.sparse.csr_matrix:
+    """Build and validate a float32 CSR matrix from its arrays.
+
+    Checks (vectorised) that `shape` is 2-D, `indptr` has `n + 1` non-decreasing entries
+    from 0 to `nnz`, column indices lie in `[0, d)`, and values are finite; then sums
+    duplicates and sorts indices (the canonical form `tf.SparseTensor` expects).
+    """
+    shape_a = np.asarray(shape)
+    if shape_a.ndim != 1 or shape_a.size != 2 or shape_a.dtype.kind not in "iu":
+        raise ValueError(f"{where}: CSR 'shape' is {shape_a.tolist()}, expected [n, d] integers")
+    n, d = (int(s) for s in shape_a)
+    data, indices, indptr = (np.asarray(a) for a in (data, indices, indptr))
+    for key, arr in (("data", data), ("indices", indices), ("indptr", indptr)):
+        if arr.ndim != 1:
+            raise ValueError(f"{where}: CSR {key!r} has shape {arr.shape}, expected 1-D")
+    if indices.dtype.kind not in "iu" or indptr.dtype.kind not in "iu":
+        raise ValueError(f"{where}: CSR 'indices'/'indptr' must be integers")
+    if data.dtype.kind not in "fiu":
+        raise ValueError(f"{where}: CSR 'data' has dtype {data.dtype}, expected numbers")
+    if indptr.size != n + 1:
+        raise ValueError(f"{where}: CSR 'indptr' has {indptr.size} entries, expected n + 1 = {n + 1}")
+    if indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != data.size:
+        raise ValueError(
+            f"{where}: CSR 'indptr' must rise from 0 to nnz = {data.size} "
+            "(the file is truncated or corrupt)"
+        )
+    if indices.size != data.size:
+        raise ValueError(
+            f"{where}: CSR has {indices.size} 'indices' for {data.size} 'data' values"
+        )
+    if indices.size and (indices.min() < 0 or indices.max() >= d):
+        raise ValueError(
+            f"{where}: CSR column indices span [{int(indices.min())}, {int(indices.max())}], "
+            f"outside [0, {d})"
+        )
+    if data.dtype.kind == "f":
+        check_finite(data, f"{where} (sparse 'data')")
+    matrix = scipy.sparse.csr_matrix(
+        (data.astype(np.float32, copy=False), indices, indptr), shape=(n, d)
+    )
+    return canonical_csr(matrix)
+
+
+def canonical_csr(matrix: scipy.sparse.spmatrix) -> scipy.sparse.csr_matrix:
+    """Return `matrix` as float32 CSR with summed duplicates and sorted column indices."""
+    matrix = scipy.sparse.csr_matrix(matrix, dtype=np.float32)
+    matrix.sum_duplicates()  # also sorts indices
+    return matrix
+
+
+def balance_classes(
+    y: np.ndarray,
+    per_class: int | None = None,
+    seed: int = 0,
+    where: str = "data",
+) -> np.ndarray:
+    """Indices that keep `per_class` examples of every class (default: the smallest count).
+
+    Chooses without replacement with `np.random.default_rng(seed)`; the indices come back
+    sorted so the original order is kept.
+
+    Args:
+        y: `(n,)` integer labels.
+        per_class: examples kept per class; must not exceed the smallest class.
+        seed: seed of the choice.
+
+    Returns:
+        `(n_classes * per_class,)` int64 indices into `y`, sorted.
+    """
+    classes, counts = np.unique(y, return_counts=True)
+    smallest = int(counts.min())
+    if per_class is None:
+        per_class = smallest
+    if per_class < 1 or per_class > smallest:
+        raise ValueError(
+            f"{where}: per_class={per_class} but the smallest class has {smallest} examples "
+            f"(class counts {dict(zip(classes.tolist(), counts.tolist()))})"
+        )
+    rng = np.random.default_rng(seed)
+    order = np.argsort(y, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    keep = [order[s + rng.choice(c, per_class, replace=False)] for s, c in zip(starts, counts)]
+    return np.sort(np.concatenate(keep)).astype(np.int64)

@@ -1,0 +1,198 @@
+"""Bring-your-own `.npz` files: a dense `x` or a CSR matrix, optional labels.
+
+Layouts (keys of the archive):
+- dense: `x` of shape `(n, d)` (vectors), `(n, h, w)` or `(n, h, w, c)` (images,
+  channels last). uint8 is scaled by 1/255; floats are kept and checked finite.
+- sparse: `data`, `indices`, `indptr`, `shape` of a CSR matrix (`scipy.sparse.csr_matrix
+  ((data, indices, indptr), shape)`), loaded as sparse vectors and kept sparse.
+- labels: `y` by default, or any key named by `label_key` (e.g. `"y_root"`), 1-D integers.
+
+Archives are always opened with `allow_pickle=False`: object arrays are refused, nothing
+is unpickled.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ddc_tf.data.arrays import (
+    ArrayData,
+    as_float32_csr,
+    check_labels,
+    dense_images,
+    dense_vectors,
+)
+
+__all__ = ["CSR_KEYS", "load_npz", "read_npz"]
+
+CSR_KEYS = ("data", "indices", "indptr", "shape")
+
+
+class _Archive:
+    """Lazy, pickle-free access to the arrays of an `.npz` file, with clear errors.
+
+    Only the keys actually read are decoded, so an unused object array (e.g. a
+    vocabulary of Python strings) does not stop the file from loading.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such .npz file")
+        try:
+            self._npz = np.load(path, allow_pickle=False)
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{path}: not a readable .npz archive: {err}") from err
+        if not hasattr(self._npz, "files"):
+            raise ValueError(f"{path}: holds a single array, expected an .npz archive")
+        self.keys = tuple(self._npz.files)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.keys
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        try:
+            return self._npz[key]
+        except ValueError as err:
+            if "pickle" in str(err).lower():
+                raise ValueError(
+                    f"{self.path}: array {key!r} holds Python objects, which need pickle; "
+                    "refused for safety (save plain numeric or string arrays)"
+                ) from err
+            raise ValueError(f"{self.path}: array {key!r} is unreadable: {err}") from err
+        except (OSError, EOFError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{self.path}: corrupt or truncated .npz archive ({key!r}): {err}") from err
+
+    def close(self) -> None:
+        self._npz.close()
+
+
+def read_npz(path: str | os.PathLike, keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Read arrays of an `.npz` archive (no pickles): `keys`, or all of them.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: not a readable npz (truncated, corrupt), or a requested array holds
+            Python objects.
+    """
+    archive = _Archive(Path(path))
+    try:
+        return {key: archive[key] for key in (archive.keys if keys is None else keys)}
+    finally:
+        archive.close()
+
+
+def load_npz(
+    path: str | os.PathLike,
+    *,
+    label_key: str | None = "y",
+    drop_unlabeled: bool = False,
+    class_names: Sequence[str] | None = None,
+    class_names_key: str | None = None,
+    image_shape: Sequence[int] | None = None,
+    name: str | None = None,
+) -> ArrayData:
+    """Load an `.npz` archive as `ArrayData`.
+
+    Args:
+        path: the `.npz` file.
+        label_key: key of the labels array; the default `"y"` is optional (no key -> no
+            labels); any other key must exist. None ignores labels.
+        drop_unlabeled: drop rows whose label is negative (e.g. -1 = "no class"); without
+            it negative labels are an error.
+        class_names: names of the label values.
+        class_names_key: key of a string array holding the class names (instead of
+            `class_names`).
+        image_shape: how to plot one vector as an image, e.g. `(28, 28)`.
+        name: the `ArrayData.name` (default: the path).
+
+    Returns:
+        `ArrayData`: `kind="image"` for dense rank 3/4 `x`, `"vector"` otherwise
+        (sparse CSR for the `data/indices/indptr/shape` layout).
+    """
+    path = Path(path)
+    arrays = _Archive(path)
+    try:
+        return _from_archive(
+            arrays, path, label_key, drop_unlabeled, class_names, class_names_key, image_shape, name
+        )
+    finally:
+        arrays.close()
+
+
+def _from_archive(
+    arrays: _Archive,
+    path: Path,
+    label_key: str | None,
+    drop_unlabeled: bool,
+    class_names: Sequence[str] | None,
+    class_names_key: str | None,
+    image_shape: Sequence[int] | None,
+    name: str | None,
+) -> ArrayData:
+    has_csr = all(k in arrays for k in CSR_KEYS)
+    if "x" in arrays and has_csr:
+        raise ValueError(f"{path}: holds both a dense 'x' and a CSR matrix; keep one")
+    if has_csr:
+        x = as_float32_csr(*(arrays[k] for k in CSR_KEYS), where=path)
+        raw_dtype, scale, kind = "float32", 1.0, "vector"
+    elif "x" in arrays:
+        raw = arrays["x"]
+        if raw.ndim in (3, 4):
+            x, raw_dtype, scale = dense_images(raw, path)
+            kind = "image"
+        elif raw.ndim == 2:
+            x, raw_dtype, scale = dense_vectors(raw, path)
+            kind = "vector"
+        else:
+            raise ValueError(
+                f"{path}: 'x' has rank {raw.ndim} (shape {raw.shape}); expected (n, d), "
+                "(n, h, w) or (n, h, w, c)"
+            )
+    else:
+        partial = [k for k in CSR_KEYS if k in arrays]
+        hint = f" (CSR keys present: {partial}, missing: {[k for k in CSR_KEYS if k not in arrays]})" if partial else ""
+        raise ValueError(
+            f"{path}: no 'x' array and no CSR matrix ('data', 'indices', 'indptr', 'shape'); "
+            f"keys are {sorted(arrays.keys)}{hint}"
+        )
+    n = x.shape[0]
+    y = None
+    if label_key is not None:
+        if label_key in arrays:
+            y = np.asarray(arrays[label_key])
+            if drop_unlabeled and y.dtype.kind in "iu" and y.ndim == 1 and y.shape[0] == n:
+                keep = np.flatnonzero(y >= 0)
+                if keep.size == 0:
+                    raise ValueError(f"{path}: every label in {label_key!r} is negative")
+                if keep.size < n:
+                    x, y = x[keep], y[keep]
+                    n = keep.size
+            y = check_labels(y, n, path, key=label_key)
+        elif label_key != "y":
+            raise ValueError(f"{path}: no labels key {label_key!r}; keys are {sorted(arrays.keys)}")
+    if class_names_key is not None:
+        if class_names_key not in arrays or arrays[class_names_key].dtype.kind not in "US":
+            raise ValueError(f"{path}: no string array {class_names_key!r} of class names")
+        class_names = [str(s) for s in arrays[class_names_key]]
+    if class_names is not None and y is not None and int(y.max()) >= len(class_names):
+        raise ValueError(
+            f"{path}: label {int(y.max())} has no name among {len(class_names)} class names"
+        )
+    if kind == "image":
+        image_shape = tuple(int(s) for s in x.shape[1:])
+    return ArrayData(
+        x=x,
+        y=y,
+        name=name or str(path),
+        kind=kind,
+        raw_dtype=raw_dtype,
+        scale=scale,
+        class_names=tuple(class_names) if class_names is not None else None,
+        image_shape=tuple(int(s) for s in image_shape) if image_shape is not None else None,
+    )

@@ -1,0 +1,98 @@
+"""Bring-your-own .npz: dense vectors and images, CSR matrices, labels and broken files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse
+
+from ddc_tf.data import load_arrays
+from ddc_tf.data.npz import load_npz, read_npz
+
+
+def _csr_arrays(n=6, d=5, seed=0):
+    m = scipy.sparse.random(n, d, density=0.4, format="csr", dtype=np.float32, random_state=seed)
+    return m, dict(data=m.data, indices=m.indices, indptr=m.indptr, shape=np.array(m.shape))
+
+
+def test_dense_vectors_with_labels(tmp_path):
+    x = np.random.default_rng(0).normal(size=(8, 3))
+    np.savez(tmp_path / "v.npz", x=x, y=np.arange(8) % 3)
+    data = load_arrays(tmp_path / "v.npz")
+    assert data.kind == "vector" and data.x.dtype == np.float32 and data.raw_dtype == "float32"
+    np.testing.assert_allclose(data.x, x, rtol=1e-6)
+    assert data.y.dtype == np.int64 and data.n_classes == 3 and data.name.endswith("v.npz")
+
+
+@pytest.mark.parametrize("shape", [(4, 6, 6), (4, 6, 6, 1), (4, 6, 6, 3)])
+def test_uint8_images(tmp_path, shape):
+    x = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    np.savez(tmp_path / "i.npz", x=x)
+    data = load_arrays(str(tmp_path / "i.npz"))
+    assert data.kind == "image" and data.x.ndim == 4 and data.raw_dtype == "uint8" and data.y is None
+    np.testing.assert_allclose(data.x.reshape(shape), x / 255, rtol=1e-6)
+    assert data.image_shape == data.x.shape[1:]
+
+
+def test_sparse_csr(tmp_path):
+    m, arrays = _csr_arrays()
+    np.savez(tmp_path / "s.npz", **arrays, y=np.array([0, 1, 0, 1, 0, 1]))
+    data = load_arrays(tmp_path / "s.npz")
+    assert data.is_sparse and data.kind == "vector" and data.input_shape == (5,)
+    np.testing.assert_array_equal(data.x.toarray(), m.toarray())
+
+
+def test_label_key_and_explicit_drop(tmp_path):
+    _, arrays = _csr_arrays()
+    y_root = np.array([0, -1, 1, -1, 1, 0], np.int16)
+    np.savez(tmp_path / "s.npz", **arrays, y_root=y_root, names=np.array(["a", "b"]))
+    with pytest.raises(ValueError, match="s.npz: labels 'y_root' contain 2 negative"):
+        load_arrays(tmp_path / "s.npz", label_key="y_root")
+    data = load_arrays(tmp_path / "s.npz", label_key="y_root", drop_unlabeled=True, class_names_key="names")
+    assert data.n == 4 and data.y.tolist() == [0, 1, 1, 0] and data.class_names == ("a", "b")
+    with pytest.raises(ValueError, match="no labels key 'labels'"):
+        load_arrays(tmp_path / "s.npz", label_key="labels")
+
+
+def test_unused_object_array_is_not_read(tmp_path):
+    np.savez(tmp_path / "o.npz", x=np.zeros((2, 2)), vocab=np.array(["a", None], dtype=object))
+    assert load_npz(tmp_path / "o.npz").n == 2
+    with pytest.raises(ValueError, match="'vocab' holds Python objects.*refused"):
+        read_npz(tmp_path / "o.npz")
+    np.savez(tmp_path / "p.npz", x=np.array([[1], [None]], dtype=object))
+    with pytest.raises(ValueError, match="p.npz: array 'x' holds Python objects"):
+        load_npz(tmp_path / "p.npz")
+
+
+@pytest.mark.parametrize(
+    "arrays, match",
+    [
+        (dict(x=np.array([[1.0, np.nan], [0.0, 1.0]])), r"1 non-finite values \(1 NaN"),
+        (dict(x=np.array([[1.0, np.inf]])), "Inf"),
+        (dict(x=np.zeros(5)), "rank 1"),
+        (dict(x=np.zeros((2, 2, 2, 2, 2))), "rank 5"),
+        (dict(x=np.zeros((3, 2)), y=np.zeros(4, int)), "4 labels in 'y' for 3 examples"),
+        (dict(x=np.zeros((3, 2)), y=np.zeros(3)), "dtype float64, expected integers"),
+        (dict(z=np.zeros((3, 2))), r"no 'x' array.*keys are \['z'\]"),
+        (dict(data=np.ones(1), indices=np.zeros(1, int)), "missing"),
+        (dict(data=np.array([np.nan]), indices=np.zeros(1, int), indptr=np.array([0, 1]), shape=np.array([1, 2])), "NaN"),
+        (dict(x=np.zeros((2, 2)), data=np.ones(1), indices=np.zeros(1, int), indptr=np.array([0, 1]), shape=np.array([1, 2])), "both"),
+    ],
+)
+def test_bad_content(tmp_path, arrays, match):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match=match) as info:
+        load_arrays(tmp_path / "bad.npz")
+    assert "bad.npz" in str(info.value)
+
+
+def test_truncated_and_missing_files(tmp_path):
+    np.savez(tmp_path / "ok.npz", x=np.zeros((100, 20)))
+    blob = (tmp_path / "ok.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ValueError, match="cut.npz"):
+        load_arrays(tmp_path / "cut.npz")
+    with pytest.raises(FileNotFoundError, match="gone.npz"):
+        load_arrays(tmp_path / "gone.npz")
+    with pytest.raises(FileNotFoundError, match="gone.npz"):
+        load_npz(tmp_path / "gone.npz")
