@@ -5,7 +5,8 @@ loss over the whole data set; labels are used only to report ACC/NMI, never to c
 DDC-VOTE aligns the 2nd and 3rd lowest-loss runs to the lowest (Hungarian on their
 contingency tables) and takes a per-point majority vote, ties to the best run.
 
-With an output folder every finished run is kept on disk (``runs/seed_<s>/``: its
+The output folder holds ``results.json``, the best model ``model.keras`` and ``data.json``
+(how the inputs were scaled: what an exported, served model needs). Every finished run is kept on disk (``runs/seed_<s>/``: its
 ``run.json``, cluster ids and model), so repeating the same command does not train a
 finished run again, and an interrupted run resumes from its last backup.
 """
@@ -26,18 +27,36 @@ from ddc_tf.data import ArrayData
 from ddc_tf.model import DDC
 from ddc_tf.training import TrainConfig, dataset_loss, predict_assignments, train_run
 
-__all__ = ["run_protocol", "VOTE_RUNS", "RESULTS_FILE", "MODEL_FILE"]
+__all__ = ["run_protocol", "describe_data", "VOTE_RUNS", "RESULTS_FILE", "MODEL_FILE", "DATA_FILE"]
 
 #: DDC-VOTE combines this many lowest-loss runs (paper §4.6).
 VOTE_RUNS = 3
 RESULTS_FILE = "results.json"
 MODEL_FILE = "model.keras"
+#: Beside the model: how its inputs were made (name, raw dtype, scale, shape), for export.
+DATA_FILE = "data.json"
 _RUN_FILE = "run.json"
 _LABELS_FILE = "clusters.npy"
 
 
 def _metrics(y: np.ndarray | None, clusters: np.ndarray) -> dict[str, float | None]:
     return evaluation.cluster_metrics(y, clusters)
+
+
+def describe_data(data: ArrayData) -> dict[str, Any]:
+    """What a served model needs to know of its training inputs (written to ``data.json``)."""
+    return {
+        "name": data.name,
+        "kind": data.kind,
+        "n": data.n,
+        "input_shape": list(data.input_shape),
+        "raw_dtype": data.raw_dtype,
+        "scale": data.scale,
+        "n_classes": data.n_classes,
+        "class_names": list(data.class_names) if data.class_names else None,
+        "image_shape": list(data.image_shape) if data.image_shape else None,
+        "sparse": data.is_sparse,
+    }
 
 
 def _config_signature(data: ArrayData, config: TrainConfig) -> dict[str, Any]:
@@ -172,6 +191,7 @@ def run_protocol(
         best_model = out / "runs" / f"seed_{records[best]['seed']}" / MODEL_FILE
         shutil.copyfile(best_model, out / MODEL_FILE)
         np.save(out / "best_clusters.npy", labelings[best])
+        _write_json(out / DATA_FILE, describe_data(data))
         _write_json(out / RESULTS_FILE, results)
     best_model = models[best]
     if best_model is None:  # the best run was finished earlier: load it back
