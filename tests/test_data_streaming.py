@@ -1,0 +1,96 @@
+"""TFRecord shards: IDX folders converted chunk by chunk, streamed back like to_dataset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse
+import tensorflow as tf
+
+from ddc_tf.data import ArrayData, load_arrays
+from ddc_tf.data.streaming import read_meta, stream_dataset, write_shards
+
+try:
+    from tests.data_fixtures import write_idx, write_mnist_folder
+except ImportError:
+    from data_fixtures import write_idx, write_mnist_folder
+
+
+@pytest.fixture
+def idx_shards(tmp_path):
+    x, y = write_mnist_folder(tmp_path / "idx", n_train=37, n_test=13, shape=(6, 5))
+    meta = write_shards(tmp_path / "idx", tmp_path / "shards", examples_per_shard=8, chunk_size=7)
+    return tmp_path, x, y, meta
+
+
+def _rows(ds):
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def test_idx_to_shards_round_trip(idx_shards):
+    tmp_path, x, y, meta = idx_shards
+    assert meta["n"] == 50 and len(meta["shards"]) == 7 and meta["input_shape"] == [6, 5, 1]
+    xs, ys = _rows(stream_dataset(tmp_path / "shards", batch_size=9, shuffle=False))
+    np.testing.assert_allclose(xs[..., 0], x / 255, rtol=1e-6)
+    np.testing.assert_array_equal(ys, y)
+    in_memory = load_arrays(tmp_path / "idx")
+    np.testing.assert_array_equal(xs, in_memory.x)
+
+
+def test_stream_shuffles_every_epoch_deterministically(idx_shards):
+    tmp_path, x, y, _ = idx_shards
+    ds = stream_dataset(tmp_path / "shards", batch_size=10, seed=1, shuffle_buffer=16)
+    (x1, y1), (x2, y2) = _rows(ds), _rows(ds)
+    assert not np.array_equal(y1, y2) or not np.array_equal(x1, x2)
+    # every example once per epoch, labels still attached to their image
+    key = lambda a: np.sort(a.reshape(len(a), -1).sum(1))  # noqa: E731
+    np.testing.assert_allclose(key(x1), key(x / 255), rtol=1e-5)
+    assert sorted(y1) == sorted(y)
+    again, _ = _rows(stream_dataset(tmp_path / "shards", batch_size=10, seed=1, shuffle_buffer=16))
+    np.testing.assert_array_equal(again, x1)
+
+
+def test_stream_options(idx_shards):
+    tmp_path, *_ = idx_shards
+    fixed = stream_dataset(tmp_path / "shards", batch_size=16, drop_remainder=True)
+    assert fixed.element_spec[0].shape == (16, 6, 5, 1)
+    assert len(list(fixed)) == 3
+    unlabeled = stream_dataset(tmp_path / "shards", with_labels=False)
+    assert isinstance(unlabeled.element_spec, tf.TensorSpec)
+    assert len(list(stream_dataset(tmp_path / "shards", batch_size=20, repeat=True).take(5))) == 5
+
+
+def test_sparse_array_shards(tmp_path):
+    m = scipy.sparse.random(30, 12, density=0.25, format="csr", dtype=np.float32, random_state=0)
+    data = ArrayData(x=m, y=np.arange(30, dtype=np.int64) % 3, name="sp", kind="vector", raw_dtype="float32", scale=1.0)
+    write_shards(data, tmp_path / "s", examples_per_shard=7)
+    xs, ys = _rows(stream_dataset(tmp_path / "s", batch_size=8, shuffle=False))
+    np.testing.assert_array_equal(xs, m.toarray())
+    np.testing.assert_array_equal(ys, data.y)
+
+
+def test_uint8_array_shards_store_bytes(tmp_path):
+    raw = np.random.default_rng(0).integers(0, 256, (5, 3, 3, 3), dtype=np.uint8)
+    np.savez(tmp_path / "i.npz", x=raw)
+    data = load_arrays(tmp_path / "i.npz")
+    meta = write_shards(data, tmp_path / "s")
+    assert meta["stored_dtype"] == "uint8"
+    xs = np.concatenate([b.numpy() for b in stream_dataset(tmp_path / "s", shuffle=False)])
+    np.testing.assert_array_equal(xs, data.x)
+
+
+def test_errors(tmp_path, idx_shards):
+    root, *_ = idx_shards
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        write_shards(root / "idx", root / "shards")
+    with pytest.raises(FileNotFoundError, match="no meta.json"):
+        stream_dataset(tmp_path / "idx")
+    (root / "shards" / read_meta(root / "shards")["shards"][2]).unlink()
+    with pytest.raises(FileNotFoundError, match="shard file"):
+        stream_dataset(root / "shards")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    write_idx(bad / "train-images-idx3-ubyte", np.zeros((4, 2, 2), np.uint8), cut=2)
+    with pytest.raises(ValueError, match="truncated"):
+        write_shards(bad, tmp_path / "out")
