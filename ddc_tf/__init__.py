@@ -1,3 +1,39 @@
-"""ddc_tf: Deep Divergence-based Clustering (Kampffmeyer et al., Neural Networks 2019) in Keras 3."""
+"""ddc_tf: Deep Divergence-based Clustering (Kampffmeyer et al., Neural Networks 2019) in Keras 3.
+
+The public API:
+
+- ``DDC``: the Keras model (``compile``, ``fit``, ``predict``, ``embed``).
+- ``ddc_loss`` and its pieces in ``ddc_tf.losses``.
+- ``ddc_tf.data``: ``load`` / ``load_arrays`` / ``to_dataset`` for every data source.
+- ``accuracy``, ``nmi``, ``align_labels``, ``vote``: evaluation (``ddc_tf.evaluation``).
+- ``kmeans``, ``kmeans_baseline``: the k-means++ baseline.
+- ``TrainConfig``, ``train_run``, ``run_protocol``: the paper's training protocol.
+"""
 
 __version__ = "0.1.0"
+
+from ddc_tf import data, evaluation, losses  # noqa: E402
+from ddc_tf.baselines import kmeans, kmeans_baseline  # noqa: E402
+from ddc_tf.evaluation import accuracy, align_labels, cluster_metrics, nmi, vote  # noqa: E402
+from ddc_tf.losses import ddc_loss  # noqa: E402
+from ddc_tf.model import DDC  # noqa: E402
+from ddc_tf.protocol import run_protocol  # noqa: E402
+from ddc_tf.training import TrainConfig, train_run  # noqa: E402
+
+__all__ = [
+    "DDC",
+    "TrainConfig",
+    "accuracy",
+    "align_labels",
+    "cluster_metrics",
+    "data",
+    "ddc_loss",
+    "evaluation",
+    "kmeans",
+    "kmeans_baseline",
+    "losses",
+    "nmi",
+    "run_protocol",
+    "train_run",
+    "vote",
+]

@@ -1,0 +1,44 @@
+"""Shared helpers of the benchmark scripts: subsetting data, writing result files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def subsample(data, n: int | None, seed: int = 0):
+    """A seeded random subset of ``n`` points of an ``ArrayData`` (all of it if n is None)."""
+    if n is None or n >= data.n:
+        return data
+    idx = np.sort(np.random.default_rng(seed).choice(data.n, size=n, replace=False))
+    y = None if data.y is None else data.y[idx]
+    return dataclasses.replace(data, x=data.x[idx], y=y, name=f"{data.name}[{n}]")
+
+
+def machine() -> dict[str, Any]:
+    import tensorflow as tf
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def write_results(name: str, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (plus machine facts) to ``benchmarks/results/<name>.json``."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **payload}, indent=2) + "\n")
+    return path
