@@ -103,3 +103,11 @@ def test_fashion_mnist_found_without_flags(monkeypatch):
     assert data.x.shape == (70000, 28, 28, 1) and data.n_classes == 10
     assert data.class_names[0] == "T-shirt/top" and data.raw_dtype == "uint8"
     assert np.bincount(data.y).tolist() == [7000] * 10
+
+
+def test_public_api():
+    import ddc_tf.data as data
+
+    for name in ("ArrayData", "KNOWN_SOURCES", "load", "load_arrays", "to_dataset",
+                 "check_n_clusters", "write_shards", "stream_dataset"):
+        assert hasattr(data, name), name

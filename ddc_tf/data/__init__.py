@@ -15,7 +15,7 @@ Example:
     ((1797, 64), 10)
 """
 
-from ddc_tf.data.arrays import ArrayData
+from ddc_tf.data.arrays import ArrayData, check_n_clusters
 from ddc_tf.data.pipeline import to_dataset
 from ddc_tf.data.sources import KNOWN_SOURCES, load, load_arrays
 from ddc_tf.data.streaming import stream_dataset, write_shards
@@ -23,6 +23,7 @@ from ddc_tf.data.streaming import stream_dataset, write_shards
 __all__ = [
     "ArrayData",
     "KNOWN_SOURCES",
+    "check_n_clusters",
     "load",
     "load_arrays",
     "stream_dataset",

@@ -192,10 +192,14 @@ def load_image_folder(
         warnings.warn(f"{folder}: ignored {n_ignored} file(s) without an image extension", stacklevel=2)
     if drop_classes:
         if class_names is None:
-            raise ValueError(f"{folder}: drop_classes={list(drop_classes)} but the folder has no class sub-folders")
+            raise ValueError(
+                f"{folder}: drop_classes={list(drop_classes)} but the folder has no class sub-folders"
+            )
         unknown = [c for c in drop_classes if c not in class_names]
         if unknown:
-            raise ValueError(f"{folder}: no class folder(s) {unknown} to drop; classes are {list(class_names)}")
+            raise ValueError(
+                f"{folder}: no class folder(s) {unknown} to drop; classes are {list(class_names)}"
+            )
         kept = [c for c in class_names if c not in drop_classes]
         if not kept:
             raise ValueError(f"{folder}: dropping {list(drop_classes)} leaves no class")
@@ -212,9 +216,9 @@ def load_image_folder(
     if failed.any():
         messages = [d for d in decoded if isinstance(d, str)]
         if not skip_unreadable:
+            more = f" (and {len(messages) - 1} more unreadable image(s))" if len(messages) > 1 else ""
             raise ValueError(
-                f"{messages[0]}" + (f" (and {len(messages) - 1} more unreadable image(s))" if len(messages) > 1 else "")
-                + "; pass skip_unreadable=True to drop unreadable images"
+                f"{messages[0]}{more}; pass skip_unreadable=True to drop unreadable images"
             )
         warnings.warn(
             f"{folder}: skipped {len(messages)} unreadable image(s) of {len(files)}; first: {messages[0]}",

@@ -156,7 +156,8 @@ def _from_archive(
             )
     else:
         partial = [k for k in CSR_KEYS if k in arrays]
-        hint = f" (CSR keys present: {partial}, missing: {[k for k in CSR_KEYS if k not in arrays]})" if partial else ""
+        absent = [k for k in CSR_KEYS if k not in arrays]
+        hint = f" (CSR keys present: {partial}, missing: {absent})" if partial else ""
         raise ValueError(
             f"{path}: no 'x' array and no CSR matrix ('data', 'indices', 'indptr', 'shape'); "
             f"keys are {sorted(arrays.keys)}{hint}"

@@ -60,7 +60,11 @@ def _call(loader: Callable[..., ArrayData], where: str, *args: Any, **options: A
     try:
         signature.bind(*args, **options)
     except TypeError as err:
-        accepted = [p for p in signature.parameters if signature.parameters[p].kind == inspect.Parameter.KEYWORD_ONLY]
+        accepted = [
+            name
+            for name, parameter in signature.parameters.items()
+            if parameter.kind == inspect.Parameter.KEYWORD_ONLY
+        ]
         raise TypeError(
             f"{where}: invalid option(s) {sorted(options)} ({err}); accepted options: "
             f"{accepted or 'none'}"

@@ -47,7 +47,10 @@ def _floats(values: np.ndarray) -> tf.train.Feature:
     return tf.train.Feature(float_list=tf.train.FloatList(value=values.tolist()))
 
 
-def _idx_chunks(path: Path, chunk_size: int) -> tuple[dict[str, Any], Iterator[tuple[np.ndarray, np.ndarray | None]]]:
+_Chunks = Iterator[tuple[np.ndarray, "np.ndarray | None"]]
+
+
+def _idx_chunks(path: Path, chunk_size: int) -> tuple[dict[str, Any], _Chunks]:
     """Metadata and a chunk iterator `(uint8 images (b, h, w[, c]), labels (b,) | None)`."""
     if path.is_file():
         files = {"single": {"images": path}}
@@ -77,7 +80,7 @@ def _idx_chunks(path: Path, chunk_size: int) -> tuple[dict[str, Any], Iterator[t
             y = read_idx(f["labels"], expect_magic=LABELS_MAGIC)  # small: 1 byte per example
             labels[split] = check_labels(y, headers[split].shape[0], f["labels"])
 
-    def chunks() -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    def chunks() -> _Chunks:
         for split, f in files.items():
             start = 0
             for x in iter_idx_chunks(f["images"], chunk_size):
@@ -98,7 +101,7 @@ def _idx_chunks(path: Path, chunk_size: int) -> tuple[dict[str, Any], Iterator[t
     return meta, chunks()
 
 
-def _array_chunks(data: ArrayData, chunk_size: int) -> tuple[dict[str, Any], Iterator]:
+def _array_chunks(data: ArrayData, chunk_size: int) -> tuple[dict[str, Any], _Chunks]:
     """Metadata and chunks of an in-memory `ArrayData` (uint8 images stored as raw bytes)."""
     as_bytes = data.raw_dtype == "uint8" and not data.is_sparse
     meta = {
@@ -114,7 +117,7 @@ def _array_chunks(data: ArrayData, chunk_size: int) -> tuple[dict[str, Any], Ite
         "image_shape": list(data.image_shape) if data.image_shape else None,
     }
 
-    def chunks() -> Iterator:
+    def chunks() -> _Chunks:
         for start in range(0, data.n, chunk_size):
             x = data.x[start : start + chunk_size]
             if as_bytes:
