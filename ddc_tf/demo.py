@@ -35,7 +35,7 @@ class DemoCase:
 #: the weights (see README, "Defaults and where they depart from the paper").
 DEMO_CASES: tuple[DemoCase, ...] = (
     DemoCase("digits", n_clusters=10, steps=1500, runs=3, learning_rate=1e-3),
-    DemoCase("circles", n_clusters=2, steps=600, runs=3, learning_rate=1e-3),
+    DemoCase("circles", n_clusters=2, steps=1500, runs=3, learning_rate=1e-3),
 )
 
 

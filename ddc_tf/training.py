@@ -183,7 +183,12 @@ def train_run(
         # Backs up after every chunk; an interrupted run restarts at its last finished chunk.
         all_callbacks.append(keras.callbacks.BackupAndRestore(os.fspath(backup_dir)))
     history = model.fit(
-        dataset, epochs=epochs, steps_per_epoch=chunk, callbacks=all_callbacks, verbose=verbose
+        dataset,
+        epochs=epochs,
+        steps_per_epoch=chunk,
+        callbacks=all_callbacks,
+        verbose=verbose,
+        shuffle=False,  # the dataset reshuffles itself every pass; fit cannot shuffle a tf.data stream
     )
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
