@@ -180,7 +180,10 @@ def main() -> None:
             "seconds_per_pipeline": args.seconds,
             "train_steps": args.steps,
             "note": "pipeline rates: Python iteration of the tf.data pipeline (shuffled, with labels); "
-            "training rates: DDC.fit, float32, no XLA. The machine is shared with other jobs.",
+            "training rates: DDC.fit, float32, no XLA, timed over the steps after the first. The 2 cores "
+            "were shared with other jobs: training rates varied up to 2x between repeats (an A/B of "
+            "constant batch vs pipeline, 3 repeats, showed no systematic gap), so read the ratio "
+            "pipeline_over_training as an order of magnitude.",
             "results": rows,
         },
     )
