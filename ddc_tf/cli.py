@@ -22,7 +22,7 @@ from typing import Any, Sequence
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 #: Modules that add sub-commands (each has ``register(subparsers)``); missing ones are skipped.
-EXTRA_COMMANDS: tuple[str, ...] = ()
+EXTRA_COMMANDS: tuple[str, ...] = ("ddc_tf.commands_export",)
 
 
 def _format(value: float | None, pattern: str) -> str:

@@ -1,0 +1,146 @@
+"""``ddc-tf export`` and ``ddc-tf predict`` (registered through ``ddc_tf.cli.EXTRA_COMMANDS``).
+
+    ddc-tf export --model PATH --name NAME [--version V] [--base-dir saved_models]
+                  [--data SOURCE | --input-dtype DTYPE --scale S]
+    ddc-tf predict --model PATH_OR_SAVEDMODEL --data SOURCE --out FILE.{csv,npz}
+                   [--batch-size N] [--hidden]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from fractions import Fraction
+from typing import Any, Callable
+
+__all__ = ["register"]
+
+
+def _scale(text: str) -> float:
+    """A positive number, also as a fraction: ``0.00392156862745098`` or ``1/255``."""
+    try:
+        value = float(Fraction(text.strip())) if "/" in text else float(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"not a number or fraction: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"scale must be a positive number, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
+    return value
+
+
+def _guarded(command: str, func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Report the errors users cause (bad paths, existing versions, bad inputs) in one line."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
+            print(f"ddc-tf {command}: error: {error}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ddc_tf.export import SERVING_SIGNATURE, export_from_path, read_metadata
+
+    path = export_from_path(
+        args.model,
+        args.name,
+        version=args.version,
+        base_dir=args.base_dir,
+        data=args.data,
+        scale=args.scale,
+        input_dtype=args.input_dtype,
+    )
+    meta = read_metadata(path) or {}
+    spec = meta.get("input", {})
+    print(f"exported {args.model} → {path}")
+    for name, sig in meta.get("signatures", {}).items():
+        ins = ", ".join(f"{k}: {v['dtype']}{_shape(v['shape'])}" for k, v in sig["inputs"].items())
+        outs = ", ".join(f"{k}: {v['dtype']}{_shape(v['shape'])}" for k, v in sig["outputs"].items())
+        print(f"  {name}: ({ins}) → {{{outs}}}")
+    print(
+        f"  inputs scaled in the graph: float32(x) × {spec.get('scale'):.10g}"
+        f" (raw {spec.get('raw_dtype')}, data {spec.get('data') or 'unknown'})"
+    )
+    print(f"  metadata: {path / 'assets.extra' / 'ddc_tf.json'}")
+    print(f"  check: saved_model_cli show --dir {path} --tag_set serve --signature_def {SERVING_SIGNATURE}")
+    return 0
+
+
+def _shape(shape: list[Any]) -> str:
+    return "[" + ", ".join("None" if d is None else str(d) for d in shape) + "]"
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from ddc_tf.predict import predict_to_file
+
+    summary = predict_to_file(
+        args.model,
+        args.data,
+        args.out,
+        batch_size=args.batch_size,
+        hidden=args.hidden,
+        scale=args.scale,
+        input_dtype=args.input_dtype,
+    )
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"{summary['n']} rows of {summary['data']} → {summary['out']} ({summary['model_kind']} {summary['model']})")
+    print("cluster sizes: " + ", ".join(f"{c}: {s}" for c, s in enumerate(summary["cluster_sizes"])))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``export`` and ``predict`` sub-commands to ``ddc-tf``."""
+    export = subparsers.add_parser(
+        "export",
+        help="export a trained model as a SavedModel for TF Serving (saved_models/NAME/VERSION)",
+        description=(
+            "Write a trained model.keras as a SavedModel in TF Serving's layout, BASE_DIR/NAME/"
+            "VERSION, with the signatures serving_default (x → probabilities, cluster) and embed "
+            "(x → hidden). x is the raw input (e.g. uint8 pixels): the training scaling is in "
+            "the graph. The scaling is read from --input-dtype/--scale, --data, or the data.json "
+            "that 'ddc-tf fit' writes beside model.keras."
+        ),
+    )
+    export.add_argument("--model", required=True, help="a .keras model, or a 'ddc-tf fit' output folder")
+    export.add_argument("--name", required=True, help="model name (TF Serving's MODEL_NAME), a plain folder name")
+    export.add_argument("--version", type=_positive_int, default=None, help="integer version (default: the next free one); never overwritten")
+    export.add_argument("--base-dir", default="saved_models", help="folder of served models (TF Serving's model base path is BASE_DIR/NAME)")
+    export.add_argument("--data", default=None, help="the training data source, to take its raw dtype and scale")
+    export.add_argument("--input-dtype", default=None, help="raw input dtype clients send (uint8, float32, ...)")
+    export.add_argument("--scale", type=_scale, default=None, help="the model sees float32(raw) × SCALE (e.g. 1/255)")
+    export.set_defaults(func=_guarded("export", _cmd_export))
+
+    predict = subparsers.add_parser(
+        "predict",
+        help="cluster new data with a SavedModel or a model.keras; write .csv or .npz",
+        description=(
+            "Predict cluster ids and probabilities batch by batch. --data: a .npy of raw inputs "
+            "(as the serving signature takes them), or any source 'ddc-tf fit' reads (.npz, IDX, "
+            "image folder, data set name), preprocessed as training data. --out: .csv (index, "
+            "cluster, p0..) or .npz (cluster, probabilities)."
+        ),
+    )
+    predict.add_argument("--model", required=True, help="saved_models/NAME[/VERSION], a .keras model or a 'ddc-tf fit' output folder")
+    predict.add_argument("--data", required=True, help="a .npy of raw inputs, or a data source (.npz, IDX, image folder, name)")
+    predict.add_argument("--out", required=True, help="output file, .csv or .npz")
+    predict.add_argument("--batch-size", type=_positive_int, default=256, help="rows per batch (default 256)")
+    predict.add_argument("--hidden", action="store_true", help="also write the hidden representation (h0.. / 'hidden')")
+    predict.add_argument("--input-dtype", default=None, help="raw dtype of a .keras model's inputs (without data.json)")
+    predict.add_argument("--scale", type=_scale, default=None, help="scale of a .keras model's inputs (without data.json)")
+    predict.add_argument("--json", action="store_true", help="print the summary as JSON")
+    predict.set_defaults(func=_guarded("predict", _cmd_predict))

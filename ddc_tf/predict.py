@@ -1,0 +1,706 @@
+"""Prediction on new data: cluster ids and probabilities, batch by batch.
+
+A *predictor* is a trained clusterer loaded from either
+
+- an exported SavedModel (``saved_models/<name>/<version>``, or ``saved_models/<name>``
+  for its highest version; see :mod:`ddc_tf.export`), run through its ``serving_default``
+  / ``embed`` signatures — exactly what TF Serving runs; or
+- a ``model.keras`` (e.g. ``run_protocol``'s best model), with the input scaling taken
+  from the ``data.json`` beside it or given explicitly.
+
+What the data means:
+
+- an **array** passed to :meth:`Predictor.predict_raw`, or a **``.npy`` file**, holds raw
+  inputs exactly as the serving signature takes them (``uint8`` pixels, raw feature
+  values): the same thing a TF Serving client sends, or ``saved_model_cli run --inputs
+  x=file.npy``;
+- any **other source** (a data set name, an ``.npz``, an IDX file or folder, an image
+  folder) is read with the same rules as training data (``ddc_tf.data``), so new data in
+  the training data's format is preprocessed as the training data was.
+
+Streaming: ``.npy`` files are memory-mapped, the dense ``x`` of an ``.npz`` (compressed or
+not) and IDX files are decompressed and read ``batch_size`` rows at a time, so their inputs
+are never all in memory. Other sources (named data sets, image folders, sparse ``.npz``)
+are loaded by ``ddc_tf.data`` first and then predicted batch by batch. The outputs (k
+probabilities and a cluster id per row) are written batch by batch to ``.csv``, or
+gathered for ``.npz``.
+
+Example:
+    >>> from ddc_tf.predict import load_predictor, predict_to_file
+    >>> predictor = load_predictor("saved_models/digits")       # highest version
+    >>> result = predictor.predict_raw(raw_digits)               # float32 (n, 64), 0..16
+    >>> result["cluster"], result["probabilities"].shape
+    >>> predict_to_file(predictor, "new_images.npz", "clusters.csv")
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from ddc_tf.export import (
+    EMBED_SIGNATURE,
+    INPUT_KEY,
+    OUTPUT_CLUSTER,
+    OUTPUT_HIDDEN,
+    OUTPUT_PROBABILITIES,
+    SERVING_SIGNATURE,
+    InputSpec,
+    read_metadata,
+    resolve_saved_model_dir,
+)
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "OUTPUT_FORMATS",
+    "Predictor",
+    "DataStream",
+    "load_predictor",
+    "open_data",
+    "predict",
+    "predict_to_file",
+    "check_raw_inputs",
+]
+
+DEFAULT_BATCH_SIZE = 256
+OUTPUT_FORMATS = (".npz", ".csv")
+
+
+# --------------------------------------------------------------------------- input checks
+def check_raw_inputs(
+    values: Any, raw_dtype: str, input_shape: tuple[int, ...], where: str = "inputs"
+) -> np.ndarray:
+    """Validate a batch of raw inputs and return it in ``raw_dtype``.
+
+    Args:
+        values: array-like ``(n, *input_shape)``.
+        raw_dtype: the dtype the model takes (``"uint8"``, ``"float32"``, ...).
+        input_shape: the shape of one example.
+        where: names the inputs in error messages.
+
+    Raises:
+        ValueError: wrong shape, a dtype that cannot be converted without changing the
+            values (floats for an integer model, out-of-range integers), NaN/Inf.
+    """
+    from ddc_tf.data.arrays import check_finite
+
+    values = np.asarray(values)
+    shape = tuple(input_shape)
+    expected = f"(n, {', '.join(str(d) for d in shape)})"
+    if values.shape[1:] != shape:
+        if values.shape == shape:
+            raise ValueError(
+                f"{where}: got one example of shape {values.shape}; the model takes a batch "
+                f"{expected} — add the batch axis (e.g. x[None])"
+            )
+        raise ValueError(f"{where}: expected shape {expected}, got {values.shape}")
+    target = np.dtype(raw_dtype)
+    kind = values.dtype.kind
+    if kind not in "iuf" or values.dtype == np.bool_:
+        raise ValueError(f"{where}: dtype {values.dtype} is not numeric; the model takes {target}")
+    if target.kind in "iu":
+        if kind == "f":
+            raise ValueError(
+                f"{where}: the model takes raw {target} inputs (e.g. pixels 0..255) but got "
+                f"{values.dtype}; send the raw values (x.astype(np.{target})), not scaled ones"
+            )
+        info = np.iinfo(target)
+        if values.size and (values.min() < info.min or values.max() > info.max):
+            raise ValueError(
+                f"{where}: values span [{values.min()}, {values.max()}], outside the "
+                f"{target} range [{info.min}, {info.max}]"
+            )
+        return values.astype(target, copy=False)
+    if kind == "f":
+        check_finite(values, where)
+    return values.astype(target, copy=False)
+
+
+def _scaled_to_raw(x: np.ndarray, spec: InputSpec, where: str) -> np.ndarray:
+    """Model-domain float32 values (``raw · scale``) back to the model's raw inputs."""
+    raw = x.astype(np.float64) / spec.scale
+    target = np.dtype(spec.raw_dtype)
+    if target.kind in "iu":
+        rounded = np.rint(raw)
+        info = np.iinfo(target)
+        off = np.abs(raw - rounded).max() if raw.size else 0.0
+        if off > 1e-3 or (raw.size and (rounded.min() < info.min or rounded.max() > info.max)):
+            raise ValueError(
+                f"{where}: the data's values do not map onto the model's raw {target} inputs "
+                f"(x / scale with scale={spec.scale:g} gives values in [{raw.min():g}, {raw.max():g}]"
+                f"{'' if off <= 1e-3 else ', not whole numbers'}); the model was trained on data "
+                "scaled differently from this data"
+            )
+        return rounded.astype(target)
+    return raw.astype(target)
+
+
+# --------------------------------------------------------------------------- predictors
+class Predictor:
+    """A trained clusterer that predicts from raw inputs, batch by batch.
+
+    Attributes:
+        path: where it was loaded from.
+        kind: ``"saved_model"`` or ``"keras"``.
+        input_shape: shape of one example.
+        raw_dtype: dtype of the raw inputs (None for a ``.keras`` model of unknown scaling).
+        scale: the model sees ``float32(raw) · scale`` (None when unknown).
+        n_clusters: k.
+        metadata: the export's ``ddc_tf`` metadata, or the ``data.json``, or None.
+    """
+
+    kind = "abstract"
+
+    def __init__(
+        self,
+        path: Path,
+        input_shape: tuple[int, ...],
+        raw_dtype: str | None,
+        scale: float | None,
+        n_clusters: int,
+        metadata: dict[str, Any] | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        self.path = path
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.raw_dtype = raw_dtype
+        self.scale = scale
+        self.n_clusters = int(n_clusters)
+        self.metadata = metadata
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.batch_size = int(batch_size)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(path='{self.path}', input_shape={self.input_shape}, "
+            f"raw_dtype={self.raw_dtype!r}, scale={self.scale}, n_clusters={self.n_clusters})"
+        )
+
+    @property
+    def spec(self) -> InputSpec:
+        """The raw input spec; ValueError if this model's input scaling is unknown."""
+        if self.raw_dtype is None or self.scale is None:
+            raise ValueError(
+                f"{self.path}: the input scaling of this model is unknown (no data.json beside "
+                "it); give --scale and --input-dtype, or read the data from a source that "
+                "ddc_tf.data loads (.npz, IDX, images, a data set name)"
+            )
+        return InputSpec(self.input_shape, self.raw_dtype, self.scale)
+
+    # subclasses: one batch of checked inputs → outputs
+    def _run_raw(self, raw: np.ndarray, hidden: bool) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _run_scaled(self, x: np.ndarray, hidden: bool, where: str) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _chunks(self, n: int) -> Iterator[slice]:
+        for start in range(0, n, self.batch_size):
+            yield slice(start, min(n, start + self.batch_size))
+
+    def predict_raw(self, raw: Any, *, hidden: bool = False, where: str = "inputs") -> dict[str, np.ndarray]:
+        """Predict raw inputs (what a serving client sends).
+
+        Args:
+            raw: ``(n, *input_shape)`` in ``raw_dtype`` (integer arrays are accepted for
+                an integer model within its range, any real numbers for a float model).
+            hidden: also return the hidden representation.
+
+        Returns:
+            ``{"cluster": (n,) int64, "probabilities": (n, k) float32}`` (and
+            ``"hidden": (n, hidden_units) float32``).
+        """
+        spec = self.spec
+        raw = check_raw_inputs(raw, spec.raw_dtype, spec.input_shape, where)
+        return _concat([self._run_raw(raw[s], hidden) for s in self._chunks(raw.shape[0])], hidden)
+
+    def predict_scaled(self, x: Any, *, hidden: bool = False, where: str = "data") -> dict[str, np.ndarray]:
+        """Predict inputs already scaled as in training (``ArrayData.x``)."""
+        x = check_raw_inputs(x, "float32", self.input_shape, where)
+        return _concat([self._run_scaled(x[s], hidden, where) for s in self._chunks(x.shape[0])], hidden)
+
+
+def _concat(parts: list[dict[str, np.ndarray]], hidden: bool) -> dict[str, np.ndarray]:
+    keys = [OUTPUT_CLUSTER, OUTPUT_PROBABILITIES] + ([OUTPUT_HIDDEN] if hidden else [])
+    if not parts:
+        raise ValueError("no inputs to predict (0 rows)")
+    return {k: np.concatenate([p[k] for p in parts]) for k in keys}
+
+
+class SavedModelPredictor(Predictor):
+    """Runs an exported SavedModel's ``serving_default`` and ``embed`` signatures."""
+
+    kind = "saved_model"
+
+    def __init__(self, path: Path, *, scale: float | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(str(path))
+        missing = [s for s in (SERVING_SIGNATURE, EMBED_SIGNATURE) if s not in loaded.signatures]
+        if SERVING_SIGNATURE in missing:
+            raise ValueError(f"{path}: the SavedModel has no '{SERVING_SIGNATURE}' signature")
+        serve = loaded.signatures[SERVING_SIGNATURE]
+        inputs = serve.structured_input_signature[1]
+        if INPUT_KEY not in inputs or OUTPUT_PROBABILITIES not in serve.structured_outputs:
+            raise ValueError(
+                f"{path}: '{SERVING_SIGNATURE}' takes {sorted(inputs)} and returns "
+                f"{sorted(serve.structured_outputs)}; expected input '{INPUT_KEY}' and output "
+                f"'{OUTPUT_PROBABILITIES}' (not a ddc_tf export?)"
+            )
+        x_spec = inputs[INPUT_KEY]
+        metadata = read_metadata(path)
+        if scale is None and metadata is not None:
+            scale = metadata["input"]["scale"]
+        super().__init__(
+            path,
+            input_shape=tuple(x_spec.shape[1:]),
+            raw_dtype=x_spec.dtype.name,
+            scale=scale,
+            n_clusters=serve.structured_outputs[OUTPUT_PROBABILITIES].shape[-1],
+            metadata=metadata,
+            batch_size=batch_size,
+        )
+        self._loaded = loaded  # keeps the variables alive
+        self._serve = serve
+        self._embed = loaded.signatures.get(EMBED_SIGNATURE)
+        self._tf = tf
+
+    def _run_raw(self, raw: np.ndarray, hidden: bool) -> dict[str, np.ndarray]:
+        x = self._tf.constant(raw)
+        out = {k: v.numpy() for k, v in self._serve(**{INPUT_KEY: x}).items()}
+        if hidden:
+            if self._embed is None:
+                raise ValueError(f"{self.path}: the SavedModel has no '{EMBED_SIGNATURE}' signature")
+            out[OUTPUT_HIDDEN] = self._embed(**{INPUT_KEY: x})[OUTPUT_HIDDEN].numpy()
+        return out
+
+    def predict_raw(self, raw: Any, *, hidden: bool = False, where: str = "inputs") -> dict[str, np.ndarray]:
+        # The scale is inside the graph: raw inputs need only the signature's dtype.
+        raw = check_raw_inputs(raw, self.raw_dtype, self.input_shape, where)
+        return _concat([self._run_raw(raw[s], hidden) for s in self._chunks(raw.shape[0])], hidden)
+
+    def _run_scaled(self, x: np.ndarray, hidden: bool, where: str) -> dict[str, np.ndarray]:
+        return self._run_raw(_scaled_to_raw(x, self.spec, where), hidden)
+
+
+class KerasPredictor(Predictor):
+    """Runs a ``model.keras`` (a ``ddc_tf.DDC``), scaling raw inputs as in training."""
+
+    kind = "keras"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        scale: float | None = None,
+        input_dtype: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        import keras
+        import tensorflow as tf
+
+        import ddc_tf.model  # noqa: F401  (registers DDC for deserialisation)
+        from ddc_tf.export import _model_input_shape
+        from ddc_tf.protocol import DATA_FILE
+
+        model = keras.models.load_model(path)
+        described = None
+        if (path.parent / DATA_FILE).is_file():
+            described = json.loads((path.parent / DATA_FILE).read_text())
+        shape = _model_input_shape(model) or (tuple(described["input_shape"]) if described else None)
+        if shape is None:
+            raise ValueError(f"{path}: the model is not built and its input shape is unknown")
+        raw_dtype = _dtype_name(input_dtype) if input_dtype else (described or {}).get("raw_dtype")
+        scale = scale if scale is not None else (described or {}).get("scale")
+        super().__init__(
+            path,
+            input_shape=shape,
+            raw_dtype=raw_dtype,
+            scale=scale,
+            n_clusters=model.n_clusters,
+            metadata=described,
+            batch_size=batch_size,
+        )
+        self.model = model
+        spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
+
+        @tf.function(input_signature=[spec])
+        def probabilities(x):
+            return tf.cast(model(x, training=False), tf.float32)
+
+        @tf.function(input_signature=[spec])
+        def embed(x):
+            return tf.cast(model.embed(x, training=False), tf.float32)
+
+        self._probabilities, self._embedding = probabilities, embed
+
+    def _run_scaled(self, x: np.ndarray, hidden: bool, where: str = "data") -> dict[str, np.ndarray]:
+        probabilities = self._probabilities(x).numpy()
+        out = {
+            OUTPUT_CLUSTER: probabilities.argmax(axis=1).astype(np.int64),
+            OUTPUT_PROBABILITIES: probabilities,
+        }
+        if hidden:
+            out[OUTPUT_HIDDEN] = self._embedding(x).numpy()
+        return out
+
+    def _run_raw(self, raw: np.ndarray, hidden: bool) -> dict[str, np.ndarray]:
+        x = raw.astype(np.float32)
+        if self.scale != 1.0:
+            x = x * np.float32(self.scale)  # as the exported graph: float32 multiply
+        return self._run_scaled(x, hidden)
+
+
+def load_predictor(
+    model: str | os.PathLike | Predictor,
+    *,
+    scale: float | None = None,
+    input_dtype: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Predictor:
+    """Load a predictor from a SavedModel folder, a model base path or a ``.keras`` file.
+
+    Args:
+        model: ``saved_models/<name>/<version>``, ``saved_models/<name>`` (its highest
+            version), a ``.keras`` file, or a folder holding ``model.keras`` (a
+            ``ddc-tf fit`` output folder). A ``Predictor`` is returned as it is.
+        scale, input_dtype: the raw input scaling, for a ``.keras`` model without a
+            ``data.json`` beside it (a SavedModel has its scaling in the graph; ``scale``
+            only overrides its metadata for converting ``ddc_tf.data`` sources).
+        batch_size: rows per model call.
+    """
+    if isinstance(model, Predictor):
+        return model
+    path = Path(model)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such model (a SavedModel folder or a .keras file)")
+    saved = resolve_saved_model_dir(path) if path.is_dir() else None
+    if saved is not None:
+        predictor = SavedModelPredictor(saved, scale=scale, batch_size=batch_size)
+        if input_dtype is not None and _dtype_name(input_dtype) != predictor.raw_dtype:
+            raise ValueError(
+                f"{saved}: the SavedModel takes {predictor.raw_dtype} inputs; --input-dtype "
+                f"{input_dtype} cannot change that"
+            )
+        return predictor
+    if path.is_dir() and (path / "model.keras").is_file():
+        path = path / "model.keras"
+    if path.is_file() and path.suffix == ".keras":
+        return KerasPredictor(path, scale=scale, input_dtype=input_dtype, batch_size=batch_size)
+    raise ValueError(
+        f"{path}: not a SavedModel (no saved_model.pb, nor integer version folders holding "
+        "one) and not a .keras model file"
+    )
+
+
+def _dtype_name(dtype: str) -> str:
+    try:
+        return str(np.dtype(dtype))
+    except TypeError:
+        raise ValueError(f"unknown input dtype {dtype!r}") from None
+
+
+# --------------------------------------------------------------------------- data streams
+@dataclass
+class DataStream:
+    """Batches of a data source.
+
+    Attributes:
+        name: the source, for messages.
+        n: number of rows, when known up front.
+        raw: True when batches are raw serving inputs (``.npy``); False when they are
+            scaled as ``ddc_tf.data`` scales training data (float32 ``x``).
+        batches: an iterator of arrays ``(b, *example_shape)``.
+    """
+
+    name: str
+    n: int | None
+    raw: bool
+    batches: Iterator[np.ndarray]
+
+
+def _npy_stream(path: Path, batch_size: int) -> DataStream:
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as err:
+        raise ValueError(f"{path}: not a plain numeric .npy array ({err})") from None
+    if array.ndim < 1 or array.shape[0] == 0:
+        raise ValueError(f"{path}: holds an array of shape {array.shape}; expected (n, ...) with n > 0")
+
+    def batches() -> Iterator[np.ndarray]:
+        for start in range(0, array.shape[0], batch_size):
+            yield np.array(array[start : start + batch_size])
+
+    return DataStream(str(path), int(array.shape[0]), True, batches())
+
+
+def _read_npy_header(f: Any) -> tuple[tuple[int, ...], bool, np.dtype] | None:
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(f)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(f)
+    return None
+
+
+def _npz_stream(path: Path, batch_size: int) -> DataStream | None:
+    """Stream the dense ``x`` of an ``.npz`` member by member; None when it cannot be
+    streamed (CSR layout, Fortran order, unknown header version)."""
+    from ddc_tf.data.arrays import dense_images, dense_vectors
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if "x.npy" not in zf.namelist():
+                return None
+            with zf.open("x.npy") as f:
+                header = _read_npy_header(f)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None  # let the ddc_tf.data loader report it
+    if header is None:
+        return None
+    shape, fortran_order, dtype = header
+    if fortran_order or dtype.hasobject or len(shape) not in (2, 3, 4) or shape[0] == 0:
+        return None
+    convert = dense_vectors if len(shape) == 2 else dense_images
+    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+
+    def batches() -> Iterator[np.ndarray]:
+        with zipfile.ZipFile(path) as zf, zf.open("x.npy") as f:
+            _read_npy_header(f)
+            for start in range(0, shape[0], batch_size):
+                rows = min(batch_size, shape[0] - start)
+                buf = f.read(rows * row_bytes)
+                if len(buf) != rows * row_bytes:
+                    raise ValueError(f"{path}: 'x' is truncated (ends inside row {start + len(buf) // max(row_bytes, 1)})")
+                chunk = np.frombuffer(buf, dtype=dtype).reshape((rows, *shape[1:]))
+                x, _, _ = convert(chunk.astype(dtype.newbyteorder("="), copy=False), path)
+                yield x
+
+    return DataStream(str(path), int(shape[0]), False, batches())
+
+
+def _idx_stream(path: Path, batch_size: int) -> DataStream | None:
+    from ddc_tf.data.arrays import dense_images
+    from ddc_tf.data.idx import find_idx_splits, is_idx_folder, iter_idx_chunks, read_idx_header
+
+    if path.is_file():
+        if "idx" not in path.name or "images" not in path.name:
+            return None
+        files = [path]
+    elif is_idx_folder(path):
+        files = [split["images"] for split in find_idx_splits(path).values() if "images" in split]
+    else:
+        return None
+    headers = [read_idx_header(f) for f in files]
+    if any(len(h.shape) not in (3, 4) for h in headers):
+        return None  # the loader gives the error
+    n = sum(h.shape[0] for h in headers)
+
+    def batches() -> Iterator[np.ndarray]:
+        for f in files:
+            for chunk in iter_idx_chunks(f, batch_size):
+                x, _, _ = dense_images(chunk, f)
+                yield x
+
+    return DataStream(str(path), n, False, batches())
+
+
+def _arrays_stream(data: Any, batch_size: int) -> DataStream:
+    def batches() -> Iterator[np.ndarray]:
+        for start in range(0, data.n, batch_size):
+            chunk = data.x[start : start + batch_size]
+            yield chunk.toarray() if data.is_sparse else chunk
+
+    return DataStream(data.name, data.n, False, batches())
+
+
+def open_data(source: Any, batch_size: int = DEFAULT_BATCH_SIZE, **options: Any) -> DataStream:
+    """Open a data source for prediction, as batches of ``batch_size`` rows.
+
+    Args:
+        source: a ``.npy`` file (raw serving inputs), an ``.npz`` / IDX file or folder /
+            image folder / data set name (read like training data), an ``ArrayData``,
+            or an in-memory array (raw serving inputs).
+        options: passed to ``ddc_tf.data.load_arrays`` for sources it loads.
+    """
+    from ddc_tf.data import ArrayData, load_arrays
+
+    if isinstance(source, ArrayData):
+        return _arrays_stream(source, batch_size)
+    if isinstance(source, np.ndarray):
+        array = source
+
+        def batches() -> Iterator[np.ndarray]:
+            for start in range(0, array.shape[0], batch_size):
+                yield array[start : start + batch_size]
+
+        return DataStream("inputs", int(array.shape[0]) if array.ndim else 0, True, batches())
+    path = Path(source)
+    if not options and path.exists():
+        if path.is_file() and path.suffix.lower() == ".npy":
+            return _npy_stream(path, batch_size)
+        stream = None
+        if path.is_file() and path.suffix.lower() == ".npz":
+            stream = _npz_stream(path, batch_size)
+        elif not (isinstance(source, str) and _is_known_name(source)):
+            stream = _idx_stream(path, batch_size)
+        if stream is not None:
+            return stream
+    elif path.suffix.lower() == ".npy":
+        raise FileNotFoundError(f"{path}: no such file")
+    return _arrays_stream(load_arrays(source, **options), batch_size)
+
+
+def _is_known_name(source: str) -> bool:
+    from ddc_tf.data.sources import named_loader
+
+    return named_loader(source) is not None
+
+
+# --------------------------------------------------------------------------- prediction
+def _predict_stream(
+    predictor: Predictor, stream: DataStream, hidden: bool
+) -> Iterator[dict[str, np.ndarray]]:
+    where = stream.name
+    if stream.raw and predictor.kind == "keras":
+        predictor.spec  # noqa: B018  (raises the clear error when the scaling is unknown)
+    for batch in stream.batches:
+        if stream.raw:
+            yield predictor.predict_raw(batch, hidden=hidden, where=where)
+        else:
+            yield predictor.predict_scaled(batch, hidden=hidden, where=where)
+
+
+def predict(
+    model: str | os.PathLike | Predictor,
+    data: Any,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    hidden: bool = False,
+    scale: float | None = None,
+    input_dtype: str | None = None,
+) -> dict[str, np.ndarray]:
+    """Cluster ids and probabilities of ``data`` (see :func:`open_data` for what ``data``
+    may be), in memory.
+
+    Returns:
+        ``{"cluster": (n,) int64, "probabilities": (n, k) float32}`` (and ``"hidden"``).
+    """
+    predictor = load_predictor(model, scale=scale, input_dtype=input_dtype, batch_size=batch_size)
+    stream = open_data(data, batch_size=batch_size)
+    return _concat(list(_predict_stream(predictor, stream, hidden)), hidden)
+
+
+class _CsvWriter:
+    def __init__(self, path: Path, n_clusters: int) -> None:
+        self.f = open(path, "w", newline="")
+        self.writer = csv.writer(self.f)
+        self.n_clusters = n_clusters
+        self.header_written = False
+        self.row = 0
+
+    def write(self, out: dict[str, np.ndarray]) -> None:
+        if not self.header_written:
+            header = ["index", OUTPUT_CLUSTER] + [f"p{j}" for j in range(self.n_clusters)]
+            if OUTPUT_HIDDEN in out:
+                header += [f"h{j}" for j in range(out[OUTPUT_HIDDEN].shape[1])]
+            self.writer.writerow(header)
+            self.header_written = True
+        columns = [out[OUTPUT_PROBABILITIES]] + ([out[OUTPUT_HIDDEN]] if OUTPUT_HIDDEN in out else [])
+        values = np.concatenate(columns, axis=1)
+        for i, (cluster, row) in enumerate(zip(out[OUTPUT_CLUSTER], values)):
+            # %.9g round-trips float32 exactly
+            self.writer.writerow([self.row + i, int(cluster), *(f"{v:.9g}" for v in row)])
+        self.row += len(values)
+
+    def finish(self) -> None:
+        self.f.close()
+
+    def discard(self) -> None:
+        self.f.close()
+
+
+class _NpzWriter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.parts: list[dict[str, np.ndarray]] = []
+
+    def write(self, out: dict[str, np.ndarray]) -> None:
+        self.parts.append(out)
+
+    def finish(self) -> None:
+        if not self.parts:
+            return
+        arrays = {k: np.concatenate([p[k] for p in self.parts]) for k in self.parts[0]}
+        with open(self.path, "wb") as f:  # a file object: np.savez would append ".npz" to a name
+            np.savez(f, **arrays)
+
+    def discard(self) -> None:
+        self.parts = []
+
+
+def predict_to_file(
+    model: str | os.PathLike | Predictor,
+    data: Any,
+    out: str | os.PathLike,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    hidden: bool = False,
+    scale: float | None = None,
+    input_dtype: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Predict ``data`` batch by batch and write the results to ``out``.
+
+    ``.csv``: a header ``index,cluster,p0,…,p{k-1}`` (then ``h0,…`` with ``hidden``), one
+    row per example, written as batches finish. ``.npz``: arrays ``cluster`` (n,) int64,
+    ``probabilities`` (n, k) float32 (and ``hidden``). The file appears only when
+    complete (written to a temporary name, then renamed).
+
+    Returns:
+        ``{"out", "n", "n_clusters", "cluster_sizes", "model", "data"}``.
+    """
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise ValueError(f"{out}: unsupported output format {suffix or '(none)'!r}; use one of {OUTPUT_FORMATS}")
+    if not out.parent.exists():
+        raise FileNotFoundError(f"{out.parent}: output folder does not exist")
+    predictor = load_predictor(model, scale=scale, input_dtype=input_dtype, batch_size=batch_size)
+    stream = open_data(data, batch_size=batch_size)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    writer = _CsvWriter(tmp, predictor.n_clusters) if suffix == ".csv" else _NpzWriter(tmp)
+    sizes = np.zeros(predictor.n_clusters, dtype=np.int64)
+    n = 0
+    try:
+        for result in _predict_stream(predictor, stream, hidden):
+            writer.write(result)
+            sizes += np.bincount(result[OUTPUT_CLUSTER], minlength=predictor.n_clusters)
+            n += len(result[OUTPUT_CLUSTER])
+            if progress is not None:
+                progress(n)
+        if n == 0:
+            raise ValueError(f"{stream.name}: no rows to predict")
+        writer.finish()
+        os.replace(tmp, out)
+    finally:
+        writer.discard()
+        if tmp.exists():
+            tmp.unlink()
+    return {
+        "out": str(out),
+        "n": n,
+        "n_clusters": predictor.n_clusters,
+        "cluster_sizes": sizes.tolist(),
+        "model": str(predictor.path),
+        "model_kind": predictor.kind,
+        "data": stream.name,
+    }

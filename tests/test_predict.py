@@ -1,0 +1,194 @@
+"""Prediction on new data: SavedModel and .keras predictors, streamed sources, output files,
+clear errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+from data_fixtures import write_mnist_folder  # noqa: E402
+
+from ddc_tf.cli import main as cli_main  # noqa: E402
+from ddc_tf.data import load_arrays  # noqa: E402
+from ddc_tf.export import InputSpec, export_model  # noqa: E402
+from ddc_tf.model import DDC  # noqa: E402
+from ddc_tf.predict import (  # noqa: E402
+    check_raw_inputs,
+    load_predictor,
+    open_data,
+    predict,
+    predict_to_file,
+)
+from ddc_tf.protocol import describe_data  # noqa: E402
+
+SHAPE = (16, 16)
+
+
+def tiny_model(backbone: str, input_shape: tuple[int, ...], k: int = 3, seed: int = 0) -> DDC:
+    """An untrained DDC with non-default batch-norm statistics."""
+    keras.utils.set_random_seed(seed)
+    model = DDC(n_clusters=k, backbone=backbone, hidden_units=8)
+    model.build((None, *input_shape))
+    bn = model.hidden_layer.get_layer("batch_norm")
+    rng = np.random.default_rng(seed)
+    bn.moving_mean.assign(rng.normal(size=8).astype(np.float32))
+    bn.moving_variance.assign(rng.uniform(0.5, 2.0, size=8).astype(np.float32))
+    return model
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """uint8 images in an .npz, a conv model trained on "them" saved as a ``ddc-tf fit``
+    folder (model.keras + data.json), and its SavedModel export."""
+    root = tmp_path_factory.mktemp("predict")
+    raw = np.random.default_rng(0).integers(0, 256, size=(23, *SHAPE), dtype=np.uint8)
+    np.savez_compressed(root / "images.npz", x=raw)
+    data = load_arrays(root / "images.npz")
+    model = tiny_model("conv", data.input_shape)
+    fit = root / "fit"
+    fit.mkdir()
+    model.save(fit / "model.keras")
+    (fit / "data.json").write_text(json.dumps(describe_data(data)))
+    saved = export_model(model, "imgs", spec=InputSpec(data.input_shape, "uint8", 1 / 255), base_dir=root / "served")
+    expected = model.predict(data.x, verbose=0)
+    return {"root": root, "raw": raw, "data": data, "model": model, "fit": fit, "saved": saved, "expected": expected}
+
+
+def _check(result, expected):
+    np.testing.assert_allclose(result["probabilities"], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(result["cluster"], expected.argmax(axis=1))
+    assert result["cluster"].dtype == np.int64 and result["probabilities"].dtype == np.float32
+
+
+def test_saved_model_and_keras_predictors_agree_with_model_predict(images):
+    npz = images["root"] / "images.npz"
+    for model_path in (images["saved"], images["saved"].parent, images["fit"], images["fit"] / "model.keras"):
+        predictor = load_predictor(model_path, batch_size=5)  # 23 rows → 5 batches
+        assert predictor.input_shape == (16, 16, 1) and predictor.n_clusters == 3
+        assert predictor.raw_dtype == "uint8" and predictor.scale == pytest.approx(1 / 255)
+        _check(predict(predictor, npz), images["expected"])
+        # raw uint8 inputs, as a serving client sends them
+        _check(predictor.predict_raw(images["raw"][..., None]), images["expected"])
+    assert load_predictor(images["saved"].parent).path == images["saved"]  # highest version
+    hidden = predict(images["saved"], npz, hidden=True)["hidden"]
+    np.testing.assert_allclose(hidden, images["model"].embed(images["data"].x).numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_npz_is_streamed_in_batches(tmp_path, compressed):
+    raw = np.random.default_rng(1).integers(0, 256, size=(13, 6, 6), dtype=np.uint8)
+    (np.savez_compressed if compressed else np.savez)(tmp_path / "a.npz", x=raw, y=np.arange(13))
+    stream = open_data(tmp_path / "a.npz", batch_size=4)
+    assert stream.n == 13 and not stream.raw
+    batches = list(stream.batches)
+    assert [len(b) for b in batches] == [4, 4, 4, 1]
+    np.testing.assert_array_equal(np.concatenate(batches), load_arrays(tmp_path / "a.npz").x)
+
+
+def test_npy_idx_and_npz_sources_give_the_same_predictions(images, tmp_path):
+    raw = images["raw"]
+    np.save(tmp_path / "raw.npy", raw[..., None])  # raw serving inputs
+    write_folder = tmp_path / "idx"
+    x_idx, _ = write_mnist_folder(write_folder, n_train=15, n_test=8, shape=SHAPE)
+    model = images["model"]
+    expected_idx = model.predict(x_idx[..., None].astype(np.float32) * np.float32(1 / 255), verbose=0)
+    for model_path in (images["saved"], images["fit"]):
+        _check(predict(model_path, tmp_path / "raw.npy", batch_size=7), images["expected"])
+        stream = open_data(write_folder, batch_size=10)
+        assert stream.n == 23 and [len(b) for b in stream.batches] == [10, 5, 8]  # train, then t10k
+        _check(predict(model_path, write_folder, batch_size=10), expected_idx)
+        _check(predict(model_path, next(write_folder.glob("train-images*")), batch_size=4), expected_idx[:15])
+
+
+def test_float_vectors_with_a_scale_are_converted_back_to_raw(tmp_path):
+    """digits: raw counts 0..16 scaled by 1/16. The named source yields x in [0, 1]; the
+    SavedModel takes the raw counts; predict converts between the two exactly."""
+    data = load_arrays("digits")
+    model = tiny_model("mlp", (64,), k=10)
+    saved = export_model(model, "digits", spec=InputSpec((64,), "float32", 1 / 16), base_dir=tmp_path)
+    expected = model.predict(data.x, verbose=0)
+    _check(predict(saved, "digits", batch_size=500), expected)
+    _check(load_predictor(saved).predict_raw(data.x * 16), expected)
+
+
+def test_output_files_csv_and_npz(images, tmp_path):
+    npz = images["root"] / "images.npz"
+    expected = images["expected"]
+    summary = predict_to_file(images["saved"], npz, tmp_path / "out.csv", batch_size=6)
+    assert summary["n"] == 23 and summary["cluster_sizes"] == np.bincount(expected.argmax(1), minlength=3).tolist()
+    with open(tmp_path / "out.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["index", "cluster", "p0", "p1", "p2"]
+    table = np.array(rows[1:], dtype=np.float64)
+    np.testing.assert_array_equal(table[:, 0], np.arange(23))
+    np.testing.assert_array_equal(table[:, 1], expected.argmax(1))
+    np.testing.assert_array_equal(table[:, 2:].astype(np.float32), predict(images["saved"], npz)["probabilities"])
+
+    predict_to_file(images["fit"], npz, tmp_path / "out.npz", batch_size=6, hidden=True)
+    with np.load(tmp_path / "out.npz") as out:
+        assert sorted(out.files) == ["cluster", "hidden", "probabilities"]
+        _check({k: out[k] for k in out.files}, expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "out.npz"]  # no temporary files
+
+    with pytest.raises(ValueError, match="unsupported output format '.txt'"):
+        predict_to_file(images["saved"], npz, tmp_path / "out.txt")
+    with pytest.raises(FileNotFoundError, match="output folder does not exist"):
+        predict_to_file(images["saved"], npz, tmp_path / "missing" / "out.csv")
+
+
+def test_wrong_inputs_give_clear_errors(images, tmp_path):
+    predictor = load_predictor(images["saved"])
+    raw = images["raw"][..., None]
+    with pytest.raises(ValueError, match=r"one example of shape \(16, 16, 1\).*x\[None\]"):
+        predictor.predict_raw(raw[0])
+    with pytest.raises(ValueError, match=r"expected shape \(n, 16, 16, 1\), got \(23, 16, 16\)"):
+        predictor.predict_raw(images["raw"])
+    with pytest.raises(ValueError, match="takes raw uint8 inputs.*not scaled ones"):
+        predictor.predict_raw(raw / 255.0)
+    with pytest.raises(ValueError, match=r"outside the uint8 range \[0, 255\]"):
+        predictor.predict_raw(raw.astype(np.int32) * 2)
+    _check(predictor.predict_raw(raw.astype(np.int64)), images["expected"])  # in-range ints are fine
+    with pytest.raises(ValueError, match="NaN"):
+        check_raw_inputs(np.array([[1.0, np.nan]]), "float32", (2,))
+    with pytest.raises(ValueError, match="not numeric"):
+        check_raw_inputs(np.array([["a", "b"]]), "float32", (2,))
+    # data whose examples have another shape than the model's
+    np.savez(tmp_path / "small.npz", x=np.zeros((3, 8, 8), np.uint8))
+    with pytest.raises(ValueError, match=r"expected shape \(n, 16, 16, 1\), got \(3, 8, 8, 1\)"):
+        predict(predictor, tmp_path / "small.npz")
+    # float data in [0, 1] that are not whole multiples of 1/255 cannot be uint8 pixels
+    np.savez(tmp_path / "floats.npz", x=np.full((2, *SHAPE), 0.3, np.float32))
+    with pytest.raises(ValueError, match="do not map onto the model's raw uint8 inputs"):
+        predict(predictor, tmp_path / "floats.npz")
+    # a .keras model without data.json: raw .npy inputs need the scaling
+    bare = tmp_path / "bare.keras"
+    images["model"].save(bare)
+    np.save(tmp_path / "raw.npy", raw)
+    with pytest.raises(ValueError, match="--scale and --input-dtype"):
+        predict(bare, tmp_path / "raw.npy")
+    _check(predict(bare, tmp_path / "raw.npy", scale=1 / 255, input_dtype="uint8"), images["expected"])
+    _check(predict(bare, images["root"] / "images.npz"), images["expected"])  # data.x needs no scale
+    with pytest.raises(FileNotFoundError, match="no such model"):
+        load_predictor(tmp_path / "nothing")
+    with pytest.raises(ValueError, match="not a SavedModel"):
+        load_predictor(tmp_path)
+
+
+def test_cli_predict(images, tmp_path, capsys):
+    npz = str(images["root"] / "images.npz")
+    out = tmp_path / "clusters.csv"
+    argv = ["predict", "--model", str(images["saved"].parent), "--data", npz, "--out", str(out), "--batch-size", "8"]
+    assert cli_main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "23 rows" in printed and "cluster sizes" in printed
+    assert out.read_text().splitlines()[0] == "index,cluster,p0,p1,p2"
+    assert cli_main(["predict", "--model", str(images["fit"]), "--data", npz, "--out", str(tmp_path / "c.json")]) == 2
+    assert "unsupported output format" in capsys.readouterr().err
+    assert cli_main(["predict", "--model", str(images["fit"]), "--data", npz, "--out", str(tmp_path / "c.npz"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model_kind"] == "keras"
