@@ -142,8 +142,11 @@ def tools(exports, tmp_path_factory):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _start_tools_early(tools):
-    """Request ``tools`` before the first test so the processes overlap the others."""
+def _start_tools_early(request):
+    """Start ``tools`` before the first test, so the processes overlap the other tests —
+    only when a selected test needs them."""
+    if any("tools" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        request.getfixturevalue("tools")
 
 
 def finish(tools, name: str) -> str:
