@@ -1,0 +1,27 @@
+"""Generic pytest fixtures shared by the whole test suite (nothing test-specific here)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# TensorFlow's C++ start-up chatter would drown pytest's output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _reset_keras_dtype_policy():
+    """Every test starts and ends with Keras' global dtype policy at float32.
+
+    Mixed-precision tests set a global policy; without this reset it would leak into
+    every test that runs after them.
+    """
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.mixed_precision.set_global_policy("float32")
+    yield
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.mixed_precision.set_global_policy("float32")

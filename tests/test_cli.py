@@ -1,0 +1,127 @@
+"""The ``ddc-tf`` command line: ``fit`` end to end on digits, defaults, and error exits."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+from ddc_tf.cli import main
+
+
+@pytest.fixture(scope="module")
+def digits_fit(tmp_path_factory):
+    """``ddc-tf fit`` on digits, 3 runs of 20 steps: (exit code, out folder, stdout, stderr)."""
+    out = tmp_path_factory.mktemp("cli") / "fit"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with redirect_stdout(stdout), redirect_stderr(stderr):
+        code = main(
+            ["fit", "--data", "digits", "--steps", "20", "--runs", "3", "--out", str(out),
+             "--quiet", "--backbone", "mlp"]
+        )
+    return code, out, stdout.getvalue(), stderr.getvalue()
+
+
+def test_fit_on_digits_writes_results_json(digits_fit):
+    code, out, _, _ = digits_fit
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["data"] == "digits"
+    assert results["n"] == 1797
+    assert results["clusters"] == 10  # --clusters defaults to the number of classes
+    assert results["steps"] == 20
+    assert [r["seed"] for r in results["runs"]] == [0, 1, 2]
+    for record in [*results["runs"], results["best"]]:
+        assert {"seed", "loss", "acc", "nmi"} <= set(record)
+        assert np.isfinite(record["loss"])
+        assert 0.0 <= record["acc"] <= 1.0 and 0.0 <= record["nmi"] <= 1.0
+    assert results["best"]["loss"] == min(r["loss"] for r in results["runs"])
+    assert {"acc", "nmi"} <= set(results["vote"])
+    assert 0.0 <= results["vote"]["acc"] <= 1.0 and 0.0 <= results["vote"]["nmi"] <= 1.0
+    assert (out / "model.keras").is_file()
+
+
+def test_fit_prints_a_results_table(digits_fit):
+    _, out, stdout, _ = digits_fit
+    results = json.loads((out / "results.json").read_text())
+    assert "DDC (best)" in stdout and "DDC-VOTE" in stdout
+    best = results["best"]
+    best_line = next(line for line in stdout.splitlines() if line.startswith("DDC (best)"))
+    assert f"{best['acc']:.4f}" in best_line and f"{best['nmi']:.4f}" in best_line
+    vote_line = next(line for line in stdout.splitlines() if line.startswith("DDC-VOTE"))
+    assert f"{results['vote']['acc']:.4f}" in vote_line
+    for run in results["runs"]:  # one row per run
+        assert any(line.split()[:1] == [str(run["seed"])] for line in stdout.splitlines())
+    assert str(out / "results.json") in stdout
+
+
+def test_fit_clusters_option_and_default(tmp_path, capsys):
+    code = main(
+        ["fit", "--data", "circles", "--steps", "2", "--runs", "1", "--batch-size", "50",
+         "--clusters", "3", "--out", str(tmp_path / "k3"), "--quiet"]
+    )
+    assert code == 0
+    results = json.loads((tmp_path / "k3" / "results.json").read_text())
+    assert results["clusters"] == 3
+    assert results["vote"] is None  # one run: no DDC-VOTE
+    capsys.readouterr()
+
+
+def test_fit_without_labels_needs_clusters(tmp_path, capsys):
+    path = tmp_path / "nolabels.npz"
+    np.savez(path, x=np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--data", str(path), "--steps", "1", "--out", str(tmp_path / "o"), "--quiet"])
+    assert exit_info.value.code not in (0, None)
+    message = str(exit_info.value.code) + capsys.readouterr().err
+    assert "--clusters" in message
+
+
+def test_missing_data_path_exits_2_naming_the_path(tmp_path, capsys):
+    missing = tmp_path / "nowhere" / "data.npz"
+    code = main(["fit", "--data", str(missing), "--steps", "1", "--out", str(tmp_path / "o"), "--quiet"])
+    assert code == 2
+    captured = capsys.readouterr()
+    assert str(missing) in captured.err
+    assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_unknown_data_set_name_exits_2_naming_it(tmp_path, capsys):
+    code = main(["fit", "--data", "nosuchdataset", "--steps", "1", "--out", str(tmp_path / "o"), "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "nosuchdataset" in err
+    assert "digits" in err  # lists the known names
+
+
+def test_bad_option_values_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses an unknown backbone
+        main(["fit", "--data", "digits", "--backbone", "resnet", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "resnet" in capsys.readouterr().err
+    code = main(["fit", "--data", "digits", "--steps", "0", "--out", str(tmp_path / "o"), "--quiet"])
+    assert code == 2
+    assert "steps" in capsys.readouterr().err
+
+
+def test_console_script_help():
+    script = Path(sys.executable).with_name("ddc-tf")
+    command = str(script) if script.exists() else shutil.which("ddc-tf")
+    assert command, "the ddc-tf console script is not installed (pip install -e .)"
+    result = subprocess.run(
+        [command, "--help"], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "fit" in result.stdout and "demo" in result.stdout
+    assert result.stdout.lstrip().startswith("usage: ddc-tf")

@@ -1,0 +1,175 @@
+"""ddc_tf.protocol.run_protocol: R runs, lowest-loss run, DDC-VOTE, results.json, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+import pytest
+
+import ddc_tf.protocol
+from ddc_tf import evaluation
+from ddc_tf.data import ArrayData
+from ddc_tf.model import DDC
+from ddc_tf.protocol import run_protocol
+from ddc_tf.training import TrainConfig, dataset_loss, predict_assignments
+
+SEED = 5
+
+
+def blobs(labels: bool = True, n: int = 120) -> ArrayData:
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 3
+    x = rng.normal(scale=3.0, size=(3, 4))[y] + rng.normal(scale=0.7, size=(n, 4))
+    return ArrayData(
+        x=x.astype(np.float32), y=y.astype(np.int64) if labels else None,
+        name="blobs" if labels else "blobs-unlabelled", kind="vector", raw_dtype="float32", scale=1.0,
+    )
+
+
+def config(**kwargs) -> TrainConfig:
+    kwargs = {"n_clusters": 3, "backbone": "mlp", "steps": 4, "batch_size": 40,
+              "learning_rate": 1e-2, "hidden_units": 16, **kwargs}
+    return TrainConfig(**kwargs)
+
+
+def check_schema(results: dict, *, runs: int, labelled: bool) -> None:
+    """The issue's results.json schema (extra keys are allowed)."""
+    for key in ("data", "n", "clusters", "steps", "runs", "best", "vote"):
+        assert key in results, key
+    assert isinstance(results["data"], str)
+    assert isinstance(results["n"], int) and isinstance(results["clusters"], int)
+    assert isinstance(results["steps"], int)
+    assert len(results["runs"]) == runs
+    for record in [*results["runs"], results["best"]]:
+        assert {"seed", "loss", "acc", "nmi"} <= set(record)
+        assert isinstance(record["seed"], int)
+        assert isinstance(record["loss"], float) and np.isfinite(record["loss"])
+        for metric in ("acc", "nmi"):
+            if labelled:
+                assert isinstance(record[metric], float) and 0.0 <= record[metric] <= 1.0
+            else:
+                assert record[metric] is None
+    if runs >= 3:
+        assert isinstance(results["vote"], dict)
+        assert {"acc", "nmi"} <= set(results["vote"])
+        for metric in ("acc", "nmi"):
+            if labelled:
+                assert 0.0 <= results["vote"][metric] <= 1.0
+            else:
+                assert results["vote"][metric] is None
+    else:
+        assert results["vote"] is None
+
+
+@pytest.fixture(scope="module")
+def three_runs(tmp_path_factory):
+    """One labelled protocol of 3 runs written to a folder: (data, config, out, results, model)."""
+    out = tmp_path_factory.mktemp("protocol") / "out"
+    data, cfg = blobs(), config()
+    results, model = run_protocol(data, cfg, runs=3, seed=SEED, out_dir=out, verbose=0)
+    return data, cfg, out, results, model
+
+
+def test_three_runs_results_and_results_json(three_runs):
+    data, cfg, out, results, _ = three_runs
+    check_schema(results, runs=3, labelled=True)
+    assert results["data"] == "blobs"
+    assert results["n"] == data.n == 120
+    assert results["clusters"] == 3
+    assert results["steps"] == cfg.steps
+    assert [r["seed"] for r in results["runs"]] == [SEED, SEED + 1, SEED + 2]
+
+    on_disk = json.loads((out / "results.json").read_text())
+    check_schema(on_disk, runs=3, labelled=True)
+    assert on_disk["best"] == results["best"]
+    assert on_disk["vote"] == results["vote"]
+    assert on_disk["runs"] == results["runs"]
+
+
+def test_best_is_the_lowest_loss_run_and_its_model_is_saved(three_runs):
+    data, cfg, out, results, model = three_runs
+    lowest = min(results["runs"], key=lambda r: r["loss"])
+    assert results["best"]["seed"] == lowest["seed"]
+    assert results["best"]["loss"] == lowest["loss"]
+    assert len({r["loss"] for r in results["runs"]}) == 3  # the seeds gave different runs
+
+    # the returned model is the best run, and its loss is the unsupervised loss over the data
+    assert isinstance(model, DDC)
+    assert dataset_loss(model, data, batch_size=cfg.batch_size)["loss"] == pytest.approx(
+        results["best"]["loss"], rel=1e-5
+    )
+    clusters = predict_assignments(model, data).argmax(axis=1)
+    assert evaluation.accuracy(data.y, clusters) == pytest.approx(results["best"]["acc"])
+    assert evaluation.nmi(data.y, clusters) == pytest.approx(results["best"]["nmi"])
+
+    # model.keras in the folder is that model
+    loaded = keras.models.load_model(out / "model.keras")
+    assert isinstance(loaded, DDC)
+    np.testing.assert_allclose(loaded.predict(data.x, verbose=0), model.predict(data.x, verbose=0), atol=1e-6)
+
+
+def test_vote_combines_the_three_lowest_loss_runs(three_runs):
+    data, _, out, results, _ = three_runs
+    ordered = sorted(results["runs"], key=lambda r: r["loss"])
+    labelings = []
+    for record in ordered:  # each run's own saved model, read back
+        run_model = keras.models.load_model(out / "runs" / f"seed_{record['seed']}" / "model.keras")
+        labelings.append(predict_assignments(run_model, data).argmax(axis=1))
+        assert evaluation.accuracy(data.y, labelings[-1]) == pytest.approx(record["acc"])
+    voted = evaluation.vote(labelings)
+    assert results["vote"]["acc"] == pytest.approx(evaluation.accuracy(data.y, voted))
+    assert results["vote"]["nmi"] == pytest.approx(evaluation.nmi(data.y, voted))
+
+
+def test_repeating_the_protocol_does_not_retrain(three_runs, monkeypatch):
+    data, cfg, out, results, model = three_runs
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("train_run called again for a finished run")
+
+    monkeypatch.setattr(ddc_tf.protocol, "train_run", no_training)
+    again, again_model = run_protocol(data, cfg, runs=3, seed=SEED, out_dir=out, verbose=0)
+    assert again["runs"] == results["runs"]
+    assert again["best"] == results["best"]
+    assert again["vote"] == results["vote"]
+    assert isinstance(again_model, DDC)
+    np.testing.assert_allclose(
+        again_model.predict(data.x, verbose=0), model.predict(data.x, verbose=0), atol=1e-6
+    )
+
+
+def test_a_different_config_in_the_same_folder_raises(three_runs, monkeypatch):
+    data, cfg, out, _, _ = three_runs
+    monkeypatch.setattr(ddc_tf.protocol, "train_run", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ValueError, match="different configuration"):
+        run_protocol(data, config(steps=cfg.steps + 1), runs=3, seed=SEED, out_dir=out, verbose=0)
+    with pytest.raises(ValueError, match="different configuration"):
+        run_protocol(blobs(n=90), cfg, runs=3, seed=SEED, out_dir=out, verbose=0)
+
+
+def test_one_run_has_no_vote_and_needs_no_folder():
+    data = blobs()
+    results, model = run_protocol(data, config(steps=2), runs=1, seed=0, out_dir=None, verbose=0)
+    check_schema(results, runs=1, labelled=True)
+    assert results["vote"] is None
+    assert results["best"]["seed"] == 0
+    assert isinstance(model, DDC)
+
+
+def test_without_labels_acc_and_nmi_are_null(tmp_path):
+    data = blobs(labels=False)
+    results, _ = run_protocol(data, config(steps=2), runs=3, seed=0, out_dir=tmp_path, verbose=0)
+    check_schema(results, runs=3, labelled=False)
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    check_schema(on_disk, runs=3, labelled=False)
+    assert on_disk["best"]["acc"] is None and on_disk["vote"]["nmi"] is None
+
+
+def test_runs_must_be_positive():
+    with pytest.raises(ValueError, match="runs"):
+        run_protocol(blobs(), config(), runs=0)

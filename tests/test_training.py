@@ -1,0 +1,209 @@
+"""ddc_tf.training: the digits acceptance test, exact step counts, determinism, backbone
+choice, TrainConfig validation and resuming an interrupted run."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+import pytest
+
+from ddc_tf import training
+from ddc_tf.data import ArrayData, load_arrays
+from ddc_tf.evaluation import accuracy
+from ddc_tf.training import (
+    TrainConfig,
+    build_model,
+    dataset_loss,
+    predict_assignments,
+    resolve_backbone,
+    train_run,
+)
+
+
+def small_vectors(n: int = 120, d: int = 4, k: int = 3, seed: int = 0, labels: bool = True) -> ArrayData:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    x = rng.normal(scale=3.0, size=(k, d))[y] + rng.normal(scale=0.5, size=(n, d))
+    return ArrayData(
+        x=x.astype(np.float32), y=y.astype(np.int64) if labels else None, name="blobs",
+        kind="vector", raw_dtype="float32", scale=1.0,
+    )
+
+
+def images(n: int, size: int) -> ArrayData:
+    x = np.random.default_rng(0).uniform(size=(n, size, size, 1)).astype(np.float32)
+    return ArrayData(x=x, y=None, name=f"img{size}", kind="image", raw_dtype="float32", scale=1.0)
+
+
+def config(**kwargs) -> TrainConfig:
+    kwargs = {"n_clusters": 3, "backbone": "mlp", "steps": 6, "batch_size": 40,
+              "learning_rate": 1e-3, "hidden_units": 16, **kwargs}
+    return TrainConfig(**kwargs)
+
+
+# --------------------------------------------------------------------------- acceptance
+def test_digits_training_beats_chance_and_lowers_the_loss():
+    """The issue's core acceptance test: a few hundred MLP steps on the real digits."""
+    data = load_arrays("digits")
+    cfg = TrainConfig(n_clusters=10, backbone="mlp", steps=200, batch_size=100, learning_rate=1e-3)
+
+    keras.utils.set_random_seed(0)
+    untrained = build_model(cfg, data)
+    loss_before = dataset_loss(untrained, data)["loss"]
+    acc_before = accuracy(data.y, predict_assignments(untrained, data).argmax(axis=1))
+
+    model, history = train_run(data, cfg, seed=0, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 200
+    clusters = predict_assignments(model, data).argmax(axis=1)
+    acc = accuracy(data.y, clusters)
+    loss_after = dataset_loss(model, data)["loss"]
+
+    assert acc >= 0.5, f"ACC {acc:.3f} (chance ≈ 0.1, untrained {acc_before:.3f})"
+    assert acc > acc_before + 0.2
+    assert loss_after < loss_before - 0.2, (loss_before, loss_after)
+    assert history["loss"][-1] < history["loss"][0]
+    assert np.unique(clusters).size >= 8  # not collapsed onto a few clusters
+
+
+# --------------------------------------------------------------------------- steps
+@pytest.mark.parametrize("steps", [23])
+def test_train_run_takes_exactly_config_steps(steps):
+    # 23 steps: logging chunks of 3, so 8 chunks would overshoot by one;
+    # 120 points in batches of 40: the steps run across several passes over the data
+    data = small_vectors()
+    model, history = train_run(data, config(steps=steps), seed=0, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == steps
+    assert set(history) == {"loss", "l1", "l2", "l3"}
+    assert all(np.all(np.isfinite(v)) for v in history.values())
+
+
+def test_train_run_is_deterministic_given_the_seed():
+    data = small_vectors()
+    cfg = config(steps=8)
+    first = predict_assignments(train_run(data, cfg, seed=3, verbose=0)[0], data)
+    again = predict_assignments(train_run(data, cfg, seed=3, verbose=0)[0], data)
+    np.testing.assert_array_equal(first, again)
+    # (that other seeds give other runs is checked in test_protocol.py)
+
+
+def test_dataset_loss_and_predict_assignments():
+    data = small_vectors(n=110)  # not a multiple of the batch: the last batch is partial
+    keras.utils.set_random_seed(0)
+    model = build_model(config(), data)
+    terms = dataset_loss(model, data, batch_size=40)
+    assert set(terms) == {"loss", "l1", "l2", "l3"}
+    assert all(isinstance(v, float) and np.isfinite(v) for v in terms.values())
+    probabilities = predict_assignments(model, data)
+    assert probabilities.shape == (110, 3) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities, model.predict(data.x, verbose=0), atol=1e-6)
+
+
+# --------------------------------------------------------------------------- backbone choice
+def test_resolve_backbone():
+    assert resolve_backbone("auto", images(2, 28)) == "conv"
+    assert resolve_backbone("auto", images(2, 8)) == "mlp"
+    assert resolve_backbone("auto", small_vectors()) == "mlp"
+    assert resolve_backbone("auto", load_arrays("digits")) == "mlp"  # 8×8 digits are vectors
+    assert resolve_backbone("mlp", images(2, 28)) == "mlp"
+    assert resolve_backbone("conv", images(2, 28)) == "conv"
+    with pytest.raises(ValueError, match="resnet"):
+        resolve_backbone("resnet", small_vectors())
+
+
+def test_build_model_uses_the_resolved_backbone_and_paper_learning_rates():
+    conv = build_model(TrainConfig(n_clusters=3), images(2, 28))
+    assert conv.backbone_name == "conv"
+    assert float(conv.optimizer.learning_rate.numpy()) == pytest.approx(1e-3)
+    mlp = build_model(TrainConfig(n_clusters=3), small_vectors())
+    assert mlp.backbone_name == "mlp"
+    assert float(mlp.optimizer.learning_rate.numpy()) == pytest.approx(1e-5)
+    custom_lr = build_model(TrainConfig(n_clusters=3, learning_rate=2e-4), small_vectors())
+    assert float(custom_lr.optimizer.learning_rate.numpy()) == pytest.approx(2e-4)
+
+
+# --------------------------------------------------------------------------- validation
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        ({"steps": 0}, "steps"),
+        ({"steps": -5}, "steps"),
+        ({"batch_size": 1}, "batch_size"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"learning_rate": -1e-3}, "learning_rate"),
+    ],
+)
+def test_train_config_validation(kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        TrainConfig(n_clusters=3, **kwargs)
+
+
+def test_train_config_normalises_loss_weights_and_serialises():
+    cfg = TrainConfig(n_clusters=3, loss_weights=[1, 0, 2])
+    assert cfg.loss_weights == (1.0, 0.0, 2.0)
+    as_dict = cfg.to_dict()
+    assert as_dict["loss_weights"] == [1.0, 0.0, 2.0]
+    assert as_dict["n_clusters"] == 3 and as_dict["steps"] == cfg.steps
+
+
+def test_train_run_refuses_too_little_data():
+    with pytest.raises(ValueError, match="clusters"):
+        train_run(small_vectors(n=4), config(n_clusters=5, batch_size=2), seed=0, verbose=0)
+    with pytest.raises(ValueError, match="batch"):
+        train_run(small_vectors(n=30), config(batch_size=40), seed=0, verbose=0)
+
+
+# --------------------------------------------------------------------------- resume
+class Interrupt(RuntimeError):
+    pass
+
+
+class InterruptAfter(keras.callbacks.Callback):
+    """Raises after ``n`` training batches, like a killed job."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+        self.seen = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen >= self.n:
+            raise Interrupt(f"interrupted after {self.seen} batches")
+
+
+class CountBatches(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches = 0
+        self.start_iterations = None
+
+    def on_train_begin(self, logs=None):  # runs after BackupAndRestore has restored the state
+        self.start_iterations = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.start_iterations is None:
+            self.start_iterations = int(self.model.optimizer.iterations.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+
+def test_interrupted_run_resumes_from_backup(tmp_path):
+    data = small_vectors()
+    cfg = config(steps=30)  # logging (and backup) chunks of 3 steps
+    backup = tmp_path / "backup"
+    with pytest.raises(Interrupt):
+        train_run(data, cfg, seed=0, verbose=0, callbacks=[InterruptAfter(14)], backup_dir=backup)
+    assert backup.exists() and any(backup.iterdir()), "no backup was written before the interruption"
+
+    counter = CountBatches()
+    model, history = train_run(data, cfg, seed=0, verbose=0, callbacks=[counter], backup_dir=backup)
+    # 4 full chunks (12 steps) were backed up before the interruption at step 14
+    assert counter.start_iterations == 12, "the resumed run did not start from the backup"
+    assert counter.batches == 30 - 12
+    assert int(model.optimizer.iterations.numpy()) == 30
+    assert all(np.all(np.isfinite(v)) for v in history.values())
