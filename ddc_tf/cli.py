@@ -1,6 +1,10 @@
 """``ddc-tf``: the command line.
 
     ddc-tf fit --data SOURCE [--clusters K] [--steps N] [--runs R] [--out DIR] ...
+    ddc-tf fit --preset NAME [any flag overrides the preset]
+    ddc-tf ablation --data SOURCE [--repeats 5] [--runs 20] [--out DIR] ...
+    ddc-tf table --results FILE_OR_DIR ... --out DIR
+    ddc-tf presets
     ddc-tf demo [--out DIR]
 
 Each sub-command lives in its own function ``_cmd_<name>``; ``build_parser`` wires them.
@@ -12,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -52,6 +55,10 @@ def print_results_table(results: dict[str, Any], kmeans: dict[str, Any] | None =
         )
     if kmeans is not None:
         print(f"{'k-means++':<14}{'':>10}{_format(kmeans['acc'], '>9.4f')}{_format(kmeans['nmi'], '>8.4f')}")
+    if results.get("kmeans_hidden"):
+        hidden = results["kmeans_hidden"]
+        print(f"{'k-means hid.':<14}{'':>10}{_format(hidden['acc'], '>9.4f')}{_format(hidden['nmi'], '>8.4f')}"
+              f"  (on the hidden representation of run {hidden['ddc_seed']})")
 
 
 def _set_precision(policy: str | None) -> None:
@@ -62,14 +69,20 @@ def _set_precision(policy: str | None) -> None:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from ddc_tf import baselines, data
+    from ddc_tf import data, presets
     from ddc_tf.protocol import RESULTS_FILE, run_protocol
     from ddc_tf.training import TrainConfig
 
+    # An explicit flag beats the preset, which beats the built-in default.
+    preset = presets.get_preset(args.preset) if args.preset else None
+    for key, value in presets.resolve_fit_options(preset, vars(args)).items():
+        setattr(args, key, value)
+    if args.data is None:
+        raise SystemExit("ddc-tf fit: give the data with --data SOURCE, or a --preset NAME")
     arrays = data.load_arrays(args.data, n_clusters=args.clusters)
     n_clusters = args.clusters or arrays.n_classes
     if n_clusters is None:
-        raise SystemExit(f"ddc-tf fit: {args.data} has no labels; give the number of clusters with --clusters K")
+        raise ValueError(f"{args.data} has no labels; give the number of clusters with --clusters K")
     data.check_n_clusters(arrays, n_clusters)
     _set_precision(args.mixed_precision)
     config = TrainConfig(
@@ -85,11 +98,22 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     )
     out = Path(args.out)
     callbacks_for = None
-    if args.tensorboard:
+    if args.tensorboard or args.log_curves:
         import keras
 
+        from ddc_tf.callbacks import TrainingCurves
+
         def callbacks_for(seed: int) -> list:
-            return [keras.callbacks.TensorBoard(log_dir=str(out / "logs" / f"seed_{seed}"))]
+            callbacks = []
+            if args.tensorboard:
+                callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs" / f"seed_{seed}")))
+            if args.log_curves:
+                callbacks.append(TrainingCurves(
+                    arrays.x, arrays.y, every=args.log_curves, subset=args.curve_subset,
+                    batch_size=config.batch_size, csv_path=out / "curves" / f"seed_{seed}.csv",
+                    log_dir=out / "logs" / f"seed_{seed}" / "curves",
+                ))
+            return callbacks
 
     results, _ = run_protocol(
         arrays,
@@ -99,15 +123,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         out_dir=out,
         verbose=0 if args.quiet else "auto",
         callbacks_for=callbacks_for,
+        baselines=[name for name, on in (("kmeans", args.kmeans), ("kmeans_hidden", args.kmeans_hidden)) if on],
     )
-    kmeans = None
-    if args.kmeans:
-        x = arrays.x.reshape(arrays.n, -1) if not arrays.is_sparse else arrays.x
-        km = baselines.kmeans_baseline(x, arrays.y, n_clusters, seed=args.seed)
-        kmeans = {"acc": km["acc"], "nmi": km["nmi"]}
-        results["kmeans"] = kmeans
-        (out / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
-    print_results_table(results, kmeans)
+    print_results_table(results, results.get("kmeans"))
     print(f"\nresults: {out / RESULTS_FILE}\nbest model: {out / 'model.keras'}")
     return 0
 
@@ -117,6 +135,92 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     run_demo(out_dir=args.out, steps=args.steps)
     return 0
+
+
+def _cmd_ablation(args: argparse.Namespace) -> int:
+    from ddc_tf import data, presets
+    from ddc_tf.ablation import SUBSETS, parse_subset, run_ablation
+    from ddc_tf.tables import table2_markdown, table2_rows
+    from ddc_tf.training import TrainConfig
+
+    preset = presets.get_preset(args.preset) if args.preset else None
+    for key, value in presets.resolve_fit_options(preset, vars(args)).items():
+        setattr(args, key, value)
+    if args.data is None:
+        raise SystemExit("ddc-tf ablation: give the data with --data SOURCE, or a --preset NAME")
+    arrays = data.load_arrays(args.data, n_clusters=args.clusters)
+    n_clusters = args.clusters or arrays.n_classes
+    if n_clusters is None:
+        raise SystemExit(f"ddc-tf ablation: {args.data} has no labels; give the number of clusters with --clusters K")
+    data.check_n_clusters(arrays, n_clusters)
+    config = TrainConfig(
+        n_clusters=n_clusters, backbone=args.backbone, steps=args.steps, batch_size=args.batch_size,
+        learning_rate=args.lr, rel_sigma=args.rel_sigma, sigma_mode=args.sigma_mode,
+    )
+    subsets = [parse_subset(t) for t in args.terms] if args.terms else SUBSETS
+    table = run_ablation(
+        arrays, config, subsets=subsets, repeats=args.repeats, runs=args.runs,
+        seed=args.seed, out_dir=args.out, verbose=0 if args.quiet else "auto",
+    )
+    print(table2_markdown(table2_rows([table])))
+    print(f"ablation: {Path(args.out) / 'ablation.json'}")
+    return 0
+
+
+def _cmd_table(args: argparse.Namespace) -> int:
+    from ddc_tf.tables import write_tables
+
+    for name, path in write_tables(args.results, args.out).items():
+        if name.endswith(".md"):
+            print(path.read_text())
+    print(f"tables written to {args.out}")
+    return 0
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from ddc_tf.presets import describe_presets
+
+    print(describe_presets())
+    return 0
+
+
+def _add_protocol_commands(sub: Any) -> None:
+    """``ablation``, ``table`` and ``presets``: the paper's Tables 1–2 and its configurations."""
+    from ddc_tf.losses import SIGMA_MODES
+
+    ablation = sub.add_parser(
+        "ablation",
+        help="the paper's Table 2: every subset of the loss terms, mean ± std and max over repeats",
+        description="Train every non-empty subset of {l1, l2, l3}; each repeat reports its lowest-loss run.",
+    )
+    ablation.add_argument("--preset", default=None, help="a named configuration (see `ddc-tf presets`); explicit flags override it")
+    ablation.add_argument("--data", default=None, help="a named data set or a path, as for `fit`")
+    ablation.add_argument("--clusters", type=int, default=None, help="number of clusters k (default: the number of classes)")
+    ablation.add_argument("--repeats", type=int, default=5, help="repeats per subset (paper: 5)")
+    ablation.add_argument("--runs", type=int, default=None, help="runs per repeat; the lowest-loss one counts (paper: 20; default: the preset's, else 1)")
+    ablation.add_argument("--terms", nargs="+", default=None, help="only these subsets, e.g. l1+l3 l3 (default: all seven)")
+    ablation.add_argument("--steps", type=int, default=None, help="training mini-batches per run (default 3000)")
+    ablation.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default 100)")
+    ablation.add_argument("--seed", type=int, default=0, help="first seed; repeat r uses seeds seed + r·runs …")
+    ablation.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the paper's)")
+    ablation.add_argument("--backbone", choices=("auto", "conv", "mlp"), default=None, help="network (default auto)")
+    ablation.add_argument("--sigma-mode", choices=SIGMA_MODES, default=None, help="bandwidth convention")
+    ablation.add_argument("--rel-sigma", type=float, default=None, help="relative bandwidth (default 0.15)")
+    ablation.add_argument("--out", default="outputs/ablation", help="output folder (ablation.json, one folder per subset and repeat)")
+    ablation.add_argument("--quiet", action="store_true", help="no progress bars")
+    ablation.set_defaults(func=_cmd_ablation)
+
+    table = sub.add_parser(
+        "table",
+        help="render results JSON as the paper's Table 1 / Table 2 (Markdown and CSV)",
+        description="Read results.json / ablation.json files (or folders holding them) and write table1/table2 .md and .csv.",
+    )
+    table.add_argument("--results", nargs="+", required=True, metavar="FILE_OR_DIR", help="results files or folders (searched recursively)")
+    table.add_argument("--out", required=True, help="folder for table1.md, table1.csv, table2.md, table2.csv")
+    table.set_defaults(func=_cmd_table)
+
+    presets = sub.add_parser("presets", help="list the named configurations and where they depart from the paper")
+    presets.set_defaults(func=_cmd_presets)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,24 +238,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="train DDC (R runs, lowest-loss run, DDC-VOTE) and write results.json",
         description="Train R DDC runs on a data set; report the lowest-loss run and DDC-VOTE.",
     )
-    fit.add_argument("--data", required=True, help="a named data set (digits, circles, fashion_mnist, ...) or a path (.npz, IDX folder, image folder)")
+    fit.add_argument("--preset", default=None, help="a named configuration in the paper's terms (see `ddc-tf presets`); explicit flags override it")
+    fit.add_argument("--data", default=None, help="a named data set (digits, circles, fashion_mnist, ...) or a path (.npz, IDX folder, image folder)")
     fit.add_argument("--clusters", type=int, default=None, help="number of clusters k (default: the number of classes)")
-    fit.add_argument("--steps", type=int, default=3000, help="training mini-batches per run (paper: 70000; default 3000)")
-    fit.add_argument("--batch-size", type=int, default=100, help="mini-batch size (paper: 100)")
-    fit.add_argument("--runs", type=int, default=1, help="independent runs R; ≥ 3 adds DDC-VOTE (paper: 20)")
+    fit.add_argument("--steps", type=int, default=None, help="training mini-batches per run (paper: 70000; default 3000)")
+    fit.add_argument("--batch-size", type=int, default=None, help="mini-batch size (paper and default: 100)")
+    fit.add_argument("--runs", type=int, default=None, help="independent runs R; ≥ 3 adds DDC-VOTE (paper: 20; default 1)")
     fit.add_argument("--seed", type=int, default=0, help="seed of the first run (run r uses seed + r)")
     fit.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the paper's, 1e-3 conv / 1e-5 mlp)")
-    fit.add_argument("--backbone", choices=("auto", "conv", "mlp"), default="auto", help="network (auto: conv for images ≥ 16×16, else mlp)")
-    fit.add_argument("--sigma-mode", choices=SIGMA_MODES, default=DEFAULT_SIGMA_MODE, help="bandwidth convention (see README)")
-    fit.add_argument("--rel-sigma", type=float, default=DEFAULT_REL_SIGMA, help="relative bandwidth (paper: 0.15)")
+    fit.add_argument("--backbone", choices=("auto", "conv", "mlp"), default=None, help="network (default auto: conv for images ≥ 16×16, else mlp)")
+    fit.add_argument("--sigma-mode", choices=SIGMA_MODES, default=None, help=f"bandwidth convention (default {DEFAULT_SIGMA_MODE}; see README)")
+    fit.add_argument("--rel-sigma", type=float, default=None, help=f"relative bandwidth (paper and default: {DEFAULT_REL_SIGMA})")
     fit.add_argument("--weights", type=float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("W1", "W2", "W3"), help="weights of l1 l2 l3 (0 switches a term off)")
     fit.add_argument("--mixed-precision", choices=("bfloat16", "float16"), default=None, help="run the network in mixed precision (loss stays float32)")
     fit.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     fit.add_argument("--kmeans", action="store_true", help="also report k-means++ (best of 20) on the raw inputs")
+    fit.add_argument("--kmeans-hidden", action="store_true", help="also report k-means++ (best of 20) on the lowest-loss run's hidden representation")
     fit.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/logs/seed_S")
+    fit.add_argument("--log-curves", type=int, nargs="?", const=100, default=None, metavar="N",
+                     help="every N steps (default 100) log the loss, its terms and ACC/NMI on a fixed subset to OUT/curves/seed_S.csv and TensorBoard (paper Fig. 9a)")
+    fit.add_argument("--curve-subset", type=int, default=2000, help="points evaluated by --log-curves (default 2000)")
     fit.add_argument("--out", default="outputs/fit", help="output folder (results.json, model.keras, runs/)")
     fit.add_argument("--quiet", action="store_true", help="no progress bars")
     fit.set_defaults(func=_cmd_fit)
+
+    _add_protocol_commands(sub)
 
     demo = sub.add_parser("demo", help="the embedded offline demo: digits and circles, DDC vs k-means")
     demo.add_argument("--out", default="outputs/demo", help="output folder")

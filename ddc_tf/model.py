@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import keras
@@ -72,12 +73,16 @@ class DDC(keras.Model):
             raise ValueError(f"n_clusters must be an integer ≥ 2, got {n_clusters!r}")
         if sigma_mode not in losses.SIGMA_MODES:
             raise ValueError(f"sigma_mode={sigma_mode!r}; expected one of {losses.SIGMA_MODES}")
-        if not rel_sigma > 0:
-            raise ValueError(f"rel_sigma must be > 0, got {rel_sigma!r}")
+        if not (math.isfinite(rel_sigma) and rel_sigma > 0):
+            raise ValueError(f"rel_sigma must be a finite number > 0, got {rel_sigma!r}")
         loss_weights = tuple(float(w) for w in loss_weights)
-        if len(loss_weights) != 3 or any(w < 0 for w in loss_weights) or not any(loss_weights):
+        if (
+            len(loss_weights) != 3
+            or not all(math.isfinite(w) and w >= 0 for w in loss_weights)
+            or not any(loss_weights)
+        ):
             raise ValueError(
-                f"loss_weights must be three non-negative numbers, not all 0, got {loss_weights}"
+                f"loss_weights must be three finite non-negative numbers, not all 0, got {loss_weights}"
             )
         self.n_clusters = int(n_clusters)
         self.rel_sigma = float(rel_sigma)

@@ -69,8 +69,17 @@ class TrainConfig:
     jit_compile: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("n_clusters", "steps", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value:
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+            setattr(self, name, int(value))
+        if self.n_clusters < 2:
+            raise ValueError(f"n_clusters must be ≥ 2, got {self.n_clusters}")
         if self.steps < 1:
             raise ValueError(f"steps must be ≥ 1, got {self.steps}")
+        if self.sigma_mode not in losses.SIGMA_MODES:
+            raise ValueError(f"sigma_mode={self.sigma_mode!r}; expected one of {losses.SIGMA_MODES}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be ≥ 2 (the kernel needs pairs), got {self.batch_size}")
         if self.learning_rate is not None and not self.learning_rate > 0:
