@@ -78,7 +78,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     for key, value in presets.resolve_fit_options(preset, vars(args)).items():
         setattr(args, key, value)
     if args.data is None:
-        raise SystemExit("ddc-tf fit: give the data with --data SOURCE, or a --preset NAME")
+        raise ValueError("give the data with --data SOURCE, or a --preset NAME")
     arrays = data.load_arrays(args.data, n_clusters=args.clusters)
     n_clusters = args.clusters or arrays.n_classes
     if n_clusters is None:
@@ -147,11 +147,11 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
     for key, value in presets.resolve_fit_options(preset, vars(args)).items():
         setattr(args, key, value)
     if args.data is None:
-        raise SystemExit("ddc-tf ablation: give the data with --data SOURCE, or a --preset NAME")
+        raise ValueError("give the data with --data SOURCE, or a --preset NAME")
     arrays = data.load_arrays(args.data, n_clusters=args.clusters)
     n_clusters = args.clusters or arrays.n_classes
     if n_clusters is None:
-        raise SystemExit(f"ddc-tf ablation: {args.data} has no labels; give the number of clusters with --clusters K")
+        raise ValueError(f"{args.data} has no labels; give the number of clusters with --clusters K")
     data.check_n_clusters(arrays, n_clusters)
     config = TrainConfig(
         n_clusters=n_clusters, backbone=args.backbone, steps=args.steps, batch_size=args.batch_size,

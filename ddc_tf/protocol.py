@@ -5,10 +5,16 @@ loss over the whole data set; labels are used only to report ACC/NMI, never to c
 DDC-VOTE aligns the 2nd and 3rd lowest-loss runs to the lowest (Hungarian on their
 contingency tables) and takes a per-point majority vote, ties to the best run.
 
+Baselines run in the same harness (``baselines=``): ``"kmeans"`` is k-means++ (best of 20
+restarts, as the paper) on the raw inputs, and ``"kmeans_hidden"`` the same k-means on the
+hidden representation (``model.embed``) of the lowest-loss run — how much of DDC's result
+the learned representation alone carries.
+
 The output folder holds ``results.json``, the best model ``model.keras`` and ``data.json``
 (how the inputs were scaled: what an exported, served model needs). Every finished run is kept on disk (``runs/seed_<s>/``: its
 ``run.json``, cluster ids and model), so repeating the same command does not train a
-finished run again, and an interrupted run resumes from its last backup.
+finished run again, and an interrupted run resumes from its last backup. Baseline results
+are cached in ``baselines.json`` the same way.
 """
 
 from __future__ import annotations
@@ -16,18 +22,32 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
+from scipy.stats import spearmanr
 
+from ddc_tf import baselines as baseline_methods
 from ddc_tf import evaluation
-from ddc_tf.data import ArrayData
+from ddc_tf.data import ArrayData, to_dataset
 from ddc_tf.model import DDC
 from ddc_tf.training import TrainConfig, dataset_loss, predict_assignments, train_run
 
-__all__ = ["run_protocol", "describe_data", "VOTE_RUNS", "RESULTS_FILE", "MODEL_FILE", "DATA_FILE"]
+__all__ = [
+    "run_protocol",
+    "describe_data",
+    "embed_data",
+    "kmeans_on_hidden",
+    "BASELINES",
+    "VOTE_RUNS",
+    "RESULTS_FILE",
+    "MODEL_FILE",
+    "DATA_FILE",
+]
 
 #: DDC-VOTE combines this many lowest-loss runs (paper §4.6).
 VOTE_RUNS = 3
@@ -37,6 +57,10 @@ MODEL_FILE = "model.keras"
 DATA_FILE = "data.json"
 _RUN_FILE = "run.json"
 _LABELS_FILE = "clusters.npy"
+_BASELINES_FILE = "baselines.json"
+#: Baselines ``run_protocol`` can add: k-means++ on the raw inputs, and on the hidden
+#: representation of the lowest-loss run.
+BASELINES: tuple[str, ...] = ("kmeans", "kmeans_hidden")
 
 
 def _metrics(y: np.ndarray | None, clusters: np.ndarray) -> dict[str, float | None]:
@@ -57,6 +81,33 @@ def describe_data(data: ArrayData) -> dict[str, Any]:
         "image_shape": list(data.image_shape) if data.image_shape else None,
         "sparse": data.is_sparse,
     }
+
+
+def embed_data(model: DDC, data: ArrayData, batch_size: int = 256) -> np.ndarray:
+    """The hidden representation ``(n, hidden_units)`` float32 of every point, in order.
+
+    Batch norm runs in inference mode (moving statistics), as in ``predict``.
+    """
+    dataset = to_dataset(data, batch_size=batch_size, shuffle=False, with_labels=False)
+    embed = tf.function(lambda x: model.embed(x, training=False), reduce_retracing=True)
+    return np.concatenate([embed(x).numpy() for x in dataset], axis=0).astype(np.float32)
+
+
+def kmeans_on_hidden(
+    model: DDC,
+    data: ArrayData,
+    n_clusters: int,
+    *,
+    seed: int = 0,
+    n_init: int = baseline_methods.DEFAULT_N_INIT,
+) -> dict[str, Any]:
+    """k-means++ (best of ``n_init`` restarts) on the DDC hidden representation.
+
+    Returns:
+        ``{"labels": (n,) int64, "acc": float | None, "nmi": float | None}``.
+    """
+    hidden = embed_data(model, data)
+    return baseline_methods.kmeans_baseline(hidden, data.y, n_clusters, n_init=n_init, seed=seed)
 
 
 def _config_signature(data: ArrayData, config: TrainConfig) -> dict[str, Any]:
@@ -90,9 +141,11 @@ def _run_one(
 
     callbacks = callbacks_for(seed) if callbacks_for else []
     backup_dir = run_dir / "backup" if run_dir is not None else None
+    start = time.perf_counter()
     model, history = train_run(
         data, config, seed, verbose=verbose, callbacks=callbacks, backup_dir=backup_dir
     )
+    seconds = time.perf_counter() - start
     terms = dataset_loss(model, data, batch_size=config.batch_size)
     probabilities = predict_assignments(model, data)
     clusters = probabilities.argmax(axis=1).astype(np.int64)
@@ -103,6 +156,7 @@ def _run_one(
         **_metrics(data.y, clusters),
         "cluster_sizes": np.bincount(clusters, minlength=config.n_clusters).tolist(),
         "history": history,
+        "seconds": round(seconds, 2),
         "signature": signature,
     }
     if run_dir is not None:
@@ -111,6 +165,65 @@ def _run_one(
         np.save(run_dir / _LABELS_FILE, clusters)
         _write_json(run_dir / _RUN_FILE, record)  # last: marks the run finished
     return record, clusters, model
+
+
+def _selection_summary(records: list[dict[str, Any]]) -> dict[str, float | None]:
+    """How well the unsupervised loss ranks the runs by ACC (reporting only, never used to
+    choose): Spearman correlation of loss and ACC over the runs (negative = lower loss,
+    higher ACC), and the rank of the lowest-loss run by ACC (1 = the best run)."""
+    losses_ = np.array([r["loss"] for r in records])
+    accs = np.array([r["acc"] for r in records])
+    rho = None
+    if len(records) >= 3 and np.ptp(losses_) > 0 and np.ptp(accs) > 0:
+        rho = float(spearmanr(losses_, accs).statistic)
+    best_acc = accs[int(np.argmin(losses_))]
+    return {"loss_acc_spearman": rho, "best_acc_rank": int((accs > best_acc).sum()) + 1}
+
+
+def _run_baselines(
+    which: Sequence[str],
+    data: ArrayData,
+    n_clusters: int,
+    best_seed: int,
+    best_model: Callable[[], DDC],
+    seed: int,
+    out: Path | None,
+) -> dict[str, dict[str, Any]]:
+    """Run (or reload from ``baselines.json``) the requested baselines."""
+    cache: dict[str, Any] = {}
+    cache_file = out / _BASELINES_FILE if out is not None else None
+    if cache_file is not None and cache_file.exists():
+        cache = json.loads(cache_file.read_text())
+    results: dict[str, dict[str, Any]] = {}
+    for name in BASELINES:
+        if name not in which:
+            continue
+        key = {"data": data.name, "n": data.n, "clusters": n_clusters, "seed": seed,
+               "n_init": baseline_methods.DEFAULT_N_INIT}
+        if name == "kmeans_hidden":
+            key["ddc_seed"] = best_seed  # the representation of the lowest-loss run
+        cached = cache.get(name)
+        if cached is not None and cached.get("key") == key:
+            results[name] = cached["result"]
+            continue
+        start = time.perf_counter()
+        if name == "kmeans":
+            x = data.x if data.is_sparse else data.x.reshape(data.n, -1)
+            found = baseline_methods.kmeans_baseline(x, data.y, n_clusters, seed=seed)
+        else:
+            found = kmeans_on_hidden(best_model(), data, n_clusters, seed=seed)
+        result = {
+            **{k: key[k] for k in key if k not in ("data", "n", "clusters")},
+            "acc": found["acc"],
+            "nmi": found["nmi"],
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+        results[name] = result
+        cache[name] = {"key": key, "result": result}
+        if cache_file is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            _write_json(cache_file, cache)
+    return results
 
 
 def run_protocol(
@@ -122,6 +235,7 @@ def run_protocol(
     out_dir: str | os.PathLike | None = None,
     verbose: int | str = "auto",
     callbacks_for: Callable[[int], list] | None = None,
+    baselines: Sequence[str] = (),
 ) -> tuple[dict[str, Any], DDC]:
     """Train ``runs`` models (seeds ``seed, seed+1, …``), pick by loss, vote.
 
@@ -134,16 +248,25 @@ def run_protocol(
             ``None`` keeps everything in memory.
         verbose: Keras ``fit`` verbosity.
         callbacks_for: ``seed -> list of Keras callbacks`` for each run (TensorBoard, ...).
+        baselines: any of ``"kmeans"`` (k-means++, best of 20, on the raw inputs) and
+            ``"kmeans_hidden"`` (the same on the lowest-loss run's hidden representation);
+            each adds a key of that name, ``{acc, nmi, seed, ...}``, to the results.
 
     Returns:
         ``(results, best_model)``: the trained lowest-loss model and the results dict
         written to ``results.json``: ``data, n, clusters, steps, config,
         runs`` (one ``{seed, loss, acc, nmi, ...}`` per run), ``best`` (the lowest-loss
         run), ``vote`` (``{acc, nmi}`` of DDC-VOTE, or None when R < 3), and ``summary``
-        (mean ± std and max of ACC/NMI over all runs, or None without labels).
+        (mean ± std and max of ACC/NMI over all runs, plus how well the loss ranked the
+        runs: ``loss_acc_spearman``, ``best_acc_rank``; None without labels).
     """
     if runs < 1:
         raise ValueError(f"runs must be ≥ 1, got {runs}")
+    if isinstance(baselines, str):
+        baselines = (baselines,)
+    unknown = sorted(set(baselines) - set(BASELINES))
+    if unknown:  # fail before hours of training, not after
+        raise ValueError(f"unknown baseline(s) {unknown}; expected some of {list(BASELINES)}")
     out = Path(out_dir) if out_dir is not None else None
     records, labelings, models = [], [], []
     for r in range(runs):
@@ -172,6 +295,7 @@ def run_protocol(
         summary = {
             "acc_mean": float(accs.mean()), "acc_std": float(accs.std()), "acc_max": float(accs.max()),
             "nmi_mean": float(nmis.mean()), "nmi_std": float(nmis.std()), "nmi_max": float(nmis.max()),
+            **_selection_summary(records),
         }
     results = {
         "data": data.name,
@@ -180,7 +304,9 @@ def run_protocol(
         "steps": config.steps,
         "config": config.to_dict(),
         "runs": [
-            {**brief(r), "terms": r["terms"], "cluster_sizes": r["cluster_sizes"]} for r in records
+            {**brief(r), "terms": r["terms"], "cluster_sizes": r["cluster_sizes"],
+             "seconds": r.get("seconds")}
+            for r in records
         ],
         "best": brief(records[best]),
         "vote": vote,
@@ -192,8 +318,16 @@ def run_protocol(
         shutil.copyfile(best_model, out / MODEL_FILE)
         np.save(out / "best_clusters.npy", labelings[best])
         _write_json(out / DATA_FILE, describe_data(data))
+
+    def load_best() -> DDC:
+        if models[best] is None:  # the best run was finished earlier: load it back
+            models[best] = keras.models.load_model(out / MODEL_FILE)
+        return models[best]
+
+    if baselines:
+        results.update(
+            _run_baselines(baselines, data, config.n_clusters, records[best]["seed"], load_best, seed, out)
+        )
+    if out is not None:
         _write_json(out / RESULTS_FILE, results)
-    best_model = models[best]
-    if best_model is None:  # the best run was finished earlier: load it back
-        best_model = keras.models.load_model(out / MODEL_FILE)
-    return results, best_model
+    return results, load_best()

@@ -1,0 +1,78 @@
+"""Table 1 rows on the data we have: k-means, k-means on the DDC hidden representation,
+DDC (lowest-loss run), DDC-VOTE and the mean ± std over all runs, at a named budget.
+
+    python benchmarks/table1.py --data digits fashion_mnist            # CPU budget (presets *-cpu)
+    python benchmarks/table1.py --data fashion_mnist --budget paper    # 20 runs × 70 000 steps
+
+Each data set trains the runs of its preset (``ddc_tf.presets``: ``digits-cpu``,
+``fashion-mnist-cpu``, ``mnist-cpu``, ``20news-cpu``; with ``--budget paper``
+``fashion-mnist-paper``, ``mnist-paper``, ``reuters-paper``, and digits at 20 × 70 000)
+into ``outputs/table1/<budget>/<data>/`` (resumable: repeating the command skips finished
+runs) and writes ``benchmarks/results/table1_<data>_<budget>.json``: the protocol's
+results (with ``"budget"``), the preset and its departures from the paper, and the wall
+time. ``python benchmarks/readme_table.py`` turns those files into the README's table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from common import write_results
+from ddc_tf import data as ddc_data
+from ddc_tf.cli import print_results_table
+from ddc_tf.presets import PAPER_RUNS, PAPER_STEPS, get_preset
+from ddc_tf.protocol import run_protocol
+
+#: Which preset each data set uses at each budget.
+BUDGETS = {
+    "cpu": {"digits": "digits-cpu", "fashion_mnist": "fashion-mnist-cpu", "mnist": "mnist-cpu",
+            "20news": "20news-cpu"},
+    "paper": {"digits": "digits-cpu", "fashion_mnist": "fashion-mnist-paper", "mnist": "mnist-paper",
+              "reuters": "reuters-paper", "20news": "20news-cpu"},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="+", default=["digits", "fashion_mnist"], help="data sets (see BUDGETS)")
+    parser.add_argument("--budget", choices=sorted(BUDGETS), default="cpu")
+    parser.add_argument("--outputs", default="outputs/table1", help="where the runs are kept (resumable)")
+    args = parser.parse_args()
+
+    for source in args.data:
+        if source not in BUDGETS[args.budget]:
+            raise SystemExit(f"no {args.budget} budget for {source!r}; known: {sorted(BUDGETS[args.budget])}")
+        preset = get_preset(BUDGETS[args.budget][source])
+        if args.budget == "paper":  # every data set at the paper's 20 runs × 70 000 steps
+            preset = dataclasses.replace(preset, name=f"{preset.name}@paper-budget", steps=PAPER_STEPS, runs=PAPER_RUNS)
+        arrays = ddc_data.load_arrays(preset.source)
+        config = preset.config(arrays.n_classes)
+        print(f"\n=== {source}: preset {preset.name}, {preset.runs} runs × {preset.steps} steps ===", flush=True)
+        start = time.perf_counter()
+        results, _ = run_protocol(
+            arrays, config, runs=preset.runs, seed=0, verbose=0,
+            out_dir=Path(args.outputs) / args.budget / source, baselines=("kmeans", "kmeans_hidden"),
+        )
+        seconds = time.perf_counter() - start
+        results["budget"] = args.budget
+        print_results_table(results, results.get("kmeans"))
+        path = write_results(f"table1_{source}_{args.budget}", {
+            "command": "python benchmarks/table1.py " + " ".join(sys.argv[1:]),
+            "budget": args.budget,
+            "preset": preset.to_dict(),
+            "seconds": round(seconds, 1),
+            "note": "seconds is the wall time of this invocation (finished runs are reloaded, not retrained)",
+            "results": results,
+        })
+        print(f"{source}: {seconds:.0f} s → {path}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""Training curves (the paper's Fig. 9a): the loss, its three terms and ACC/NMI over time.
+
+:class:`TrainingCurves` is a Keras callback. Every ``every`` training steps (and once before
+the first) it evaluates the model on a **fixed subset** of the data — the same points, in
+the same batches of ``batch_size``, every time, in inference mode — and logs
+
+* ``loss``, ``l1``, ``l2``, ``l3``: the mean over those batches of the unsupervised loss
+  and its terms (the quantity the protocol selects runs by, restricted to the subset);
+* ``acc``, ``nmi``: clustering accuracy and NMI of the subset's cluster ids, when labels
+  are given (reporting only: nothing in training or selection reads them);
+* ``train_loss``: the running mean of the training loss that ``fit`` shows.
+
+Rows go to a CSV file (one per evaluation, column ``step`` = optimizer iterations) and,
+when ``log_dir`` is given, to TensorBoard scalars (``curves/loss``, ``curves/acc``, ...).
+:func:`read_curves` reads the CSV back and :func:`plot_curves` draws Fig. 9a (each curve
+rescaled to [0, 1], as the paper does).
+
+Example:
+    >>> curves = TrainingCurves(data.x, data.y, every=100, csv_path="curves.csv",
+    ...                         log_dir="logs/curves")
+    >>> model.fit(dataset, steps_per_epoch=500, epochs=4, callbacks=[curves])
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ddc_tf import evaluation
+from ddc_tf.losses import TERM_NAMES
+
+__all__ = ["TrainingCurves", "CURVE_COLUMNS", "read_curves", "plot_curves"]
+
+#: Columns of the CSV file, in order.
+CURVE_COLUMNS: tuple[str, ...] = ("step", "loss", *TERM_NAMES, "acc", "nmi", "train_loss")
+
+
+class TrainingCurves(keras.callbacks.Callback):
+    """Log the DDC loss, its terms and (with labels) ACC/NMI on a fixed subset during ``fit``.
+
+    Args:
+        x: inputs ``(n, *input_shape)`` (dense numpy, as the model sees them) or a scipy
+            sparse matrix ``(n, d)``.
+        y: ``(n,)`` integer labels, or ``None`` (then ACC/NMI are not logged).
+        every: evaluate every this many training steps.
+        subset: evaluate on this many points, drawn once with ``seed`` (all if ``None`` or
+            ≥ n).
+        batch_size: batch size of the evaluation; keep the training batch size so the
+            kernel terms are on the same scale as the training loss.
+        csv_path: CSV file to write (``None``: no CSV). An existing file is continued:
+            rows at or after the step training resumes from are dropped first.
+        log_dir: TensorBoard log folder (``None``: no TensorBoard). Needs the
+            ``tensorboard`` package; without it a warning is given and only the CSV written.
+        seed: seed of the subset draw.
+
+    Attributes:
+        rows: the logged rows (dicts keyed by :data:`CURVE_COLUMNS`).
+    """
+
+    def __init__(
+        self,
+        x: Any,
+        y: np.ndarray | None = None,
+        *,
+        every: int = 100,
+        subset: int | None = 2000,
+        batch_size: int = 100,
+        csv_path: str | os.PathLike | None = None,
+        log_dir: str | os.PathLike | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"every must be ≥ 1 step, got {every}")
+        if batch_size < 2:
+            raise ValueError(f"batch_size must be ≥ 2 (the kernel needs pairs), got {batch_size}")
+        n = x.shape[0]
+        if y is not None:
+            y = np.asarray(y)
+            if y.shape != (n,):
+                raise ValueError(f"y has shape {y.shape}, expected ({n},) labels for the {n} inputs")
+        idx = np.arange(n)
+        if subset is not None and subset < n:
+            idx = np.sort(np.random.default_rng(seed).choice(n, size=subset, replace=False))
+        # Whole batches only: a last batch of 1-2 points would give a meaningless kernel term.
+        if len(idx) >= 2 * batch_size:
+            idx = idx[: len(idx) - len(idx) % batch_size]
+        rows = x[idx]
+        if hasattr(rows, "toarray"):  # scipy sparse
+            rows = rows.toarray()
+        self.x = np.asarray(rows, dtype=np.float32)
+        self.y = None if y is None else y[idx]
+        self.every = int(every)
+        self.batch_size = int(batch_size)
+        self.csv_path = Path(csv_path) if csv_path is not None else None
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.rows: list[dict[str, float | int | None]] = []
+        self._writer = None
+        self._evaluate = None
+        self._last_step = -1
+        self._started = False
+
+    # ----------------------------------------------------------------- evaluation
+    def _batch_fn(self):
+        model = self.model
+
+        @tf.function(reduce_retracing=True)
+        def evaluate(x):
+            terms = model.loss_terms(x, training=False)
+            return terms, model(x, training=False)
+
+        return evaluate
+
+    def evaluate(self) -> dict[str, float | None]:
+        """Loss, terms and (with labels) ACC/NMI of the current model on the subset."""
+        if self._evaluate is None:
+            self._evaluate = self._batch_fn()
+        sums = dict.fromkeys(("loss", *TERM_NAMES), 0.0)
+        clusters, batches = [], 0
+        for start in range(0, len(self.x), self.batch_size):
+            terms, probabilities = self._evaluate(tf.constant(self.x[start : start + self.batch_size]))
+            sums["loss"] += float(terms["total"])
+            for name in TERM_NAMES:
+                sums[name] += float(terms[name])
+            clusters.append(np.asarray(probabilities).argmax(axis=1))
+            batches += 1
+        row: dict[str, float | None] = {k: v / batches for k, v in sums.items()}
+        metrics = evaluation.cluster_metrics(self.y, np.concatenate(clusters).astype(np.int64))
+        row.update(acc=metrics["acc"], nmi=metrics["nmi"])
+        return row
+
+    # ----------------------------------------------------------------- logging
+    def _step(self) -> int:
+        return int(self.model.optimizer.iterations.numpy())
+
+    def _log(self, train_loss: float | None) -> None:
+        step = self._step()
+        if step == self._last_step:
+            return
+        self._last_step = step
+        row = {"step": step, **self.evaluate(), "train_loss": train_loss}
+        self.rows.append(row)
+        if self.csv_path is not None:
+            with self.csv_path.open("a", newline="") as handle:
+                csv.DictWriter(handle, fieldnames=CURVE_COLUMNS).writerow(
+                    {k: "" if row[k] is None else row[k] for k in CURVE_COLUMNS}
+                )
+        if self._writer is not None:
+            with self._writer.as_default(step=step):
+                for key in CURVE_COLUMNS[1:]:
+                    if row[key] is not None:
+                        tf.summary.scalar(f"curves/{key}", row[key])
+            self._writer.flush()
+
+    def _prepare_csv(self, step: int) -> None:
+        """Start a new CSV, or keep the rows of an earlier, interrupted fit before ``step``."""
+        self.csv_path.parent.mkdir(parents=True, exist_ok=True)
+        kept = []
+        if self.csv_path.exists():
+            with self.csv_path.open(newline="") as handle:
+                kept = [r for r in csv.DictReader(handle) if r.get("step") and int(r["step"]) < step]
+        with self.csv_path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=CURVE_COLUMNS)
+            writer.writeheader()
+            writer.writerows({k: r.get(k, "") for k in CURVE_COLUMNS} for r in kept)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._started = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        # Set up at the first epoch, not at train begin: by then BackupAndRestore (if any)
+        # has restored the optimizer, so the step count says where training resumes.
+        if getattr(self, "_started", False):
+            return
+        self._started = True
+        step = self._step()
+        if self.csv_path is not None:
+            self._prepare_csv(step)
+        if self.log_dir is not None:
+            if importlib.util.find_spec("tensorboard") is None:
+                # tf.summary.scalar needs the tensorboard package (TF 2.21 does not pull it).
+                warnings.warn(
+                    "TrainingCurves: the tensorboard package is not installed; writing the CSV "
+                    "only (pip install tensorboard)", stacklevel=2,
+                )
+                self.log_dir = None
+            else:
+                self._writer = tf.summary.create_file_writer(str(self.log_dir))
+        self._log(None)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self._step() % self.every == 0:
+            self._log(float(logs["loss"]) if logs and "loss" in logs else None)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self._log(float(logs["loss"]) if logs and "loss" in logs else None)  # the final state
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def read_curves(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a curves CSV into ``{column: float array}`` (missing values are NaN)."""
+    with Path(path).open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {
+        column: np.array([float(r[column]) if r.get(column) not in (None, "") else np.nan for r in rows])
+        for column in CURVE_COLUMNS
+    }
+
+
+def plot_curves(path: str | os.PathLike, out: str | os.PathLike | None = None):
+    """Draw the paper's Fig. 9a from a curves CSV: loss, l1, l2, l3 and ACC against steps,
+    each rescaled to [0, 1]. Saves to ``out`` when given; returns the matplotlib figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = read_curves(path)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key in ("loss", *TERM_NAMES, "acc"):
+        values = curves[key]
+        if np.all(np.isnan(values)):
+            continue
+        lo, hi = np.nanmin(values), np.nanmax(values)
+        scaled = (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
+        label = {"loss": "Loss", "acc": "ACC"}.get(key, key)
+        ax.plot(curves["step"], scaled, label=label, lw=2 if key in ("loss", "acc") else 1)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("rescaled to [0, 1]")
+    ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    if out is not None:
+        fig.savefig(out, dpi=120)
+    return fig

@@ -1,0 +1,352 @@
+"""Results JSON → the paper's tables (Table 1 and Table 2) as Markdown and CSV.
+
+``ddc-tf table --results FILE_OR_DIR ... --out DIR`` reads
+
+* protocol results (``results.json`` of ``ddc-tf fit``/``run_protocol``, or any JSON that
+  embeds them, such as ``benchmarks/results/table1_*.json``) → **Table 1**: NMI and
+  ACC [%] per method (k-means, k-means on the DDC hidden representation, DDC = the
+  lowest-loss run, DDC-VOTE, and the mean ± std over all runs that best-of-R hides) and
+  data set, with the budget (runs × steps) each number used;
+* ablation tables (``ablation.json`` of ``ddc-tf ablation``) → **Table 2**: ACC [%]
+  mean ± std and max over repeats for every subset of the loss terms.
+
+Where the paper reports the same data set (MNIST, Reuters), its numbers are shown beside
+ours. Folders are searched recursively for ``*.json``; the per-subset protocol folders
+inside an ablation are not read as Table 1 rows.
+
+Example:
+    >>> tables = render_tables(["outputs/fit", "outputs/ablation"])
+    >>> print(tables["table1.md"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+__all__ = [
+    "PAPER_TABLE1",
+    "PAPER_TABLE2",
+    "collect_results",
+    "table1_rows",
+    "table2_rows",
+    "table1_markdown",
+    "table2_markdown",
+    "render_tables",
+    "write_tables",
+]
+
+#: The paper's Table 1 (NMI, ACC %) for the data sets we can run, by our data set name.
+PAPER_TABLE1: dict[str, dict[str, tuple[float, float]]] = {
+    "mnist": {"K-means": (0.50, 53.33), "DDC": (0.83, 86.58), "DDC-VOTE": (0.87, 88.49)},
+    "reuters": {"K-means": (0.38, 60.5), "DDC": (0.50, 73.06), "DDC-VOTE": (0.51, 77.62)},
+}
+#: The paper's Table 2 (ACC %: mean, std, max over 5 repeats of 20 runs).
+PAPER_TABLE2: dict[str, dict[str, tuple[float, float, float]]] = {
+    "mnist": {
+        "l1": (26.1, 2.9, 31.5), "l2": (48.9, 1.5, 51.8), "l3": (74.0, 2.9, 77.0),
+        "l1+l2": (71.9, 8.0, 83.5), "l1+l3": (84.7, 5.1, 88.6), "l2+l3": (74.8, 5.5, 84.3),
+        "l1+l2+l3": (80.8, 5.8, 87.5),
+    },
+    "reuters": {
+        "l1": (39.3, 4.8, 48.7), "l2": (41.1, 2.9, 46.0), "l3": (70.2, 6.4, 78.8),
+        "l1+l2": (66.0, 8.2, 75.9), "l1+l3": (64.8, 5.2, 72.7), "l2+l3": (70.3, 4.4, 75.4),
+        "l1+l2+l3": (69.8, 7.3, 82.6),
+    },
+}
+_COST_ORDER = ("l1", "l2", "l3", "l1+l2", "l1+l3", "l2+l3", "l1+l2+l3")
+_PROTOCOL_KEYS = {"data", "n", "clusters", "steps", "runs", "best"}
+
+TABLE1_COLUMNS = (
+    "dataset", "budget", "method", "nmi", "acc_percent", "nmi_std", "acc_std_percent",
+    "runs", "steps", "paper_nmi", "paper_acc_percent", "source",
+)
+TABLE2_COLUMNS = (
+    "dataset", "budget", "cost", "acc_mean_percent", "acc_std_percent", "acc_max_percent",
+    "nmi_mean", "nmi_std", "nmi_max", "repeats", "runs", "steps",
+    "paper_acc_mean_percent", "paper_acc_std_percent", "paper_acc_max_percent", "source",
+)
+
+
+# ----------------------------------------------------------------------- reading
+def _is_protocol(obj: Any) -> bool:
+    return isinstance(obj, dict) and _PROTOCOL_KEYS <= set(obj) and isinstance(obj["runs"], list)
+
+
+def _is_ablation(obj: Any) -> bool:
+    return isinstance(obj, dict) and obj.get("kind") == "ablation" and isinstance(obj.get("rows"), list)
+
+
+def _walk(obj: Any, source: str, found: dict[str, list]) -> None:
+    if _is_protocol(obj):
+        found["protocol"].append({**obj, "_source": source})
+    elif _is_ablation(obj):
+        found["ablation"].append({**obj, "_source": source})
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            _walk(value, source, found)
+    elif isinstance(obj, list):
+        for value in obj:
+            _walk(value, source, found)
+
+
+def _json_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    ablation_dirs = [p.parent for p in path.rglob("ablation.json")]
+    files = []
+    for file in sorted(path.rglob("*.json")):
+        inside_ablation = any(d in file.parents and file.parent != d for d in ablation_dirs)
+        if inside_ablation:
+            continue  # the per-subset protocols of an ablation are not Table 1 rows
+        if "runs" in file.relative_to(path).parts[:-1]:
+            continue  # runs/seed_S/run.json: single runs, summarised by results.json
+        files.append(file)
+    return files
+
+
+def collect_results(paths: Iterable[str | os.PathLike]) -> dict[str, list[dict[str, Any]]]:
+    """Find protocol results and ablation tables in files and folders.
+
+    Returns:
+        ``{"protocol": [...], "ablation": [...]}``, each item the JSON object plus
+        ``_source`` (the file it came from); duplicates (the same runs read from two
+        files) are kept once.
+    """
+    found: dict[str, list] = {"protocol": [], "ablation": []}
+    for path in paths:
+        for file in _json_files(Path(path)):
+            try:
+                payload = json.loads(file.read_text())
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{file}: not valid JSON ({error})") from None
+            _walk(payload, str(file), found)
+    unique: dict[str, list] = {"protocol": [], "ablation": []}
+    seen = set()
+    for kind, items in found.items():
+        for item in items:
+            if kind == "protocol":
+                key = (kind, item["data"], item["n"], item["steps"],
+                       tuple(r.get("seed") for r in item["runs"]), item["best"].get("loss"))
+            else:
+                key = (kind, item["data"], item["n"], item["steps"], item.get("runs"),
+                       json.dumps([(r["name"], r.get("acc_mean")) for r in item["rows"]]))
+            if key not in seen:
+                seen.add(key)
+                unique[kind].append(item)
+    return unique
+
+
+# ----------------------------------------------------------------------- Table 1
+def _budget(item: dict[str, Any], runs: int) -> str:
+    """``"20 runs × 70000 steps"``, prefixed by the item's ``budget`` label if it has one."""
+    text = f"{runs} runs × {item['steps']} steps"
+    label = item.get("budget")
+    return f"{label}: {text}" if label else text
+
+
+def _paper_key(name: str) -> str | None:
+    base = name.split("[")[0].strip().lower().replace("-", "_")
+    return base if base in PAPER_TABLE1 else None
+
+
+def _weights_note(item: dict[str, Any]) -> str:
+    weights = (item.get("config") or {}).get("loss_weights")
+    if weights and any(float(w) != 1.0 for w in weights):
+        return f" (weights {', '.join(f'{float(w):g}' for w in weights)})"
+    return ""
+
+
+def table1_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (data set, budget, method), in the paper's order of methods."""
+    rows = []
+    for item in results:
+        paper = PAPER_TABLE1.get(_paper_key(item["data"]) or "", {})
+        common = {"dataset": item["data"], "budget": _budget(item, len(item["runs"])), "runs": len(item["runs"]),
+                  "steps": item["steps"], "source": item.get("_source", "")}
+        note = _weights_note(item)
+
+        def add(method: str, entry: dict | None, paper_name: str | None = None, std=None) -> None:
+            if entry is None:
+                return
+            acc, nmi = entry.get("acc"), entry.get("nmi")
+            ref = paper.get(paper_name or "")
+            rows.append({
+                **common, "method": method,
+                "nmi": nmi, "acc_percent": None if acc is None else 100 * acc,
+                "nmi_std": std[1] if std else None,
+                "acc_std_percent": None if not std or std[0] is None else 100 * std[0],
+                "paper_nmi": ref[0] if ref else None, "paper_acc_percent": ref[1] if ref else None,
+            })
+
+        add("K-means", item.get("kmeans"), "K-means")
+        add("K-means on DDC hidden", item.get("kmeans_hidden"))
+        add("DDC" + note, item["best"], "DDC" if not note else None)
+        add("DDC-VOTE" + note, item.get("vote"), "DDC-VOTE" if not note else None)
+        summary = item.get("summary")
+        if summary and len(item["runs"]) > 1:
+            add("DDC, all runs (mean ± std)" + note,
+                {"acc": summary["acc_mean"], "nmi": summary["nmi_mean"]},
+                std=(summary["acc_std"], summary["nmi_std"]))
+    return rows
+
+
+def _fmt(value: float | None, digits: int, std: float | None = None) -> str:
+    if value is None:
+        return "–"
+    text = f"{value:.{digits}f}"
+    return f"{text} ± {std:.{digits}f}" if std is not None else text
+
+
+def _markdown(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    return "\n".join(lines) + "\n"
+
+
+def table1_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """Table 1 as Markdown: Data set | Method | NMI | ACC [%] | Budget (| Paper NMI | Paper ACC)."""
+    with_paper = any(r["paper_nmi"] is not None for r in rows)
+    header = ["Data set", "Method", "NMI", "ACC [%]", "Budget"]
+    if with_paper:
+        header += ["Paper NMI", "Paper ACC [%]"]
+    body, previous = [], None
+    for r in rows:
+        group = (r["dataset"], r["budget"])
+        cells = [
+            r["dataset"] if group != previous else "",
+            r["method"],
+            _fmt(r["nmi"], 3, r["nmi_std"]),
+            _fmt(r["acc_percent"], 2, r["acc_std_percent"]),
+            r["budget"] if group != previous else "",
+        ]
+        if with_paper:
+            cells += [_fmt(r["paper_nmi"], 2), _fmt(r["paper_acc_percent"], 2)]
+        body.append(cells)
+        previous = group
+    return _markdown(header, body)
+
+
+# ----------------------------------------------------------------------- Table 2
+def table2_rows(ablations: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (data set, budget, cost subset), in the paper's order of subsets."""
+    rows = []
+    for item in ablations:
+        paper = PAPER_TABLE2.get(_paper_key(item["data"]) or "", {})
+        by_name = {r["name"]: r for r in item["rows"]}
+        for cost in [c for c in _COST_ORDER if c in by_name] + [c for c in by_name if c not in _COST_ORDER]:
+            r = by_name[cost]
+            ref = paper.get(cost)
+
+            def pct(v):
+                return None if v is None else 100 * v
+
+            rows.append({
+                "dataset": item["data"],
+                "budget": f"{item['repeats']} repeats × " + _budget(item, item["runs"]),
+                "cost": cost,
+                "acc_mean_percent": pct(r["acc_mean"]), "acc_std_percent": pct(r["acc_std"]),
+                "acc_max_percent": pct(r["acc_max"]),
+                "nmi_mean": r["nmi_mean"], "nmi_std": r["nmi_std"], "nmi_max": r["nmi_max"],
+                "repeats": item["repeats"], "runs": item["runs"], "steps": item["steps"],
+                "paper_acc_mean_percent": ref[0] if ref else None,
+                "paper_acc_std_percent": ref[1] if ref else None,
+                "paper_acc_max_percent": ref[2] if ref else None,
+                "source": item.get("_source", ""),
+            })
+    return rows
+
+
+def table2_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """Table 2 as Markdown: one row per cost subset, ACC [%] mean ± std and max per data set
+    (and the paper's beside MNIST/Reuters)."""
+    groups: list[tuple[str, str]] = []
+    for r in rows:
+        if (r["dataset"], r["budget"]) not in groups:
+            groups.append((r["dataset"], r["budget"]))
+    costs: list[str] = []
+    for r in rows:
+        if r["cost"] not in costs:
+            costs.append(r["cost"])
+    index = {(r["dataset"], r["budget"], r["cost"]): r for r in rows}
+    header = ["Cost"]
+    for dataset, _ in groups:
+        header += [f"{dataset} mean ± std", f"{dataset} max"]
+        if any(r["paper_acc_mean_percent"] is not None for r in rows if r["dataset"] == dataset):
+            header += [f"paper {dataset} mean ± std", f"paper {dataset} max"]
+    body = []
+    for cost in costs:
+        cells = [cost]
+        for dataset, budget in groups:
+            r = index.get((dataset, budget, cost))
+            cells += [_fmt(r["acc_mean_percent"], 1, r["acc_std_percent"]) if r else "–",
+                      _fmt(r["acc_max_percent"], 1) if r else "–"]
+            if any(x["paper_acc_mean_percent"] is not None for x in rows if x["dataset"] == dataset):
+                cells += [_fmt(r["paper_acc_mean_percent"], 1, r["paper_acc_std_percent"]) if r else "–",
+                          _fmt(r["paper_acc_max_percent"], 1) if r else "–"]
+        body.append(cells)
+    notes = "".join(f"\n{dataset}: {budget}; ACC [%] of each repeat's lowest-loss run.\n"
+                    for dataset, budget in groups)
+    return _markdown(header, body) + notes
+
+
+# ----------------------------------------------------------------------- output
+def _csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: "" if r.get(k) is None else r[k] for k in columns})
+    return buffer.getvalue()
+
+
+def render_tables(paths: Iterable[str | os.PathLike]) -> dict[str, str]:
+    """Render every table the results under ``paths`` support.
+
+    Returns:
+        ``{file name: text}`` among ``table1.md``, ``table1.csv``, ``table2.md``,
+        ``table2.csv`` (a table without results is left out).
+
+    Raises:
+        ValueError: no protocol results and no ablation found.
+    """
+    paths = list(paths)
+    found = collect_results(paths)
+    if not found["protocol"] and not found["ablation"]:
+        raise ValueError(
+            f"no results found in {', '.join(map(str, paths))}: expected results.json of "
+            "`ddc-tf fit`, ablation.json of `ddc-tf ablation`, or JSON that embeds them"
+        )
+    tables: dict[str, str] = {}
+    if found["protocol"]:
+        rows = table1_rows(found["protocol"])
+        tables["table1.md"] = (
+            "Table 1: clustering NMI and ACC [%] (DDC = the run with the lowest unsupervised loss; "
+            "DDC-VOTE = vote of the 3 lowest-loss runs).\n\n" + table1_markdown(rows)
+        )
+        tables["table1.csv"] = _csv(rows, TABLE1_COLUMNS)
+    if found["ablation"]:
+        rows = table2_rows(found["ablation"])
+        tables["table2.md"] = (
+            "Table 2: ablation of the loss terms, ACC [%] mean ± std and max over repeats.\n\n"
+            + table2_markdown(rows)
+        )
+        tables["table2.csv"] = _csv(rows, TABLE2_COLUMNS)
+    return tables
+
+
+def write_tables(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike) -> dict[str, Path]:
+    """:func:`render_tables` and write each table into ``out_dir``; returns the written files."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, text in render_tables(paths).items():
+        (out / name).write_text(text)
+        written[name] = out / name
+    return written

@@ -1,0 +1,114 @@
+"""TrainingCurves: loss, terms and ACC/NMI on a fixed subset during fit (CSV, TensorBoard)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ddc_tf.callbacks import CURVE_COLUMNS, TrainingCurves, plot_curves, read_curves
+from ddc_tf.model import DDC
+
+
+def blobs(n: int = 80):
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 2
+    x = rng.normal(scale=4.0, size=(2, 3))[y] + rng.normal(scale=0.5, size=(n, 3))
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+def fit(callback, steps: int = 5, seed: int = 0) -> DDC:
+    keras.utils.set_random_seed(seed)
+    x, _ = blobs()
+    model = DDC(n_clusters=2, backbone="mlp", hidden_units=8)
+    model.build((None, 3))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    dataset = tf.data.Dataset.from_tensor_slices(x).shuffle(80, seed=seed).batch(20, drop_remainder=True).repeat()
+    model.fit(dataset, epochs=2, steps_per_epoch=steps // 2, callbacks=[callback], verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def curves(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("curves")
+    x, y = blobs()
+    callback = TrainingCurves(x, y, every=2, subset=60, batch_size=20, csv_path=folder / "c.csv",
+                              log_dir=folder / "tb")
+    model = fit(callback, steps=6)
+    return folder, callback, model
+
+
+def test_csv_rows_every_n_steps_and_at_the_start_and_end(curves):
+    folder, callback, model = curves
+    with (folder / "c.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == list(CURVE_COLUMNS)
+    assert [int(r["step"]) for r in rows] == [0, 2, 4, 6]
+    assert rows[0]["train_loss"] == "" and float(rows[-1]["train_loss"]) > 0
+    for r in rows:
+        assert 0 <= float(r["acc"]) <= 1 and 0 <= float(r["nmi"]) <= 1
+        terms = [float(r[k]) for k in ("l1", "l2", "l3")]
+        assert float(r["loss"]) == pytest.approx(sum(terms), rel=1e-5)
+    assert len(callback.rows) == 4
+
+
+def test_the_logged_values_are_the_models_on_the_fixed_subset(curves):
+    _, callback, model = curves
+    again = callback.evaluate()
+    assert again["loss"] == pytest.approx(callback.rows[-1]["loss"], rel=1e-5)
+    expected = np.mean([float(model.loss_terms(callback.x[i:i + 20])["total"]) for i in range(0, 60, 20)])
+    assert again["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="tensorboard not installed")
+def test_tensorboard_scalars(curves):
+    folder, _, _ = curves
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder / "tb"))
+    events.Reload()
+    tags = set(events.Tags()["tensors"])
+    assert {"curves/loss", "curves/l1", "curves/l2", "curves/l3", "curves/acc", "curves/nmi"} <= tags
+    assert [e.step for e in events.Tensors("curves/loss")] == [0, 2, 4, 6]
+
+
+def test_without_labels_no_acc_and_plot(tmp_path):
+    x, _ = blobs()
+    callback = TrainingCurves(x, None, every=3, subset=None, batch_size=20, csv_path=tmp_path / "c.csv")
+    fit(callback, steps=4)
+    curves = read_curves(tmp_path / "c.csv")
+    assert curves["step"].tolist() == [0, 3, 4]  # every 3 steps, and the final state
+    assert np.isnan(curves["acc"]).all() and np.isfinite(curves["loss"]).all()
+    plot_curves(tmp_path / "c.csv", tmp_path / "fig9a.png")
+    assert (tmp_path / "fig9a.png").stat().st_size > 0
+
+
+def test_resume_drops_rows_after_the_restart_step(tmp_path):
+    x, y = blobs()
+    path = tmp_path / "c.csv"
+    path.write_text("step,loss,l1,l2,l3,acc,nmi,train_loss\n0,1,0.3,0.3,0.4,0.5,0.1,\n8,1,0.3,0.3,0.4,0.5,0.1,0.9\n")
+    callback = TrainingCurves(x, y, every=100, batch_size=20, csv_path=path)
+    callback.set_model(DDC(n_clusters=2, backbone="mlp", hidden_units=4))
+    callback.model.build((None, 3))
+    callback.model.compile()
+    callback.model.optimizer.build(callback.model.trainable_variables)
+    callback.model.optimizer.iterations.assign(5)  # as if BackupAndRestore resumed at step 5
+    callback.on_train_begin()
+    callback.on_epoch_begin(0)
+    steps = read_curves(path)["step"].tolist()
+    assert steps == [0, 5]
+
+
+def test_bad_arguments():
+    x, y = blobs()
+    with pytest.raises(ValueError, match="every"):
+        TrainingCurves(x, y, every=0)
+    with pytest.raises(ValueError, match="labels"):
+        TrainingCurves(x, y[:5])

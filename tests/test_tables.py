@@ -1,0 +1,103 @@
+"""``ddc_tf.tables`` and ``ddc-tf table``: results JSON → the paper's Table 1 / Table 2."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from ddc_tf.tables import collect_results, render_tables, table1_rows, write_tables
+
+
+def protocol_results(data: str = "fashion_mnist", **extra) -> dict:
+    runs = [{"seed": s, "loss": 0.7 - 0.01 * s, "acc": 0.5 + 0.05 * s, "nmi": 0.4 + 0.05 * s} for s in range(3)]
+    return {
+        "data": data, "n": 700, "clusters": 10, "steps": 4000, "config": {"loss_weights": [1.0, 1.0, 1.0]},
+        "runs": runs, "best": runs[2], "vote": {"seeds": [2, 1, 0], "acc": 0.62, "nmi": 0.51},
+        "summary": {"acc_mean": 0.55, "acc_std": 0.0408, "acc_max": 0.6,
+                    "nmi_mean": 0.45, "nmi_std": 0.0408, "nmi_max": 0.5},
+        "kmeans": {"acc": 0.47, "nmi": 0.51}, "kmeans_hidden": {"acc": 0.58, "nmi": 0.55, "ddc_seed": 2},
+        **extra,
+    }
+
+
+def ablation_table(data: str = "mnist") -> dict:
+    rows = []
+    for name in ("l1", "l3", "l1+l2+l3"):
+        rows.append({"terms": name.split("+"), "name": name, "weights": [1, 1, 1], "repeats": [],
+                     "acc_mean": 0.8, "acc_std": 0.05, "acc_max": 0.875,
+                     "nmi_mean": 0.7, "nmi_std": 0.01, "nmi_max": 0.72})
+    return {"kind": "ablation", "data": data, "n": 70000, "clusters": 10, "steps": 3000, "runs": 20,
+            "repeats": 5, "config": {}, "rows": rows}
+
+
+def test_table1_has_the_papers_methods_in_order():
+    rows = table1_rows([protocol_results(budget="cpu")])
+    assert [r["method"] for r in rows] == [
+        "K-means", "K-means on DDC hidden", "DDC", "DDC-VOTE", "DDC, all runs (mean ± std)"]
+    ddc = rows[2]
+    assert ddc["acc_percent"] == pytest.approx(60.0) and ddc["nmi"] == pytest.approx(0.5)
+    assert ddc["budget"] == "cpu: 3 runs × 4000 steps"
+    assert rows[4]["acc_std_percent"] == pytest.approx(4.08)
+    assert all(r["paper_acc_percent"] is None for r in rows)  # Fashion-MNIST is not in the paper
+
+
+def test_markdown_and_csv_with_the_papers_numbers_beside_mnist(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps({"machine": {}, "results": protocol_results("mnist")}))
+    tables = render_tables([tmp_path / "a.json"])
+    assert set(tables) == {"table1.md", "table1.csv"}
+    md = tables["table1.md"]
+    assert "| mnist | K-means | 0.510 | 47.00 |" in md
+    assert "| | DDC | 0.500 | 60.00 | | 0.83 | 86.58 |" in md.replace("|  |", "| |")
+    assert "55.00 ± 4.08" in md
+    rows = list(csv.DictReader(io.StringIO(tables["table1.csv"])))
+    vote = next(r for r in rows if r["method"] == "DDC-VOTE")
+    assert float(vote["acc_percent"]) == pytest.approx(62.0) and float(vote["paper_acc_percent"]) == 88.49
+
+
+def test_table2_from_an_ablation(tmp_path):
+    (tmp_path / "ablation.json").write_text(json.dumps(ablation_table()))
+    tables = render_tables([tmp_path])
+    assert set(tables) == {"table2.md", "table2.csv"}
+    md = tables["table2.md"]
+    assert "| l1 | 80.0 ± 5.0 | 87.5 | 26.1 ± 2.9 | 31.5 |" in md
+    assert "5 repeats × 20 runs × 3000 steps" in md
+    rows = list(csv.DictReader(io.StringIO(tables["table2.csv"])))
+    assert [r["cost"] for r in rows] == ["l1", "l3", "l1+l2+l3"]
+
+
+def test_folders_skip_single_runs_and_ablation_internals_and_duplicates(tmp_path):
+    fit = tmp_path / "fit"
+    (fit / "runs" / "seed_0").mkdir(parents=True)
+    (fit / "results.json").write_text(json.dumps(protocol_results()))
+    (fit / "runs" / "seed_0" / "run.json").write_text(json.dumps(protocol_results("not-a-row")))
+    ablation = tmp_path / "ablation"
+    (ablation / "l1" / "repeat_0").mkdir(parents=True)
+    (ablation / "ablation.json").write_text(json.dumps(ablation_table()))
+    (ablation / "l1" / "repeat_0" / "results.json").write_text(json.dumps(protocol_results("inner")))
+    (tmp_path / "copy.json").write_text(json.dumps({"results": protocol_results()}))  # same runs again
+    found = collect_results([tmp_path])
+    assert [p["data"] for p in found["protocol"]] == ["fashion_mnist"]
+    assert len(found["ablation"]) == 1
+
+
+def test_no_results_is_a_clear_error(tmp_path):
+    (tmp_path / "x.json").write_text("{}")
+    with pytest.raises(ValueError, match="no results found"):
+        render_tables([tmp_path])
+    with pytest.raises(FileNotFoundError):
+        render_tables([tmp_path / "missing"])
+
+
+def test_write_tables_and_the_cli(tmp_path, capsys):
+    from ddc_tf.cli import main
+
+    (tmp_path / "results.json").write_text(json.dumps(protocol_results()))
+    (tmp_path / "ablation.json").write_text(json.dumps(ablation_table("20news")))
+    written = write_tables([tmp_path], tmp_path / "t")
+    assert sorted(written) == ["table1.csv", "table1.md", "table2.csv", "table2.md"]
+    assert main(["table", "--results", str(tmp_path / "results.json"), "--out", str(tmp_path / "t2")]) == 0
+    assert "DDC-VOTE" in capsys.readouterr().out
+    assert (tmp_path / "t2" / "table1.md").is_file() and not (tmp_path / "t2" / "table2.md").exists()
