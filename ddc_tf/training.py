@@ -46,7 +46,8 @@ class TrainConfig:
         backbone: ``"conv"``, ``"mlp"`` or ``"auto"`` (conv for images ≥ 16×16, else mlp).
         steps: number of training mini-batches (the paper uses 70 000).
         batch_size: mini-batch size m (100 in the paper).
-        learning_rate: Adam learning rate; ``None`` = the paper's (1e-3 conv, 1e-5 mlp).
+        learning_rate: Adam learning rate; ``None`` = ``networks.DEFAULT_LEARNING_RATES``
+            (1e-3 for both; the paper's MLP rate 1e-5 is for 70 000 steps).
         rel_sigma: relative kernel bandwidth (0.15).
         sigma_mode: ``"reference"`` or ``"paper"`` bandwidth convention.
         loss_weights: weights of ``l1, l2, l3``.
@@ -105,7 +106,7 @@ def resolve_backbone(backbone: str, data: ArrayData) -> str:
 def build_model(config: TrainConfig, data: ArrayData) -> DDC:
     """A fresh, compiled DDC model for ``data`` (weights depend on the global Keras seed)."""
     backbone = resolve_backbone(config.backbone, data)
-    learning_rate = config.learning_rate or networks.PAPER_LEARNING_RATES[backbone]
+    learning_rate = config.learning_rate or networks.DEFAULT_LEARNING_RATES[backbone]
     model = DDC(
         n_clusters=config.n_clusters,
         backbone=backbone,
