@@ -144,9 +144,12 @@ def collect_results(paths: Iterable[str | os.PathLike]) -> dict[str, list[dict[s
 
 
 # ----------------------------------------------------------------------- Table 1
-def _budget(item: dict[str, Any], runs: int) -> str:
-    """``"20 runs × 70000 steps"``, prefixed by the item's ``budget`` label if it has one."""
+def _budget(item: dict[str, Any], runs: int, repeats: int | None = None) -> str:
+    """``"20 runs × 70000 steps"`` (``"5 repeats × …"`` for an ablation), prefixed by the
+    item's ``budget`` label if it has one."""
     text = f"{runs} runs × {item['steps']} steps"
+    if repeats is not None:
+        text = f"{repeats} repeats × {text}"
     label = item.get("budget")
     return f"{label}: {text}" if label else text
 
@@ -249,7 +252,7 @@ def table2_rows(ablations: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
             rows.append({
                 "dataset": item["data"],
-                "budget": f"{item['repeats']} repeats × " + _budget(item, item["runs"]),
+                "budget": _budget(item, item["runs"], repeats=item["repeats"]),
                 "cost": cost,
                 "acc_mean_percent": pct(r["acc_mean"]), "acc_std_percent": pct(r["acc_std"]),
                 "acc_max_percent": pct(r["acc_max"]),
