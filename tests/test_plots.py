@@ -1,0 +1,93 @@
+"""Each figure function writes a non-empty PNG and rejects wrongly shaped inputs clearly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ddc_tf.viz import plots
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+RNG = np.random.default_rng(0)
+
+
+def _is_png(path) -> bool:
+    data = path.read_bytes()
+    return len(data) > 1000 and data[:8] == PNG_MAGIC
+
+
+def test_circles(tmp_path):
+    x = RNG.normal(size=(40, 2))
+    ids = np.arange(40) % 2
+    out = plots.plot_circles(x, ids, 1 - ids, tmp_path / "a" / "circles.png", labels=ids)
+    assert _is_png(out)
+    with pytest.raises(ValueError, match=r"shape \(n, 2\)"):
+        plots.plot_circles(RNG.normal(size=(40, 3)), ids, ids, tmp_path / "x.png")
+    with pytest.raises(ValueError, match=r"ddc_clusters must have shape \(40,\)"):
+        plots.plot_circles(x, ids, ids[:10], tmp_path / "x.png")
+
+
+def test_simplex(tmp_path):
+    p = RNG.dirichlet([1, 1, 1], 30)
+    out = plots.plot_simplex({"start": p, "end": p}, tmp_path / "simplex.png", labels=p.argmax(1))
+    assert _is_png(out)
+    assert _is_png(plots.plot_simplex(p, tmp_path / "one.png"))
+    np.testing.assert_allclose(plots.simplex_coordinates(np.eye(3)), plots._CORNERS)
+    with pytest.raises(ValueError, match=r"shape \(n, 3\)"):
+        plots.plot_simplex(RNG.dirichlet([1] * 4, 30), tmp_path / "x.png")
+    with pytest.raises(ValueError, match="labels must have shape"):
+        plots.plot_simplex(p, tmp_path / "x.png", labels=np.zeros(5, int))
+
+
+def test_top_images(tmp_path):
+    x = RNG.random((30, 64), dtype=np.float32)
+    p = RNG.dirichlet([1, 1, 1], 30)
+    out = plots.plot_top_images(x, p, tmp_path / "top.png", n_top=4, image_shape=(8, 8), labels=np.arange(30) % 3)
+    assert _is_png(out)
+    assert _is_png(plots.plot_top_images(x.reshape(30, 8, 8, 1), p, tmp_path / "img.png", n_top=3))
+    with pytest.raises(ValueError, match="image_shape"):
+        plots.plot_top_images(x, p, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="29 rows for 30 images"):
+        plots.plot_top_images(x, p[:29], tmp_path / "x.png", image_shape=(8, 8))
+
+
+def test_training_curves(tmp_path):
+    steps = np.arange(0, 500, 100)
+    curves = {"step": steps, "loss": np.exp(-steps / 200), "l1": steps * 0 + 1.0,
+              "l2": np.cos(steps), "l3": np.exp(-steps / 100), "acc": 1 - np.exp(-steps / 200)}
+    assert _is_png(plots.plot_training_curves(curves, tmp_path / "curves.png"))
+    csv = tmp_path / "c.csv"
+    csv.write_text("step,loss,l1,l2,l3,acc,nmi,train_loss\n0,3,1,0.5,2,0.1,0.1,\n100,2,0.8,0.4,1.5,0.5,0.4,2.1\n")
+    assert _is_png(plots.plot_training_curves(csv, tmp_path / "from_csv.png"))
+    with pytest.raises(ValueError, match=r"lack the columns \['l3'\]"):
+        plots.plot_training_curves({k: v for k, v in curves.items() if k != "l3"}, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="curves\\['acc'\\] has shape"):
+        plots.plot_training_curves({**curves, "acc": np.zeros(3)}, tmp_path / "x.png")
+    with pytest.raises(FileNotFoundError):
+        plots.plot_training_curves(tmp_path / "missing.csv", tmp_path / "x.png")
+
+
+def test_kernel_matrix(tmp_path):
+    hidden = np.concatenate([RNG.normal(size=(20, 5)), RNG.normal(5, size=(20, 5))]).astype(np.float32)
+    ids = np.repeat([1, 0], 20)
+    out = plots.plot_kernel_matrix(hidden, ids, tmp_path / "kernel.png", max_points=30)
+    assert _is_png(out)
+    k = plots.kernel_matrix(hidden)
+    assert k.shape == (40, 40) and np.allclose(np.diag(k), 1.0)
+    assert k[:20, :20].mean() > k[:20, 20:].mean()
+    with pytest.raises(ValueError, match="hidden must be 2-D"):
+        plots.plot_kernel_matrix(hidden[0], ids, tmp_path / "x.png")
+    with pytest.raises(ValueError, match=r"clusters must have shape \(40,\)"):
+        plots.plot_kernel_matrix(hidden, ids[:5], tmp_path / "x.png")
+
+
+def test_guided_backprop_overlay(tmp_path):
+    x = RNG.random((5, 16, 16, 1), dtype=np.float32)
+    s = RNG.normal(size=x.shape).astype(np.float32)
+    assert _is_png(plots.plot_guided_backprop(x, s, tmp_path / "gbp.png", clusters=[0, 1, 2, 0, 1]))
+    flat = RNG.random((3, 64), dtype=np.float32)
+    assert _is_png(plots.plot_guided_backprop(flat, flat - 0.5, tmp_path / "flat.png", image_shape=(8, 8)))
+    with pytest.raises(ValueError, match="saliency has shape"):
+        plots.plot_guided_backprop(x, s[:, :8], tmp_path / "x.png")
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        plots.plot_guided_backprop(np.zeros((2, 8, 8, 2)), np.zeros((2, 8, 8, 2)), tmp_path / "x.png")
