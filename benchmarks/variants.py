@@ -81,7 +81,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", default=["digits", "fashion_mnist", "20news"])
     parser.add_argument("--variants", nargs="+", default=["baseline", "bn_before_relu", "clipnorm"])
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3, help="runs per variant and data set")
+    parser.add_argument("--seed", type=int, default=0, help="first seed (runs use seed, seed+1, ...)")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--subset", type=int, default=10000, help="random subset size per data set")
     parser.add_argument("--name", default="variants")
@@ -96,7 +97,7 @@ def main() -> None:
                 config = TrainConfig(n_clusters=arrays.n_classes, backbone=backbone, steps=args.steps,
                                      **{"learning_rate": lr, **overrides})
                 start = time.perf_counter()
-                results, _ = run_protocol(arrays, config, runs=args.seeds, verbose=0)
+                results, _ = run_protocol(arrays, config, runs=args.seeds, seed=args.seed, verbose=0)
                 seconds = time.perf_counter() - start
             s = results["summary"]
             rows.append({

@@ -112,7 +112,7 @@ class TrainingCurves(keras.callbacks.Callback):
     def _batch_fn(self):
         model = self.model
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(reduce_retracing=True, autograph=False)  # no tensor-dependent branches
         def evaluate(x):
             terms = model.loss_terms(x, training=False)
             return terms, model(x, training=False)

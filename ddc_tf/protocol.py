@@ -89,7 +89,9 @@ def embed_data(model: DDC, data: ArrayData, batch_size: int = 256) -> np.ndarray
     Batch norm runs in inference mode (moving statistics), as in ``predict``.
     """
     dataset = to_dataset(data, batch_size=batch_size, shuffle=False, with_labels=False)
-    embed = tf.function(lambda x: model.embed(x, training=False), reduce_retracing=True)
+    # autograph=False: nothing here branches on tensors, and autograph would re-read the
+    # model's source file from disk (which breaks if that file changed since import).
+    embed = tf.function(lambda x: model.embed(x, training=False), reduce_retracing=True, autograph=False)
     return np.concatenate([embed(x).numpy() for x in dataset], axis=0).astype(np.float32)
 
 

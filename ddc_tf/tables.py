@@ -147,9 +147,9 @@ def collect_results(paths: Iterable[str | os.PathLike]) -> dict[str, list[dict[s
 def _budget(item: dict[str, Any], runs: int, repeats: int | None = None) -> str:
     """``"20 runs × 70000 steps"`` (``"5 repeats × …"`` for an ablation), prefixed by the
     item's ``budget`` label if it has one."""
-    text = f"{runs} runs × {item['steps']} steps"
+    text = f"{runs} run{'s' * (runs != 1)} × {item['steps']} steps"
     if repeats is not None:
-        text = f"{repeats} repeats × {text}"
+        text = f"{repeats} repeat{'s' * (repeats != 1)} × {text}"
     label = item.get("budget")
     return f"{label}: {text}" if label else text
 

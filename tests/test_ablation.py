@@ -75,3 +75,16 @@ def test_bad_arguments():
         run_ablation(blobs(), config, repeats=0)
     with pytest.raises(ValueError, match="expected terms"):
         run_ablation(blobs(), config, subsets=[("l5",)])
+
+
+def test_the_ablation_command(tmp_path, capsys):
+    from ddc_tf.cli import main
+
+    out = tmp_path / "ablation"
+    code = main(["ablation", "--data", "digits", "--backbone", "mlp", "--terms", "l3", "l1+l2+l3",
+                 "--repeats", "1", "--runs", "1", "--steps", "2", "--out", str(out), "--quiet"])
+    assert code == 0
+    table = json.loads((out / "ablation.json").read_text())
+    assert [row["name"] for row in table["rows"]] == ["l3", "l1+l2+l3"]
+    assert "| l1+l2+l3 |" in capsys.readouterr().out
+    assert main(["ablation", "--data", "digits", "--terms", "l4", "--out", str(out)]) == 2
