@@ -91,3 +91,30 @@ def test_guided_backprop_overlay(tmp_path):
         plots.plot_guided_backprop(x, s[:, :8], tmp_path / "x.png")
     with pytest.raises(ValueError, match="1 or 3 channels"):
         plots.plot_guided_backprop(np.zeros((2, 8, 8, 2)), np.zeros((2, 8, 8, 2)), tmp_path / "x.png")
+
+
+def test_plot_command_writes_applicable_figures(tmp_path, capsys):
+    import argparse
+
+    import keras
+
+    from ddc_tf import commands_plot
+    from ddc_tf.model import DDC
+
+    keras.utils.set_random_seed(0)
+    model = DDC(3, backbone="mlp", hidden_units=8)  # untrained is enough to draw
+    model.build((None, 2))
+    model.save(tmp_path / "model.keras")
+    csv = tmp_path / "curves.csv"
+    csv.write_text("step,loss,l1,l2,l3,acc,nmi,train_loss\n0,3,1,0.5,2,0.1,0.1,\n100,2,0.8,0.4,1.5,0.5,0.4,2.1\n")
+    parser = argparse.ArgumentParser()
+    commands_plot.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["plot", "--model", str(tmp_path), "--data", "circles", "--out", str(tmp_path / "figs"),
+                              "--curves", str(csv), "--max-points", "300", "--kernel-points", "100"])
+    assert args.func(args) == 0
+    names = sorted(p.name for p in (tmp_path / "figs").glob("*.png"))
+    assert names == sorted(commands_plot.FIGURE_FILES[k] for k in ("fig3", "fig4", "fig9a", "fig10"))
+    assert all(_is_png(tmp_path / "figs" / n) for n in names)
+    args = parser.parse_args(["plot", "--model", str(tmp_path / "missing"), "--data", "circles", "--out", str(tmp_path)])
+    assert args.func(args) == 2
+    assert "no model at" in capsys.readouterr().err

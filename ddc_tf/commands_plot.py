@@ -1,0 +1,185 @@
+"""``ddc-tf plot``: the paper's figures for a trained model (registered via ``EXTRA_COMMANDS``).
+
+    ddc-tf plot --model PATH --data SOURCE --out DIR [--curves CSV] [--n-top 10]
+                [--max-points 5000] [--kernel-points 1000] [--seed 0]
+
+Writes every figure that applies to the model and data (see :func:`write_figures`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["register", "write_figures", "load_model"]
+
+#: File names of the figures, by paper figure.
+FIGURE_FILES = {
+    "fig3": "fig3_circles_kmeans_vs_ddc.png",
+    "fig4": "fig4_output_simplex.png",
+    "fig6_8": "fig6-8_top_images_per_cluster.png",
+    "fig9a": "fig9a_training_curves.png",
+    "fig10": "fig10_kernel_matrix.png",
+    "fig11": "fig11_guided_backprop.png",
+}
+
+
+def load_model(path: str | os.PathLike):
+    """A trained model from ``model.keras`` or a ``ddc-tf fit`` output folder holding one."""
+    import keras
+
+    import ddc_tf.model  # noqa: F401  (registers DDC for deserialisation)
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.keras"
+    if not path.is_file():
+        raise FileNotFoundError(f"no model at {path} (give a model.keras file or a `ddc-tf fit --out` folder)")
+    return keras.models.load_model(path)
+
+
+def _predict(model: Any, x: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    probs, hidden = [], []
+    for start in range(0, len(x), batch_size):
+        batch = x[start : start + batch_size]
+        probs.append(np.asarray(model(batch, training=False), np.float32))
+        hidden.append(np.asarray(model.embed(batch, training=False), np.float32))
+    return np.concatenate(probs), np.concatenate(hidden)
+
+
+def write_figures(
+    model: Any,
+    data: Any,
+    out_dir: str | os.PathLike,
+    *,
+    curves: str | os.PathLike | None = None,
+    n_top: int = 10,
+    max_points: int = 5000,
+    kernel_points: int = 1000,
+    n_explain: int = 10,
+    seed: int = 0,
+) -> dict[str, Path]:
+    """Write every paper figure that applies to ``model`` on ``data``.
+
+    * Fig. 3 (data, k-means, DDC side by side): 2-D data such as ``circles``.
+    * Fig. 4 (output simplex): 3-cluster models.
+    * Figs. 6–8 (top images per cluster) and Fig. 11 (guided backprop): image data, or
+      vectors with an ``image_shape`` (digits).
+    * Fig. 9a (loss terms vs ACC): when ``curves`` (a ``--log-curves`` CSV) is given.
+    * Fig. 10 (kernel matrix on the hidden layer): always; sorted by true class when the
+      data has labels (as in the paper), else by cluster.
+
+    Args:
+        model: a trained DDC model.
+        data: the ``ArrayData`` it was trained on (``ddc_tf.data.load_arrays``), dense.
+        out_dir: folder for the PNGs.
+        max_points: predict on at most this many points (a random subset, ``seed``).
+
+    Returns:
+        ``{figure key: path}`` of the files written.
+    """
+    from ddc_tf.viz import plots
+    from ddc_tf.viz.guided_backprop import GuidedBackprop
+
+    if data.is_sparse:
+        raise ValueError(f"{data.name}: sparse data is not supported by `plot`")
+    shape = tuple(data.input_shape)
+    try:
+        model_shape = tuple(model.backbone.input_shape[1:]) if hasattr(model.backbone, "input_shape") else None
+    except (AttributeError, ValueError):
+        model_shape = None
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    idx = np.arange(data.n)
+    if data.n > max_points:
+        idx = np.sort(rng.choice(data.n, max_points, replace=False))
+    x = np.asarray(data.x[idx], np.float32)
+    y = None if data.y is None else data.y[idx]
+    try:
+        probs, hidden = _predict(model, x)
+    except Exception as error:  # a shape mismatch surfaces deep inside Keras
+        raise ValueError(f"the model cannot run on {data.name} inputs of shape {shape}"
+                         f"{'' if model_shape is None else f' (model expects {model_shape})'}: {error}") from None
+    clusters = probs.argmax(axis=1)
+    written: dict[str, Path] = {}
+    name = data.name
+
+    if len(shape) == 1 and shape[0] == 2:
+        from ddc_tf.baselines import kmeans
+
+        km = kmeans(x, probs.shape[1], seed=seed)
+        written["fig3"] = plots.plot_circles(x, km, clusters, out / FIGURE_FILES["fig3"], labels=y)
+    if probs.shape[1] == 3:
+        written["fig4"] = plots.plot_simplex({f"{name}: trained model": probs}, out / FIGURE_FILES["fig4"],
+                                             labels=y, class_names=data.class_names)
+    image_shape = shape if data.kind == "image" else data.image_shape
+    if image_shape is not None:
+        written["fig6_8"] = plots.plot_top_images(x, probs, out / FIGURE_FILES["fig6_8"], n_top=n_top,
+                                                  image_shape=image_shape, labels=y)
+        pick = np.sort(rng.choice(len(x), min(n_explain, len(x)), replace=False))
+        saliency, explained = GuidedBackprop(model).saliency(x[pick])
+        written["fig11"] = plots.plot_guided_backprop(x[pick], saliency, out / FIGURE_FILES["fig11"],
+                                                      clusters=explained, image_shape=image_shape,
+                                                      max_images=n_explain)
+    if curves is not None:
+        written["fig9a"] = plots.plot_training_curves(curves, out / FIGURE_FILES["fig9a"])
+    written["fig10"] = plots.plot_kernel_matrix(
+        hidden, clusters if y is None else y, out / FIGURE_FILES["fig10"],
+        rel_sigma=getattr(model, "rel_sigma", None), sigma_mode=getattr(model, "sigma_mode", None),
+        max_points=kernel_points, seed=seed, sort_label="cluster" if y is None else "true class",
+    )
+    return written
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from ddc_tf import data as data_module
+
+    try:
+        if args.curves is not None and not Path(args.curves).is_file():
+            raise FileNotFoundError(f"--curves {args.curves}: no such file")
+        model = load_model(args.model)
+        arrays = data_module.load_arrays(args.data)
+        written = write_figures(
+            model, arrays, args.out, curves=args.curves, n_top=args.n_top, max_points=args.max_points,
+            kernel_points=args.kernel_points, seed=args.seed,
+        )
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        print(f"ddc-tf plot: error: {error}", file=sys.stderr)
+        return 2
+    for key, path in written.items():
+        print(f"{key:<7} {path}")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    """Add ``plot`` to the ``ddc-tf`` sub-commands."""
+    plot = subparsers.add_parser(
+        "plot",
+        help="the paper's figures (Figs. 3, 4, 6–8, 9a, 10, 11) for a trained model, as PNG",
+        description="Write every applicable paper figure for a trained model on its data set.",
+    )
+    plot.add_argument("--model", required=True, help="model.keras, or a `ddc-tf fit --out` folder")
+    plot.add_argument("--data", required=True, help="the data set the model was trained on (name or path)")
+    plot.add_argument("--out", required=True, help="output folder for the PNGs")
+    plot.add_argument("--curves", default=None, help="training curves CSV (`fit --log-curves`: OUT/curves/seed_S.csv) for Fig. 9a")
+    plot.add_argument("--n-top", type=_positive_int, default=10, help="images per cluster in Figs. 6–8 (default 10)")
+    plot.add_argument("--max-points", type=_positive_int, default=5000, help="predict on at most this many points (default 5000)")
+    plot.add_argument("--kernel-points", type=_positive_int, default=1000, help="points in the Fig. 10 kernel matrix (default 1000)")
+    plot.add_argument("--seed", type=int, default=0, help="seed of the subsets drawn")
+    plot.set_defaults(func=_cmd_plot)
