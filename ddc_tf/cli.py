@@ -43,10 +43,11 @@ def print_results_table(results: dict[str, Any], kmeans: dict[str, Any] | None =
             f"{_format(run['nmi'], '>8.4f')}{mark}"
         )
     best = results["best"]
-    print(f"{'DDC (best)':<14}{best['loss']:>10.4f}{_format(best['acc'], '>9.4f')}{_format(best['nmi'], '>8.4f')}")
+    label = results.get("config", {}).get("method", "ddc").upper()
+    print(f"{label + ' (best)':<14}{best['loss']:>10.4f}{_format(best['acc'], '>9.4f')}{_format(best['nmi'], '>8.4f')}")
     if results.get("vote"):
         vote = results["vote"]
-        print(f"{'DDC-VOTE':<14}{'':>10}{_format(vote['acc'], '>9.4f')}{_format(vote['nmi'], '>8.4f')}")
+        print(f"{label + '-VOTE':<14}{'':>10}{_format(vote['acc'], '>9.4f')}{_format(vote['nmi'], '>8.4f')}")
     if results.get("summary"):
         s = results["summary"]
         print(
@@ -66,6 +67,16 @@ def _set_precision(policy: str | None) -> None:
         import keras
 
         keras.mixed_precision.set_global_policy(f"mixed_{policy}")
+
+
+def _parse_proportions(text: str) -> str | tuple[float, ...] | None:
+    """``--proportions``: ``uniform``, ``free`` (None) or comma-separated numbers."""
+    if text in ("uniform", "free"):
+        return None if text == "free" else text
+    try:
+        return tuple(float(p) for p in text.replace(" ", "").split(","))
+    except ValueError:
+        raise ValueError(f"--proportions {text!r}: expected numbers such as 0.5,0.3,0.2, 'uniform' or 'free'") from None
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
@@ -95,6 +106,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         sigma_mode=args.sigma_mode,
         loss_weights=tuple(args.weights),
         jit_compile=args.jit,
+        method=args.method,
+        epsilon=args.epsilon,
+        proportions=_parse_proportions(args.proportions),
     )
     out = Path(args.out)
     callbacks_for = None
@@ -250,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--sigma-mode", choices=SIGMA_MODES, default=None, help=f"bandwidth convention (default {DEFAULT_SIGMA_MODE}; see README)")
     fit.add_argument("--rel-sigma", type=float, default=None, help=f"relative bandwidth (paper and default: {DEFAULT_REL_SIGMA})")
     fit.add_argument("--weights", type=float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("W1", "W2", "W3"), help="weights of l1 l2 l3 (0 switches a term off)")
+    fit.add_argument("--method", choices=("ddc", "ot", "dcan"), default="ddc", help="clustering loss: ddc (default), ot (optimal transport with cluster-size constraints), dcan (adversarial)")
+    fit.add_argument("--epsilon", type=float, default=None, help="--method ot: entropic regularisation ε, in units of the embedding's variance (default 0.01)")
+    fit.add_argument("--proportions", default="uniform", metavar="P1,P2,...|uniform|free", help="--method ot/dcan: target cluster proportions (e.g. 0.5,0.3,0.2; normalised), uniform (default) or free (ot: no size constraint)")
     fit.add_argument("--mixed-precision", choices=("bfloat16", "float16"), default=None, help="run the network in mixed precision (loss stays float32)")
     fit.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     fit.add_argument("--kmeans", action="store_true", help="also report k-means++ (best of 20) on the raw inputs")

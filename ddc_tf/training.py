@@ -55,6 +55,14 @@ class TrainConfig:
         drop_remainder: drop the last partial batch of each pass (fixed batch shape: every
             batch has m points, and XLA compiles one shape).
         jit_compile: compile the train step with XLA.
+        method: the clustering loss: ``"ddc"`` (this package's DDC), ``"ot"`` (optimal
+            transport with size constraints, :class:`ddc_tf.ot_model.OTClustering`) or
+            ``"dcan"`` (adversarial, :class:`ddc_tf.adversarial.DCAN`). ``rel_sigma``,
+            ``sigma_mode`` and ``loss_weights`` apply to DDC only.
+        epsilon: entropic regularisation of ``"ot"``; ``None`` = its default.
+        proportions: cluster proportions for ``"ot"`` (column marginal) and ``"dcan"``
+            (mixture weights): ``"uniform"``, k positive numbers, or ``None`` (``"ot"``
+            only: no size constraint, soft k-means).
     """
 
     n_clusters: int
@@ -68,6 +76,9 @@ class TrainConfig:
     hidden_units: int | None = None
     drop_remainder: bool = True
     jit_compile: bool = False
+    method: str = "ddc"
+    epsilon: float | None = None
+    proportions: str | Sequence[float] | None = "uniform"
 
     def __post_init__(self) -> None:
         for name in ("n_clusters", "steps", "batch_size"):
@@ -86,9 +97,27 @@ class TrainConfig:
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         self.loss_weights = tuple(float(w) for w in self.loss_weights)
+        if self.method not in ("ddc", "ot", "dcan"):
+            raise ValueError(f"method={self.method!r}; expected 'ddc', 'ot' or 'dcan'")
+        if self.epsilon is not None and (self.method != "ot" or not self.epsilon > 0):
+            raise ValueError(f"epsilon={self.epsilon!r}: a positive number, for method 'ot' only")
+        if self.proportions != "uniform":
+            if self.method == "ddc":
+                raise ValueError("proportions apply to methods 'ot' and 'dcan', not 'ddc'")
+            from ddc_tf.ot_model import parse_proportions
+
+            parse_proportions(self.proportions, self.n_clusters, allow_free=self.method == "ot")
+            if self.proportions is not None and not isinstance(self.proportions, str):
+                self.proportions = tuple(float(p) for p in self.proportions)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "loss_weights": list(self.loss_weights)}
+        config = {**dataclasses.asdict(self), "loss_weights": list(self.loss_weights)}
+        if isinstance(self.proportions, tuple):
+            config["proportions"] = list(self.proportions)
+        if self.method == "ddc":  # DDC runs keep the signature they had before the siblings
+            for key in ("method", "epsilon", "proportions"):
+                config.pop(key)
+        return config
 
 
 def resolve_backbone(backbone: str, data: ArrayData) -> str:
@@ -104,17 +133,27 @@ def resolve_backbone(backbone: str, data: ArrayData) -> str:
 
 
 def build_model(config: TrainConfig, data: ArrayData) -> DDC:
-    """A fresh, compiled DDC model for ``data`` (weights depend on the global Keras seed)."""
+    """A fresh, compiled model of ``config.method`` for ``data`` (weights depend on the
+    global Keras seed): DDC, OTClustering or DCAN, all with the same backbone and Adam."""
     backbone = resolve_backbone(config.backbone, data)
     learning_rate = config.learning_rate or networks.DEFAULT_LEARNING_RATES[backbone]
-    model = DDC(
-        n_clusters=config.n_clusters,
-        backbone=backbone,
-        hidden_units=config.hidden_units,
-        rel_sigma=config.rel_sigma,
-        sigma_mode=config.sigma_mode,
-        loss_weights=config.loss_weights,
-    )
+    common = {"n_clusters": config.n_clusters, "backbone": backbone, "hidden_units": config.hidden_units}
+    if config.method == "ot":
+        from ddc_tf.ot_model import OTClustering
+
+        epsilon = {} if config.epsilon is None else {"epsilon": config.epsilon}
+        model = OTClustering(**common, proportions=config.proportions, **epsilon)
+    elif config.method == "dcan":
+        from ddc_tf.adversarial import DCAN
+
+        model = DCAN(**common, proportions=config.proportions)
+    else:
+        model = DDC(
+            **common,
+            rel_sigma=config.rel_sigma,
+            sigma_mode=config.sigma_mode,
+            loss_weights=config.loss_weights,
+        )
     model.build((None, *data.input_shape))
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
