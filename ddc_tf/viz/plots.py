@@ -41,7 +41,7 @@ __all__ = [
     "as_images",
 ]
 
-DPI = 110
+DPI = 100
 _CMAP = "tab10"
 
 
@@ -351,6 +351,7 @@ def kernel_matrix(hidden: Any, rel_sigma: float | None = None, sigma_mode: str |
 def plot_kernel_matrix(
     hidden: Any, clusters: Any, out: str | os.PathLike, *, rel_sigma: float | None = None,
     sigma_mode: str | None = None, max_points: int = 1000, seed: int = 0, sort_label: str = "cluster",
+    max_pixels: int = 250,
 ) -> Path:
     """Fig. 10: the kernel matrix on the hidden representation, points sorted by cluster.
 
@@ -361,6 +362,7 @@ def plot_kernel_matrix(
         out: PNG path.
         rel_sigma, sigma_mode: the model's bandwidth settings (default: the package's).
         max_points: at most this many points (drawn with ``seed``) — the matrix is n².
+        max_pixels: larger matrices are drawn block-averaged to this many cells a side.
     """
     h = _array(hidden, "hidden", 2, dtype=np.float32)
     ids = _labels(clusters, "clusters", h.shape[0])
@@ -373,7 +375,14 @@ def plot_kernel_matrix(
     k_matrix = kernel_matrix(h[idx], rel_sigma, sigma_mode)
     sorted_ids = ids[idx]
     fig, ax = plt.subplots(figsize=(6.2, 5.4))
-    im = ax.imshow(k_matrix, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    n_shown = len(idx)
+    if n_shown > max_pixels:  # block-average to at most max_pixels² cells: small PNG, same blocks
+        edges = np.linspace(0, n_shown, max_pixels + 1).astype(int)[:-1]
+        counts = np.diff(np.append(edges, n_shown)).astype(np.float64)
+        k_matrix = np.add.reduceat(np.add.reduceat(k_matrix, edges, axis=0), edges, axis=1)
+        k_matrix = k_matrix / counts[:, None] / counts[None, :]
+    im = ax.imshow(k_matrix, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest",
+                   extent=(-0.5, n_shown - 0.5, n_shown - 0.5, -0.5))
     bounds = np.flatnonzero(np.diff(sorted_ids)) + 0.5
     for b in bounds:
         ax.axhline(b, color="tab:red", lw=0.6, alpha=0.7)
