@@ -111,28 +111,35 @@ class TrainingCurves(keras.callbacks.Callback):
     # ----------------------------------------------------------------- evaluation
     def _batch_fn(self):
         model = self.model
+        has_terms = hasattr(model, "loss_terms")
 
         @tf.function(reduce_retracing=True, autograph=False)  # no tensor-dependent branches
         def evaluate(x):
-            terms = model.loss_terms(x, training=False)
+            terms = model.loss_terms(x, training=False) if has_terms else {}
             return terms, model(x, training=False)
 
         return evaluate
 
     def evaluate(self) -> dict[str, float | None]:
-        """Loss, terms and (with labels) ACC/NMI of the current model on the subset."""
+        """Loss, terms and (with labels) ACC/NMI of the current model on the subset.
+
+        A model without DDC's terms (another clustering loss) logs what it has: its
+        ``total``/``loss`` if its ``loss_terms`` gives one, and ACC/NMI; the rest is None.
+        """
         if self._evaluate is None:
             self._evaluate = self._batch_fn()
-        sums = dict.fromkeys(("loss", *TERM_NAMES), 0.0)
-        clusters, batches = [], 0
+        sums: dict[str, list[float]] = {key: [] for key in ("loss", *TERM_NAMES)}
+        clusters = []
         for start in range(0, len(self.x), self.batch_size):
             terms, probabilities = self._evaluate(tf.constant(self.x[start : start + self.batch_size]))
-            sums["loss"] += float(terms["total"])
+            total = terms.get("total", terms.get("loss"))
+            if total is not None:
+                sums["loss"].append(float(total))
             for name in TERM_NAMES:
-                sums[name] += float(terms[name])
+                if name in terms:
+                    sums[name].append(float(terms[name]))
             clusters.append(np.asarray(probabilities).argmax(axis=1))
-            batches += 1
-        row: dict[str, float | None] = {k: v / batches for k, v in sums.items()}
+        row: dict[str, float | None] = {k: float(np.mean(v)) if v else None for k, v in sums.items()}
         metrics = evaluation.cluster_metrics(self.y, np.concatenate(clusters).astype(np.int64))
         row.update(acc=metrics["acc"], nmi=metrics["nmi"])
         return row
