@@ -179,7 +179,8 @@ def plot_simplex(
         probabilities: ``(n, 3)`` softmax outputs, or ``{stage title: (n, 3)}`` (e.g.
             before, during and after training) — one panel each.
         out: PNG path.
-        labels: ``(n,)`` true classes colouring the points (``None``: one colour).
+        labels: ``(n,)`` true classes colouring the points (``None``: one colour); each
+            corner is then annotated with the class counts of the points assigned to it.
         class_names: names for the legend (default ``class 0`` ...).
     """
     stages = dict(probabilities) if isinstance(probabilities, Mapping) else {"output space": probabilities}
@@ -203,13 +204,20 @@ def plot_simplex(
                 m = ids == c
                 name = class_names[c] if class_names is not None and c < len(class_names) else f"class {c}"
                 ax.scatter(pts[m, 0], pts[m, 1], s=5, alpha=0.5, color=cmap(int(c) % 10), label=name)
+        p_stage = stages[title]
+        assigned = np.asarray(p_stage).argmax(axis=1)
         for i, (cx, cy) in enumerate(_CORNERS):
-            ax.annotate(f"cluster {i}", (cx, cy), textcoords="offset points",
-                        xytext=(0, 8 if i == 2 else -14), ha="center", fontsize="small")
+            text = f"cluster {i}"
+            if ids is not None:  # class make-up of the points assigned to this corner
+                counts = np.bincount(ids[assigned == i], minlength=int(ids.max()) + 1)
+                text += "\n" + " ".join(f"{c}:{counts[c]}" for c in np.flatnonzero(counts)) if counts.any() else "\n(empty)"
+            ax.annotate(text, (cx, cy), textcoords="offset points",
+                        xytext=(0, 6) if i == 2 else (0, -8), va="bottom" if i == 2 else "top",
+                        ha="center", fontsize="x-small")
         ax.set_title(title)
         ax.set_aspect("equal")
-        ax.set_xlim(-0.12, 1.12)
-        ax.set_ylim(-0.15, 1.0)
+        ax.set_xlim(-0.2, 1.2)
+        ax.set_ylim(-0.22, 1.08)
         ax.set_xlabel("simplex coordinate 1")
         ax.set_ylabel("simplex coordinate 2")
     if ids is not None:
