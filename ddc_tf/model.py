@@ -23,7 +23,28 @@ import tensorflow as tf
 
 from ddc_tf import losses, networks
 
-__all__ = ["DDC"]
+__all__ = ["DDC", "KERNEL_MODES"]
+
+#: How the kernel is formed under ``tf.distribute`` with several replicas (see ``DDC``).
+KERNEL_MODES = ("global", "local")
+
+
+def _num_replicas() -> int:
+    """Replicas in sync when called inside a replica context of a multi-replica strategy, else 1."""
+    if not tf.distribute.has_strategy() or tf.distribute.in_cross_replica_context():
+        return 1
+    return int(tf.distribute.get_strategy().num_replicas_in_sync)
+
+
+def _in_multi_worker_mode() -> bool:
+    """True under a MultiWorkerMirroredStrategy that spans several workers."""
+    if not tf.distribute.has_strategy():
+        return False
+    strategy = tf.distribute.get_strategy()
+    extended = getattr(strategy, "extended", None)
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+        getattr(extended, "_in_multi_worker_mode", lambda: False)()
+    )
 
 
 def _unpack_inputs(data: Any) -> tf.Tensor:
@@ -50,6 +71,15 @@ class DDC(keras.Model):
             default) or ``"paper"`` (σ = rel_sigma · median distance). See
             :func:`ddc_tf.losses.bandwidth_sq`.
         loss_weights: ``(w1, w2, w3)`` for the terms ``l1, l2, l3``; 0 switches a term off.
+        kernel: how the kernel is formed when training under a ``tf.distribute`` strategy
+            with several replicas (ignored on one device). ``"global"`` (default): hidden
+            representations and assignments are all-gathered across replicas and the loss
+            is computed on the global batch — training is equivalent to one device at the
+            global batch size (batch norm then uses global batch statistics too:
+            ``synchronized=True`` is set on the model's BatchNormalization layers when it
+            is built under a multi-replica strategy). ``"local"``: each replica's kernel on
+            its own batch, the loss averaged over replicas (cheaper, but a different
+            objective: m/R points per kernel). See ``docs/distributed.md``.
         **kwargs: passed to ``keras.Model`` (e.g. ``name``).
 
     Call:
@@ -66,6 +96,7 @@ class DDC(keras.Model):
         rel_sigma: float = losses.DEFAULT_REL_SIGMA,
         sigma_mode: str = losses.DEFAULT_SIGMA_MODE,
         loss_weights: Sequence[float] = (1.0, 1.0, 1.0),
+        kernel: str = "global",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -88,6 +119,9 @@ class DDC(keras.Model):
         self.rel_sigma = float(rel_sigma)
         self.sigma_mode = sigma_mode
         self.loss_weights = loss_weights
+        if kernel not in KERNEL_MODES:
+            raise ValueError(f"kernel={kernel!r}; expected one of {KERNEL_MODES}")
+        self.kernel = kernel
 
         if isinstance(backbone, str):
             self.backbone_name = backbone
@@ -111,6 +145,15 @@ class DDC(keras.Model):
             name="logits",
         )
         self.softmax = keras.layers.Softmax(dtype="float32", name="assignments")
+
+        if self.kernel == "global" and tf.distribute.has_strategy() and (
+            tf.distribute.get_strategy().num_replicas_in_sync > 1
+        ):
+            # Global batch statistics in batch norm, so that the hidden representation (and
+            # hence the kernel) is the one a single device computes on the global batch.
+            for layer in self._flatten_layers(include_self=False):
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.synchronized = True
 
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.term_trackers = {name: keras.metrics.Mean(name=name) for name in losses.TERM_NAMES}
@@ -155,13 +198,25 @@ class DDC(keras.Model):
         return tf.cast(hidden, tf.float32)
 
     def loss_terms(self, x: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
-        """DDC loss terms of one batch: dict of float32 scalars ``l1, l2, l3, total``."""
+        """DDC loss terms of one batch: dict of float32 scalars ``l1, l2, l3, total``.
+
+        Inside a replica context of a multi-replica ``tf.distribute`` strategy with
+        ``kernel="global"``, the terms are those of the global batch (hidden
+        representations and assignments all-gathered over the replicas; every replica
+        gets the same values). Otherwise: this batch's terms.
+        """
         if not self.built:
             self.build(x.shape)
         hidden, logits = self.hidden_and_logits(x, training=training)
+        assignments = self.softmax(logits)
+        if self.kernel == "global" and _num_replicas() > 1:
+            # One collective for both (and one all-reduce in the backward pass).
+            both = tf.concat([tf.cast(hidden, tf.float32), tf.cast(assignments, tf.float32)], axis=1)
+            both = tf.distribute.get_replica_context().all_gather(both, axis=0)
+            hidden, assignments = both[:, : self.hidden_units], both[:, self.hidden_units :]
         return losses.ddc_loss(
             hidden,
-            self.softmax(logits),
+            assignments,
             rel_sigma=self.rel_sigma,
             sigma_mode=self.sigma_mode,
             weights=self.loss_weights,
@@ -192,7 +247,12 @@ class DDC(keras.Model):
         self.loss_tracker.update_state(terms["total"])
         for name, tracker in self.term_trackers.items():
             tracker.update_state(terms[name])
-        return {m.name: m.result() for m in self.metrics}
+        logs = {m.name: m.result() for m in self.metrics}
+        if _in_multi_worker_mode():
+            # Keras reduces the logs of a multi-worker step with strategy.reduce(MEAN, v,
+            # axis=0), which rejects scalars: hand it shape (1,) values (reduced to scalars).
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         x = _unpack_inputs(data)
@@ -201,6 +261,15 @@ class DDC(keras.Model):
             loss = terms["total"]
             if self.losses:  # weight regularisers of a custom backbone
                 loss = loss + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
+            replicas = _num_replicas()
+            if replicas > 1:
+                # The optimizer sums gradients over replicas. "local": mean of the replicas'
+                # gradients. "global": every replica computes the same global loss L, and
+                # all_gather's gradient all-reduces (sums) the upstream gradient, so each
+                # replica's gradient is R · (its points' share of dL/dθ); the sum over
+                # replicas is R · dL/dθ. Both cases: divide by R (checked numerically in
+                # tests/test_distribute.py).
+                loss = loss / tf.cast(replicas, loss.dtype)
             scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
@@ -226,6 +295,7 @@ class DDC(keras.Model):
             rel_sigma=self.rel_sigma,
             sigma_mode=self.sigma_mode,
             loss_weights=list(self.loss_weights),
+            kernel=self.kernel,
         )
         return config
 
