@@ -51,7 +51,7 @@ def quickstart() -> nbformat.NotebookNode:
             "from ddc_tf.callbacks import TrainingCurves\n"
             "from ddc_tf.training import TrainConfig, train_run\n\n"
             "config = TrainConfig(n_clusters=10, backbone=\"mlp\", steps=STEPS, batch_size=100)\n"
-            "curves = TrainingCurves(digits.x, digits.y, every=max(1, STEPS // 15), subset=1000,\n"
+            "curves = TrainingCurves(digits.x, digits.y, every=max(10, STEPS // 15), subset=1000,\n"
             "                        csv_path=FIGURES / \"curves.csv\")\n"
             "model, history = train_run(digits, config, seed=0, verbose=0, callbacks=[curves])\n"
             "print(f\"final training loss {history['loss'][-1]:.4f}\")"
@@ -191,7 +191,7 @@ def paper() -> nbformat.NotebookNode:
         ),
         new_markdown_cell("## Figs. 6–8 — the most confident members of each cluster (10 clusters)\nWith training curves logged along the way for Fig. 9a."),
         new_code_cell(
-            "curves = TrainingCurves(digits.x, digits.y, every=max(1, STEPS // 15), subset=1000, csv_path=FIGURES / \"curves.csv\")\n"
+            "curves = TrainingCurves(digits.x, digits.y, every=max(10, STEPS // 15), subset=1000, csv_path=FIGURES / \"curves.csv\")\n"
             "model, _ = train_run(digits, TrainConfig(n_clusters=10, backbone=\"mlp\", steps=STEPS), seed=0, verbose=0,\n"
             "                     callbacks=[curves])\n"
             "probabilities = predict_assignments(model, digits)\n"
