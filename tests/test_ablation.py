@@ -81,10 +81,11 @@ def test_the_ablation_command(tmp_path, capsys):
     from ddc_tf.cli import main
 
     out = tmp_path / "ablation"
-    code = main(["ablation", "--data", "digits", "--backbone", "mlp", "--terms", "l3", "l1+l2+l3",
+    code = main(["ablation", "--data", "digits", "--backbone", "mlp", "--terms", "l3+l1",
                  "--repeats", "1", "--runs", "1", "--steps", "2", "--out", str(out), "--quiet"])
     assert code == 0
     table = json.loads((out / "ablation.json").read_text())
-    assert [row["name"] for row in table["rows"]] == ["l3", "l1+l2+l3"]
-    assert "| l1+l2+l3 |" in capsys.readouterr().out
+    assert [row["name"] for row in table["rows"]] == ["l1+l3"]
+    assert table["rows"][0]["weights"] == [1.0, 0.0, 1.0]
+    assert "| l1+l3 |" in capsys.readouterr().out
     assert main(["ablation", "--data", "digits", "--terms", "l4", "--out", str(out)]) == 2
