@@ -49,7 +49,8 @@ def main() -> None:
     if ablations:
         found = collect_results(ablations)
         if found["ablation"]:
-            parts.append("\nAblation (the paper's Table 2), ACC [%]:\n\n")
+            commands = ", ".join(f"`{json.loads(f.read_text()).get('command', '')}`" for f in ablations)
+            parts.append(f"\nAblation (the paper's Table 2), ACC [%] ({commands}):\n\n")
             parts.append(table2_markdown(table2_rows(found["ablation"])))
     out = RESULTS / "README_table.md"
     out.write_text("".join(parts))
