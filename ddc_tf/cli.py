@@ -25,7 +25,7 @@ from typing import Any, Sequence
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 #: Modules that add sub-commands (each has ``register(subparsers)``); missing ones are skipped.
-EXTRA_COMMANDS: tuple[str, ...] = ("ddc_tf.commands_export",)
+EXTRA_COMMANDS: tuple[str, ...] = ("ddc_tf.commands_export", "ddc_tf.commands_plot")
 
 
 def _format(value: float | None, pattern: str) -> str:
@@ -109,6 +109,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         method=args.method,
         epsilon=args.epsilon,
         proportions=_parse_proportions(args.proportions),
+        strategy=args.strategy,
     )
     out = Path(args.out)
     callbacks_for = None
@@ -259,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--batch-size", type=int, default=None, help="mini-batch size (paper and default: 100)")
     fit.add_argument("--runs", type=int, default=None, help="independent runs R; ≥ 3 adds DDC-VOTE (paper: 20; default 1)")
     fit.add_argument("--seed", type=int, default=0, help="seed of the first run (run r uses seed + r)")
-    fit.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the paper's, 1e-3 conv / 1e-5 mlp)")
+    fit.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3; the paper uses 1e-5 for the MLP over 70000 steps)")
     fit.add_argument("--backbone", choices=("auto", "conv", "mlp"), default=None, help="network (default auto: conv for images ≥ 16×16, else mlp)")
     fit.add_argument("--sigma-mode", choices=SIGMA_MODES, default=None, help=f"bandwidth convention (default {DEFAULT_SIGMA_MODE}; see README)")
     fit.add_argument("--rel-sigma", type=float, default=None, help=f"relative bandwidth (paper and default: {DEFAULT_REL_SIGMA})")
@@ -269,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--proportions", default="uniform", metavar="P1,P2,...|uniform|free", help="--method ot/dcan: target cluster proportions (e.g. 0.5,0.3,0.2; normalised), uniform (default) or free (ot: no size constraint)")
     fit.add_argument("--mixed-precision", choices=("bfloat16", "float16"), default=None, help="run the network in mixed precision (loss stays float32)")
     fit.add_argument("--jit", action="store_true", help="compile the train step with XLA")
+    fit.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none", help="tf.distribute strategy: none (default), mirrored (all local devices), multiworker (hosts from TF_CONFIG); --batch-size is the global batch, the DDC kernel is formed on it (docs/distributed.md)")
     fit.add_argument("--kmeans", action="store_true", help="also report k-means++ (best of 20) on the raw inputs")
     fit.add_argument("--kmeans-hidden", action="store_true", help="also report k-means++ (best of 20) on the lowest-loss run's hidden representation")
     fit.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/logs/seed_S")

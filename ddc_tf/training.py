@@ -63,6 +63,11 @@ class TrainConfig:
         proportions: cluster proportions for ``"ot"`` (column marginal) and ``"dcan"``
             (mixture weights): ``"uniform"``, k positive numbers, or ``None`` (``"ot"``
             only: no size constraint, soft k-means).
+        strategy: ``tf.distribute`` strategy for training: ``"none"`` (default device),
+            ``"mirrored"`` (``MirroredStrategy``: all local GPUs, or the CPU) or
+            ``"multiworker"`` (``MultiWorkerMirroredStrategy``, hosts from ``TF_CONFIG``).
+            ``batch_size`` is the global batch; DDC forms its kernel on the global batch
+            (``DDC(kernel="global")``). Method ``"ddc"`` only. See ``docs/distributed.md``.
     """
 
     n_clusters: int
@@ -79,6 +84,7 @@ class TrainConfig:
     method: str = "ddc"
     epsilon: float | None = None
     proportions: str | Sequence[float] | None = "uniform"
+    strategy: str = "none"
 
     def __post_init__(self) -> None:
         for name in ("n_clusters", "steps", "batch_size"):
@@ -97,8 +103,14 @@ class TrainConfig:
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         self.loss_weights = tuple(float(w) for w in self.loss_weights)
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy={self.strategy!r}; expected one of {STRATEGIES}")
+        if self.strategy != "none" and self.method != "ddc":
+            raise ValueError(f"strategy={self.strategy!r} is supported for method 'ddc' only")
         if self.method not in ("ddc", "ot", "dcan"):
             raise ValueError(f"method={self.method!r}; expected 'ddc', 'ot' or 'dcan'")
+        if self.method != "ddc":  # registers the class for keras.models.load_model (resumed runs)
+            import ddc_tf.adversarial, ddc_tf.ot_model  # noqa: F401, E401
         if self.epsilon is not None and (self.method != "ot" or not self.epsilon > 0):
             raise ValueError(f"epsilon={self.epsilon!r}: a positive number, for method 'ot' only")
         if self.proportions != "uniform":
@@ -114,6 +126,8 @@ class TrainConfig:
         config = {**dataclasses.asdict(self), "loss_weights": list(self.loss_weights)}
         if isinstance(self.proportions, tuple):
             config["proportions"] = list(self.proportions)
+        if self.strategy == "none":  # runs keep the signature they had before distribution
+            config.pop("strategy")
         if self.method == "ddc":  # DDC runs keep the signature they had before the siblings
             for key in ("method", "epsilon", "proportions"):
                 config.pop(key)
@@ -132,9 +146,38 @@ def resolve_backbone(backbone: str, data: ArrayData) -> str:
     return "mlp"
 
 
+#: Values of ``TrainConfig.strategy``.
+STRATEGIES = ("none", "mirrored", "multiworker")
+_STRATEGY_CACHE: dict[str, Any] = {}
+
+
+def make_strategy(name: str) -> Any:
+    """The process's ``tf.distribute`` strategy for ``name`` (``"mirrored"`` or
+    ``"multiworker"``), created once and reused (a MultiWorkerMirroredStrategy must be
+    created once, before the first collective op)."""
+    import tensorflow as tf
+
+    if name not in _STRATEGY_CACHE:
+        if name == "mirrored":
+            # every local GPU; without GPUs every logical CPU device (one, unless several
+            # were configured with tf.config.set_logical_device_configuration)
+            devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+            _STRATEGY_CACHE[name] = tf.distribute.MirroredStrategy([d.name for d in devices])
+        elif name == "multiworker":
+            _STRATEGY_CACHE[name] = tf.distribute.MultiWorkerMirroredStrategy()
+        else:
+            raise ValueError(f"strategy={name!r}; expected 'mirrored' or 'multiworker'")
+    return _STRATEGY_CACHE[name]
+
+
 def build_model(config: TrainConfig, data: ArrayData) -> DDC:
     """A fresh, compiled model of ``config.method`` for ``data`` (weights depend on the
-    global Keras seed): DDC, OTClustering or DCAN, all with the same backbone and Adam."""
+    global Keras seed): DDC, OTClustering or DCAN, all with the same backbone and Adam.
+    With ``config.strategy`` set, the model and its optimizer are created in that
+    strategy's scope (``model.fit`` then trains data-parallel)."""
+    if config.strategy != "none":
+        with make_strategy(config.strategy).scope():
+            return build_model(dataclasses.replace(config, strategy="none"), data)
     backbone = resolve_backbone(config.backbone, data)
     learning_rate = config.learning_rate or networks.DEFAULT_LEARNING_RATES[backbone]
     common = {"n_clusters": config.n_clusters, "backbone": backbone, "hidden_units": config.hidden_units}
