@@ -164,6 +164,8 @@ def test_predict_gives_cluster_probabilities(trained_on_toy_mixture):
     assert probabilities.shape == (len(x), 3) and probabilities.dtype == np.float32
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert accuracy(y, probabilities.argmax(1)) > 0.6  # well above chance (1/3)
+    _, logits = model.hidden_and_logits(x[:20])  # log posterior up to a constant
+    np.testing.assert_allclose(tf.nn.softmax(logits).numpy(), probabilities[:20], atol=1e-6)
 
 
 def test_evaluate_is_deterministic_and_reports_the_js_loss(trained_on_toy_mixture):

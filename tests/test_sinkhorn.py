@@ -247,6 +247,9 @@ def test_free_proportions_model_predicts_soft_kmeans():
     z = model.latent(x[:50])
     cost = sinkhorn.squared_euclidean(z, model.centroids)
     np.testing.assert_allclose(model(x[:50]).numpy(), tf.nn.softmax(-cost / 0.3).numpy(), atol=1e-6)
+    hidden, logits = model.hidden_and_logits(x[:50])  # pre-softmax scores (guided backprop)
+    assert hidden.shape == (50, 16)
+    np.testing.assert_allclose(logits.numpy(), -cost.numpy() / 0.3, rtol=1e-5, atol=1e-5)
     config = model.get_config()
     assert config["proportions"] is None
     assert OTClustering.from_config(config).proportions is None
