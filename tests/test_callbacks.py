@@ -112,3 +112,16 @@ def test_bad_arguments():
         TrainingCurves(x, y, every=0)
     with pytest.raises(ValueError, match="labels"):
         TrainingCurves(x, y[:5])
+
+
+def test_fit_log_curves_writes_one_csv_per_run(tmp_path, capsys):
+    from ddc_tf.cli import main
+
+    out = tmp_path / "fit"
+    code = main(["fit", "--data", "digits", "--backbone", "mlp", "--steps", "4", "--runs", "1",
+                 "--log-curves", "2", "--curve-subset", "300", "--out", str(out), "--quiet"])
+    assert code == 0
+    curves = read_curves(out / "curves" / "seed_0.csv")
+    assert curves["step"].tolist() == [0, 2, 4]
+    assert np.isfinite(curves["acc"]).all() and np.isfinite(curves["l3"]).all()
+    capsys.readouterr()
