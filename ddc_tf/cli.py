@@ -79,12 +79,11 @@ def _parse_proportions(text: str) -> str | tuple[float, ...] | None:
         raise ValueError(f"--proportions {text!r}: expected numbers such as 0.5,0.3,0.2, 'uniform' or 'free'") from None
 
 
-def _cmd_fit(args: argparse.Namespace) -> int:
+def _resolve_data_and_clusters(args: argparse.Namespace) -> tuple[Any, int]:
+    """Apply ``--preset`` to ``args`` (an explicit flag beats the preset, which beats the
+    built-in default), load ``--data`` and settle the number of clusters k."""
     from ddc_tf import data, presets
-    from ddc_tf.protocol import RESULTS_FILE, run_protocol
-    from ddc_tf.training import TrainConfig
 
-    # An explicit flag beats the preset, which beats the built-in default.
     preset = presets.get_preset(args.preset) if args.preset else None
     for key, value in presets.resolve_fit_options(preset, vars(args)).items():
         setattr(args, key, value)
@@ -95,6 +94,14 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if n_clusters is None:
         raise ValueError(f"{args.data} has no labels; give the number of clusters with --clusters K")
     data.check_n_clusters(arrays, n_clusters)
+    return arrays, n_clusters
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from ddc_tf.protocol import RESULTS_FILE, run_protocol
+    from ddc_tf.training import TrainConfig
+
+    arrays, n_clusters = _resolve_data_and_clusters(args)
     _set_precision(args.mixed_precision)
     config = TrainConfig(
         n_clusters=n_clusters,
@@ -153,21 +160,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_ablation(args: argparse.Namespace) -> int:
-    from ddc_tf import data, presets
     from ddc_tf.ablation import SUBSETS, parse_subset, run_ablation
     from ddc_tf.tables import table2_markdown, table2_rows
     from ddc_tf.training import TrainConfig
 
-    preset = presets.get_preset(args.preset) if args.preset else None
-    for key, value in presets.resolve_fit_options(preset, vars(args)).items():
-        setattr(args, key, value)
-    if args.data is None:
-        raise ValueError("give the data with --data SOURCE, or a --preset NAME")
-    arrays = data.load_arrays(args.data, n_clusters=args.clusters)
-    n_clusters = args.clusters or arrays.n_classes
-    if n_clusters is None:
-        raise ValueError(f"{args.data} has no labels; give the number of clusters with --clusters K")
-    data.check_n_clusters(arrays, n_clusters)
+    arrays, n_clusters = _resolve_data_and_clusters(args)
     config = TrainConfig(
         n_clusters=n_clusters, backbone=args.backbone, steps=args.steps, batch_size=args.batch_size,
         learning_rate=args.lr, rel_sigma=args.rel_sigma, sigma_mode=args.sigma_mode,
