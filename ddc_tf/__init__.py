@@ -2,7 +2,8 @@
 
 The public API:
 
-- ``DDC``: the Keras model (``compile``, ``fit``, ``predict``, ``embed``).
+- ``DDC``: the Keras model (``compile``, ``fit``, ``predict``, ``embed``); the sibling
+  methods ``OTClustering`` (optimal transport, size constraints) and ``DCAN`` (adversarial).
 - ``ddc_loss`` and its pieces in ``ddc_tf.losses``.
 - ``ddc_tf.data``: ``load`` / ``load_arrays`` / ``to_dataset`` for every data source.
 - ``accuracy``, ``nmi``, ``align_labels``, ``vote``: evaluation (``ddc_tf.evaluation``).
@@ -17,11 +18,15 @@ from ddc_tf.baselines import kmeans, kmeans_baseline  # noqa: E402
 from ddc_tf.evaluation import accuracy, align_labels, cluster_metrics, nmi, vote  # noqa: E402
 from ddc_tf.losses import ddc_loss  # noqa: E402
 from ddc_tf.model import DDC  # noqa: E402
+from ddc_tf.adversarial import DCAN  # noqa: E402  (registers the class for load_model)
+from ddc_tf.ot_model import OTClustering  # noqa: E402  (registers the class for load_model)
 from ddc_tf.protocol import run_protocol  # noqa: E402
 from ddc_tf.training import TrainConfig, train_run  # noqa: E402
 
 __all__ = [
+    "DCAN",
     "DDC",
+    "OTClustering",
     "TrainConfig",
     "accuracy",
     "align_labels",
