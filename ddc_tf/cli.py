@@ -28,6 +28,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 EXTRA_COMMANDS: tuple[str, ...] = ("ddc_tf.commands_export", "ddc_tf.commands_plot")
 
 
+def positive_int(text: str) -> int:
+    """argparse ``type=``: a whole number ≥ 1, with a message naming what came in."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
+    return value
+
+
 def _format(value: float | None, pattern: str) -> str:
     return "—" if value is None else format(value, pattern)
 

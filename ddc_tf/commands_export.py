@@ -14,6 +14,8 @@ import sys
 from fractions import Fraction
 from typing import Any, Callable
 
+from ddc_tf.cli import positive_int
+
 __all__ = ["register"]
 
 
@@ -25,16 +27,6 @@ def _scale(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number or fraction: {text!r}") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"scale must be a positive number, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
     return value
 
 
@@ -118,7 +110,7 @@ def register(subparsers: Any) -> None:
     )
     export.add_argument("--model", required=True, help="a .keras model, or a 'ddc-tf fit' output folder")
     export.add_argument("--name", required=True, help="model name (TF Serving's MODEL_NAME), a plain folder name")
-    export.add_argument("--version", type=_positive_int, default=None, help="integer version (default: the next free one); never overwritten")
+    export.add_argument("--version", type=positive_int, default=None, help="integer version (default: the next free one); never overwritten")
     export.add_argument("--base-dir", default="saved_models", help="folder of served models (TF Serving's model base path is BASE_DIR/NAME)")
     export.add_argument("--data", default=None, help="the training data source, to take its raw dtype and scale")
     export.add_argument("--input-dtype", default=None, help="raw input dtype clients send (uint8, float32, ...)")
@@ -138,7 +130,7 @@ def register(subparsers: Any) -> None:
     predict.add_argument("--model", required=True, help="saved_models/NAME[/VERSION], a .keras model or a 'ddc-tf fit' output folder")
     predict.add_argument("--data", required=True, help="a .npy of raw inputs, or a data source (.npz, IDX, image folder, name)")
     predict.add_argument("--out", required=True, help="output file, .csv or .npz")
-    predict.add_argument("--batch-size", type=_positive_int, default=256, help="rows per batch (default 256)")
+    predict.add_argument("--batch-size", type=positive_int, default=256, help="rows per batch (default 256)")
     predict.add_argument("--hidden", action="store_true", help="also write the hidden representation (h0.. / 'hidden')")
     predict.add_argument("--input-dtype", default=None, help="raw dtype of a .keras model's inputs (without data.json)")
     predict.add_argument("--scale", type=_scale, default=None, help="scale of a .keras model's inputs (without data.json)")

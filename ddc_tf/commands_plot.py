@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ddc_tf.cli import positive_int
+
 __all__ = ["register", "write_figures", "load_model"]
 
 #: File names of the figures, by paper figure.
@@ -157,16 +159,6 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
-    return value
-
-
 def register(subparsers: Any) -> None:
     """Add ``plot`` to the ``ddc-tf`` sub-commands."""
     plot = subparsers.add_parser(
@@ -178,8 +170,8 @@ def register(subparsers: Any) -> None:
     plot.add_argument("--data", required=True, help="the data set the model was trained on (name or path)")
     plot.add_argument("--out", required=True, help="output folder for the PNGs")
     plot.add_argument("--curves", default=None, help="training curves CSV (`fit --log-curves`: OUT/curves/seed_S.csv) for Fig. 9a")
-    plot.add_argument("--n-top", type=_positive_int, default=10, help="images per cluster in Figs. 6–8 (default 10)")
-    plot.add_argument("--max-points", type=_positive_int, default=5000, help="predict on at most this many points (default 5000)")
-    plot.add_argument("--kernel-points", type=_positive_int, default=1000, help="points in the Fig. 10 kernel matrix (default 1000)")
+    plot.add_argument("--n-top", type=positive_int, default=10, help="images per cluster in Figs. 6–8 (default 10)")
+    plot.add_argument("--max-points", type=positive_int, default=5000, help="predict on at most this many points (default 5000)")
+    plot.add_argument("--kernel-points", type=positive_int, default=1000, help="points in the Fig. 10 kernel matrix (default 1000)")
     plot.add_argument("--seed", type=int, default=0, help="seed of the subsets drawn")
     plot.set_defaults(func=_cmd_plot)
