@@ -67,7 +67,6 @@ from ddc_tf.ot_model import (
     make_decoder,
     parse_proportions,
     relative_reconstruction_error,
-    resolve_backbone,
 )
 
 __all__ = ["DCAN", "TERM_DESCRIPTIONS", "ENCODER_LOSSES", "make_discriminator"]
@@ -172,7 +171,7 @@ class DCAN(keras.Model):
         self.reconstruction_weight = float(reconstruction_weight)
         self.seed = seed
 
-        self.backbone_name, self.backbone = resolve_backbone(backbone)
+        self.backbone_name, self.backbone = networks.backbone_layer(backbone)
         if hidden_units is None:
             hidden_units = networks.DEFAULT_HIDDEN_UNITS.get(self.backbone_name, 100)
         self.hidden_units = int(hidden_units)
@@ -334,8 +333,7 @@ class DCAN(keras.Model):
                 from ``optimizer``'s config (same class and learning rate).
         """
         if optimizer is None:
-            lr = networks.PAPER_LEARNING_RATES.get(self.backbone_name, 1e-3)
-            optimizer = keras.optimizers.Adam(learning_rate=lr)
+            optimizer = networks.paper_optimizer(self.backbone_name)
         optimizer = keras.optimizers.get(optimizer)
         if discriminator_optimizer is None:
             inner = getattr(optimizer, "inner_optimizer", optimizer)
@@ -458,12 +456,9 @@ class DCAN(keras.Model):
     # ----------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        backbone: Any = self.backbone_name
-        if self.backbone_name == "custom":
-            backbone = keras.saving.serialize_keras_object(self.backbone)
         config.update(
             n_clusters=self.n_clusters,
-            backbone=backbone,
+            backbone=networks.backbone_to_config(self.backbone_name, self.backbone),
             hidden_units=self.hidden_units,
             latent_dim=self.latent_dim,
             separation=self.separation,
@@ -478,7 +473,4 @@ class DCAN(keras.Model):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "DCAN":
-        config = dict(config)
-        if isinstance(config.get("backbone"), dict):
-            config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        return cls(**networks.backbone_from_config(config))

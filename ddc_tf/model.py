@@ -123,16 +123,7 @@ class DDC(keras.Model):
             raise ValueError(f"kernel={kernel!r}; expected one of {KERNEL_MODES}")
         self.kernel = kernel
 
-        if isinstance(backbone, str):
-            self.backbone_name = backbone
-            self.backbone = networks.make_backbone(backbone)
-        elif isinstance(backbone, keras.layers.Layer):
-            self.backbone_name = "custom"
-            self.backbone = backbone
-        else:
-            raise TypeError(
-                f"backbone must be 'conv', 'mlp' or a keras Layer/Model, got {type(backbone).__name__}"
-            )
+        self.backbone_name, self.backbone = networks.backbone_layer(backbone)
         if hidden_units is None:
             hidden_units = networks.DEFAULT_HIDDEN_UNITS.get(self.backbone_name, 100)
         self.hidden_units = int(hidden_units)
@@ -227,8 +218,7 @@ class DDC(keras.Model):
         """Like ``keras.Model.compile``; ``optimizer=None`` means Adam at the paper's rate
         for the backbone (1e-3 conv, 1e-5 mlp; 1e-3 for a custom backbone)."""
         if optimizer is None:
-            lr = networks.PAPER_LEARNING_RATES.get(self.backbone_name, 1e-3)
-            optimizer = keras.optimizers.Adam(learning_rate=lr)
+            optimizer = networks.paper_optimizer(self.backbone_name)
         if kwargs.get("loss") is not None:
             raise ValueError("DDC trains with its own unsupervised loss; do not pass loss=")
         super().compile(optimizer=optimizer, **kwargs)
@@ -285,12 +275,9 @@ class DDC(keras.Model):
     # ----------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        backbone: Any = self.backbone_name
-        if self.backbone_name == "custom":
-            backbone = keras.saving.serialize_keras_object(self.backbone)
         config.update(
             n_clusters=self.n_clusters,
-            backbone=backbone,
+            backbone=networks.backbone_to_config(self.backbone_name, self.backbone),
             hidden_units=self.hidden_units,
             rel_sigma=self.rel_sigma,
             sigma_mode=self.sigma_mode,
@@ -301,7 +288,4 @@ class DDC(keras.Model):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "DDC":
-        config = dict(config)
-        if isinstance(config.get("backbone"), dict):
-            config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        return cls(**networks.backbone_from_config(config))

@@ -15,7 +15,7 @@ All weights use He initialisation (He et al. 2015), as the paper does.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import keras
 
@@ -83,6 +83,35 @@ def make_backbone(backbone: str) -> keras.Sequential:
     if backbone == "mlp":
         return mlp_backbone()
     raise ValueError(f"backbone={backbone!r}; expected one of {BACKBONES} or a keras Layer/Model")
+
+
+def backbone_layer(backbone: str | keras.layers.Layer) -> tuple[str, keras.layers.Layer]:
+    """``(name, layer)`` of a paper backbone given by name, or ``("custom", layer)``."""
+    if isinstance(backbone, str):
+        return backbone, make_backbone(backbone)
+    if isinstance(backbone, keras.layers.Layer):
+        return "custom", backbone
+    raise TypeError(
+        f"backbone must be 'conv', 'mlp' or a keras Layer/Model, got {type(backbone).__name__}"
+    )
+
+
+def backbone_to_config(name: str, layer: keras.layers.Layer) -> Any:
+    """The ``backbone`` entry of a model's ``get_config``: the name, or a custom layer's config."""
+    return keras.saving.serialize_keras_object(layer) if name == "custom" else name
+
+
+def backbone_from_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a model config whose serialised custom ``backbone`` is a layer again."""
+    config = dict(config)
+    if isinstance(config.get("backbone"), dict):
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+    return config
+
+
+def paper_optimizer(backbone_name: str) -> keras.optimizers.Optimizer:
+    """Adam at the paper's rate for the backbone (1e-3 conv, 1e-5 mlp; 1e-3 custom)."""
+    return keras.optimizers.Adam(learning_rate=PAPER_LEARNING_RATES.get(backbone_name, 1e-3))
 
 
 def hidden_head(units: int, name: str = "hidden") -> keras.Sequential:

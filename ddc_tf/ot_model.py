@@ -89,15 +89,8 @@ def _unpack_inputs(data: Any) -> tf.Tensor:
     return data
 
 
-def resolve_backbone(backbone: str | keras.layers.Layer) -> tuple[str, keras.layers.Layer]:
-    """``(name, layer)`` of a paper backbone by name, or ``("custom", layer)``."""
-    if isinstance(backbone, str):
-        return backbone, networks.make_backbone(backbone)
-    if isinstance(backbone, keras.layers.Layer):
-        return "custom", backbone
-    raise TypeError(
-        f"backbone must be 'conv', 'mlp' or a keras Layer/Model, got {type(backbone).__name__}"
-    )
+#: Kept for callers of the earlier name; see ``networks.backbone_layer``.
+resolve_backbone = networks.backbone_layer
 
 
 def parse_proportions(
@@ -367,7 +360,7 @@ class OTClustering(keras.Model):
         self.init_centroids = init_centroids
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="init_seed")
-        self.backbone_name, self.backbone = resolve_backbone(backbone)
+        self.backbone_name, self.backbone = networks.backbone_layer(backbone)
         if hidden_units is None:
             hidden_units = networks.DEFAULT_HIDDEN_UNITS.get(self.backbone_name, 100)
         self.hidden_units = int(hidden_units)
@@ -518,8 +511,7 @@ class OTClustering(keras.Model):
     def compile(self, optimizer: Any = None, **kwargs: Any) -> None:
         """Like ``keras.Model.compile``; ``optimizer=None`` = Adam at the backbone's paper rate."""
         if optimizer is None:
-            lr = networks.PAPER_LEARNING_RATES.get(self.backbone_name, 1e-3)
-            optimizer = keras.optimizers.Adam(learning_rate=lr)
+            optimizer = networks.paper_optimizer(self.backbone_name)
         if kwargs.get("loss") is not None:
             raise ValueError("OTClustering trains with its own unsupervised loss; do not pass loss=")
         super().compile(optimizer=optimizer, **kwargs)
@@ -616,12 +608,9 @@ class OTClustering(keras.Model):
     # ----------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        backbone: Any = self.backbone_name
-        if self.backbone_name == "custom":
-            backbone = keras.saving.serialize_keras_object(self.backbone)
         config.update(
             n_clusters=self.n_clusters,
-            backbone=backbone,
+            backbone=networks.backbone_to_config(self.backbone_name, self.backbone),
             hidden_units=self.hidden_units,
             embedding_dim=self.embedding_dim,
             epsilon=self.epsilon,
@@ -637,7 +626,4 @@ class OTClustering(keras.Model):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "OTClustering":
-        config = dict(config)
-        if isinstance(config.get("backbone"), dict):
-            config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        return cls(**networks.backbone_from_config(config))
