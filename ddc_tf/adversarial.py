@@ -240,12 +240,9 @@ class DCAN(keras.Model):
     # ----------------------------------------------------------------- building
     def build(self, input_shape: Sequence[int | None]) -> None:
         """Create the weights for inputs of shape ``(batch, *input_shape[1:])``."""
-        input_shape = (None, *tuple(input_shape)[1:])
-        if self.backbone_name in networks.BACKBONES:
-            networks.check_input_shape(self.backbone_name, input_shape[1:])
-        self.backbone.build(input_shape)
-        features = self.backbone.compute_output_shape(input_shape)
-        self.hidden_layer.build(features)
+        input_shape = networks.build_trunk(
+            self.backbone_name, self.backbone, self.hidden_layer, input_shape
+        )
         self.latent_layer.build((None, self.hidden_units))
         if self.reconstruction_weight > 0:
             self.decoder = make_decoder(self.backbone_name, input_shape[1:])

@@ -152,12 +152,9 @@ class DDC(keras.Model):
     # ----------------------------------------------------------------- building
     def build(self, input_shape: Sequence[int | None]) -> None:
         """Create the weights for inputs of shape ``(batch, *input_shape[1:])``."""
-        input_shape = (None, *tuple(input_shape)[1:])  # the batch dimension stays free
-        if self.backbone_name in networks.BACKBONES:
-            networks.check_input_shape(self.backbone_name, input_shape[1:])
-        self.backbone.build(input_shape)
-        features = self.backbone.compute_output_shape(input_shape)
-        self.hidden_layer.build(features)
+        input_shape = networks.build_trunk(
+            self.backbone_name, self.backbone, self.hidden_layer, input_shape
+        )
         self.logits_layer.build((None, self.hidden_units))
         self.softmax.build((None, self.n_clusters))
         self.built = True

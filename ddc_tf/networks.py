@@ -129,6 +129,27 @@ def hidden_head(units: int, name: str = "hidden") -> keras.Sequential:
     )
 
 
+def build_trunk(
+    backbone_name: str,
+    backbone: keras.layers.Layer,
+    hidden_layer: keras.layers.Layer,
+    input_shape: tuple,
+) -> tuple:
+    """Build backbone and hidden head for inputs ``(batch, *input_shape[1:])``.
+
+    Checks the shape against a paper backbone first; the batch dimension stays free.
+
+    Returns:
+        ``(None, *input_shape[1:])``, the input shape the layers were built for.
+    """
+    input_shape = (None, *tuple(input_shape)[1:])
+    if backbone_name in BACKBONES:
+        check_input_shape(backbone_name, input_shape[1:])
+    backbone.build(input_shape)
+    hidden_layer.build(backbone.compute_output_shape(input_shape))
+    return input_shape
+
+
 def check_input_shape(backbone: str, input_shape: tuple) -> None:
     """Raise a clear ValueError if ``input_shape`` (no batch dim) cannot feed ``backbone``.
 
