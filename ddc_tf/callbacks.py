@@ -2,7 +2,8 @@
 
 :class:`TrainingCurves` is a Keras callback. Every ``every`` training steps (and once before
 the first) it evaluates the model on a **fixed subset** of the data — the same points, in
-the same batches of ``batch_size``, every time, in inference mode — and logs
+the same batches of ``batch_size``, every time, in inference mode; points drawn in a seeded
+random order, so batches mix the classes however the data is stored — and logs
 
 * ``loss``, ``l1``, ``l2``, ``l3``: the mean over those batches of the unsupervised loss
   and its terms (the quantity the protocol selects runs by, restricted to the subset);
@@ -87,9 +88,11 @@ class TrainingCurves(keras.callbacks.Callback):
             y = np.asarray(y)
             if y.shape != (n,):
                 raise ValueError(f"y has shape {y.shape}, expected ({n},) labels for the {n} inputs")
-        idx = np.arange(n)
+        # A seeded random order (not sorted: data stored by class would give one-class
+        # batches, whose kernel terms measure something else than the training loss).
+        idx = np.random.default_rng(seed).permutation(n)
         if subset is not None and subset < n:
-            idx = np.sort(np.random.default_rng(seed).choice(n, size=subset, replace=False))
+            idx = idx[:subset]
         # Whole batches only: a last batch of 1-2 points would give a meaningless kernel term.
         if len(idx) >= 2 * batch_size:
             idx = idx[: len(idx) - len(idx) % batch_size]

@@ -3,8 +3,8 @@
 ``train_run`` builds a fresh model for a :class:`TrainConfig`, trains it for exactly
 ``config.steps`` mini-batches with ``model.fit`` (mini-batch order reshuffled every pass
 over the data), and can resume after an interruption. ``dataset_loss`` scores a trained
-model by its unsupervised loss over the whole data set (fixed batch order, no labels) —
-the paper's criterion for picking a run — and ``predict_assignments`` gives the cluster
+model by its unsupervised loss over the whole data set (batches of a fixed, seeded random
+permutation of the points, no labels) — the paper's criterion for picking a run — and ``predict_assignments`` gives the cluster
 probabilities of every point.
 """
 
@@ -29,8 +29,14 @@ __all__ = [
     "build_model",
     "train_run",
     "dataset_loss",
+    "evaluation_order",
+    "EVALUATION_SEED",
     "predict_assignments",
 ]
+
+#: Seed of the fixed random permutation that whole-data-set scores are taken on
+#: (``evaluation_order``): the same for every run, so runs are compared on the same batches.
+EVALUATION_SEED = 0
 
 #: fit() shows this many progress lines per run (Keras "epochs" are logging chunks here;
 #: the data itself is reshuffled at every pass over it, independently of these chunks).
@@ -285,16 +291,42 @@ def train_run(
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
-def dataset_loss(model: DDC, data: ArrayData, batch_size: int = 100) -> dict[str, float]:
-    """Unsupervised DDC loss of ``model`` over the whole data set.
+def evaluation_order(n: int, batch_size: int, seed: int = EVALUATION_SEED) -> np.ndarray:
+    """Row indices for scoring a model over a whole data set in mini-batches.
 
-    Batches of ``batch_size`` points in the data's own order (no shuffle, so every run is
-    scored on the same batches); the result is the mean over batches of each term.
+    A seeded random permutation of ``0 … n-1`` — so batches mix the classes even when the
+    data is stored sorted by class (a kernel term on one-class batches measures something
+    else) — padded with its own first points to a whole number of batches, so every batch
+    has ``batch_size`` points (a last batch of a few points gives a meaningless kernel
+    term). With ``n ≤ batch_size``: one batch of all points.
+
+    Returns:
+        ``(ceil(n / batch_size) · batch_size,)`` int64 indices (``(n,)`` when n ≤ batch_size).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+    order = np.random.default_rng(seed).permutation(n).astype(np.int64)
+    remainder = n % batch_size
+    if n > batch_size and remainder:
+        order = np.concatenate([order, order[: batch_size - remainder]])
+    return order
+
+
+def dataset_loss(
+    model: DDC, data: ArrayData, batch_size: int = 100, seed: int = EVALUATION_SEED
+) -> dict[str, float]:
+    """Unsupervised loss of ``model`` over the whole data set (no labels).
+
+    Batches of ``batch_size`` points taken from ``evaluation_order(data.n, batch_size,
+    seed)``: the same random batches for every run of a protocol, independent of the order
+    the data is stored in (a class-sorted copy and a shuffled copy score alike). The result
+    is the mean over batches of each term; batch norm runs in inference mode.
 
     Returns:
         ``{"loss", "l1", "l2", "l3"}`` as floats.
     """
-    dataset = to_dataset(data, batch_size=batch_size, shuffle=False, with_labels=False)
+    order = evaluation_order(data.n, batch_size, seed)
+    dataset = to_dataset(data, batch_size=batch_size, shuffle=False, with_labels=False, order=order)
     result = model.evaluate(dataset, verbose=0, return_dict=True)
     return {name: float(result[name]) for name in ("loss", *losses.TERM_NAMES)}
 

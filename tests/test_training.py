@@ -102,6 +102,46 @@ def test_dataset_loss_and_predict_assignments():
     np.testing.assert_allclose(probabilities, model.predict(data.x, verbose=0), atol=1e-6)
 
 
+def test_evaluation_order_is_a_seeded_permutation_in_whole_batches():
+    order = training.evaluation_order(110, 40)
+    assert order.shape == (120,) and order.dtype == np.int64
+    assert sorted(set(order.tolist())) == list(range(110))  # every point, 10 twice (padding)
+    np.testing.assert_array_equal(order[110:], order[:10])
+    np.testing.assert_array_equal(order, training.evaluation_order(110, 40))  # fixed
+    assert not np.array_equal(order[:110], np.arange(110))  # not the stored order
+    assert not np.array_equal(order, training.evaluation_order(110, 40, seed=1))
+    assert training.evaluation_order(30, 40).shape == (30,)  # fewer points than a batch
+    np.testing.assert_array_equal(np.sort(training.evaluation_order(120, 40)), np.arange(120))
+
+
+def test_selection_loss_does_not_depend_on_the_order_the_data_is_stored_in():
+    """A class-sorted and a shuffled copy of digits give the same loss and the same ranking
+    of runs; batches in the stored (sorted) order would give a very different loss."""
+    import dataclasses
+
+    from ddc_tf.data import to_dataset
+
+    data = load_arrays("digits")
+    by_class = np.argsort(data.y, kind="stable")
+    sorted_copy = dataclasses.replace(data, x=data.x[by_class], y=data.y[by_class])
+    mixed = np.random.default_rng(5).permutation(data.n)
+    shuffled_copy = dataclasses.replace(data, x=data.x[mixed], y=data.y[mixed])
+    cfg = TrainConfig(n_clusters=10, backbone="mlp", steps=200, batch_size=100, learning_rate=1e-3)
+    on_sorted, on_shuffled = [], []
+    for seed in range(3):
+        model, _ = train_run(data, cfg, seed=seed, verbose=0)
+        on_sorted.append(dataset_loss(model, sorted_copy)["loss"])
+        on_shuffled.append(dataset_loss(model, shuffled_copy)["loss"])
+        # sampling noise of the score between two random orders is ~0.003 here
+        assert on_sorted[-1] == pytest.approx(on_shuffled[-1], abs=0.02)
+        stored_order = model.evaluate(
+            to_dataset(sorted_copy, batch_size=100, shuffle=False, with_labels=False),
+            verbose=0, return_dict=True,
+        )["loss"]
+        assert abs(stored_order - on_sorted[-1]) > 0.3  # what the old, stored-order score measured
+    assert np.argsort(on_sorted).tolist() == np.argsort(on_shuffled).tolist()
+
+
 # --------------------------------------------------------------------------- backbone choice
 def test_resolve_backbone():
     assert resolve_backbone("auto", images(2, 28)) == "conv"

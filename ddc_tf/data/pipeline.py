@@ -65,6 +65,7 @@ def to_dataset(
     drop_remainder: bool = False,
     with_labels: bool = True,
     repeat: bool = False,
+    order: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Build the `tf.data` pipeline of an in-memory data set.
 
@@ -78,6 +79,10 @@ def to_dataset(
             `batch_size` rows (static shapes for XLA).
         with_labels: yield `(x, y)` when the data has labels; otherwise `x` only.
         repeat: repeat forever (each pass reshuffled); batches then run across epochs.
+        order: a fixed sequence of row indices `(n_rows,)` to yield instead of
+            `0 … n-1` (rows may repeat); needs `shuffle=False`. Used to score a model on
+            the same random batches whatever order the data is stored in
+            (`ddc_tf.training.evaluation_order`).
 
     Returns:
         A dataset of float32 `x` batches `(b, *data.input_shape)` (sparse inputs are
@@ -109,7 +114,18 @@ def to_dataset(
     else:
         fetch = fetch_x
 
-    ds = tf.data.Dataset.range(n)
+    if order is None:
+        ds = tf.data.Dataset.range(n)
+    else:
+        if shuffle:
+            raise ValueError("to_dataset: pass either shuffle=True or a fixed order, not both")
+        order = np.asarray(order)
+        if order.ndim != 1 or order.size == 0 or not np.issubdtype(order.dtype, np.integer):
+            raise ValueError(f"order must be a non-empty 1-D array of row indices, got shape {order.shape} "
+                             f"and dtype {order.dtype}")
+        if order.min() < 0 or order.max() >= n:
+            raise ValueError(f"order holds row indices outside [0, {n}) of {data.name}")
+        ds = tf.data.Dataset.from_tensor_slices(order.astype(np.int64))
     if shuffle:
         ds = ds.shuffle(n, seed=int(seed), reshuffle_each_iteration=True)
     if repeat:
