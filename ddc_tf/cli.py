@@ -47,8 +47,9 @@ def print_results_table(results: dict[str, Any], kmeans: dict[str, Any] | None =
     """A short plain-text table of a protocol's results (one line per run, then the summary)."""
     print(f"\n{results['data']}: n={results['n']}, k={results['clusters']}, steps={results['steps']}")
     print(f"{'run (seed)':<14}{'loss':>10}{'ACC':>9}{'NMI':>8}")
+    selector = results.get("selector", "loss")
     for run in sorted(results["runs"], key=lambda r: r["loss"]):
-        mark = "  ← lowest loss" if run["seed"] == results["best"]["seed"] else ""
+        mark = f"  ← chosen ({selector})" if run["seed"] == results["best"]["seed"] else ""
         print(
             f"{run['seed']:<14}{run['loss']:>10.4f}{_format(run['acc'], '>9.4f')}"
             f"{_format(run['nmi'], '>8.4f')}{mark}"
@@ -65,6 +66,9 @@ def print_results_table(results: dict[str, Any], kmeans: dict[str, Any] | None =
             f"{'all runs':<14}{'':>10}  ACC {s['acc_mean']:.4f} ± {s['acc_std']:.4f} (max {s['acc_max']:.4f}),"
             f" NMI {s['nmi_mean']:.4f} ± {s['nmi_std']:.4f}"
         )
+        if s.get("chosen_acc_rank") is not None and len(results["runs"]) > 1:
+            print(f"{'':<14}{'':>10}  the chosen run is #{s['chosen_acc_rank']} of {len(results['runs'])} "
+                  f"runs by ACC (labels used for this report only)")
     if kmeans is not None:
         print(f"{'k-means++':<14}{'':>10}{_format(kmeans['acc'], '>9.4f')}{_format(kmeans['nmi'], '>8.4f')}")
     if results.get("kmeans_hidden"):
@@ -128,6 +132,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         epsilon=args.epsilon,
         proportions=_parse_proportions(args.proportions),
         strategy=args.strategy,
+        clipnorm=args.clipnorm,
+        lr_schedule=args.lr_schedule,
     )
     out = Path(args.out)
     callbacks_for = None
@@ -157,6 +163,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         verbose=0 if args.quiet else "auto",
         callbacks_for=callbacks_for,
         baselines=[name for name, on in (("kmeans", args.kmeans), ("kmeans_hidden", args.kmeans_hidden)) if on],
+        selector=args.selector,
+        vote_runs=args.vote_runs,
     )
     print_results_table(results, results.get("kmeans"))
     print(f"\nresults: {out / RESULTS_FILE}\nbest model: {out / 'model.keras'}")
@@ -249,6 +257,8 @@ def _add_protocol_commands(sub: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from ddc_tf import __version__
     from ddc_tf.losses import DEFAULT_REL_SIGMA, DEFAULT_SIGMA_MODE, SIGMA_MODES
+    from ddc_tf.selection import DEFAULT_SELECTOR, SELECTORS, VOTE_RUNS
+    from ddc_tf.training import LR_SCHEDULES
 
     parser = argparse.ArgumentParser(
         prog="ddc-tf", description="Deep Divergence-based Clustering (Kampffmeyer et al. 2019) in Keras."
@@ -258,8 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser(
         "fit",
-        help="train DDC (R runs, lowest-loss run, DDC-VOTE) and write results.json",
-        description="Train R DDC runs on a data set; report the lowest-loss run and DDC-VOTE.",
+        help="train DDC (R runs, a run chosen without labels, DDC-VOTE) and write results.json",
+        description="Train R DDC runs on a data set; report the run the selector picks and DDC-VOTE.",
     )
     fit.add_argument("--preset", default=None, help="a named configuration in the paper's terms (see `ddc-tf presets`); explicit flags override it")
     fit.add_argument("--data", default=None, help="a named data set (digits, circles, fashion_mnist, ...) or a path (.npz, IDX folder, image folder)")
@@ -273,6 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--sigma-mode", choices=SIGMA_MODES, default=None, help=f"bandwidth convention (default {DEFAULT_SIGMA_MODE}; see README)")
     fit.add_argument("--rel-sigma", type=float, default=None, help=f"relative bandwidth (paper and default: {DEFAULT_REL_SIGMA})")
     fit.add_argument("--weights", type=float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("W1", "W2", "W3"), help="weights of l1 l2 l3 (0 switches a term off)")
+    fit.add_argument("--selector", choices=SELECTORS, default=DEFAULT_SELECTOR, help=f"how the reported run is picked, without labels: loss (lowest total loss, the paper), l1, or consensus (most agreement with the other runs); default {DEFAULT_SELECTOR}")
+    fit.add_argument("--vote-runs", type=positive_int, default=VOTE_RUNS, help=f"DDC-VOTE over the best this many runs of the selector's ranking (paper and default: {VOTE_RUNS})")
+    fit.add_argument("--clipnorm", type=float, default=None, help="clip the gradient's global norm at this value (default: no clipping)")
+    fit.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant", help="constant (default) or cosine (decay to 0 over --steps)")
     fit.add_argument("--method", choices=("ddc", "ot", "dcan"), default="ddc", help="clustering loss: ddc (default), ot (optimal transport with cluster-size constraints), dcan (adversarial)")
     fit.add_argument("--epsilon", type=float, default=None, help="--method ot: entropic regularisation ε, in units of the embedding's variance (default 0.01)")
     fit.add_argument("--proportions", default="uniform", metavar="P1,P2,...|uniform|free", help="--method ot/dcan: target cluster proportions (e.g. 0.5,0.3,0.2; normalised), uniform (default) or free (ot: no size constraint)")
@@ -280,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     fit.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none", help="tf.distribute strategy: none (default), mirrored (all local devices), multiworker (hosts from TF_CONFIG); --batch-size is the global batch, the DDC kernel is formed on it (docs/distributed.md)")
     fit.add_argument("--kmeans", action="store_true", help="also report k-means++ (best of 20) on the raw inputs")
-    fit.add_argument("--kmeans-hidden", action="store_true", help="also report k-means++ (best of 20) on the lowest-loss run's hidden representation")
+    fit.add_argument("--kmeans-hidden", action="store_true", help="also report k-means++ (best of 20) on the chosen run's hidden representation")
     fit.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/logs/seed_S")
     fit.add_argument("--log-curves", type=int, nargs="?", const=100, default=None, metavar="N",
                      help="every N steps (default 100) log the loss, its terms and ACC/NMI on a fixed subset to OUT/curves/seed_S.csv and TensorBoard (paper Fig. 9a)")

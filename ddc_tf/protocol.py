@@ -1,13 +1,15 @@
-"""The paper's protocol (§4.6): R runs, the lowest-loss run, DDC-VOTE over the best three.
+"""The paper's protocol (§4.6): R runs, a run picked without labels, DDC-VOTE over the best.
 
 Every run trains a fresh model with its own seed and is scored by its **unsupervised**
-loss over the whole data set; labels are used only to report ACC/NMI, never to choose.
-DDC-VOTE aligns the 2nd and 3rd lowest-loss runs to the lowest (Hungarian on their
-contingency tables) and takes a per-point majority vote, ties to the best run.
+loss over the whole data set (batches of a fixed random permutation of the points);
+labels are used only to report ACC/NMI, never to choose. A selector
+(:mod:`ddc_tf.selection`: the lowest loss as in the paper, ``l1``, or the consensus
+between runs) ranks the runs; DDC-VOTE aligns the next best runs to the first (Hungarian
+on their contingency tables) and takes a per-point majority vote, ties to the best run.
 
 Baselines run in the same harness (``baselines=``): ``"kmeans"`` is k-means++ (best of 20
 restarts, as the paper) on the raw inputs, and ``"kmeans_hidden"`` the same k-means on the
-hidden representation (``model.embed``) of the lowest-loss run — how much of DDC's result
+hidden representation (``model.embed``) of the chosen run — how much of DDC's result
 the learned representation alone carries.
 
 The output folder holds ``results.json``, the best model ``model.keras`` and ``data.json``
@@ -32,7 +34,7 @@ import tensorflow as tf
 from scipy.stats import spearmanr
 
 from ddc_tf import baselines as baseline_methods
-from ddc_tf import evaluation
+from ddc_tf import evaluation, selection
 from ddc_tf.data import ArrayData, to_dataset
 from ddc_tf.model import DDC
 from ddc_tf.training import TrainConfig, dataset_loss, predict_assignments, train_run
@@ -49,8 +51,7 @@ __all__ = [
     "DATA_FILE",
 ]
 
-#: DDC-VOTE combines this many lowest-loss runs (paper §4.6).
-VOTE_RUNS = 3
+VOTE_RUNS = selection.VOTE_RUNS
 RESULTS_FILE = "results.json"
 MODEL_FILE = "model.keras"
 #: Beside the model: how its inputs were made (name, raw dtype, scale, shape), for export.
@@ -59,7 +60,7 @@ _RUN_FILE = "run.json"
 _LABELS_FILE = "clusters.npy"
 _BASELINES_FILE = "baselines.json"
 #: Baselines ``run_protocol`` can add: k-means++ on the raw inputs, and on the hidden
-#: representation of the lowest-loss run.
+#: representation of the chosen run.
 BASELINES: tuple[str, ...] = ("kmeans", "kmeans_hidden")
 
 
@@ -169,17 +170,22 @@ def _run_one(
     return record, clusters, model
 
 
-def _selection_summary(records: list[dict[str, Any]]) -> dict[str, float | None]:
+def _selection_summary(records: list[dict[str, Any]], chosen: int) -> dict[str, float | None]:
     """How well the unsupervised loss ranks the runs by ACC (reporting only, never used to
     choose): Spearman correlation of loss and ACC over the runs (negative = lower loss,
-    higher ACC), and the rank of the lowest-loss run by ACC (1 = the best run)."""
+    higher ACC), and the rank by ACC of the lowest-loss run and of the chosen run
+    (1 = the best run)."""
     losses_ = np.array([r["loss"] for r in records])
     accs = np.array([r["acc"] for r in records])
     rho = None
     if len(records) >= 3 and np.ptp(losses_) > 0 and np.ptp(accs) > 0:
         rho = float(spearmanr(losses_, accs).statistic)
-    best_acc = accs[int(np.argmin(losses_))]
-    return {"loss_acc_spearman": rho, "best_acc_rank": int((accs > best_acc).sum()) + 1}
+
+    def rank(i: int) -> int:
+        return int((accs > accs[i]).sum()) + 1
+
+    return {"loss_acc_spearman": rho, "best_acc_rank": rank(int(np.argmin(losses_))),
+            "chosen_acc_rank": rank(chosen)}
 
 
 def _run_baselines(
@@ -203,7 +209,7 @@ def _run_baselines(
         key = {"data": data.name, "n": data.n, "clusters": n_clusters, "seed": seed,
                "n_init": baseline_methods.DEFAULT_N_INIT}
         if name == "kmeans_hidden":
-            key["ddc_seed"] = best_seed  # the representation of the lowest-loss run
+            key["ddc_seed"] = best_seed  # the representation of the chosen run
         cached = cache.get(name)
         if cached is not None and cached.get("key") == key:
             results[name] = cached["result"]
@@ -238,8 +244,10 @@ def run_protocol(
     verbose: int | str = "auto",
     callbacks_for: Callable[[int], list] | None = None,
     baselines: Sequence[str] = (),
+    selector: str = selection.DEFAULT_SELECTOR,
+    vote_runs: int = VOTE_RUNS,
 ) -> tuple[dict[str, Any], DDC]:
-    """Train ``runs`` models (seeds ``seed, seed+1, …``), pick by loss, vote.
+    """Train ``runs`` models (seeds ``seed, seed+1, …``), pick one without labels, vote.
 
     Args:
         data: the data set (labels, if present, only for reporting).
@@ -251,19 +259,29 @@ def run_protocol(
         verbose: Keras ``fit`` verbosity.
         callbacks_for: ``seed -> list of Keras callbacks`` for each run (TensorBoard, ...).
         baselines: any of ``"kmeans"`` (k-means++, best of 20, on the raw inputs) and
-            ``"kmeans_hidden"`` (the same on the lowest-loss run's hidden representation);
+            ``"kmeans_hidden"`` (the same on the chosen run's hidden representation);
             each adds a key of that name, ``{acc, nmi, seed, ...}``, to the results.
+        selector: how the reported run is picked (``ddc_tf.selection.SELECTORS``): ``"loss"``
+            (lowest total loss, the paper), ``"l1"`` or ``"consensus"`` (most agreement
+            with the other runs).
+        vote_runs: DDC-VOTE combines the best this many runs of the selector's ranking
+            (3 in the paper); no vote when fewer runs were trained.
 
     Returns:
-        ``(results, best_model)``: the trained lowest-loss model and the results dict
+        ``(results, best_model)``: the chosen run's trained model and the results dict
         written to ``results.json``: ``data, n, clusters, steps, config,
-        runs`` (one ``{seed, loss, acc, nmi, ...}`` per run), ``best`` (the lowest-loss
-        run), ``vote`` (``{acc, nmi}`` of DDC-VOTE, or None when R < 3), and ``summary``
-        (mean ± std and max of ACC/NMI over all runs, plus how well the loss ranked the
-        runs: ``loss_acc_spearman``, ``best_acc_rank``; None without labels).
+        runs`` (one ``{seed, loss, consensus, acc, nmi, ...}`` per run), ``selector``,
+        ``best`` (the selector's pick), ``vote`` (``{acc, nmi}`` of DDC-VOTE, or None when R < 3), and ``summary``
+        (mean ± std and max of ACC/NMI over all runs, plus how well the selection did:
+        ``loss_acc_spearman``, ``best_acc_rank`` of the lowest-loss run and
+        ``chosen_acc_rank`` of the pick; None without labels).
     """
     if runs < 1:
         raise ValueError(f"runs must be ≥ 1, got {runs}")
+    if selector not in selection.SELECTORS:
+        raise ValueError(f"selector={selector!r}; expected one of {list(selection.SELECTORS)}")
+    if isinstance(vote_runs, bool) or int(vote_runs) != vote_runs or vote_runs < 2:
+        raise ValueError(f"vote_runs must be a whole number ≥ 2, got {vote_runs!r}")
     if isinstance(baselines, str):
         baselines = (baselines,)
     unknown = sorted(set(baselines) - set(BASELINES))
@@ -278,12 +296,13 @@ def run_protocol(
         labelings.append(clusters)
         models.append(model)
 
-    order = sorted(range(runs), key=lambda i: records[i]["loss"])
+    consensus = selection.consensus_scores(labelings)
+    order = selection.rank_runs(records, labelings, selector)
     best = order[0]
     vote = None
-    if runs >= VOTE_RUNS:
-        voted = evaluation.vote([labelings[i] for i in order[:VOTE_RUNS]])
-        vote = {"seeds": [records[i]["seed"] for i in order[:VOTE_RUNS]], **_metrics(data.y, voted)}
+    if runs >= vote_runs:
+        voted = evaluation.vote([labelings[i] for i in order[:vote_runs]])
+        vote = {"seeds": [records[i]["seed"] for i in order[:vote_runs]], **_metrics(data.y, voted)}
         if out is not None:
             np.save(out / "vote_clusters.npy", voted)
 
@@ -297,7 +316,7 @@ def run_protocol(
         summary = {
             "acc_mean": float(accs.mean()), "acc_std": float(accs.std()), "acc_max": float(accs.max()),
             "nmi_mean": float(nmis.mean()), "nmi_std": float(nmis.std()), "nmi_max": float(nmis.max()),
-            **_selection_summary(records),
+            **_selection_summary(records, best),
         }
     results = {
         "data": data.name,
@@ -306,10 +325,11 @@ def run_protocol(
         "steps": config.steps,
         "config": config.to_dict(),
         "runs": [
-            {**brief(r), "terms": r["terms"], "cluster_sizes": r["cluster_sizes"],
-             "seconds": r.get("seconds")}
-            for r in records
+            {**brief(r), "terms": r["terms"], "consensus": float(c),
+             "cluster_sizes": r["cluster_sizes"], "seconds": r.get("seconds")}
+            for r, c in zip(records, consensus)
         ],
+        "selector": selector,
         "best": brief(records[best]),
         "vote": vote,
         "summary": summary,

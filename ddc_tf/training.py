@@ -69,6 +69,10 @@ class TrainConfig:
         proportions: cluster proportions for ``"ot"`` (column marginal) and ``"dcan"``
             (mixture weights): ``"uniform"``, k positive numbers, or ``None`` (``"ot"``
             only: no size constraint, soft k-means).
+        clipnorm: clip the global norm of the gradient at this value (Adam's
+            ``global_clipnorm``); ``None`` = no clipping.
+        lr_schedule: ``"constant"`` or ``"cosine"`` (cosine decay from ``learning_rate``
+            to 0 over ``steps``).
         strategy: ``tf.distribute`` strategy for training: ``"none"`` (default device),
             ``"mirrored"`` (``MirroredStrategy``: all local GPUs, or the CPU) or
             ``"multiworker"`` (``MultiWorkerMirroredStrategy``, hosts from ``TF_CONFIG``).
@@ -91,6 +95,8 @@ class TrainConfig:
     epsilon: float | None = None
     proportions: str | Sequence[float] | None = "uniform"
     strategy: str = "none"
+    clipnorm: float | None = None
+    lr_schedule: str = "constant"
 
     def __post_init__(self) -> None:
         for name in ("n_clusters", "steps", "batch_size"):
@@ -109,6 +115,10 @@ class TrainConfig:
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         self.loss_weights = tuple(float(w) for w in self.loss_weights)
+        if self.clipnorm is not None and not (isinstance(self.clipnorm, (int, float)) and self.clipnorm > 0):
+            raise ValueError(f"clipnorm must be a number > 0 or None, got {self.clipnorm!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule={self.lr_schedule!r}; expected one of {LR_SCHEDULES}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy={self.strategy!r}; expected one of {STRATEGIES}")
         if self.strategy != "none" and self.method != "ddc":
@@ -134,6 +144,9 @@ class TrainConfig:
             config["proportions"] = list(self.proportions)
         if self.strategy == "none":  # runs keep the signature they had before distribution
             config.pop("strategy")
+        for key, default in (("clipnorm", None), ("lr_schedule", "constant")):
+            if config[key] == default:  # ... and before these options
+                config.pop(key)
         if self.method == "ddc":  # DDC runs keep the signature they had before the siblings
             for key in ("method", "epsilon", "proportions"):
                 config.pop(key)
@@ -151,6 +164,9 @@ def resolve_backbone(backbone: str, data: ArrayData) -> str:
         return "conv"
     return "mlp"
 
+
+#: Values of ``TrainConfig.lr_schedule``.
+LR_SCHEDULES = ("constant", "cosine")
 
 #: Values of ``TrainConfig.strategy``.
 STRATEGIES = ("none", "mirrored", "multiworker")
@@ -204,11 +220,16 @@ def build_model(config: TrainConfig, data: ArrayData) -> DDC:
             loss_weights=config.loss_weights,
         )
     model.build((None, *data.input_shape))
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        jit_compile=config.jit_compile,
-    )
+    model.compile(optimizer=make_optimizer(config, learning_rate), jit_compile=config.jit_compile)
     return model
+
+
+def make_optimizer(config: TrainConfig, learning_rate: float) -> keras.optimizers.Optimizer:
+    """Adam at ``learning_rate`` with ``config``'s schedule and gradient clipping."""
+    rate: Any = learning_rate
+    if config.lr_schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=config.steps)
+    return keras.optimizers.Adam(learning_rate=rate, global_clipnorm=config.clipnorm)
 
 
 class StopAfterSteps(keras.callbacks.Callback):

@@ -71,7 +71,7 @@ def three_runs(tmp_path_factory):
     """One labelled protocol of 3 runs written to a folder: (data, config, out, results, model)."""
     out = tmp_path_factory.mktemp("protocol") / "out"
     data, cfg = blobs(), config()
-    results, model = run_protocol(data, cfg, runs=3, seed=SEED, out_dir=out, verbose=0)
+    results, model = run_protocol(data, cfg, runs=3, seed=SEED, out_dir=out, verbose=0, selector="loss")
     return data, cfg, out, results, model
 
 
@@ -133,7 +133,7 @@ def test_repeating_the_protocol_does_not_retrain(three_runs, monkeypatch):
         raise AssertionError("train_run called again for a finished run")
 
     monkeypatch.setattr(ddc_tf.protocol, "train_run", no_training)
-    again, again_model = run_protocol(data, cfg, runs=3, seed=SEED, out_dir=out, verbose=0)
+    again, again_model = run_protocol(data, cfg, runs=3, seed=SEED, out_dir=out, verbose=0, selector="loss")
     assert again["runs"] == results["runs"]
     assert again["best"] == results["best"]
     assert again["vote"] == results["vote"]
@@ -150,6 +150,31 @@ def test_a_different_config_in_the_same_folder_raises(three_runs, monkeypatch):
         run_protocol(data, config(steps=cfg.steps + 1), runs=3, seed=SEED, out_dir=out, verbose=0)
     with pytest.raises(ValueError, match="different configuration"):
         run_protocol(blobs(n=90), cfg, runs=3, seed=SEED, out_dir=out, verbose=0)
+
+
+def test_selectors_rank_the_same_runs_without_retraining(three_runs, monkeypatch):
+    from ddc_tf import selection
+
+    data, cfg, out, results, _ = three_runs
+    monkeypatch.setattr(ddc_tf.protocol, "train_run", lambda *a, **k: pytest.fail("trained"))
+    labelings = [np.load(out / "runs" / f"seed_{r['seed']}" / "clusters.npy") for r in results["runs"]]
+    np.testing.assert_allclose([r["consensus"] for r in results["runs"]],
+                               selection.consensus_scores(labelings))
+    for name in selection.SELECTORS:
+        picked, _ = run_protocol(data, cfg, runs=3, seed=SEED, out_dir=out, verbose=0,
+                                 selector=name, vote_runs=2)
+        order = selection.rank_runs(results["runs"], labelings, name)
+        assert picked["selector"] == name
+        assert picked["best"] == {k: results["runs"][order[0]][k] for k in ("seed", "loss", "acc", "nmi")}
+        assert picked["vote"]["seeds"] == [results["runs"][i]["seed"] for i in order[:2]]
+        voted = evaluation.vote([labelings[i] for i in order[:2]])
+        assert picked["vote"]["acc"] == pytest.approx(evaluation.accuracy(data.y, voted))
+        accs = np.array([r["acc"] for r in results["runs"]])
+        assert picked["summary"]["chosen_acc_rank"] == 1 + int((accs > accs[order[0]]).sum())
+    with pytest.raises(ValueError, match="selector"):
+        run_protocol(data, cfg, runs=3, seed=SEED, out_dir=out, verbose=0, selector="acc")
+    with pytest.raises(ValueError, match="vote_runs"):
+        run_protocol(data, cfg, runs=3, seed=SEED, out_dir=out, verbose=0, vote_runs=1)
 
 
 def test_one_run_has_no_vote_and_needs_no_folder():

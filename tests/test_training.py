@@ -248,3 +248,20 @@ def test_interrupted_run_resumes_from_backup(tmp_path):
     assert counter.batches == 30 - 12
     assert int(model.optimizer.iterations.numpy()) == 30
     assert all(np.all(np.isfinite(v)) for v in history.values())
+
+
+def test_clipnorm_and_cosine_schedule_reach_the_optimizer():
+    data = small_vectors()
+    cfg = config(steps=10, clipnorm=2.5, lr_schedule="cosine")
+    model, _ = train_run(data, cfg, seed=0, verbose=0)
+    assert model.optimizer.global_clipnorm == 2.5
+    schedule = model.optimizer._learning_rate
+    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
+    assert float(schedule(0)) == pytest.approx(1e-3) and float(schedule(10)) == pytest.approx(0.0, abs=1e-12)
+    # defaults leave the run signature of earlier versions unchanged
+    assert "clipnorm" not in config().to_dict() and "lr_schedule" not in config().to_dict()
+    assert cfg.to_dict()["clipnorm"] == 2.5 and cfg.to_dict()["lr_schedule"] == "cosine"
+    with pytest.raises(ValueError, match="clipnorm"):
+        config(clipnorm=0)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        config(lr_schedule="step")

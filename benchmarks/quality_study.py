@@ -1,0 +1,142 @@
+"""Why does the vector (MLP) path lose to k-means, and what fixes it? One setting at a time.
+
+Every setting changes a few ``TrainConfig`` fields against ``baseline`` (the defaults of
+``ddc-tf fit`` before this study: batch 100, Adam 1e-3, no clipping, 500 hidden units for
+the MLP) and trains the same seeds on every data set, so the comparison is paired. Each
+row reports the runs' mean ± std of ACC/NMI beside the lowest-loss run (the protocol's
+pick, scored on a fixed random permutation of the points) and DDC-VOTE — a setting is
+only worth keeping if it helps on more than one data set.
+
+    python benchmarks/quality_study.py --data digits 20news --seeds 5 --steps 2000 \
+        --settings baseline hidden100 batch256 clip5 --name quality_screen
+
+Runs are kept under ``outputs/quality/<name>/<data>/<setting>/`` (repeating the command
+trains nothing twice; each run's cluster ids are there for ``benchmarks/selection.py``),
+and the table goes to ``benchmarks/results/<name>.json`` after every setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from common import subsample, write_results
+from ddc_tf import data as ddc_data
+from ddc_tf.baselines import kmeans_baseline
+from ddc_tf.protocol import run_protocol
+from ddc_tf.training import TrainConfig
+
+#: Backbone of each data set (the protocol's ``auto`` choice, written out).
+BACKBONES = {"digits": "mlp", "20news": "mlp", "fashion_mnist": "conv", "mnist": "conv",
+             "circles": "mlp"}
+
+#: Named settings: ``TrainConfig`` overrides against the pre-study defaults.
+SETTINGS: dict[str, dict] = {
+    "baseline": {},
+    "hidden100": {"hidden_units": 100},
+    "batch256": {"batch_size": 256},
+    "batch512": {"batch_size": 512},
+    "lr3e-4": {"learning_rate": 3e-4},
+    "lr1e-4": {"learning_rate": 1e-4},
+    "cosine": {"lr_schedule": "cosine"},
+    "clip5": {"clipnorm": 5.0},
+    "sigma0.3": {"rel_sigma": 0.3},
+    "sigma0.05": {"rel_sigma": 0.05},
+    "paper_sigma": {"sigma_mode": "paper"},
+    "paper_mlp": {"learning_rate": 1e-5},
+    "w2_0.5": {"loss_weights": (1.0, 0.5, 1.0)},
+    "w1_0.5": {"loss_weights": (0.5, 1.0, 1.0)},
+    "w1_0": {"loss_weights": (0.0, 1.0, 1.0)},
+    "w1_2": {"loss_weights": (2.0, 1.0, 1.0)},
+    "steps6000": {"steps": 6000},
+    "lr3e-4_steps6000": {"learning_rate": 3e-4, "steps": 6000},
+    "hidden100_batch256": {"hidden_units": 100, "batch_size": 256},
+    "hidden100_batch256_clip5": {"hidden_units": 100, "batch_size": 256, "clipnorm": 5.0},
+    "batch256_cosine": {"batch_size": 256, "lr_schedule": "cosine"},
+    "batch256_clip5": {"batch_size": 256, "clipnorm": 5.0},
+}
+
+
+def imbalance(data, fractions: list[float], seed: int = 0):
+    """Keep a seeded random ``fractions[c]`` of the points of class ``c`` (paper §5: DDC's
+    orthogonality term assumes balanced clusters; real topic data is not)."""
+    if len(fractions) != data.n_classes:
+        raise SystemExit(f"--imbalance needs {data.n_classes} fractions for {data.name}, got {len(fractions)}")
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c, fraction in enumerate(fractions):
+        members = np.flatnonzero(data.y == c)
+        keep.append(rng.choice(members, size=max(1, round(fraction * members.size)), replace=False))
+    idx = np.sort(np.concatenate(keep))
+    sizes = np.bincount(data.y[idx]).tolist()
+    return dataclasses.replace(data, x=data.x[idx], y=data.y[idx], name=f"{data.name}-imbalanced"), sizes
+
+
+def summarise(results: dict) -> dict:
+    """The row of one (data, setting): per-run figures, the pick, VOTE, mean ± std."""
+    return {
+        "runs": [{k: r[k] for k in ("seed", "loss", "acc", "nmi", "terms", "cluster_sizes", "seconds")}
+                 for r in results["runs"]],
+        "best": results["best"],
+        "vote": results["vote"],
+        "summary": results["summary"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", nargs="+", default=["digits", "20news"])
+    parser.add_argument("--settings", nargs="+", default=["baseline"], choices=sorted(SETTINGS))
+    parser.add_argument("--seeds", type=int, default=5, help="runs per setting (seeds 0 … N-1)")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--subset", type=int, default=None, help="a seeded random subset of this many points")
+    parser.add_argument("--imbalance", type=float, nargs="+", default=None, metavar="FRACTION",
+                        help="keep this fraction of each class (one per class, e.g. 1 0.5 0.25 0.12)")
+    parser.add_argument("--name", default="quality_study", help="results file name")
+    parser.add_argument("--out", default="outputs/quality", help="where runs are kept")
+    args = parser.parse_args()
+
+    command = "python benchmarks/quality_study.py " + " ".join(sys.argv[1:])
+    rows, kmeans = [], {}
+    for name in args.data:
+        data = subsample(ddc_data.load_arrays(name), args.subset)
+        class_sizes = None
+        if args.imbalance:
+            data, class_sizes = imbalance(data, args.imbalance)
+        k = data.n_classes
+        x = data.x if data.is_sparse else data.x.reshape(data.n, -1)
+        kmeans[name] = kmeans_baseline(x, data.y, k, seed=0)
+        kmeans[name].pop("labels", None)
+        kmeans[name]["class_sizes"] = class_sizes
+        print(f"{name}: n={data.n} k={k} k-means++ ACC {kmeans[name]['acc']:.3f} NMI {kmeans[name]['nmi']:.3f}", flush=True)
+        for setting in args.settings:
+            config = TrainConfig(n_clusters=k, backbone=BACKBONES.get(name, "auto"), steps=args.steps)
+            config = dataclasses.replace(config, **SETTINGS[setting])
+            start = time.perf_counter()
+            results, _ = run_protocol(
+                data, config, runs=args.seeds, seed=0, verbose=0,
+                out_dir=Path(args.out) / args.name / name / setting,
+            )
+            row = {"data": name, "setting": setting, "overrides": SETTINGS[setting],
+                   "config": config.to_dict(), **summarise(results),
+                   "seconds": round(time.perf_counter() - start, 1)}
+            rows.append(row)
+            s = results["summary"]
+            print(f"  {setting:28s} mean {s['acc_mean']:.3f} ± {s['acc_std']:.3f} (NMI {s['nmi_mean']:.3f}) "
+                  f"max {s['acc_max']:.3f} | lowest-loss {results['best']['acc']:.3f} "
+                  f"| vote {results['vote']['acc'] if results['vote'] else float('nan'):.3f} "
+                  f"| spearman {s['loss_acc_spearman']} | {row['seconds']:.0f} s", flush=True)
+            write_results(args.name, {"command": command, "steps": args.steps, "seeds": args.seeds,
+                                      "subset": args.subset, "kmeans": kmeans, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()

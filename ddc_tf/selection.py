@@ -1,0 +1,88 @@
+"""Label-free selection of runs: which of R trained runs to report, and which to vote over.
+
+DDC is prone to local minima, so the protocol trains R runs and must pick one without
+labels. Selectors rank the runs best first:
+
+* ``"loss"``: the lowest total unsupervised loss (the paper's rule, §4.6);
+* ``"l1"``: the lowest Cauchy–Schwarz term ``l1`` alone (the public PyTorch DDC's rule);
+* ``"consensus"``: the run that agrees most with the other runs — the highest mean NMI
+  between its cluster ids and each other run's (an ensemble-style criterion: a good
+  local minimum is one that many seeds find, a poor one is idiosyncratic).
+
+Ties (and consensus with fewer than three runs, where every run agrees equally with the
+other) fall back to the total loss. DDC-VOTE then votes over the first ``vote_runs``
+runs of the ranking (ties to the best-ranked run). Labels never enter any of this.
+
+Example:
+    >>> order = rank_runs(records, labelings, selector="consensus")
+    >>> best = records[order[0]]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ddc_tf import evaluation
+
+__all__ = ["SELECTORS", "DEFAULT_SELECTOR", "VOTE_RUNS", "agreement_matrix", "consensus_scores", "rank_runs"]
+
+#: Names accepted by :func:`rank_runs`.
+SELECTORS: tuple[str, ...] = ("loss", "l1", "consensus")
+#: The protocol's default selector (see the README's selection table for the measurement).
+DEFAULT_SELECTOR = "loss"
+#: DDC-VOTE combines this many best-ranked runs by default (paper §4.6: three).
+VOTE_RUNS = 3
+
+
+def agreement_matrix(labelings: Sequence[np.ndarray]) -> np.ndarray:
+    """Pairwise NMI between R clusterings of the same points: ``(R, R)`` float64, 1 on the
+    diagonal, symmetric."""
+    runs = len(labelings)
+    table = np.eye(runs)
+    for i in range(runs):
+        for j in range(i + 1, runs):
+            table[i, j] = table[j, i] = evaluation.nmi(labelings[i], labelings[j])
+    return table
+
+
+def consensus_scores(labelings: Sequence[np.ndarray]) -> np.ndarray:
+    """Mean NMI of each run's cluster ids with every other run's: ``(R,)`` float64 (higher
+    = more agreement); all zeros for a single run."""
+    runs = len(labelings)
+    if runs < 2:
+        return np.zeros(runs)
+    table = agreement_matrix(labelings)
+    return (table.sum(axis=1) - 1.0) / (runs - 1)
+
+
+def rank_runs(
+    records: Sequence[dict[str, Any]],
+    labelings: Sequence[np.ndarray] | None = None,
+    selector: str = DEFAULT_SELECTOR,
+) -> list[int]:
+    """Order runs best first by a label-free selector.
+
+    Args:
+        records: one dict per run with ``"loss"`` and ``"terms"`` (``{"l1", ...}``), as the
+            protocol writes them.
+        labelings: each run's ``(n,)`` cluster ids (needed by ``"consensus"``).
+        selector: one of :data:`SELECTORS`.
+
+    Returns:
+        Indices into ``records``, best first.
+    """
+    if selector not in SELECTORS:
+        raise ValueError(f"selector={selector!r}; expected one of {list(SELECTORS)}")
+    loss = np.array([r["loss"] for r in records], dtype=np.float64)
+    if selector == "loss":
+        primary = loss
+    elif selector == "l1":
+        primary = np.array([r["terms"]["l1"] for r in records], dtype=np.float64)
+    else:
+        if labelings is None or len(labelings) != len(records):
+            raise ValueError("selector='consensus' needs the cluster ids of every run")
+        primary = -consensus_scores(labelings)
+    # lexsort: last key is the primary one; the loss breaks ties
+    return [int(i) for i in np.lexsort((loss, primary))]

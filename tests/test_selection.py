@@ -1,0 +1,78 @@
+"""ddc_tf.selection: label-free run selectors (loss, l1, consensus), checked against
+scikit-learn's NMI and hand-made runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import normalized_mutual_info_score
+
+from ddc_tf import selection
+
+
+def _records(losses, l1s):
+    return [{"loss": loss, "terms": {"l1": l1, "l2": 0.0, "l3": 0.0}} for loss, l1 in zip(losses, l1s)]
+
+
+def _runs(seed: int = 0, n: int = 300):
+    """Three runs that find the same 3 clusters (ids permuted, a few points moved) and one
+    idiosyncratic run."""
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(np.arange(3), n // 3)
+    runs = []
+    for permutation in ([0, 1, 2], [2, 0, 1], [1, 2, 0]):
+        labels = np.array(permutation)[truth]
+        moved = rng.choice(n, 10, replace=False)
+        labels[moved] = rng.integers(0, 3, 10)
+        runs.append(labels)
+    runs.append(rng.integers(0, 3, n))
+    return runs
+
+
+def test_agreement_matrix_is_pairwise_nmi():
+    runs = _runs()
+    table = selection.agreement_matrix(runs)
+    assert table.shape == (4, 4)
+    np.testing.assert_allclose(np.diag(table), 1.0)
+    np.testing.assert_allclose(table, table.T)
+    for i in range(4):
+        for j in range(4):
+            if i != j:
+                expected = normalized_mutual_info_score(runs[i], runs[j], average_method="arithmetic")
+                assert table[i, j] == pytest.approx(expected, abs=1e-10)
+
+
+def test_consensus_scores_are_mean_agreement_with_the_others():
+    runs = _runs()
+    table = selection.agreement_matrix(runs)
+    scores = selection.consensus_scores(runs)
+    for i in range(4):
+        assert scores[i] == pytest.approx(np.mean([table[i, j] for j in range(4) if j != i]))
+    assert np.argmin(scores) == 3  # the idiosyncratic run agrees least
+    np.testing.assert_array_equal(selection.consensus_scores(runs[:1]), [0.0])
+
+
+def test_rank_runs_by_each_selector():
+    runs = _runs()
+    # the idiosyncratic run has the lowest loss, run 1 the lowest l1
+    records = _records([0.5, 0.4, 0.6, 0.1], [0.3, 0.1, 0.2, 0.4])
+    assert selection.rank_runs(records, runs, "loss") == [3, 1, 0, 2]
+    assert selection.rank_runs(records, runs, "l1") == [1, 2, 0, 3]
+    ranked = selection.rank_runs(records, runs, "consensus")
+    assert ranked[-1] == 3 and sorted(ranked[:3]) == [0, 1, 2]
+
+
+def test_consensus_ties_fall_back_to_the_loss():
+    same = np.repeat(np.arange(2), 50)
+    records = _records([0.3, 0.1, 0.2], [0.0, 0.0, 0.0])
+    assert selection.rank_runs(records, [same, 1 - same, same], "consensus") == [1, 2, 0]
+    # two runs agree equally with each other: the loss decides
+    assert selection.rank_runs(records[:2], [same, same[::-1]], "consensus") == [1, 0]
+
+
+def test_rank_runs_rejects_bad_arguments():
+    records = _records([0.1, 0.2], [0.1, 0.2])
+    with pytest.raises(ValueError, match="selector='best'"):
+        selection.rank_runs(records, None, "best")
+    with pytest.raises(ValueError, match="cluster ids of every run"):
+        selection.rank_runs(records, None, "consensus")
