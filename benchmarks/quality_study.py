@@ -38,7 +38,9 @@ from ddc_tf.training import TrainConfig
 BACKBONES = {"digits": "mlp", "20news": "mlp", "fashion_mnist": "conv", "mnist": "conv",
              "circles": "mlp"}
 
-#: Named settings: ``TrainConfig`` overrides against the pre-study defaults.
+#: Named settings: ``TrainConfig`` overrides against the pre-study defaults. The key
+#: ``input_rms`` (not a TrainConfig field) rescales the inputs so that the root mean square
+#: of their entries over the data set is that value (``x · c``, recorded in ``data.scale``).
 SETTINGS: dict[str, dict] = {
     "baseline": {},
     "hidden100": {"hidden_units": 100},
@@ -50,13 +52,24 @@ SETTINGS: dict[str, dict] = {
     "clip5": {"clipnorm": 5.0},
     "sigma0.3": {"rel_sigma": 0.3},
     "sigma0.05": {"rel_sigma": 0.05},
+    "sigma0.6": {"rel_sigma": 0.6},
+    "sigma1.5": {"rel_sigma": 1.5},
     "paper_sigma": {"sigma_mode": "paper"},
     "paper_mlp": {"learning_rate": 1e-5},
     "w2_0.5": {"loss_weights": (1.0, 0.5, 1.0)},
+    "w2_0.25": {"loss_weights": (1.0, 0.25, 1.0)},
+    "w2_0": {"loss_weights": (1.0, 0.0, 1.0)},
     "w1_0.5": {"loss_weights": (0.5, 1.0, 1.0)},
     "w1_0": {"loss_weights": (0.0, 1.0, 1.0)},
     "w1_2": {"loss_weights": (2.0, 1.0, 1.0)},
     "steps6000": {"steps": 6000},
+    "drop0.2": {"input_dropout": 0.2},
+    "drop0.5": {"input_dropout": 0.5},
+    "wd1e-2": {"weight_decay": 1e-2},
+    "wd1e-1": {"weight_decay": 1e-1},
+    "rms1": {"input_rms": 1.0},
+    "rms1_lr3e-4": {"input_rms": 1.0, "learning_rate": 3e-4},
+    "rms1_hidden100": {"input_rms": 1.0, "hidden_units": 100},
     "lr3e-4_steps6000": {"learning_rate": 3e-4, "steps": 6000},
     "hidden100_batch256": {"hidden_units": 100, "batch_size": 256},
     "hidden100_batch256_clip5": {"hidden_units": 100, "batch_size": 256, "clipnorm": 5.0},
@@ -78,6 +91,14 @@ def imbalance(data, fractions: list[float], seed: int = 0):
     idx = np.sort(np.concatenate(keep))
     sizes = np.bincount(data.y[idx]).tolist()
     return dataclasses.replace(data, x=data.x[idx], y=data.y[idx], name=f"{data.name}-imbalanced"), sizes
+
+
+def rescale_to_rms(data, rms: float):
+    """``data`` with inputs multiplied by ``c`` so that the RMS of all entries is ``rms``."""
+    x = data.x
+    mean_square = float(x.multiply(x).sum() / np.prod(x.shape)) if data.is_sparse else float(np.mean(np.square(x)))
+    factor = np.float32(rms / np.sqrt(mean_square))
+    return dataclasses.replace(data, x=(x * factor).astype(np.float32), scale=data.scale * float(factor))
 
 
 def summarise(results: dict) -> dict:
@@ -119,12 +140,15 @@ def main() -> None:
         print(f"{name}: n={data.n} k={k} k-means++ ACC {kmeans[name]['acc']:.3f} NMI {kmeans[name]['nmi']:.3f}", flush=True)
         for setting in args.settings:
             config = TrainConfig(n_clusters=k, backbone=BACKBONES.get(name, "auto"), steps=args.steps)
-            config = dataclasses.replace(config, **SETTINGS[setting])
+            overrides = dict(SETTINGS[setting])
+            run_data = data
+            if "input_rms" in overrides:
+                run_data = rescale_to_rms(data, overrides.pop("input_rms"))
+            config = dataclasses.replace(config, **overrides)
             start = time.perf_counter()
-            results, _ = run_protocol(
-                data, config, runs=args.seeds, seed=0, verbose=0,
-                out_dir=Path(args.out) / args.name / name / setting,
-            )
+            folder = Path(args.out) / args.name / name / setting
+            results, _ = run_protocol(run_data, config, runs=args.seeds, seed=0, verbose=0, out_dir=folder)
+            np.save(folder / "labels.npy", data.y)  # for benchmarks/selection.py
             row = {"data": name, "setting": setting, "overrides": SETTINGS[setting],
                    "config": config.to_dict(), **summarise(results),
                    "seconds": round(time.perf_counter() - start, 1)}

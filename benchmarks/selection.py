@@ -1,23 +1,27 @@
-"""Which unsupervised criterion picks good runs? The loss against its terms, from trained runs.
+"""Which label-free selector picks good runs, and how many runs should DDC-VOTE combine?
 
-The protocol reports the run with the lowest total loss. This reads finished protocol
-folders (``runs/seed_*/run.json``: each run's loss, terms, cluster sizes, ACC) and, for each
-criterion, gives its Spearman correlation with ACC over the runs and the ACC of the run it
-would pick. No training. Labels only score the picks: a criterion is worth adopting only if
-it picks better runs on several data sets.
+Reads finished protocol folders (``runs/seed_*/run.json`` and ``clusters.npy``: each run's
+loss, terms and cluster ids, written by ``ddc-tf fit`` or ``benchmarks/quality_study.py``)
+and, for every selector of ``ddc_tf.selection`` plus a few diagnostic criteria, reports
+the ACC of the run it picks, whether that is at or above the runs' median, its Spearman
+correlation with ACC over the runs, and the ACC of DDC-VOTE over its best 3, 5 and
+⌈R/2⌉ runs. No training. Labels only score the picks.
 
-Criteria (lower is better): ``loss``, ``l1``, ``l2``, ``l3``, ``l1+l3``, ``l2+l3``, and
+Selectors (``ddc_tf.selection``): ``loss`` (the paper), ``l1`` (the public PyTorch DDC),
+``consensus`` (mean NMI with the other runs). Diagnostic only: ``l1+l3``, ``l2+l3`` and
 ``imbalance`` (1 − entropy of the cluster sizes / log k).
 
-    python benchmarks/selection.py --folders outputs/table1/cpu/digits outputs/table1/cpu/fashion_mnist
+    python benchmarks/selection.py --folders outputs/quality/quality_screen/*/* --name selection
 
-Writes ``benchmarks/results/selection.json``.
+Writes ``benchmarks/results/<name>.json`` and prints, per selector, on how many folders
+its pick was at or above the median (the rule that chooses the default selector).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -25,16 +29,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from common import write_results
-
-CRITERIA = {
-    "loss": lambda r: r["loss"],
-    "l1": lambda r: r["terms"]["l1"],
-    "l2": lambda r: r["terms"]["l2"],
-    "l3": lambda r: r["terms"]["l3"],
-    "l1+l3": lambda r: r["terms"]["l1"] + r["terms"]["l3"],
-    "l2+l3": lambda r: r["terms"]["l2"] + r["terms"]["l3"],
-    "imbalance": lambda r: 1 - _entropy(r["cluster_sizes"]) / np.log(len(r["cluster_sizes"])),
-}
+from ddc_tf import evaluation, selection
 
 
 def _entropy(sizes) -> float:
@@ -43,27 +38,104 @@ def _entropy(sizes) -> float:
     return float(-(p * np.log(p)).sum())
 
 
+#: Diagnostic criteria beside the package's selectors (lower is better).
+EXTRA_CRITERIA = {
+    "l1+l3": lambda r: r["terms"]["l1"] + r["terms"]["l3"],
+    "l2+l3": lambda r: r["terms"]["l2"] + r["terms"]["l3"],
+    "imbalance": lambda r: 1 - _entropy(r["cluster_sizes"]) / np.log(len(r["cluster_sizes"])),
+}
+
+
+#: Written beside the runs by ``benchmarks/quality_study.py``: the data's labels, in order.
+LABELS_FILE = "labels.npy"
+
+
+def read_folder(folder: Path) -> tuple[list[dict], list[np.ndarray]]:
+    """The run records of one protocol folder and their cluster ids, in seed order."""
+    paths = sorted(folder.glob("runs/seed_*/run.json"), key=lambda p: int(p.parent.name.split("_")[1]))
+    runs = [json.loads(p.read_text()) for p in paths]
+    labelings = [np.load(p.parent / "clusters.npy", allow_pickle=False) for p in paths]
+    return runs, labelings
+
+
+def evaluate_folder(folder: Path, y: np.ndarray) -> dict:
+    runs, labelings = read_folder(folder)
+    accs = np.array([r["acc"] for r in runs])
+    median = float(np.median(accs))
+    row = {"folder": str(folder), "data": runs[0]["signature"]["data"], "runs": len(runs),
+           "acc_mean": float(accs.mean()), "acc_std": float(accs.std()), "acc_median": median,
+           "acc_max": float(accs.max()), "selectors": {}}
+    orders = {name: selection.rank_runs(runs, labelings, name) for name in selection.SELECTORS}
+    for name, score in EXTRA_CRITERIA.items():
+        values = np.array([score(r) for r in runs])
+        orders[name] = [int(i) for i in np.lexsort(([r["loss"] for r in runs], values))]
+    consensus = selection.consensus_scores(labelings)
+    for name, order in orders.items():
+        rank_of = np.empty(len(runs))
+        rank_of[order] = np.arange(len(runs))  # 0 = picked first
+        rho = float(spearmanr(rank_of, -accs).statistic) if len(runs) >= 3 and np.ptp(accs) > 0 else None
+        picked = float(accs[order[0]])
+        votes = {}
+        for size in sorted({3, 5, math.ceil(len(runs) / 2)}):
+            if 2 <= size <= len(runs):
+                voted = evaluation.vote([labelings[i] for i in order[:size]])
+                votes[str(size)] = evaluation.cluster_metrics(y, voted)
+        row["selectors"][name] = {
+            "picked_seed": runs[order[0]]["seed"], "picked_acc": picked,
+            "picked_nmi": float(runs[order[0]]["nmi"]),
+            "at_or_above_median": picked >= median, "spearman_rank_acc": rho, "vote": votes,
+        }
+    row["consensus"] = consensus.tolist()
+    return row
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--folders", nargs="+", required=True)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folders", nargs="+", required=True, help="protocol folders (holding runs/seed_*/)")
     parser.add_argument("--name", default="selection")
     args = parser.parse_args()
+
+    from ddc_tf.data import load_arrays
+
+    labels: dict[str, np.ndarray] = {}
     rows = []
-    for folder in args.folders:
-        runs = [json.loads(p.read_text()) for p in sorted(Path(folder, "runs").glob("seed_*/run.json"))]
-        accs = np.array([r["acc"] for r in runs])
-        row = {"folder": folder, "data": runs[0]["signature"]["data"], "runs": len(runs),
-               "acc_mean": float(accs.mean()), "acc_max": float(accs.max()), "criteria": {}}
-        for name, score in CRITERIA.items():
-            values = np.array([score(r) for r in runs])
-            rho = float(spearmanr(values, accs).statistic) if np.ptp(values) > 0 else None
-            row["criteria"][name] = {"spearman_with_acc": rho, "picked_acc": float(accs[int(np.argmin(values))])}
+    for folder in map(Path, args.folders):
+        if not list(folder.glob("runs/seed_*/run.json")):
+            continue
+        signature = read_folder(folder)[0][0]["signature"]
+        if (folder / LABELS_FILE).exists():
+            y = np.load(folder / LABELS_FILE, allow_pickle=False)
+        else:  # a ddc-tf fit folder of a named data set
+            name = signature["data"]
+            if name not in labels:
+                labels[name] = load_arrays(name).y
+            y = labels[name]
+        if y is None or y.shape[0] != signature["n"]:
+            print(f"{folder}: no labels for its {signature['n']} points; skipped")
+            continue
+        row = evaluate_folder(folder, y)
         rows.append(row)
-        print(f"{row['data']} ({len(runs)} runs, mean ACC {accs.mean():.3f}, max {accs.max():.3f})")
-        for name, c in row["criteria"].items():
-            rho = "—" if c["spearman_with_acc"] is None else f"{c['spearman_with_acc']:+.2f}"
-            print(f"  {name:<10} Spearman {rho:>6}   picks ACC {c['picked_acc']:.3f}")
-    write_results(args.name, {"command": "python benchmarks/selection.py " + " ".join(sys.argv[1:]), "rows": rows})
+        print(f"{folder} ({row['runs']} runs, ACC mean {row['acc_mean']:.3f}, median {row['acc_median']:.3f}, "
+              f"max {row['acc_max']:.3f})")
+        for sel, c in row["selectors"].items():
+            rho = "—" if c["spearman_rank_acc"] is None else f"{c['spearman_rank_acc']:+.2f}"
+            votes = "  ".join(f"VOTE{k} {v['acc']:.3f}" for k, v in c["vote"].items())
+            print(f"  {sel:<10} picks {c['picked_acc']:.3f} {'≥' if c['at_or_above_median'] else '<'} median"
+                  f"  Spearman {rho:>6}  {votes}")
+    tally = {}
+    for sel in selection.SELECTORS + tuple(EXTRA_CRITERIA):
+        picks = [r["selectors"][sel] for r in rows]
+        tally[sel] = {
+            "at_or_above_median": int(sum(p["at_or_above_median"] for p in picks)),
+            "folders": len(picks),
+            "mean_picked_acc": float(np.mean([p["picked_acc"] for p in picks])) if picks else None,
+            "mean_vote3_acc": float(np.mean([p["vote"]["3"]["acc"] for p in picks if "3" in p["vote"]])) if picks else None,
+            "mean_vote5_acc": float(np.mean([p["vote"]["5"]["acc"] for p in picks if "5" in p["vote"]])) if picks else None,
+        }
+        print(f"{sel:<10} at/above median on {tally[sel]['at_or_above_median']}/{len(picks)} folders; "
+              f"mean pick {tally[sel]['mean_picked_acc']:.3f}, VOTE3 {tally[sel]['mean_vote3_acc']:.3f}")
+    write_results(args.name, {"command": "python benchmarks/selection.py " + " ".join(sys.argv[1:]),
+                              "tally": tally, "rows": rows})
 
 
 if __name__ == "__main__":

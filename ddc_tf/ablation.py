@@ -136,6 +136,7 @@ def run_ablation(
                 seed=seed + r * runs,
                 out_dir=out / name / f"repeat_{r}" if out is not None else None,
                 verbose=verbose,
+                selector="loss",  # Table 2 is the paper's: each repeat's lowest-loss run
             )
             done.append({
                 "seeds": [run["seed"] for run in results["runs"]],

@@ -183,7 +183,10 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
     from ddc_tf.tables import table2_markdown, table2_rows
     from ddc_tf.training import TrainConfig
 
+    runs_given = args.runs is not None or args.preset is not None
     arrays, n_clusters = _resolve_data_and_clusters(args)
+    if not runs_given:  # one run per repeat unless asked (fit's default of 10 would be 70× that)
+        args.runs = 1
     config = TrainConfig(
         n_clusters=n_clusters, backbone=args.backbone, steps=args.steps, batch_size=args.batch_size,
         learning_rate=args.lr, rel_sigma=args.rel_sigma, sigma_mode=args.sigma_mode,
@@ -257,7 +260,7 @@ def _add_protocol_commands(sub: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from ddc_tf import __version__
     from ddc_tf.losses import DEFAULT_REL_SIGMA, DEFAULT_SIGMA_MODE, SIGMA_MODES
-    from ddc_tf.selection import DEFAULT_SELECTOR, SELECTORS, VOTE_RUNS
+    from ddc_tf.selection import DEFAULT_SELECTOR, SELECTORS
     from ddc_tf.training import LR_SCHEDULES
 
     parser = argparse.ArgumentParser(
@@ -276,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--clusters", type=int, default=None, help="number of clusters k (default: the number of classes)")
     fit.add_argument("--steps", type=int, default=None, help="training mini-batches per run (paper: 70000; default 3000)")
     fit.add_argument("--batch-size", type=int, default=None, help="mini-batch size (paper and default: 100)")
-    fit.add_argument("--runs", type=int, default=None, help="independent runs R; ≥ 3 adds DDC-VOTE (paper: 20; default 1)")
+    fit.add_argument("--runs", type=int, default=None, help="independent runs R; ≥ 3 adds DDC-VOTE (paper: 20; default 10: the selector and the vote need several runs)")
     fit.add_argument("--seed", type=int, default=0, help="seed of the first run (run r uses seed + r)")
     fit.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3; the paper uses 1e-5 for the MLP over 70000 steps)")
     fit.add_argument("--backbone", choices=("auto", "conv", "mlp"), default=None, help="network (default auto: conv for images ≥ 16×16, else mlp)")
@@ -284,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--rel-sigma", type=float, default=None, help=f"relative bandwidth (paper and default: {DEFAULT_REL_SIGMA})")
     fit.add_argument("--weights", type=float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("W1", "W2", "W3"), help="weights of l1 l2 l3 (0 switches a term off)")
     fit.add_argument("--selector", choices=SELECTORS, default=DEFAULT_SELECTOR, help=f"how the reported run is picked, without labels: loss (lowest total loss, the paper), l1, or consensus (most agreement with the other runs); default {DEFAULT_SELECTOR}")
-    fit.add_argument("--vote-runs", type=positive_int, default=VOTE_RUNS, help=f"DDC-VOTE over the best this many runs of the selector's ranking (paper and default: {VOTE_RUNS})")
+    fit.add_argument("--vote-runs", type=positive_int, default=None, help="DDC-VOTE over the best this many runs of the selector's ranking (paper: 3; default: the better half of the runs, at least 3)")
     fit.add_argument("--clipnorm", type=float, default=None, help="clip the gradient's global norm at this value (default: no clipping)")
     fit.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant", help="constant (default) or cosine (decay to 0 over --steps)")
     fit.add_argument("--method", choices=("ddc", "ot", "dcan"), default="ddc", help="clustering loss: ddc (default), ot (optimal transport with cluster-size constraints), dcan (adversarial)")

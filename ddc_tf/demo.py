@@ -3,7 +3,7 @@
 ``ddc-tf demo`` (or ``python -m ddc_tf.demo``) needs no download: scikit-learn's 8×8
 handwritten digits (1 797 real images, 10 classes) ship with scikit-learn, and the circles
 (a small circle inside a ring, the paper's Fig. 3) are generated. For each it trains the
-protocol's runs, prints ACC/NMI of the lowest-loss run, of DDC-VOTE and of k-means++, and
+protocol's runs, prints ACC/NMI of the run the selector picks, of DDC-VOTE and of k-means++, and
 saves the best model and ``results.json`` under the output folder.
 """
 

@@ -71,6 +71,10 @@ class DDC(keras.Model):
             default) or ``"paper"`` (σ = rel_sigma · median distance). See
             :func:`ddc_tf.losses.bandwidth_sq`.
         loss_weights: ``(w1, w2, w3)`` for the terms ``l1, l2, l3``; 0 switches a term off.
+        input_dropout: drop this fraction of the input entries during training (a
+            ``keras.layers.Dropout`` before the backbone; 0 = off). For sparse vectors such as
+            TF-IDF it acts as word dropout: the network cannot carve an arbitrary partition
+            from a few terms. Inference is unaffected.
         kernel: how the kernel is formed when training under a ``tf.distribute`` strategy
             with several replicas (ignored on one device). ``"global"`` (default): hidden
             representations and assignments are all-gathered across replicas and the loss
@@ -97,6 +101,7 @@ class DDC(keras.Model):
         sigma_mode: str = losses.DEFAULT_SIGMA_MODE,
         loss_weights: Sequence[float] = (1.0, 1.0, 1.0),
         kernel: str = "global",
+        input_dropout: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -122,6 +127,12 @@ class DDC(keras.Model):
         if kernel not in KERNEL_MODES:
             raise ValueError(f"kernel={kernel!r}; expected one of {KERNEL_MODES}")
         self.kernel = kernel
+        if not (isinstance(input_dropout, (int, float)) and 0.0 <= input_dropout < 1.0):
+            raise ValueError(f"input_dropout must be a number in [0, 1), got {input_dropout!r}")
+        self.input_dropout = float(input_dropout)
+        self.dropout_layer = (
+            keras.layers.Dropout(self.input_dropout, name="input_dropout") if self.input_dropout else None
+        )
 
         self.backbone_name, self.backbone = networks.backbone_layer(backbone)
         if hidden_units is None:
@@ -171,6 +182,8 @@ class DDC(keras.Model):
             ``hidden`` ``(batch, hidden_units)`` in the compute dtype, and ``logits``
             ``(batch, n_clusters)`` float32.
         """
+        if self.dropout_layer is not None:
+            x = self.dropout_layer(x, training=training)
         features = self.backbone(x, training=training)
         hidden = self.hidden_layer(features, training=training)
         return hidden, self.logits_layer(hidden)
@@ -280,6 +293,7 @@ class DDC(keras.Model):
             sigma_mode=self.sigma_mode,
             loss_weights=list(self.loss_weights),
             kernel=self.kernel,
+            input_dropout=self.input_dropout,
         )
         return config
 

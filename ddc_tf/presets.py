@@ -54,7 +54,7 @@ class Preset:
         source: the data set (a ``ddc_tf.data`` name).
         backbone: ``"conv"`` or ``"mlp"``.
         steps: training iterations per run.
-        runs: runs R (lowest loss reported, DDC-VOTE over the best 3).
+        runs: runs R (the selector's pick reported, DDC-VOTE over the better half).
         learning_rate: Adam learning rate.
         batch_size: mini-batch size.
         rel_sigma: relative kernel bandwidth.
@@ -178,7 +178,7 @@ FIT_DEFAULTS: dict[str, Any] = {
     "data": None,
     "backbone": "auto",
     "steps": 3000,
-    "runs": 1,
+    "runs": 10,
     "lr": None,
     "batch_size": 100,
     "rel_sigma": losses.DEFAULT_REL_SIGMA,

@@ -45,13 +45,11 @@ __all__ = [
     "embed_data",
     "kmeans_on_hidden",
     "BASELINES",
-    "VOTE_RUNS",
     "RESULTS_FILE",
     "MODEL_FILE",
     "DATA_FILE",
 ]
 
-VOTE_RUNS = selection.VOTE_RUNS
 RESULTS_FILE = "results.json"
 MODEL_FILE = "model.keras"
 #: Beside the model: how its inputs were made (name, raw dtype, scale, shape), for export.
@@ -245,7 +243,7 @@ def run_protocol(
     callbacks_for: Callable[[int], list] | None = None,
     baselines: Sequence[str] = (),
     selector: str = selection.DEFAULT_SELECTOR,
-    vote_runs: int = VOTE_RUNS,
+    vote_runs: int | None = None,
 ) -> tuple[dict[str, Any], DDC]:
     """Train ``runs`` models (seeds ``seed, seed+1, …``), pick one without labels, vote.
 
@@ -265,7 +263,8 @@ def run_protocol(
             (lowest total loss, the paper), ``"l1"`` or ``"consensus"`` (most agreement
             with the other runs).
         vote_runs: DDC-VOTE combines the best this many runs of the selector's ranking
-            (3 in the paper); no vote when fewer runs were trained.
+            (3 in the paper; no vote when fewer runs were trained); ``None``: the better half
+            of the runs, at least 3 (``ddc_tf.selection.vote_size``).
 
     Returns:
         ``(results, best_model)``: the chosen run's trained model and the results dict
@@ -280,8 +279,7 @@ def run_protocol(
         raise ValueError(f"runs must be ≥ 1, got {runs}")
     if selector not in selection.SELECTORS:
         raise ValueError(f"selector={selector!r}; expected one of {list(selection.SELECTORS)}")
-    if isinstance(vote_runs, bool) or int(vote_runs) != vote_runs or vote_runs < 2:
-        raise ValueError(f"vote_runs must be a whole number ≥ 2, got {vote_runs!r}")
+    n_vote = selection.vote_size(runs, vote_runs)  # validates vote_runs before training
     if isinstance(baselines, str):
         baselines = (baselines,)
     unknown = sorted(set(baselines) - set(BASELINES))
@@ -300,9 +298,9 @@ def run_protocol(
     order = selection.rank_runs(records, labelings, selector)
     best = order[0]
     vote = None
-    if runs >= vote_runs:
-        voted = evaluation.vote([labelings[i] for i in order[:vote_runs]])
-        vote = {"seeds": [records[i]["seed"] for i in order[:vote_runs]], **_metrics(data.y, voted)}
+    if n_vote is not None:
+        voted = evaluation.vote([labelings[i] for i in order[:n_vote]])
+        vote = {"seeds": [records[i]["seed"] for i in order[:n_vote]], **_metrics(data.y, voted)}
         if out is not None:
             np.save(out / "vote_clusters.npy", voted)
 

@@ -10,7 +10,7 @@ labels. Selectors rank the runs best first:
   local minimum is one that many seeds find, a poor one is idiosyncratic).
 
 Ties (and consensus with fewer than three runs, where every run agrees equally with the
-other) fall back to the total loss. DDC-VOTE then votes over the first ``vote_runs``
+other) fall back to the total loss. DDC-VOTE then votes over the first ``vote_size(R)``
 runs of the ranking (ties to the best-ranked run). Labels never enter any of this.
 
 Example:
@@ -26,14 +26,29 @@ import numpy as np
 
 from ddc_tf import evaluation
 
-__all__ = ["SELECTORS", "DEFAULT_SELECTOR", "VOTE_RUNS", "agreement_matrix", "consensus_scores", "rank_runs"]
+__all__ = ["SELECTORS", "DEFAULT_SELECTOR", "MIN_VOTE_RUNS", "vote_size", "agreement_matrix",
+           "consensus_scores", "rank_runs"]
 
 #: Names accepted by :func:`rank_runs`.
 SELECTORS: tuple[str, ...] = ("loss", "l1", "consensus")
 #: The protocol's default selector (see the README's selection table for the measurement).
-DEFAULT_SELECTOR = "loss"
-#: DDC-VOTE combines this many best-ranked runs by default (paper §4.6: three).
-VOTE_RUNS = 3
+DEFAULT_SELECTOR = "consensus"
+#: DDC-VOTE needs at least this many runs (the paper votes over the best three, §4.6).
+MIN_VOTE_RUNS = 3
+
+
+def vote_size(runs: int, vote_runs: int | None = None) -> int | None:
+    """How many of ``runs`` ranked runs DDC-VOTE combines, or None for no vote.
+
+    ``vote_runs=None`` (the default): the better half, ``max(3, ceil(runs / 2))``, once there
+    are at least 3 runs — 3 of 5 runs, 5 of 10, 10 of 20 (measured against a fixed 3 in the
+    README's selection table). An integer: exactly that many, when that many were trained.
+    """
+    if vote_runs is None:
+        return max(MIN_VOTE_RUNS, -(-runs // 2)) if runs >= MIN_VOTE_RUNS else None
+    if isinstance(vote_runs, bool) or int(vote_runs) != vote_runs or vote_runs < 2:
+        raise ValueError(f"vote_runs must be a whole number ≥ 2 or None, got {vote_runs!r}")
+    return int(vote_runs) if runs >= vote_runs else None
 
 
 def agreement_matrix(labelings: Sequence[np.ndarray]) -> np.ndarray:

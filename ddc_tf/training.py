@@ -73,6 +73,10 @@ class TrainConfig:
             ``global_clipnorm``); ``None`` = no clipping.
         lr_schedule: ``"constant"`` or ``"cosine"`` (cosine decay from ``learning_rate``
             to 0 over ``steps``).
+        weight_decay: decoupled weight decay of Adam (AdamW-style: each step every weight
+            shrinks by ``learning_rate · weight_decay`` of itself); ``None`` = none.
+        input_dropout: DDC only: fraction of input entries dropped during training
+            (``DDC(input_dropout=...)``); 0 = off.
         strategy: ``tf.distribute`` strategy for training: ``"none"`` (default device),
             ``"mirrored"`` (``MirroredStrategy``: all local GPUs, or the CPU) or
             ``"multiworker"`` (``MultiWorkerMirroredStrategy``, hosts from ``TF_CONFIG``).
@@ -97,6 +101,8 @@ class TrainConfig:
     strategy: str = "none"
     clipnorm: float | None = None
     lr_schedule: str = "constant"
+    weight_decay: float | None = None
+    input_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("n_clusters", "steps", "batch_size"):
@@ -117,6 +123,12 @@ class TrainConfig:
         self.loss_weights = tuple(float(w) for w in self.loss_weights)
         if self.clipnorm is not None and not (isinstance(self.clipnorm, (int, float)) and self.clipnorm > 0):
             raise ValueError(f"clipnorm must be a number > 0 or None, got {self.clipnorm!r}")
+        if self.weight_decay is not None and not (isinstance(self.weight_decay, (int, float)) and self.weight_decay > 0):
+            raise ValueError(f"weight_decay must be a number > 0 or None, got {self.weight_decay!r}")
+        if not (isinstance(self.input_dropout, (int, float)) and 0.0 <= self.input_dropout < 1.0):
+            raise ValueError(f"input_dropout must be a number in [0, 1), got {self.input_dropout!r}")
+        if self.input_dropout and self.method != "ddc":
+            raise ValueError("input_dropout applies to method 'ddc' only")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule={self.lr_schedule!r}; expected one of {LR_SCHEDULES}")
         if self.strategy not in STRATEGIES:
@@ -144,7 +156,8 @@ class TrainConfig:
             config["proportions"] = list(self.proportions)
         if self.strategy == "none":  # runs keep the signature they had before distribution
             config.pop("strategy")
-        for key, default in (("clipnorm", None), ("lr_schedule", "constant")):
+        for key, default in (("clipnorm", None), ("lr_schedule", "constant"), ("weight_decay", None),
+                             ("input_dropout", 0.0)):
             if config[key] == default:  # ... and before these options
                 config.pop(key)
         if self.method == "ddc":  # DDC runs keep the signature they had before the siblings
@@ -218,6 +231,7 @@ def build_model(config: TrainConfig, data: ArrayData) -> DDC:
             rel_sigma=config.rel_sigma,
             sigma_mode=config.sigma_mode,
             loss_weights=config.loss_weights,
+            input_dropout=config.input_dropout,
         )
     model.build((None, *data.input_shape))
     model.compile(optimizer=make_optimizer(config, learning_rate), jit_compile=config.jit_compile)
@@ -225,11 +239,13 @@ def build_model(config: TrainConfig, data: ArrayData) -> DDC:
 
 
 def make_optimizer(config: TrainConfig, learning_rate: float) -> keras.optimizers.Optimizer:
-    """Adam at ``learning_rate`` with ``config``'s schedule and gradient clipping."""
+    """Adam at ``learning_rate`` with ``config``'s schedule, gradient clipping and weight decay."""
     rate: Any = learning_rate
     if config.lr_schedule == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=config.steps)
-    return keras.optimizers.Adam(learning_rate=rate, global_clipnorm=config.clipnorm)
+    return keras.optimizers.Adam(
+        learning_rate=rate, global_clipnorm=config.clipnorm, weight_decay=config.weight_decay
+    )
 
 
 class StopAfterSteps(keras.callbacks.Callback):

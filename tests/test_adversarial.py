@@ -212,7 +212,7 @@ def test_cli_fit_method_dcan(tmp_path):
     x, y = toy_mixture(n_per=100)
     np.savez(tmp_path / "toy.npz", x=x, y=y)
     out = tmp_path / "out"
-    assert main(["fit", "--data", str(tmp_path / "toy.npz"), "--method", "dcan", "--steps", "20", "--out", str(out), "--quiet"]) == 0
+    assert main(["fit", "--data", str(tmp_path / "toy.npz"), "--method", "dcan", "--steps", "20", "--runs", "1", "--out", str(out), "--quiet"]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["method"] == "dcan"
     assert np.isfinite(results["best"]["loss"])

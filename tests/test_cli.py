@@ -45,7 +45,10 @@ def test_fit_on_digits_writes_results_json(digits_fit):
         assert {"seed", "loss", "acc", "nmi"} <= set(record)
         assert np.isfinite(record["loss"])
         assert 0.0 <= record["acc"] <= 1.0 and 0.0 <= record["nmi"] <= 1.0
-    assert results["best"]["loss"] == min(r["loss"] for r in results["runs"])
+    # the default selector (consensus) picked it: the run agreeing most with the others
+    assert results["selector"] == "consensus"
+    consensus = {r["seed"]: r["consensus"] for r in results["runs"]}
+    assert consensus[results["best"]["seed"]] == max(consensus.values())
     assert {"acc", "nmi"} <= set(results["vote"])
     assert 0.0 <= results["vote"]["acc"] <= 1.0 and 0.0 <= results["vote"]["nmi"] <= 1.0
     assert (out / "model.keras").is_file()
@@ -63,6 +66,10 @@ def test_fit_prints_a_results_table(digits_fit):
     for run in results["runs"]:  # one row per run
         assert any(line.split()[:1] == [str(run["seed"])] for line in stdout.splitlines())
     assert str(out / "results.json") in stdout
+    # how the chosen run ranks by ACC among all runs (labels for the report only)
+    rank = results["summary"]["chosen_acc_rank"]
+    assert f"the chosen run is #{rank} of 3 runs by ACC" in stdout
+    assert "← chosen (consensus)" in stdout
 
 
 def test_fit_clusters_option_and_default(tmp_path, capsys):

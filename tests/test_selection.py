@@ -76,3 +76,12 @@ def test_rank_runs_rejects_bad_arguments():
         selection.rank_runs(records, None, "best")
     with pytest.raises(ValueError, match="cluster ids of every run"):
         selection.rank_runs(records, None, "consensus")
+
+
+def test_vote_size_is_the_better_half_or_what_was_asked():
+    assert [selection.vote_size(r) for r in (1, 2, 3, 4, 5, 6, 10, 11, 20)] == [None, None, 3, 3, 3, 3, 5, 6, 10]
+    assert selection.vote_size(5, 3) == 3 and selection.vote_size(5, 5) == 5
+    assert selection.vote_size(4, 5) is None  # fewer runs than asked: no vote
+    for bad in (1, 0, 2.5, True):
+        with pytest.raises(ValueError, match="vote_runs"):
+            selection.vote_size(5, bad)

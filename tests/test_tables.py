@@ -101,3 +101,10 @@ def test_write_tables_and_the_cli(tmp_path, capsys):
     assert main(["table", "--results", str(tmp_path / "results.json"), "--out", str(tmp_path / "t2")]) == 0
     assert "DDC-VOTE" in capsys.readouterr().out
     assert (tmp_path / "t2" / "table1.md").is_file() and not (tmp_path / "t2" / "table2.md").exists()
+
+
+def test_table1_budget_names_the_selector_and_the_vote():
+    results = protocol_results(budget="cpu", selector="consensus")
+    results["vote"]["seeds"] = [1, 2, 3, 4, 5]
+    rows = table1_rows([results])
+    assert rows[0]["budget"] == "cpu: 3 runs × 4000 steps, consensus pick, VOTE of 5"
