@@ -59,7 +59,12 @@ def print_results_table(results: dict[str, Any], kmeans: dict[str, Any] | None =
     print(f"{label + ' (best)':<14}{best['loss']:>10.4f}{_format(best['acc'], '>9.4f')}{_format(best['nmi'], '>8.4f')}")
     if results.get("vote"):
         vote = results["vote"]
-        print(f"{label + '-VOTE':<14}{'':>10}{_format(vote['acc'], '>9.4f')}{_format(vote['nmi'], '>8.4f')}")
+        print(f"{label + '-VOTE':<14}{'':>10}{_format(vote['acc'], '>9.4f')}{_format(vote['nmi'], '>8.4f')}"
+              f"  (best {len(vote.get('seeds', ())) or 3} runs)")
+    if results.get("ensemble"):
+        combined = results["ensemble"]
+        print(f"{label + '-ENSEMBLE':<14}{'':>10}{_format(combined['acc'], '>9.4f')}{_format(combined['nmi'], '>8.4f')}"
+              f"  (consensus of all {len(combined['seeds'])} runs)")
     if results.get("summary"):
         s = results["summary"]
         print(

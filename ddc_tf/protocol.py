@@ -5,7 +5,9 @@ loss over the whole data set (batches of a fixed random permutation of the point
 labels are used only to report ACC/NMI, never to choose. A selector
 (:mod:`ddc_tf.selection`: the lowest loss as in the paper, ``l1``, or the consensus
 between runs) ranks the runs; DDC-VOTE aligns the next best runs to the first (Hungarian
-on their contingency tables) and takes a per-point majority vote, ties to the best run.
+on their contingency tables) and takes a per-point majority vote, ties to the best run;
+DDC-ENSEMBLE clusters the points by how often all runs put them together (a consensus
+clustering, ``selection.ensemble``).
 
 Baselines run in the same harness (``baselines=``): ``"kmeans"`` is k-means++ (best of 20
 restarts, as the paper) on the raw inputs, and ``"kmeans_hidden"`` the same k-means on the
@@ -270,7 +272,9 @@ def run_protocol(
         ``(results, best_model)``: the chosen run's trained model and the results dict
         written to ``results.json``: ``data, n, clusters, steps, config,
         runs`` (one ``{seed, loss, consensus, acc, nmi, ...}`` per run), ``selector``,
-        ``best`` (the selector's pick), ``vote`` (``{acc, nmi}`` of DDC-VOTE, or None when R < 3), and ``summary``
+        ``best`` (the selector's pick), ``ensemble`` (``{seeds, acc, nmi}`` of DDC-ENSEMBLE,
+        the consensus clustering of all runs, ``ddc_tf.selection.ensemble``; None when
+        R < 3), ``vote`` (``{acc, nmi}`` of DDC-VOTE, or None when R < 3), and ``summary``
         (mean ± std and max of ACC/NMI over all runs, plus how well the selection did:
         ``loss_acc_spearman``, ``best_acc_rank`` of the lowest-loss run and
         ``chosen_acc_rank`` of the pick; None without labels).
@@ -298,11 +302,16 @@ def run_protocol(
     order = selection.rank_runs(records, labelings, selector)
     best = order[0]
     vote = None
+    ensemble = None
     if n_vote is not None:
         voted = evaluation.vote([labelings[i] for i in order[:n_vote]])
         vote = {"seeds": [records[i]["seed"] for i in order[:n_vote]], **_metrics(data.y, voted)}
+        combined = selection.ensemble(labelings, config.n_clusters, seed=seed)
+        ensemble = {"seeds": [r["seed"] for r in records], **_metrics(data.y, combined)}
         if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
             np.save(out / "vote_clusters.npy", voted)
+            np.save(out / "ensemble_clusters.npy", combined)
 
     def brief(record: dict[str, Any]) -> dict[str, Any]:
         return {k: record[k] for k in ("seed", "loss", "acc", "nmi")}
@@ -330,6 +339,7 @@ def run_protocol(
         "selector": selector,
         "best": brief(records[best]),
         "vote": vote,
+        "ensemble": ensemble,
         "summary": summary,
     }
     if out is not None:

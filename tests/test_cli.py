@@ -70,6 +70,8 @@ def test_fit_prints_a_results_table(digits_fit):
     rank = results["summary"]["chosen_acc_rank"]
     assert f"the chosen run is #{rank} of 3 runs by ACC" in stdout
     assert "← chosen (consensus)" in stdout
+    ensemble_line = next(line for line in stdout.splitlines() if line.startswith("DDC-ENSEMBLE"))
+    assert f"{results['ensemble']['acc']:.4f}" in ensemble_line and "all 3 runs" in ensemble_line
 
 
 def test_fit_clusters_option_and_default(tmp_path, capsys):

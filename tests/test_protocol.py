@@ -171,6 +171,11 @@ def test_selectors_rank_the_same_runs_without_retraining(three_runs, monkeypatch
         assert picked["vote"]["acc"] == pytest.approx(evaluation.accuracy(data.y, voted))
         accs = np.array([r["acc"] for r in results["runs"]])
         assert picked["summary"]["chosen_acc_rank"] == 1 + int((accs > accs[order[0]]).sum())
+    # DDC-ENSEMBLE: the consensus clustering of all runs, whatever the selector
+    combined = selection.ensemble(labelings, cfg.n_clusters, seed=SEED)
+    assert picked["ensemble"]["seeds"] == [r["seed"] for r in results["runs"]]
+    assert picked["ensemble"]["acc"] == pytest.approx(evaluation.accuracy(data.y, combined))
+    np.testing.assert_array_equal(np.load(out / "ensemble_clusters.npy"), combined)
     with pytest.raises(ValueError, match="selector"):
         run_protocol(data, cfg, runs=3, seed=SEED, out_dir=out, verbose=0, selector="acc")
     with pytest.raises(ValueError, match="vote_runs"):

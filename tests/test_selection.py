@@ -85,3 +85,35 @@ def test_vote_size_is_the_better_half_or_what_was_asked():
     for bad in (1, 0, 2.5, True):
         with pytest.raises(ValueError, match="vote_runs"):
             selection.vote_size(5, bad)
+
+
+def test_ensemble_recovers_the_partition_most_runs_agree_on():
+    from ddc_tf.evaluation import accuracy
+
+    truth = np.repeat(np.arange(3), 100)
+    runs = _runs()  # three noisy copies of truth (ids permuted) and one random run
+    combined = selection.ensemble(runs, 3, seed=0)
+    assert combined.dtype == np.int64 and combined.shape == truth.shape
+    assert accuracy(truth, combined) >= max(accuracy(truth, r) for r in runs[:3])
+    assert accuracy(truth, combined) > 0.97
+    np.testing.assert_array_equal(combined, selection.ensemble(runs, 3, seed=0))  # deterministic
+    # identical runs, ids permuted: the consensus is that partition
+    same = [truth, (truth + 1) % 3, (truth + 2) % 3]
+    assert accuracy(truth, selection.ensemble(same, 3)) == 1.0
+
+
+def test_ensemble_distance_counts_disagreeing_runs():
+    """The k-means geometry behind ensemble: squared distance between two points' one-hot
+    rows is twice the number of runs that separate them (checked in plain numpy)."""
+    runs = _runs(seed=1, n=30)
+    rows = np.concatenate([np.eye(3)[r] for r in runs], axis=1)
+    squared = ((rows[:, None, :] - rows[None, :, :]) ** 2).sum(-1)
+    disagreements = sum((r[:, None] != r[None, :]).astype(int) for r in runs)
+    np.testing.assert_array_equal(squared, 2 * disagreements)
+
+
+def test_ensemble_rejects_bad_input():
+    with pytest.raises(ValueError, match="empty"):
+        selection.ensemble([], 3)
+    with pytest.raises(ValueError):
+        selection.ensemble([np.zeros(5, int), np.zeros(6, int)], 2)
