@@ -3,22 +3,24 @@
 Every setting changes a few ``TrainConfig`` fields against ``baseline`` (the defaults of
 ``ddc-tf fit`` before this study: batch 100, Adam 1e-3, no clipping, 500 hidden units for
 the MLP) and trains the same seeds on every data set, so the comparison is paired. Each
-row reports the runs' mean ± std of ACC/NMI beside the lowest-loss run (the protocol's
-pick, scored on a fixed random permutation of the points) and DDC-VOTE — a setting is
-only worth keeping if it helps on more than one data set.
+row reports the runs' mean ± std of ACC/NMI beside the run the protocol's default selector
+picks, DDC-VOTE and DDC-ENSEMBLE — a setting is only worth keeping if it helps on more
+than one data set.
 
     python benchmarks/quality_study.py --data digits 20news --seeds 5 --steps 2000 \
         --settings baseline hidden100 batch256 clip5 --name quality_screen
 
 Runs are kept under ``outputs/quality/<name>/<data>/<setting>/`` (repeating the command
 trains nothing twice; each run's cluster ids are there for ``benchmarks/selection.py``),
-and the table goes to ``benchmarks/results/<name>.json`` after every setting.
+and the table goes to ``benchmarks/results/<name>.json`` after every setting (the file
+accumulates over invocations: each (data, setting) row is replaced when trained again).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -28,7 +30,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from common import subsample, write_results
+from common import RESULTS_DIR, subsample, write_results
 from ddc_tf import data as ddc_data
 from ddc_tf.baselines import kmeans_baseline
 from ddc_tf.protocol import run_protocol
@@ -106,10 +108,38 @@ def summarise(results: dict) -> dict:
     return {
         "runs": [{k: r[k] for k in ("seed", "loss", "acc", "nmi", "terms", "cluster_sizes", "seconds")}
                  for r in results["runs"]],
+        "selector": results["selector"],
         "best": results["best"],
         "vote": results["vote"],
+        "ensemble": results["ensemble"],
         "summary": results["summary"],
     }
+
+
+def markdown(results_file: Path) -> str:
+    """The README's table from a results file: one line per setting, per data set the runs'
+    mean ± std ACC (NMI mean), the default selector's pick and DDC-ENSEMBLE."""
+    payload = json.loads(results_file.read_text())
+    datasets = sorted({r["data"] for r in payload["rows"]})
+    settings = list(dict.fromkeys(r["setting"] for r in payload["rows"]))
+    by_key = {(r["data"], r["setting"]): r for r in payload["rows"]}
+    header = "| setting | " + " | ".join(f"{d}: runs ACC mean ± std (NMI) / pick / ENSEMBLE" for d in datasets) + " |"
+    lines = [header, "|" + " --- |" * (1 + len(datasets))]
+    for setting in settings:
+        cells = []
+        for d in datasets:
+            row = by_key.get((d, setting))
+            if row is None:
+                cells.append("–")
+                continue
+            s, ens = row["summary"], row.get("ensemble") or {}
+            cells.append(f"{s['acc_mean']:.3f} ± {s['acc_std']:.3f} ({s['nmi_mean']:.3f}) / "
+                         f"{row['best']['acc']:.3f} / {ens.get('acc', float('nan')):.3f}")
+        lines.append(f"| {setting} | " + " | ".join(cells) + " |")
+    km = payload.get("kmeans", {})
+    lines.append("| k-means++ (best of 20) | " + " | ".join(
+        f"{km[d]['acc']:.3f} ({km[d]['nmi']:.3f})" if d in km else "–" for d in datasets) + " |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -123,10 +153,21 @@ def main() -> None:
                         help="keep this fraction of each class (one per class, e.g. 1 0.5 0.25 0.12)")
     parser.add_argument("--name", default="quality_study", help="results file name")
     parser.add_argument("--out", default="outputs/quality", help="where runs are kept")
+    parser.add_argument("--markdown", action="store_true", help="print the table of the results file and exit")
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(RESULTS_DIR / f"{args.name}.json"))
+        return
 
     command = "python benchmarks/quality_study.py " + " ".join(sys.argv[1:])
-    rows, kmeans = [], {}
+    # the results file accumulates: rows of earlier invocations (other data sets or
+    # settings) are kept, a (data, setting) trained again replaces its row
+    previous = RESULTS_DIR / f"{args.name}.json"
+    earlier = json.loads(previous.read_text()) if previous.exists() else {}
+    rows, kmeans = earlier.get("rows", []), earlier.get("kmeans", {})
+    commands = earlier.get("commands", [])
+    if command not in commands:
+        commands.append(command)
     for name in args.data:
         data = subsample(ddc_data.load_arrays(name), args.subset)
         class_sizes = None
@@ -152,14 +193,17 @@ def main() -> None:
             row = {"data": name, "setting": setting, "overrides": SETTINGS[setting],
                    "config": config.to_dict(), **summarise(results),
                    "seconds": round(time.perf_counter() - start, 1)}
-            rows.append(row)
+            rows = [r for r in rows if (r["data"], r["setting"]) != (name, setting)] + [row]
             s = results["summary"]
             print(f"  {setting:28s} mean {s['acc_mean']:.3f} ± {s['acc_std']:.3f} (NMI {s['nmi_mean']:.3f}) "
-                  f"max {s['acc_max']:.3f} | lowest-loss {results['best']['acc']:.3f} "
+                  f"max {s['acc_max']:.3f} | {results['selector']} pick {results['best']['acc']:.3f} "
                   f"| vote {results['vote']['acc'] if results['vote'] else float('nan'):.3f} "
+                  f"| ensemble {results['ensemble']['acc'] if results['ensemble'] else float('nan'):.3f} "
+                  f"/ {results['ensemble']['nmi'] if results['ensemble'] else float('nan'):.3f} "
                   f"| spearman {s['loss_acc_spearman']} | {row['seconds']:.0f} s", flush=True)
-            write_results(args.name, {"command": command, "steps": args.steps, "seeds": args.seeds,
-                                      "subset": args.subset, "kmeans": kmeans, "rows": rows})
+            write_results(args.name, {"commands": commands, "steps": args.steps, "seeds": args.seeds,
+                                      "subset": args.subset, "imbalance": args.imbalance,
+                                      "kmeans": kmeans, "rows": rows})
 
 
 if __name__ == "__main__":

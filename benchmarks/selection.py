@@ -4,8 +4,9 @@ Reads finished protocol folders (``runs/seed_*/run.json`` and ``clusters.npy``: 
 loss, terms and cluster ids, written by ``ddc-tf fit`` or ``benchmarks/quality_study.py``)
 and, for every selector of ``ddc_tf.selection`` plus a few diagnostic criteria, reports
 the ACC of the run it picks, whether that is at or above the runs' median, its Spearman
-correlation with ACC over the runs, and the ACC of DDC-VOTE over its best 3, 5 and
-⌈R/2⌉ runs. No training. Labels only score the picks.
+correlation with ACC over the runs, the ACC of DDC-VOTE over its best 3, 5 and ⌈R/2⌉
+runs, and DDC-ENSEMBLE (the consensus clustering of all runs). No training. Labels only
+score the picks.
 
 Selectors (``ddc_tf.selection``): ``loss`` (the paper), ``l1`` (the public PyTorch DDC),
 ``consensus`` (mean NMI with the other runs). Diagnostic only: ``l1+l3``, ``l2+l3`` and
@@ -86,6 +87,8 @@ def evaluate_folder(folder: Path, y: np.ndarray) -> dict:
             "at_or_above_median": picked >= median, "spearman_rank_acc": rho, "vote": votes,
         }
     row["consensus"] = consensus.tolist()
+    k = int(max(lab.max() for lab in labelings)) + 1
+    row["ensemble"] = evaluation.cluster_metrics(y, selection.ensemble(labelings, k, seed=0))
     return row
 
 
@@ -116,7 +119,7 @@ def main() -> None:
         row = evaluate_folder(folder, y)
         rows.append(row)
         print(f"{folder} ({row['runs']} runs, ACC mean {row['acc_mean']:.3f}, median {row['acc_median']:.3f}, "
-              f"max {row['acc_max']:.3f})")
+              f"max {row['acc_max']:.3f}); ENSEMBLE of all: ACC {row['ensemble']['acc']:.3f} NMI {row['ensemble']['nmi']:.3f}")
         for sel, c in row["selectors"].items():
             rho = "—" if c["spearman_rank_acc"] is None else f"{c['spearman_rank_acc']:+.2f}"
             votes = "  ".join(f"VOTE{k} {v['acc']:.3f}" for k, v in c["vote"].items())
@@ -134,6 +137,11 @@ def main() -> None:
         }
         print(f"{sel:<10} at/above median on {tally[sel]['at_or_above_median']}/{len(picks)} folders; "
               f"mean pick {tally[sel]['mean_picked_acc']:.3f}, VOTE3 {tally[sel]['mean_vote3_acc']:.3f}")
+    if rows:
+        tally["ensemble"] = {"mean_acc": float(np.mean([r["ensemble"]["acc"] for r in rows])),
+                             "mean_nmi": float(np.mean([r["ensemble"]["nmi"] for r in rows]))}
+        print(f"ENSEMBLE of all runs: mean ACC {tally['ensemble']['mean_acc']:.3f}, "
+              f"NMI {tally['ensemble']['mean_nmi']:.3f}")
     write_results(args.name, {"command": "python benchmarks/selection.py " + " ".join(sys.argv[1:]),
                               "tally": tally, "rows": rows})
 

@@ -9,11 +9,13 @@ The public API:
 - ``accuracy``, ``nmi``, ``align_labels``, ``vote``: evaluation (``ddc_tf.evaluation``).
 - ``kmeans``, ``kmeans_baseline``: the k-means++ baseline.
 - ``TrainConfig``, ``train_run``, ``run_protocol``: the paper's training protocol.
+- ``ddc_tf.selection``: label-free run selectors (``rank_runs``) and the consensus
+  clustering of all runs (``ensemble``).
 """
 
 __version__ = "0.1.0"
 
-from ddc_tf import data, evaluation, losses  # noqa: E402
+from ddc_tf import data, evaluation, losses, selection  # noqa: E402
 from ddc_tf.baselines import kmeans, kmeans_baseline  # noqa: E402
 from ddc_tf.evaluation import accuracy, align_labels, cluster_metrics, nmi, vote  # noqa: E402
 from ddc_tf.losses import ddc_loss  # noqa: E402
@@ -39,6 +41,7 @@ __all__ = [
     "losses",
     "nmi",
     "run_protocol",
+    "selection",
     "train_run",
     "vote",
 ]

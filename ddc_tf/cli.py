@@ -39,6 +39,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def vote_count(text: str) -> int:
+    """argparse ``type=`` of ``--vote-runs``: a whole number ≥ 2 (a vote needs two runs)."""
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"a vote needs at least 2 runs, got {value}")
+    return value
+
+
 def _format(value: float | None, pattern: str) -> str:
     return "—" if value is None else format(value, pattern)
 
@@ -292,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--rel-sigma", type=float, default=None, help=f"relative bandwidth (paper and default: {DEFAULT_REL_SIGMA})")
     fit.add_argument("--weights", type=float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("W1", "W2", "W3"), help="weights of l1 l2 l3 (0 switches a term off)")
     fit.add_argument("--selector", choices=SELECTORS, default=DEFAULT_SELECTOR, help=f"how the reported run is picked, without labels: loss (lowest total loss, the paper), l1, or consensus (most agreement with the other runs); default {DEFAULT_SELECTOR}")
-    fit.add_argument("--vote-runs", type=positive_int, default=None, help="DDC-VOTE over the best this many runs of the selector's ranking (paper: 3; default: the better half of the runs, at least 3)")
+    fit.add_argument("--vote-runs", type=vote_count, default=None, help="DDC-VOTE over the best this many runs of the selector's ranking (paper: 3; default: the better half of the runs, at least 3)")
     fit.add_argument("--clipnorm", type=float, default=None, help="clip the gradient's global norm at this value (default: no clipping)")
     fit.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant", help="constant (default) or cosine (decay to 0 over --steps)")
     fit.add_argument("--method", choices=("ddc", "ot", "dcan"), default="ddc", help="clustering loss: ddc (default), ot (optimal transport with cluster-size constraints), dcan (adversarial)")

@@ -133,3 +133,10 @@ def test_console_script_help():
     assert result.returncode == 0, result.stderr
     assert "fit" in result.stdout and "demo" in result.stdout
     assert result.stdout.lstrip().startswith("usage: ddc-tf")
+
+
+def test_vote_runs_needs_two_runs(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--data", "digits", "--vote-runs", "1"])
+    assert exit_info.value.code == 2
+    assert "--vote-runs: a vote needs at least 2 runs" in capsys.readouterr().err
