@@ -283,7 +283,7 @@ def test_cli_fit_method_ot_with_proportions(tmp_path, capsys):
     out = tmp_path / "out"
     code = main([
         "fit", "--data", str(tmp_path / "blobs.npz"), "--method", "ot", "--proportions", "0.5,0.3,0.2",
-        "--epsilon", "0.05", "--steps", "30", "--runs", "3", "--out", str(out), "--quiet",
+        "--epsilon", "0.05", "--steps", "30", "--runs", "3", "--selector", "loss", "--out", str(out), "--quiet",
     ])
     assert code == 0
     results = json.loads((out / "results.json").read_text())
