@@ -4,8 +4,8 @@
 ``config.steps`` mini-batches with ``model.fit`` (mini-batch order reshuffled every pass
 over the data), and can resume after an interruption. ``dataset_loss`` scores a trained
 model by its unsupervised loss over the whole data set (batches of a fixed, seeded random
-permutation of the points, no labels) — the paper's criterion for picking a run — and ``predict_assignments`` gives the cluster
-probabilities of every point.
+permutation of the points, no labels) — the paper's criterion for picking a run — and
+``predict_assignments`` gives the cluster probabilities of every point.
 """
 
 from __future__ import annotations
@@ -121,10 +121,10 @@ class TrainConfig:
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         self.loss_weights = tuple(float(w) for w in self.loss_weights)
-        if self.clipnorm is not None and not (isinstance(self.clipnorm, (int, float)) and self.clipnorm > 0):
-            raise ValueError(f"clipnorm must be a number > 0 or None, got {self.clipnorm!r}")
-        if self.weight_decay is not None and not (isinstance(self.weight_decay, (int, float)) and self.weight_decay > 0):
-            raise ValueError(f"weight_decay must be a number > 0 or None, got {self.weight_decay!r}")
+        for name in ("clipnorm", "weight_decay"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+                raise ValueError(f"{name} must be a number > 0 or None, got {value!r}")
         if not (isinstance(self.input_dropout, (int, float)) and 0.0 <= self.input_dropout < 1.0):
             raise ValueError(f"input_dropout must be a number in [0, 1), got {self.input_dropout!r}")
         if self.input_dropout and self.method != "ddc":
