@@ -66,11 +66,12 @@ def evaluate_folder(folder: Path, y: np.ndarray) -> dict:
     row = {"folder": str(folder), "data": runs[0]["signature"]["data"], "runs": len(runs),
            "acc_mean": float(accs.mean()), "acc_std": float(accs.std()), "acc_median": median,
            "acc_max": float(accs.max()), "selectors": {}}
-    orders = {name: selection.rank_runs(runs, labelings, name) for name in selection.SELECTORS}
+    consensus = selection.consensus_scores(labelings)
+    orders = {name: selection.rank_runs(runs, labelings, name, consensus=consensus)
+              for name in selection.SELECTORS}
     for name, score in EXTRA_CRITERIA.items():
         values = np.array([score(r) for r in runs])
         orders[name] = [int(i) for i in np.lexsort(([r["loss"] for r in runs], values))]
-    consensus = selection.consensus_scores(labelings)
     for name, order in orders.items():
         rank_of = np.empty(len(runs))
         rank_of[order] = np.arange(len(runs))  # 0 = picked first

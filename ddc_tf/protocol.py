@@ -281,8 +281,7 @@ def run_protocol(
     """
     if runs < 1:
         raise ValueError(f"runs must be ≥ 1, got {runs}")
-    if selector not in selection.SELECTORS:
-        raise ValueError(f"selector={selector!r}; expected one of {list(selection.SELECTORS)}")
+    selection.check_selector(selector)  # before hours of training, not after
     n_vote = selection.vote_size(runs, vote_runs)  # validates vote_runs before training
     if isinstance(baselines, str):
         baselines = (baselines,)
@@ -299,7 +298,7 @@ def run_protocol(
         models.append(model)
 
     consensus = selection.consensus_scores(labelings)
-    order = selection.rank_runs(records, labelings, selector)
+    order = selection.rank_runs(records, labelings, selector, consensus=consensus)
     best = order[0]
     vote = None
     ensemble = None

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from ddc_tf import baselines, evaluation
 
 __all__ = ["SELECTORS", "DEFAULT_SELECTOR", "MIN_VOTE_RUNS", "vote_size", "agreement_matrix",
-           "consensus_scores", "rank_runs", "ensemble"]
+           "consensus_scores", "check_selector", "rank_runs", "ensemble"]
 
 #: Names accepted by :func:`rank_runs`.
 SELECTORS: tuple[str, ...] = ("loss", "l1", "consensus")
@@ -79,10 +79,18 @@ def consensus_scores(labelings: Sequence[np.ndarray]) -> np.ndarray:
     return (table.sum(axis=1) - 1.0) / (runs - 1)
 
 
+def check_selector(selector: str) -> str:
+    """``selector`` if it is one of :data:`SELECTORS`, else a ValueError naming them."""
+    if selector not in SELECTORS:
+        raise ValueError(f"selector={selector!r}; expected one of {list(SELECTORS)}")
+    return selector
+
+
 def rank_runs(
     records: Sequence[dict[str, Any]],
     labelings: Sequence[np.ndarray] | None = None,
     selector: str = DEFAULT_SELECTOR,
+    consensus: np.ndarray | None = None,
 ) -> list[int]:
     """Order runs best first by a label-free selector.
 
@@ -91,21 +99,24 @@ def rank_runs(
             protocol writes them.
         labelings: each run's ``(n,)`` cluster ids (needed by ``"consensus"``).
         selector: one of :data:`SELECTORS`.
+        consensus: ``consensus_scores(labelings)`` when the caller has them already
+            (``"consensus"`` then needs no labelings).
 
     Returns:
         Indices into ``records``, best first.
     """
-    if selector not in SELECTORS:
-        raise ValueError(f"selector={selector!r}; expected one of {list(SELECTORS)}")
+    check_selector(selector)
     loss = np.array([r["loss"] for r in records], dtype=np.float64)
     if selector == "loss":
         primary = loss
     elif selector == "l1":
         primary = np.array([r["terms"]["l1"] for r in records], dtype=np.float64)
     else:
-        if labelings is None or len(labelings) != len(records):
-            raise ValueError("selector='consensus' needs the cluster ids of every run")
-        primary = -consensus_scores(labelings)
+        if consensus is None:
+            if labelings is None or len(labelings) != len(records):
+                raise ValueError("selector='consensus' needs the cluster ids of every run")
+            consensus = consensus_scores(labelings)
+        primary = -np.asarray(consensus, dtype=np.float64)
     # lexsort: last key is the primary one; the loss breaks ties
     return [int(i) for i in np.lexsort((loss, primary))]
 

@@ -60,6 +60,8 @@ def test_rank_runs_by_each_selector():
     assert selection.rank_runs(records, runs, "l1") == [1, 2, 0, 3]
     ranked = selection.rank_runs(records, runs, "consensus")
     assert ranked[-1] == 3 and sorted(ranked[:3]) == [0, 1, 2]
+    # precomputed scores give the same ranking, without the labelings
+    assert selection.rank_runs(records, None, "consensus", consensus=selection.consensus_scores(runs)) == ranked
 
 
 def test_consensus_ties_fall_back_to_the_loss():
