@@ -2,7 +2,7 @@
 
     python benchmarks/ablation.py --data digits --repeats 3 --runs 3 --steps 1000
 
-Trains every non-empty subset of {l1, l2, l3} (``ddc_tf.ablation.run_ablation``; the
+Trains every non-empty subset of {l1, l2, l3} (``ddc_tf.experiments.ablation.run_ablation``; the
 paper: 5 repeats × 20 runs × 70 000 steps) into ``outputs/ablation/<data>/`` (resumable)
 and writes ``benchmarks/results/ablation_<data>.json``.
 """
@@ -19,9 +19,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common import write_results
 from ddc_tf import data as ddc_data
-from ddc_tf.ablation import run_ablation
-from ddc_tf.presets import get_preset
-from ddc_tf.tables import table2_markdown, table2_rows
+from ddc_tf.experiments.ablation import run_ablation
+from ddc_tf.experiments.presets import get_preset
+from ddc_tf.experiments.tables import table2_markdown, table2_rows
 
 PRESETS = {"digits": "digits-cpu", "fashion_mnist": "fashion-mnist-cpu", "20news": "20news-cpu",
            "mnist": "mnist-cpu"}

@@ -1,6 +1,6 @@
 """DDC vs optimal-transport clustering vs DCAN vs k-means, at an equal step budget.
 
-Every deep method trains through the same protocol (``ddc_tf.protocol.run_protocol``):
+Every deep method trains through the same protocol (``ddc_tf.experiments.protocol.run_protocol``):
 the same backbone, batch size, learning rate, number of steps and seeds; each run is
 scored by *its own* unsupervised loss, the lowest-loss run is reported, and with three or
 more runs the vote over the best three. k-means++ (best of 20 restarts) runs on the raw
@@ -26,8 +26,8 @@ import numpy as np
 from common import subsample, write_results
 from ddc_tf import baselines
 from ddc_tf import data as ddc_data
-from ddc_tf.protocol import run_protocol
-from ddc_tf.training import TrainConfig
+from ddc_tf.experiments.protocol import run_protocol
+from ddc_tf.experiments.training import TrainConfig
 
 #: (backbone, learning rate) per data set, shared by every method: the paper's CNN for
 #: 28×28 images, the MLP for vectors, Adam at 1e-3 for both (the budgets are short).

@@ -26,8 +26,8 @@ from scipy.stats import spearmanr
 from common import RESULTS_DIR, write_results
 from ddc_tf import data as ddc_data
 from ddc_tf.callbacks import TrainingCurves, plot_curves, read_curves
-from ddc_tf.presets import get_preset
-from ddc_tf.training import train_run
+from ddc_tf.experiments.presets import get_preset
+from ddc_tf.experiments.training import train_run
 
 
 def main() -> None:

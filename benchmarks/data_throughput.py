@@ -58,7 +58,7 @@ def training_rate(
     try:
         import keras
 
-        from ddc_tf.model import DDC
+        from ddc_tf.models import DDC
     except ImportError:  # the model is not there: no comparison
         return None
     keras.utils.set_random_seed(0)

@@ -64,7 +64,7 @@ def main() -> None:
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
 
-    from ddc_tf.model import DDC
+    from ddc_tf.models import DDC
 
     devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
     strategy = tf.distribute.MirroredStrategy(devices)

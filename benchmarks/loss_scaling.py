@@ -23,7 +23,7 @@ from common import write_results
 CHILD = r"""
 import json, resource, sys, time
 import tensorflow as tf
-from ddc_tf import losses as L
+from ddc_tf.losses import ddc as L
 m, median, xla, hidden_dim, k = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1", 100, 10
 if median == "sort":  # the first implementation: a full sort of the masked m x m matrix
     def sort_median(d):

@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf
 
 from common import write_results
-from ddc_tf import losses as L
+from ddc_tf.losses import ddc as L
 
 SELECTION_MEDIAN = L.upper_triangle_median
 

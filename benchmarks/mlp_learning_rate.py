@@ -18,8 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common import write_results
 from ddc_tf import data as ddc_data
-from ddc_tf.protocol import run_protocol
-from ddc_tf.training import TrainConfig
+from ddc_tf.experiments.protocol import run_protocol
+from ddc_tf.experiments.training import TrainConfig
 
 
 def main() -> None:

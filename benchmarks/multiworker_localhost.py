@@ -50,7 +50,7 @@ def worker(args: argparse.Namespace) -> None:
     strategy = tf.distribute.MultiWorkerMirroredStrategy()  # first TF call: reads TF_CONFIG
     import keras
 
-    from ddc_tf.model import DDC
+    from ddc_tf.models import DDC
 
     task = json.loads(os.environ["TF_CONFIG"])["task"]
     rng = np.random.default_rng(0)  # the same data on every worker; fit shards it

@@ -33,8 +33,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from common import RESULTS_DIR, subsample, write_results
 from ddc_tf import data as ddc_data
 from ddc_tf.baselines import kmeans_baseline
-from ddc_tf.protocol import run_protocol
-from ddc_tf.training import TrainConfig
+from ddc_tf.experiments.protocol import run_protocol
+from ddc_tf.experiments.training import TrainConfig
 
 #: Backbone of each data set (the protocol's ``auto`` choice, written out).
 BACKBONES = {"digits": "mlp", "20news": "mlp", "fashion_mnist": "conv", "mnist": "conv",

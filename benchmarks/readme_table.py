@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ddc_tf.tables import collect_results, table1_markdown, table1_rows, table2_markdown, table2_rows
+from ddc_tf.experiments.tables import collect_results, table1_markdown, table1_rows, table2_markdown, table2_rows
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from common import subsample, write_results
 from ddc_tf import data as ddc_data
-from ddc_tf.protocol import run_protocol
-from ddc_tf.training import TrainConfig
+from ddc_tf.experiments.protocol import run_protocol
+from ddc_tf.experiments.training import TrainConfig
 
 #: (backbone, learning rate) per data set: the paper's CNN at its rate for images; the MLP
 #: at 1e-3 (the paper's 1e-5 barely trains at these budgets).

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import write_results
-from ddc_tf.model import DDC
+from ddc_tf.models import DDC
 
 INPUTS = {"conv": (28, 28, 1), "mlp": (2000,)}
 

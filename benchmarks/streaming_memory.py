@@ -61,7 +61,7 @@ def train_child(shard_dir: str, steps: int) -> None:
     import keras
 
     from ddc_tf.data.streaming import read_meta, stream_dataset
-    from ddc_tf.model import DDC
+    from ddc_tf.models import DDC
 
     meta = read_meta(shard_dir)
     ds = stream_dataset(shard_dir, batch_size=100, shuffle=True, seed=0, drop_remainder=True,

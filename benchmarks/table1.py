@@ -4,7 +4,7 @@ DDC (lowest-loss run), DDC-VOTE and the mean ± std over all runs, at a named bu
     python benchmarks/table1.py --data digits fashion_mnist            # CPU budget (presets *-cpu)
     python benchmarks/table1.py --data fashion_mnist --budget paper    # 20 runs × 70 000 steps
 
-Each data set trains the runs of its preset (``ddc_tf.presets``: ``digits-cpu``,
+Each data set trains the runs of its preset (``ddc_tf.experiments.presets``: ``digits-cpu``,
 ``fashion-mnist-cpu``, ``mnist-cpu``, ``20news-cpu``; with ``--budget paper``
 ``fashion-mnist-paper``, ``mnist-paper``, ``reuters-paper``, and digits at 20 × 70 000)
 into ``outputs/table1/<budget>/<data>/`` (resumable: repeating the command skips finished
@@ -27,8 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from common import write_results
 from ddc_tf import data as ddc_data
 from ddc_tf.cli import print_results_table
-from ddc_tf.presets import PAPER_RUNS, PAPER_STEPS, get_preset
-from ddc_tf.protocol import run_protocol
+from ddc_tf.experiments.presets import PAPER_RUNS, PAPER_STEPS, get_preset
+from ddc_tf.experiments.protocol import run_protocol
 
 #: Which preset each data set uses at each budget.
 BUDGETS = {

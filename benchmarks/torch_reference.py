@@ -62,7 +62,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import write_results
-from ddc_tf.model import DDC
+from ddc_tf.models import DDC
 
 if _threads_from_argv() > 0:
     # intra-op only (= torch.set_num_threads); inter-op left at its default, as PyTorch's

@@ -31,12 +31,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 
-import ddc_tf.networks
-import ddc_tf.training
+import ddc_tf.models.networks
+import ddc_tf.experiments.training
 from common import subsample, write_results
 from ddc_tf import data as ddc_data
-from ddc_tf.protocol import run_protocol
-from ddc_tf.training import TrainConfig
+from ddc_tf.experiments.protocol import run_protocol
+from ddc_tf.experiments.training import TrainConfig
 
 #: backbone and learning rate per data set (the MLP at 1e-3: 1e-5 barely trains at these budgets).
 SETTINGS = {"digits": ("mlp", 1e-3), "20news": ("mlp", 1e-3), "fashion_mnist": ("conv", 1e-3),
@@ -44,7 +44,7 @@ SETTINGS = {"digits": ("mlp", 1e-3), "20news": ("mlp", 1e-3), "fashion_mnist": (
 
 
 def _bn_before_relu(units: int, name: str = "hidden") -> keras.Sequential:
-    init = ddc_tf.networks.KERNEL_INITIALIZER
+    init = ddc_tf.models.networks.KERNEL_INITIALIZER
     return keras.Sequential([
         keras.layers.Dense(units, kernel_initializer=init, name="dense"),
         keras.layers.BatchNormalization(name="batch_norm"),
@@ -55,11 +55,11 @@ def _bn_before_relu(units: int, name: str = "hidden") -> keras.Sequential:
 @contextlib.contextmanager
 def variant(name: str):
     """Patch ``ddc_tf`` for one variant; undo on exit. Yields config overrides."""
-    saved_head, saved_build = ddc_tf.networks.hidden_head, ddc_tf.training.build_model
+    saved_head, saved_build = ddc_tf.models.networks.hidden_head, ddc_tf.experiments.training.build_model
     overrides: dict = {}
     try:
         if name == "bn_before_relu":
-            ddc_tf.networks.hidden_head = _bn_before_relu
+            ddc_tf.models.networks.hidden_head = _bn_before_relu
         elif name == "clipnorm":
             def build_clipped(config, data):
                 model = saved_build(config, data)
@@ -67,14 +67,14 @@ def variant(name: str):
                 model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr, clipnorm=1.0),
                               jit_compile=config.jit_compile)
                 return model
-            ddc_tf.training.build_model = build_clipped
+            ddc_tf.experiments.training.build_model = build_clipped
         elif name == "lr3e-4":
             overrides["learning_rate"] = 3e-4
         elif name != "baseline":
             raise SystemExit(f"unknown variant {name!r}")
         yield overrides
     finally:
-        ddc_tf.networks.hidden_head, ddc_tf.training.build_model = saved_head, saved_build
+        ddc_tf.models.networks.hidden_head, ddc_tf.experiments.training.build_model = saved_head, saved_build
 
 
 def main() -> None:

@@ -3,7 +3,8 @@
 The public API:
 
 - ``DDC``: the Keras model (``compile``, ``fit``, ``predict``, ``embed``); the sibling
-  methods ``OTClustering`` (optimal transport, size constraints) and ``DCAN`` (adversarial).
+  methods ``OTClustering`` (optimal transport, size constraints) and ``DCAN`` (adversarial);
+  ``ClusteringModel``, their common base (``ddc_tf.models``).
 - ``ddc_loss`` and its pieces in ``ddc_tf.losses``.
 - ``ddc_tf.data``: ``load`` / ``load_arrays`` / ``to_dataset`` for every data source.
 - ``accuracy``, ``nmi``, ``align_labels``, ``vote``: evaluation (``ddc_tf.evaluation``).
@@ -13,19 +14,18 @@ The public API:
   clustering of all runs (``ensemble``).
 """
 
-__version__ = "0.1.0"
+from ddc_tf._version import __version__  # noqa: E402,F401
 
 from ddc_tf import data, evaluation, losses, selection  # noqa: E402
 from ddc_tf.baselines import kmeans, kmeans_baseline  # noqa: E402
 from ddc_tf.evaluation import accuracy, align_labels, cluster_metrics, nmi, vote  # noqa: E402
 from ddc_tf.losses import ddc_loss  # noqa: E402
-from ddc_tf.model import DDC  # noqa: E402
-from ddc_tf.adversarial import DCAN  # noqa: E402  (registers the class for load_model)
-from ddc_tf.ot_model import OTClustering  # noqa: E402  (registers the class for load_model)
-from ddc_tf.protocol import run_protocol  # noqa: E402
-from ddc_tf.training import TrainConfig, train_run  # noqa: E402
+from ddc_tf.models import DCAN, DDC, ClusteringModel, OTClustering  # noqa: E402
+from ddc_tf.experiments.protocol import run_protocol  # noqa: E402
+from ddc_tf.experiments.training import TrainConfig, train_run  # noqa: E402
 
 __all__ = [
+    "ClusteringModel",
     "DCAN",
     "DDC",
     "OTClustering",

@@ -37,6 +37,7 @@ import tensorflow as tf
 
 from ddc_tf import evaluation
 from ddc_tf.losses import TERM_NAMES
+from ddc_tf.models import ClusteringModel
 
 __all__ = ["TrainingCurves", "CURVE_COLUMNS", "read_curves", "plot_curves"]
 
@@ -114,7 +115,7 @@ class TrainingCurves(keras.callbacks.Callback):
     # ----------------------------------------------------------------- evaluation
     def _batch_fn(self):
         model = self.model
-        has_terms = hasattr(model, "loss_terms")
+        has_terms = isinstance(model, ClusteringModel)
 
         @tf.function(reduce_retracing=True, autograph=False)  # no tensor-dependent branches
         def evaluate(x):
@@ -126,8 +127,9 @@ class TrainingCurves(keras.callbacks.Callback):
     def evaluate(self) -> dict[str, float | None]:
         """Loss, terms and (with labels) ACC/NMI of the current model on the subset.
 
-        A model without DDC's terms (another clustering loss) logs what it has: its
-        ``total``/``loss`` if its ``loss_terms`` gives one, and ACC/NMI; the rest is None.
+        Every ``ClusteringModel`` (DDC, OTClustering, DCAN) logs its ``total`` and its
+        ``l1``–``l3`` (see the model's ``TERM_DESCRIPTIONS``); any other Keras model logs
+        ACC/NMI only.
         """
         if self._evaluate is None:
             self._evaluate = self._batch_fn()
@@ -135,9 +137,8 @@ class TrainingCurves(keras.callbacks.Callback):
         clusters = []
         for start in range(0, len(self.x), self.batch_size):
             terms, probabilities = self._evaluate(tf.constant(self.x[start : start + self.batch_size]))
-            total = terms.get("total", terms.get("loss"))
-            if total is not None:
-                sums["loss"].append(float(total))
+            if "total" in terms:
+                sums["loss"].append(float(terms["total"]))
             for name in TERM_NAMES:
                 if name in terms:
                     sums[name].append(float(terms[name]))

@@ -49,7 +49,7 @@ def quickstart() -> nbformat.NotebookNode:
         new_markdown_cell("## Train\nOne run of the paper's fully connected network (`mlp`) for `STEPS` mini-batches of 100. The `TrainingCurves` callback logs the loss, its three terms and ACC every few steps (the data of the paper's Fig. 9a)."),
         new_code_cell(
             "from ddc_tf.callbacks import TrainingCurves\n"
-            "from ddc_tf.training import TrainConfig, train_run\n\n"
+            "from ddc_tf.experiments.training import TrainConfig, train_run\n\n"
             "config = TrainConfig(n_clusters=10, backbone=\"mlp\", steps=STEPS, batch_size=100)\n"
             "curves = TrainingCurves(digits.x, digits.y, every=max(10, STEPS // 15), subset=1000,\n"
             "                        csv_path=FIGURES / \"curves.csv\")\n"
@@ -60,7 +60,7 @@ def quickstart() -> nbformat.NotebookNode:
         new_code_cell(
             "from ddc_tf.baselines import kmeans\n"
             "from ddc_tf.evaluation import cluster_metrics\n"
-            "from ddc_tf.training import predict_assignments\n\n"
+            "from ddc_tf.experiments.training import predict_assignments\n\n"
             "probabilities = predict_assignments(model, digits)\n"
             "clusters = probabilities.argmax(axis=1)\n"
             "ddc = cluster_metrics(digits.y, clusters)\n"
@@ -104,7 +104,7 @@ def guided() -> nbformat.NotebookNode:
         new_code_cell(
             "from ddc_tf.data import load_arrays\n"
             "from ddc_tf.evaluation import cluster_metrics\n"
-            "from ddc_tf.training import TrainConfig, predict_assignments, train_run\n\n"
+            "from ddc_tf.experiments.training import TrainConfig, predict_assignments, train_run\n\n"
             "digits = load_arrays(\"digits\")\n"
             "model, _ = train_run(digits, TrainConfig(n_clusters=10, backbone=\"mlp\", steps=STEPS), seed=0, verbose=0)\n"
             "clusters = predict_assignments(model, digits).argmax(axis=1)\n"
@@ -160,7 +160,7 @@ def paper() -> nbformat.NotebookNode:
             "from ddc_tf.data import load_arrays\n"
             "from ddc_tf.data.pipeline import to_dataset\n"
             "from ddc_tf.evaluation import cluster_metrics\n"
-            "from ddc_tf.training import TrainConfig, build_model, predict_assignments, train_run\n"
+            "from ddc_tf.experiments.training import TrainConfig, build_model, predict_assignments, train_run\n"
             "from ddc_tf.viz import GuidedBackprop, plots"
         ),
         new_markdown_cell("## Fig. 3 — non-convex clusters: k-means vs DDC\nA small circle inside a ring. k-means can only cut the plane with a straight line; DDC's kernel-based loss follows the rings."),

@@ -45,9 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.datasets import load_digits
 
     from ddc_tf import data, evaluation
-    from ddc_tf.export import export_from_path, read_metadata
-    from ddc_tf.protocol import run_protocol
-    from ddc_tf.training import TrainConfig
+    from ddc_tf.serving.export import export_from_path, read_metadata
+    from ddc_tf.experiments.protocol import run_protocol
+    from ddc_tf.experiments.training import TrainConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work) if args.work else Path(tmp)

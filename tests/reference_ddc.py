@@ -1,7 +1,7 @@
 """Independent float64 NumPy reference of the DDC loss (SPEC.md section 1).
 
 Written from the specification text and the paper (Kampffmeyer et al. 2019, section 3.1)
-alone, without looking at ``ddc_tf/losses.py``.  Clarity over speed: distances come from
+alone, without looking at ``ddc_tf/losses/ddc.py``.  Clarity over speed: distances come from
 explicit differences (not the matmul identity), the Cauchy-Schwarz term loops over
 cluster pairs, the orthogonality term loops over the upper-triangle indices, so that a
 shared shortcut cannot hide a shared bug.

@@ -10,10 +10,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
-import ddc_tf.protocol
-from ddc_tf.ablation import SUBSETS, parse_subset, run_ablation, subset_name, subset_weights
+import ddc_tf.experiments.protocol
+from ddc_tf.experiments.ablation import SUBSETS, parse_subset, run_ablation, subset_name, subset_weights
 from ddc_tf.data import ArrayData
-from ddc_tf.training import TrainConfig
+from ddc_tf.experiments.training import TrainConfig
 
 
 def blobs() -> ArrayData:
@@ -63,7 +63,7 @@ def test_table_statistics_are_over_each_repeats_lowest_loss_run(ablation):
 
 def test_rerun_resumes_without_training(ablation, monkeypatch):
     out, config, table = ablation
-    monkeypatch.setattr(ddc_tf.protocol, "train_run", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr(ddc_tf.experiments.protocol, "train_run", lambda *a, **k: pytest.fail("trained again"))
     again = run_ablation(blobs(), config, subsets=[("l3",), ("l1", "l2", "l3")], repeats=2, runs=1,
                          seed=10, out_dir=out)
     assert again == table

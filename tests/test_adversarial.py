@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ddc_tf.adversarial import DCAN
+from ddc_tf.models.dcan import DCAN
 
 
 def toy_mixture(n_per=200, k=3, dim=2, distance=6.0, seed=0):

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from ddc_tf.callbacks import CURVE_COLUMNS, TrainingCurves, plot_curves, read_curves
-from ddc_tf.model import DDC
+from ddc_tf.models import DDC
 
 
 def blobs(n: int = 80):

@@ -140,3 +140,49 @@ def test_vote_runs_needs_two_runs(capsys):
         main(["fit", "--data", "digits", "--vote-runs", "1"])
     assert exit_info.value.code == 2
     assert "--vote-runs: a vote needs at least 2 runs" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- one error policy
+def test_every_command_reports_os_errors_in_one_line(tmp_path, capsys):
+    """An --out under a file is an OSError: one line naming the command, exit 2, no traceback."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    code = main(["fit", "--data", "circles", "--steps", "2", "--runs", "1", "--out", str(blocker / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("ddc-tf fit: error:") and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_ctrl_c_exits_130_with_one_line(monkeypatch, capsys):
+    from ddc_tf.cli import fit
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fit, "run", interrupted)
+    assert main(["fit", "--data", "circles"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "ddc-tf fit: interrupted"
+
+
+def test_results_table_pads_missing_metrics():
+    """Data without labels has no ACC/NMI: the dash takes the column's width."""
+    from ddc_tf.experiments.tables import format_results_table
+
+    run = {"seed": 0, "loss": 0.7216, "acc": None, "nmi": None}
+    results = {"data": "mine", "n": 10, "clusters": 2, "steps": 5, "runs": [run], "best": run}
+    lines = format_results_table(results).splitlines()
+    row = next(line for line in lines if line.startswith("0 "))
+    assert row == f"{'0':<14}{0.7216:>10.4f}{'—':>9}{'—':>8}  ← chosen (loss)"
+    assert "——" not in "\n".join(lines)
+
+
+def test_cli_modules_import_each_other_statically():
+    """No importlib, no cycle: each command module registers itself from ddc_tf.cli."""
+    import ddc_tf.cli as cli
+
+    parser = cli.build_parser()
+    commands = set(parser._subparsers._group_actions[0].choices)
+    assert commands == {"fit", "ablation", "table", "presets", "demo", "export", "predict", "plot"}
+    source = Path(cli.__file__).read_text()
+    assert "importlib" not in source

@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 REPLICAS = 2
@@ -41,12 +42,12 @@ def _worker() -> dict:  # pragma: no cover - runs in the subprocess
     )
     import keras
 
-    from ddc_tf.model import DDC
+    from ddc_tf.models import DDC
 
     report: dict = {}
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     report["devices"] = len(devices)
-    from ddc_tf.training import make_strategy
+    from ddc_tf.experiments.training import make_strategy
 
     # Every logical CPU device (no GPUs here). One strategy per process: a second
     # MirroredStrategy in the same process can collide on collective instance keys.
@@ -140,9 +141,26 @@ def _worker() -> dict:  # pragma: no cover - runs in the subprocess
         r["evaluate"] = {k: float(v) for k, v in dist.evaluate(ds, verbose=0, return_dict=True).items()}
         r["config_kernel"] = dist.get_config()["kernel"]
 
+    # The sibling methods: their loss is computed per replica (each its local batch), the
+    # gradients averaged; fit and evaluate run end to end, with their state updates.
+    from ddc_tf.models import DCAN, OTClustering
+
+    sibling_ds = tf.data.Dataset.from_tensor_slices(np.concatenate([x, x[::-1]])).batch(REPLICAS * PER_REPLICA)
+    for cls in (OTClustering, DCAN):
+        with strategy.scope():
+            sibling = cls(n_clusters=3, backbone="mlp", hidden_units=16, proportions=(0.5, 0.3, 0.2))
+            sibling.build((None, 8))
+            sibling.compile(optimizer=keras.optimizers.Adam(1e-3))
+        history = sibling.fit(sibling_ds.repeat(), epochs=2, steps_per_epoch=2, verbose=0)
+        report[f"sibling_{cls.METHOD}"] = {
+            "fit_loss": [float(v) for v in history.history["loss"]],
+            "evaluate": {k: float(v) for k, v in sibling.evaluate(sibling_ds, verbose=0, return_dict=True).items()},
+            "iterations": int(sibling.optimizer.iterations.numpy()),
+        }
+
     # The protocol path: TrainConfig(strategy="mirrored") → build_model / train_run.
     from ddc_tf.data import ArrayData
-    from ddc_tf.training import TrainConfig, train_run
+    from ddc_tf.experiments.training import TrainConfig, train_run
 
     data = ArrayData(x=np.concatenate([x, x[::-1]]), y=None, name="blobs", kind="vector",
                      raw_dtype="float32", scale=1.0)
@@ -220,22 +238,31 @@ def test_train_run_with_mirrored_strategy(report: dict) -> None:
     assert r["loss"] and all(v == v for v in r["loss"])
 
 
+@pytest.mark.parametrize("method", ["ot", "dcan"])
+def test_sibling_methods_fit_under_the_strategy(report: dict, method: str) -> None:
+    result = report[f"sibling_{method}"]
+    assert result["iterations"] == 4
+    assert all(np.isfinite(v) for v in result["fit_loss"])
+    assert {"loss", "l1", "l2", "l3"} <= set(result["evaluate"])
+    assert all(np.isfinite(v) for v in result["evaluate"].values())
+
+
 def test_strategy_option_validated_and_parsed() -> None:
     from ddc_tf.cli import build_parser
-    from ddc_tf.training import TrainConfig
+    from ddc_tf.experiments.training import TrainConfig
 
     assert TrainConfig(n_clusters=3, strategy="mirrored").strategy == "mirrored"
     assert "strategy" not in TrainConfig(n_clusters=3).to_dict()  # unchanged run signature
     with pytest.raises(ValueError, match="strategy"):
         TrainConfig(n_clusters=3, strategy="tpu")
-    with pytest.raises(ValueError, match="ddc"):
-        TrainConfig(n_clusters=3, strategy="mirrored", method="ot")
+    for method in ("ot", "dcan"):  # the siblings' loss is per replica (see the worker)
+        assert TrainConfig(n_clusters=3, strategy="mirrored", method=method).strategy == "mirrored"
     args = build_parser().parse_args(["fit", "--data", "digits", "--strategy", "multiworker"])
     assert args.strategy == "multiworker"
 
 
 def test_kernel_option() -> None:
-    from ddc_tf.model import DDC
+    from ddc_tf.models import DDC
 
     with pytest.raises(ValueError, match="kernel"):
         DDC(n_clusters=3, backbone="mlp", kernel="sharded")

@@ -18,7 +18,7 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 from ddc_tf.cli import main as cli_main  # noqa: E402
-from ddc_tf.export import (  # noqa: E402
+from ddc_tf.serving.export import (  # noqa: E402
     METADATA_FILE,
     InputSpec,
     export_model,
@@ -26,7 +26,7 @@ from ddc_tf.export import (  # noqa: E402
     read_metadata,
     resolve_input_spec,
 )
-from ddc_tf.model import DDC  # noqa: E402
+from ddc_tf.models import DDC  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 QUIET_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}
@@ -279,7 +279,7 @@ def test_python_api_errors_are_clear(tmp_path):
 # --------------------------------------------------------------------------- CLI
 def test_cli_export_reads_data_json_and_results(tmp_path, capsys):
     from ddc_tf.data import load_arrays
-    from ddc_tf.protocol import describe_data
+    from ddc_tf.experiments.protocol import describe_data
 
     images = raw_inputs((16, 16), "uint8", n=10)
     np.savez(tmp_path / "imgs.npz", x=images)

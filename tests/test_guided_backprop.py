@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from ddc_tf.model import DDC
+from ddc_tf.models import DDC
 from ddc_tf.viz.guided_backprop import GuidedBackprop, guided_backprop, guided_model, plain_gradients
 
 
@@ -82,7 +82,7 @@ def test_clear_errors(mlp_and_x):
         guided_backprop(model, x, clusters=7)
     with pytest.raises(ValueError, match="3 entries for 4 inputs"):
         guided_backprop(model, x, clusters=[0, 1, 2])
-    with pytest.raises(TypeError, match="keras.Model"):
+    with pytest.raises(TypeError, match="ddc_tf clustering model"):
         GuidedBackprop("not a model")
     with pytest.raises(ValueError, match="not built"):
         GuidedBackprop(DDC(2, backbone="mlp"))

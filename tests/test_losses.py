@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ddc_tf import losses as L
+from ddc_tf.losses import ddc as L
 
 try:  # tests/ may or may not be a package
     from tests import reference_ddc as ref

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ddc_tf import losses as L
+from ddc_tf.losses import ddc as L
 
 
 def numpy_median(d: np.ndarray) -> float:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ddc_tf.model import DDC
+from ddc_tf.models import DDC
 
 K = 3
 D = 8

@@ -98,8 +98,9 @@ def test_plot_command_writes_applicable_figures(tmp_path, capsys):
 
     import keras
 
-    from ddc_tf import commands_plot
-    from ddc_tf.model import DDC
+    from ddc_tf.cli import main, plot
+    from ddc_tf.models import DDC
+    from ddc_tf.viz.figures import FIGURE_FILES
 
     keras.utils.set_random_seed(0)
     model = DDC(3, backbone="mlp", hidden_units=8)  # untrained is enough to draw
@@ -108,13 +109,13 @@ def test_plot_command_writes_applicable_figures(tmp_path, capsys):
     csv = tmp_path / "curves.csv"
     csv.write_text("step,loss,l1,l2,l3,acc,nmi,train_loss\n0,3,1,0.5,2,0.1,0.1,\n100,2,0.8,0.4,1.5,0.5,0.4,2.1\n")
     parser = argparse.ArgumentParser()
-    commands_plot.register(parser.add_subparsers(dest="command"))
+    plot.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["plot", "--model", str(tmp_path), "--data", "circles", "--out", str(tmp_path / "figs"),
                               "--curves", str(csv), "--max-points", "300", "--kernel-points", "100"])
     assert args.func(args) == 0
     names = sorted(p.name for p in (tmp_path / "figs").glob("*.png"))
-    assert names == sorted(commands_plot.FIGURE_FILES[k] for k in ("fig3", "fig4", "fig9a", "fig10"))
+    assert names == sorted(FIGURE_FILES[k] for k in ("fig3", "fig4", "fig9a", "fig10"))
     assert all(_is_png(tmp_path / "figs" / n) for n in names)
-    args = parser.parse_args(["plot", "--model", str(tmp_path / "missing"), "--data", "circles", "--out", str(tmp_path)])
-    assert args.func(args) == 2
-    assert "no model at" in capsys.readouterr().err
+    assert main(["plot", "--model", str(tmp_path / "missing"), "--data", "circles", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ddc-tf plot: error:") and "missing: no such model file" in err

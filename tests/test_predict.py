@@ -16,16 +16,16 @@ from data_fixtures import write_mnist_folder  # noqa: E402
 
 from ddc_tf.cli import main as cli_main  # noqa: E402
 from ddc_tf.data import load_arrays  # noqa: E402
-from ddc_tf.export import InputSpec, export_model  # noqa: E402
-from ddc_tf.model import DDC  # noqa: E402
-from ddc_tf.predict import (  # noqa: E402
+from ddc_tf.serving.export import InputSpec, export_model  # noqa: E402
+from ddc_tf.models import DDC  # noqa: E402
+from ddc_tf.serving.predict import (  # noqa: E402
     check_raw_inputs,
     load_predictor,
     open_data,
     predict,
     predict_to_file,
 )
-from ddc_tf.protocol import describe_data  # noqa: E402
+from ddc_tf.experiments.protocol import describe_data  # noqa: E402
 
 SHAPE = (16, 16)
 

@@ -9,8 +9,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest
 
-import ddc_tf.protocol
-from ddc_tf.presets import FIT_DEFAULTS, PRESETS, get_preset, resolve_fit_options
+import ddc_tf.experiments.protocol
+from ddc_tf.experiments.presets import FIT_DEFAULTS, PRESETS, get_preset, resolve_fit_options
 
 
 def test_paper_presets_say_what_the_paper_says():
@@ -49,13 +49,13 @@ def test_fit_with_a_preset_and_an_override(tmp_path, monkeypatch, capsys):
     from ddc_tf.cli import main
 
     seen = {}
-    real = ddc_tf.protocol.run_protocol
+    real = ddc_tf.experiments.protocol.run_protocol
 
     def spy(data, config, **kwargs):
         seen.update(config=config, runs=kwargs["runs"], data=data.name)
         return real(data, config, **kwargs)
 
-    monkeypatch.setattr(ddc_tf.protocol, "run_protocol", spy)
+    monkeypatch.setattr(ddc_tf.experiments.protocol, "run_protocol", spy)
     out = tmp_path / "fit"
     assert main(["fit", "--preset", "digits-cpu", "--steps", "3", "--runs", "1", "--out", str(out), "--quiet"]) == 0
     assert seen["data"] == "digits" and seen["runs"] == 1

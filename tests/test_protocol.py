@@ -1,4 +1,4 @@
-"""ddc_tf.protocol.run_protocol: R runs, lowest-loss run, DDC-VOTE, results.json, resume."""
+"""ddc_tf.experiments.protocol.run_protocol: R runs, lowest-loss run, DDC-VOTE, results.json, resume."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import keras
 import numpy as np
 import pytest
 
-import ddc_tf.protocol
+import ddc_tf.experiments.protocol
 from ddc_tf import evaluation
 from ddc_tf.data import ArrayData
-from ddc_tf.model import DDC
-from ddc_tf.protocol import run_protocol
-from ddc_tf.training import TrainConfig, dataset_loss, predict_assignments
+from ddc_tf.models import DDC
+from ddc_tf.experiments.protocol import run_protocol
+from ddc_tf.experiments.training import TrainConfig, dataset_loss, predict_assignments
 
 SEED = 5
 
@@ -132,7 +132,7 @@ def test_repeating_the_protocol_does_not_retrain(three_runs, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("train_run called again for a finished run")
 
-    monkeypatch.setattr(ddc_tf.protocol, "train_run", no_training)
+    monkeypatch.setattr(ddc_tf.experiments.protocol, "train_run", no_training)
     again, again_model = run_protocol(data, cfg, runs=3, seed=SEED, out_dir=out, verbose=0, selector="loss")
     assert again["runs"] == results["runs"]
     assert again["best"] == results["best"]
@@ -145,7 +145,7 @@ def test_repeating_the_protocol_does_not_retrain(three_runs, monkeypatch):
 
 def test_a_different_config_in_the_same_folder_raises(three_runs, monkeypatch):
     data, cfg, out, _, _ = three_runs
-    monkeypatch.setattr(ddc_tf.protocol, "train_run", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(ddc_tf.experiments.protocol, "train_run", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(ValueError, match="different configuration"):
         run_protocol(data, config(steps=cfg.steps + 1), runs=3, seed=SEED, out_dir=out, verbose=0)
     with pytest.raises(ValueError, match="different configuration"):
@@ -156,7 +156,7 @@ def test_selectors_rank_the_same_runs_without_retraining(three_runs, monkeypatch
     from ddc_tf import selection
 
     data, cfg, out, results, _ = three_runs
-    monkeypatch.setattr(ddc_tf.protocol, "train_run", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(ddc_tf.experiments.protocol, "train_run", lambda *a, **k: pytest.fail("trained"))
     labelings = [np.load(out / "runs" / f"seed_{r['seed']}" / "clusters.npy") for r in results["runs"]]
     np.testing.assert_allclose([r["consensus"] for r in results["runs"]],
                                selection.consensus_scores(labelings))

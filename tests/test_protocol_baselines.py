@@ -11,11 +11,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
-import ddc_tf.protocol
+import ddc_tf.experiments.protocol
 from ddc_tf import baselines, evaluation
 from ddc_tf.data import ArrayData
-from ddc_tf.protocol import embed_data, kmeans_on_hidden, run_protocol
-from ddc_tf.training import TrainConfig
+from ddc_tf.experiments.protocol import embed_data, kmeans_on_hidden, run_protocol
+from ddc_tf.experiments.training import TrainConfig
 
 
 def blobs(n: int = 90, labels: bool = True) -> ArrayData:
@@ -78,7 +78,7 @@ def test_summary_says_how_well_the_loss_ranked_the_runs(protocol):
 
 def test_rerun_reuses_cached_baselines(protocol, monkeypatch):
     data, out, results, _ = protocol
-    monkeypatch.setattr(ddc_tf.protocol, "train_run", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr(ddc_tf.experiments.protocol, "train_run", lambda *a, **k: pytest.fail("trained again"))
     monkeypatch.setattr(baselines, "kmeans_baseline", lambda *a, **k: pytest.fail("k-means again"))
     again, _ = run_protocol(data, config(), runs=3, seed=2, out_dir=out, verbose=0,
                             baselines=("kmeans", "kmeans_hidden"))
@@ -87,7 +87,7 @@ def test_rerun_reuses_cached_baselines(protocol, monkeypatch):
 
 
 def test_unknown_baseline_fails_before_training(monkeypatch):
-    monkeypatch.setattr(ddc_tf.protocol, "train_run", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(ddc_tf.experiments.protocol, "train_run", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(ValueError, match="unknown baseline"):
         run_protocol(blobs(), config(), runs=1, baselines=("spectral",))
 

@@ -14,9 +14,9 @@ import pytest
 import tensorflow as tf
 from scipy.optimize import linear_sum_assignment
 
-from ddc_tf import sinkhorn
-from ddc_tf.ot_model import OTClustering, parse_proportions
-from ddc_tf.sinkhorn import Geometry, Problem
+from ddc_tf.losses import sinkhorn
+from ddc_tf.models.ot import OTClustering, parse_proportions
+from ddc_tf.losses.sinkhorn import Geometry, Problem
 
 
 # --------------------------------------------------------------------------- reference

@@ -1,4 +1,4 @@
-"""``ddc_tf.tables`` and ``ddc-tf table``: results JSON → the paper's Table 1 / Table 2."""
+"""``ddc_tf.experiments.tables`` and ``ddc-tf table``: results JSON → the paper's Table 1 / Table 2."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from ddc_tf.tables import collect_results, render_tables, table1_rows, write_tables
+from ddc_tf.experiments.tables import collect_results, render_tables, table1_rows, write_tables
 
 
 def protocol_results(data: str = "fashion_mnist", **extra) -> dict:

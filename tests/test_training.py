@@ -1,4 +1,4 @@
-"""ddc_tf.training: the digits acceptance test, exact step counts, determinism, backbone
+"""ddc_tf.experiments.training: the digits acceptance test, exact step counts, determinism, backbone
 choice, TrainConfig validation and resuming an interrupted run."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import keras
 import numpy as np
 import pytest
 
-from ddc_tf import training
+from ddc_tf.experiments import training
 from ddc_tf.data import ArrayData, load_arrays
 from ddc_tf.evaluation import accuracy
-from ddc_tf.training import (
+from ddc_tf.experiments.training import (
     TrainConfig,
     build_model,
     dataset_loss,

@@ -82,7 +82,7 @@ def to_dataset(
         order: a fixed sequence of row indices `(n_rows,)` to yield instead of
             `0 … n-1` (rows may repeat); needs `shuffle=False`. Used to score a model on
             the same random batches whatever order the data is stored in
-            (`ddc_tf.training.evaluation_order`).
+            (`ddc_tf.experiments.training.evaluation_order`).
 
     Returns:
         A dataset of float32 `x` batches `(b, *data.input_shape)` (sparse inputs are

@@ -31,6 +31,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ddc_tf.models import ClusteringModel
+
 __all__ = ["guided_relu", "guided_model", "GuidedBackprop", "guided_backprop", "plain_gradients"]
 
 
@@ -76,12 +78,10 @@ def _guide_relus(model: keras.layers.Layer) -> int:
 
 
 def _check_model(model: Any) -> None:
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model (a DDC model), got {type(model).__name__}")
-    if not hasattr(model, "hidden_and_logits"):
+    if not isinstance(model, ClusteringModel):
         raise TypeError(
-            f"{type(model).__name__} has no hidden_and_logits(x); guided backpropagation needs "
-            "the pre-softmax scores of a DDC-style model"
+            "model must be a ddc_tf clustering model (DDC, OTClustering or DCAN: guided "
+            f"backpropagation needs its pre-softmax scores), got {type(model).__name__}"
         )
     if not model.built:
         raise ValueError("the model is not built yet: call it on a batch (or train it) first")

@@ -3,7 +3,7 @@
 A *predictor* is a trained clusterer loaded from either
 
 - an exported SavedModel (``saved_models/<name>/<version>``, or ``saved_models/<name>``
-  for its highest version; see :mod:`ddc_tf.export`), run through its ``serving_default``
+  for its highest version; see :mod:`ddc_tf.serving.export`), run through its ``serving_default``
   / ``embed`` signatures — exactly what TF Serving runs; or
 - a ``model.keras`` (e.g. ``run_protocol``'s best model), with the input scaling taken
   from the ``data.json`` beside it or given explicitly.
@@ -26,7 +26,7 @@ probabilities and a cluster id per row) are written batch by batch to ``.csv``, 
 gathered for ``.npz``.
 
 Example:
-    >>> from ddc_tf.predict import load_predictor, predict_to_file
+    >>> from ddc_tf.serving.predict import load_predictor, predict_to_file
     >>> predictor = load_predictor("saved_models/digits")       # highest version
     >>> result = predictor.predict_raw(raw_digits)               # float32 (n, 64), 0..16
     >>> result["cluster"], result["probabilities"].shape
@@ -35,17 +35,18 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ddc_tf.export import (
+from ddc_tf import run_files
+from ddc_tf.run_files import DATA_FILE, MODEL_FILE
+from ddc_tf.serving.streams import DEFAULT_BATCH_SIZE, DataStream, open_data
+from ddc_tf.serving.writers import CsvWriter, NpzWriter
+from ddc_tf.serving.export import (
     EMBED_SIGNATURE,
     INPUT_KEY,
     OUTPUT_CLUSTER,
@@ -53,6 +54,8 @@ from ddc_tf.export import (
     OUTPUT_PROBABILITIES,
     SERVING_SIGNATURE,
     InputSpec,
+    model_input_shape,
+    parse_dtype,
     read_metadata,
     resolve_saved_model_dir,
 )
@@ -69,7 +72,6 @@ __all__ = [
     "check_raw_inputs",
 ]
 
-DEFAULT_BATCH_SIZE = 256
 OUTPUT_FORMATS = (".npz", ".csv")
 
 
@@ -292,7 +294,7 @@ class SavedModelPredictor(Predictor):
 
 
 class KerasPredictor(Predictor):
-    """Runs a ``model.keras`` (a ``ddc_tf.DDC``), scaling raw inputs as in training."""
+    """Runs a ``model.keras`` (DDC, OTClustering or DCAN), scaling raw inputs as in training."""
 
     kind = "keras"
 
@@ -304,21 +306,16 @@ class KerasPredictor(Predictor):
         input_dtype: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
-        import keras
         import tensorflow as tf
 
-        import ddc_tf.model  # noqa: F401  (registers DDC for deserialisation)
-        from ddc_tf.export import _model_input_shape
-        from ddc_tf.protocol import DATA_FILE
-
-        model = keras.models.load_model(path)
+        model = run_files.load_model(path)
         described = None
         if (path.parent / DATA_FILE).is_file():
             described = json.loads((path.parent / DATA_FILE).read_text())
-        shape = _model_input_shape(model) or (tuple(described["input_shape"]) if described else None)
+        shape = model_input_shape(model) or (tuple(described["input_shape"]) if described else None)
         if shape is None:
             raise ValueError(f"{path}: the model is not built and its input shape is unknown")
-        raw_dtype = _dtype_name(input_dtype) if input_dtype else (described or {}).get("raw_dtype")
+        raw_dtype = parse_dtype(input_dtype) if input_dtype else (described or {}).get("raw_dtype")
         scale = scale if scale is not None else (described or {}).get("scale")
         super().__init__(
             path,
@@ -385,184 +382,20 @@ def load_predictor(
     saved = resolve_saved_model_dir(path) if path.is_dir() else None
     if saved is not None:
         predictor = SavedModelPredictor(saved, scale=scale, batch_size=batch_size)
-        if input_dtype is not None and _dtype_name(input_dtype) != predictor.raw_dtype:
+        if input_dtype is not None and parse_dtype(input_dtype) != predictor.raw_dtype:
             raise ValueError(
                 f"{saved}: the SavedModel takes {predictor.raw_dtype} inputs; --input-dtype "
                 f"{input_dtype} cannot change that"
             )
         return predictor
-    if path.is_dir() and (path / "model.keras").is_file():
-        path = path / "model.keras"
+    if path.is_dir() and (path / MODEL_FILE).is_file():
+        path = path / MODEL_FILE
     if path.is_file() and path.suffix == ".keras":
         return KerasPredictor(path, scale=scale, input_dtype=input_dtype, batch_size=batch_size)
     raise ValueError(
         f"{path}: not a SavedModel (no saved_model.pb, nor integer version folders holding "
         "one) and not a .keras model file"
     )
-
-
-def _dtype_name(dtype: str) -> str:
-    try:
-        return str(np.dtype(dtype))
-    except TypeError:
-        raise ValueError(f"unknown input dtype {dtype!r}") from None
-
-
-# --------------------------------------------------------------------------- data streams
-@dataclass
-class DataStream:
-    """Batches of a data source.
-
-    Attributes:
-        name: the source, for messages.
-        n: number of rows, when known up front.
-        raw: True when batches are raw serving inputs (``.npy``); False when they are
-            scaled as ``ddc_tf.data`` scales training data (float32 ``x``).
-        batches: an iterator of arrays ``(b, *example_shape)``.
-    """
-
-    name: str
-    n: int | None
-    raw: bool
-    batches: Iterator[np.ndarray]
-
-
-def _npy_stream(path: Path, batch_size: int) -> DataStream:
-    try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as err:
-        raise ValueError(f"{path}: not a plain numeric .npy array ({err})") from None
-    if array.ndim < 1 or array.shape[0] == 0:
-        raise ValueError(f"{path}: holds an array of shape {array.shape}; expected (n, ...) with n > 0")
-
-    def batches() -> Iterator[np.ndarray]:
-        for start in range(0, array.shape[0], batch_size):
-            yield np.array(array[start : start + batch_size])
-
-    return DataStream(str(path), int(array.shape[0]), True, batches())
-
-
-def _read_npy_header(f: Any) -> tuple[tuple[int, ...], bool, np.dtype] | None:
-    version = np.lib.format.read_magic(f)
-    if version == (1, 0):
-        return np.lib.format.read_array_header_1_0(f)
-    if version == (2, 0):
-        return np.lib.format.read_array_header_2_0(f)
-    return None
-
-
-def _npz_stream(path: Path, batch_size: int) -> DataStream | None:
-    """Stream the dense ``x`` of an ``.npz`` member by member; None when it cannot be
-    streamed (CSR layout, Fortran order, unknown header version)."""
-    from ddc_tf.data.arrays import dense_images, dense_vectors
-
-    try:
-        with zipfile.ZipFile(path) as zf:
-            if "x.npy" not in zf.namelist():
-                return None
-            with zf.open("x.npy") as f:
-                header = _read_npy_header(f)
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return None  # let the ddc_tf.data loader report it
-    if header is None:
-        return None
-    shape, fortran_order, dtype = header
-    if fortran_order or dtype.hasobject or len(shape) not in (2, 3, 4) or shape[0] == 0:
-        return None
-    convert = dense_vectors if len(shape) == 2 else dense_images
-    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
-
-    def batches() -> Iterator[np.ndarray]:
-        with zipfile.ZipFile(path) as zf, zf.open("x.npy") as f:
-            _read_npy_header(f)
-            for start in range(0, shape[0], batch_size):
-                rows = min(batch_size, shape[0] - start)
-                buf = f.read(rows * row_bytes)
-                if len(buf) != rows * row_bytes:
-                    raise ValueError(f"{path}: 'x' is truncated (ends inside row {start + len(buf) // max(row_bytes, 1)})")
-                chunk = np.frombuffer(buf, dtype=dtype).reshape((rows, *shape[1:]))
-                x, _, _ = convert(chunk.astype(dtype.newbyteorder("="), copy=False), path)
-                yield x
-
-    return DataStream(str(path), int(shape[0]), False, batches())
-
-
-def _idx_stream(path: Path, batch_size: int) -> DataStream | None:
-    from ddc_tf.data.arrays import dense_images
-    from ddc_tf.data.idx import find_idx_splits, is_idx_folder, iter_idx_chunks, read_idx_header
-
-    if path.is_file():
-        if "idx" not in path.name or "images" not in path.name:
-            return None
-        files = [path]
-    elif is_idx_folder(path):
-        files = [split["images"] for split in find_idx_splits(path).values() if "images" in split]
-    else:
-        return None
-    headers = [read_idx_header(f) for f in files]
-    if any(len(h.shape) not in (3, 4) for h in headers):
-        return None  # the loader gives the error
-    n = sum(h.shape[0] for h in headers)
-
-    def batches() -> Iterator[np.ndarray]:
-        for f in files:
-            for chunk in iter_idx_chunks(f, batch_size):
-                x, _, _ = dense_images(chunk, f)
-                yield x
-
-    return DataStream(str(path), n, False, batches())
-
-
-def _arrays_stream(data: Any, batch_size: int) -> DataStream:
-    def batches() -> Iterator[np.ndarray]:
-        for start in range(0, data.n, batch_size):
-            chunk = data.x[start : start + batch_size]
-            yield chunk.toarray() if data.is_sparse else chunk
-
-    return DataStream(data.name, data.n, False, batches())
-
-
-def open_data(source: Any, batch_size: int = DEFAULT_BATCH_SIZE, **options: Any) -> DataStream:
-    """Open a data source for prediction, as batches of ``batch_size`` rows.
-
-    Args:
-        source: a ``.npy`` file (raw serving inputs), an ``.npz`` / IDX file or folder /
-            image folder / data set name (read like training data), an ``ArrayData``,
-            or an in-memory array (raw serving inputs).
-        options: passed to ``ddc_tf.data.load_arrays`` for sources it loads.
-    """
-    from ddc_tf.data import ArrayData, load_arrays
-
-    if isinstance(source, ArrayData):
-        return _arrays_stream(source, batch_size)
-    if isinstance(source, np.ndarray):
-        array = source
-
-        def batches() -> Iterator[np.ndarray]:
-            for start in range(0, array.shape[0], batch_size):
-                yield array[start : start + batch_size]
-
-        return DataStream("inputs", int(array.shape[0]) if array.ndim else 0, True, batches())
-    path = Path(source)
-    if not options and path.exists():
-        if path.is_file() and path.suffix.lower() == ".npy":
-            return _npy_stream(path, batch_size)
-        stream = None
-        if path.is_file() and path.suffix.lower() == ".npz":
-            stream = _npz_stream(path, batch_size)
-        elif not (isinstance(source, str) and _is_known_name(source)):
-            stream = _idx_stream(path, batch_size)
-        if stream is not None:
-            return stream
-    elif path.suffix.lower() == ".npy":
-        raise FileNotFoundError(f"{path}: no such file")
-    return _arrays_stream(load_arrays(source, **options), batch_size)
-
-
-def _is_known_name(source: str) -> bool:
-    from ddc_tf.data.sources import named_loader
-
-    return named_loader(source) is not None
 
 
 # --------------------------------------------------------------------------- prediction
@@ -599,54 +432,6 @@ def predict(
     return _concat(list(_predict_stream(predictor, stream, hidden)), hidden)
 
 
-class _CsvWriter:
-    def __init__(self, path: Path, n_clusters: int) -> None:
-        self.f = open(path, "w", newline="")
-        self.writer = csv.writer(self.f)
-        self.n_clusters = n_clusters
-        self.header_written = False
-        self.row = 0
-
-    def write(self, out: dict[str, np.ndarray]) -> None:
-        if not self.header_written:
-            header = ["index", OUTPUT_CLUSTER] + [f"p{j}" for j in range(self.n_clusters)]
-            if OUTPUT_HIDDEN in out:
-                header += [f"h{j}" for j in range(out[OUTPUT_HIDDEN].shape[1])]
-            self.writer.writerow(header)
-            self.header_written = True
-        columns = [out[OUTPUT_PROBABILITIES]] + ([out[OUTPUT_HIDDEN]] if OUTPUT_HIDDEN in out else [])
-        values = np.concatenate(columns, axis=1)
-        for i, (cluster, row) in enumerate(zip(out[OUTPUT_CLUSTER], values)):
-            # %.9g round-trips float32 exactly
-            self.writer.writerow([self.row + i, int(cluster), *(f"{v:.9g}" for v in row)])
-        self.row += len(values)
-
-    def finish(self) -> None:
-        self.f.close()
-
-    def discard(self) -> None:
-        self.f.close()
-
-
-class _NpzWriter:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.parts: list[dict[str, np.ndarray]] = []
-
-    def write(self, out: dict[str, np.ndarray]) -> None:
-        self.parts.append(out)
-
-    def finish(self) -> None:
-        if not self.parts:
-            return
-        arrays = {k: np.concatenate([p[k] for p in self.parts]) for k in self.parts[0]}
-        with open(self.path, "wb") as f:  # a file object: np.savez would append ".npz" to a name
-            np.savez(f, **arrays)
-
-    def discard(self) -> None:
-        self.parts = []
-
-
 def predict_to_file(
     model: str | os.PathLike | Predictor,
     data: Any,
@@ -677,7 +462,7 @@ def predict_to_file(
     predictor = load_predictor(model, scale=scale, input_dtype=input_dtype, batch_size=batch_size)
     stream = open_data(data, batch_size=batch_size)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    writer = _CsvWriter(tmp, predictor.n_clusters) if suffix == ".csv" else _NpzWriter(tmp)
+    writer = CsvWriter(tmp, predictor.n_clusters) if suffix == ".csv" else NpzWriter(tmp)
     sizes = np.zeros(predictor.n_clusters, dtype=np.int64)
     n = 0
     try:

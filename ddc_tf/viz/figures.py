@@ -1,24 +1,21 @@
-"""``ddc-tf plot``: the paper's figures for a trained model (registered via ``EXTRA_COMMANDS``).
+"""The paper's figures for a trained model on its data (what ``ddc-tf plot`` writes).
 
-    ddc-tf plot --model PATH --data SOURCE --out DIR [--curves CSV] [--n-top 10]
-                [--max-points 5000] [--kernel-points 1000] [--seed 0]
-
-Writes every figure that applies to the model and data (see :func:`write_figures`).
+:func:`write_figures` writes every figure that applies: Figs. 3, 4, 6–8, 9a, 10 and 11.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ddc_tf.cli import positive_int
+from ddc_tf.baselines import kmeans
+from ddc_tf.viz import plots
+from ddc_tf.viz.guided_backprop import GuidedBackprop
 
-__all__ = ["register", "write_figures", "load_model"]
+__all__ = ["FIGURE_FILES", "write_figures"]
 
 #: File names of the figures, by paper figure.
 FIGURE_FILES = {
@@ -29,20 +26,6 @@ FIGURE_FILES = {
     "fig10": "fig10_kernel_matrix.png",
     "fig11": "fig11_guided_backprop.png",
 }
-
-
-def load_model(path: str | os.PathLike):
-    """A trained model from ``model.keras`` or a ``ddc-tf fit`` output folder holding one."""
-    import keras
-
-    import ddc_tf.model  # noqa: F401  (registers DDC for deserialisation)
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.keras"
-    if not path.is_file():
-        raise FileNotFoundError(f"no model at {path} (give a model.keras file or a `ddc-tf fit --out` folder)")
-    return keras.models.load_model(path)
 
 
 def _predict(model: Any, x: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +60,7 @@ def write_figures(
       data has labels (as in the paper), else by cluster.
 
     Args:
-        model: a trained DDC model.
+        model: a trained clustering model (DDC, OTClustering or DCAN).
         data: the ``ArrayData`` it was trained on (``ddc_tf.data.load_arrays``), dense.
         out_dir: folder for the PNGs.
         max_points: predict on at most this many points (a random subset, ``seed``).
@@ -85,9 +68,6 @@ def write_figures(
     Returns:
         ``{figure key: path}`` of the files written.
     """
-    from ddc_tf.viz import plots
-    from ddc_tf.viz.guided_backprop import GuidedBackprop
-
     if data.is_sparse:
         raise ValueError(f"{data.name}: sparse data is not supported by `plot`")
     shape = tuple(data.input_shape)
@@ -113,8 +93,6 @@ def write_figures(
     name = data.name
 
     if len(shape) == 1 and shape[0] == 2:
-        from ddc_tf.baselines import kmeans
-
         km = kmeans(x, probs.shape[1], seed=seed)
         written["fig3"] = plots.plot_circles(x, km, clusters, out / FIGURE_FILES["fig3"], labels=y)
     if probs.shape[1] == 3:
@@ -137,41 +115,3 @@ def write_figures(
         max_points=kernel_points, seed=seed, sort_label="cluster" if y is None else "true class",
     )
     return written
-
-
-def _cmd_plot(args: argparse.Namespace) -> int:
-    from ddc_tf import data as data_module
-
-    try:
-        if args.curves is not None and not Path(args.curves).is_file():
-            raise FileNotFoundError(f"--curves {args.curves}: no such file")
-        model = load_model(args.model)
-        arrays = data_module.load_arrays(args.data)
-        written = write_figures(
-            model, arrays, args.out, curves=args.curves, n_top=args.n_top, max_points=args.max_points,
-            kernel_points=args.kernel_points, seed=args.seed,
-        )
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        print(f"ddc-tf plot: error: {error}", file=sys.stderr)
-        return 2
-    for key, path in written.items():
-        print(f"{key:<7} {path}")
-    return 0
-
-
-def register(subparsers: Any) -> None:
-    """Add ``plot`` to the ``ddc-tf`` sub-commands."""
-    plot = subparsers.add_parser(
-        "plot",
-        help="the paper's figures (Figs. 3, 4, 6–8, 9a, 10, 11) for a trained model, as PNG",
-        description="Write every applicable paper figure for a trained model on its data set.",
-    )
-    plot.add_argument("--model", required=True, help="model.keras, or a `ddc-tf fit --out` folder")
-    plot.add_argument("--data", required=True, help="the data set the model was trained on (name or path)")
-    plot.add_argument("--out", required=True, help="output folder for the PNGs")
-    plot.add_argument("--curves", default=None, help="training curves CSV (`fit --log-curves`: OUT/curves/seed_S.csv) for Fig. 9a")
-    plot.add_argument("--n-top", type=positive_int, default=10, help="images per cluster in Figs. 6–8 (default 10)")
-    plot.add_argument("--max-points", type=positive_int, default=5000, help="predict on at most this many points (default 5000)")
-    plot.add_argument("--kernel-points", type=positive_int, default=1000, help="points in the Fig. 10 kernel matrix (default 1000)")
-    plot.add_argument("--seed", type=int, default=0, help="seed of the subsets drawn")
-    plot.set_defaults(func=_cmd_plot)

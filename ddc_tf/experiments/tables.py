@@ -38,6 +38,7 @@ __all__ = [
     "table2_markdown",
     "render_tables",
     "write_tables",
+    "format_results_table",
 ]
 
 #: The paper's Table 1 (NMI, ACC %) for the data sets we can run, by our data set name.
@@ -358,3 +359,52 @@ def write_tables(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike)
         (out / name).write_text(text)
         written[name] = out / name
     return written
+
+
+# --------------------------------------------------------------------------- one protocol
+def _format(value: float | None, pattern: str) -> str:
+    """``value`` in ``pattern`` (e.g. ``">9.4f"``); a missing value is a dash padded alike."""
+    if value is None:
+        return format("—", pattern.split(".")[0])
+    return format(value, pattern)
+
+
+def format_results_table(results: dict[str, Any], kmeans: dict[str, Any] | None = None) -> str:
+    """A short plain-text table of a protocol's results (one line per run, then the summary)."""
+    lines: list[str] = []
+    lines.append(f"\n{results['data']}: n={results['n']}, k={results['clusters']}, steps={results['steps']}")
+    lines.append(f"{'run (seed)':<14}{'loss':>10}{'ACC':>9}{'NMI':>8}")
+    selector = results.get("selector", "loss")
+    for run in sorted(results["runs"], key=lambda r: r["loss"]):
+        mark = f"  ← chosen ({selector})" if run["seed"] == results["best"]["seed"] else ""
+        lines.append(
+            f"{run['seed']:<14}{run['loss']:>10.4f}{_format(run['acc'], '>9.4f')}"
+            f"{_format(run['nmi'], '>8.4f')}{mark}"
+        )
+    best = results["best"]
+    label = results.get("config", {}).get("method", "ddc").upper()
+    lines.append(f"{label + ' (best)':<14}{best['loss']:>10.4f}{_format(best['acc'], '>9.4f')}{_format(best['nmi'], '>8.4f')}")
+    if results.get("vote"):
+        vote = results["vote"]
+        lines.append(f"{label + '-VOTE':<14}{'':>10}{_format(vote['acc'], '>9.4f')}{_format(vote['nmi'], '>8.4f')}"
+              f"  (best {len(vote.get('seeds', ())) or 3} runs)")
+    if results.get("ensemble"):
+        combined = results["ensemble"]
+        lines.append(f"{label + '-ENSEMBLE':<14}{'':>10}{_format(combined['acc'], '>9.4f')}{_format(combined['nmi'], '>8.4f')}"
+              f"  (consensus of all {len(combined['seeds'])} runs)")
+    if results.get("summary"):
+        s = results["summary"]
+        lines.append(
+            f"{'all runs':<14}{'':>10}  ACC {s['acc_mean']:.4f} ± {s['acc_std']:.4f} (max {s['acc_max']:.4f}),"
+            f" NMI {s['nmi_mean']:.4f} ± {s['nmi_std']:.4f}"
+        )
+        if s.get("chosen_acc_rank") is not None and len(results["runs"]) > 1:
+            lines.append(f"{'':<14}{'':>10}  the chosen run is #{s['chosen_acc_rank']} of {len(results['runs'])} "
+                  f"runs by ACC (labels used for this report only)")
+    if kmeans is not None:
+        lines.append(f"{'k-means++':<14}{'':>10}{_format(kmeans['acc'], '>9.4f')}{_format(kmeans['nmi'], '>8.4f')}")
+    if results.get("kmeans_hidden"):
+        hidden = results["kmeans_hidden"]
+        lines.append(f"{'k-means hid.':<14}{'':>10}{_format(hidden['acc'], '>9.4f')}{_format(hidden['nmi'], '>8.4f')}"
+              f"  (on the hidden representation of run {hidden['ddc_seed']})")
+    return "\n".join(lines)

@@ -10,12 +10,16 @@ the paper's networks are:
 - vectors: Dense(200) → ReLU → Dense(200) → ReLU
            | head Dense(500) → ReLU → BatchNorm | Dense(k) → softmax
 
+The sibling methods add a decoder mirroring the backbone (``make_decoder``: OT clustering
+and DCAN reconstruct their input) and DCAN a discriminator (``make_discriminator``).
+
 All weights use He initialisation (He et al. 2015), as the paper does.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import math
+from typing import Any, Literal, Sequence
 
 import keras
 
@@ -172,3 +176,53 @@ def check_input_shape(backbone: str, input_shape: tuple) -> None:
         raise ValueError(
             f"the mlp backbone needs inputs of a fixed shape such as (features,), got {shape}"
         )
+
+
+def make_decoder(backbone_name: str, input_shape: Sequence[int], name: str = "decoder") -> keras.Sequential:
+    """A decoder mirroring the paper's backbone, from the embedding back to the inputs.
+
+    - ``"conv"`` on images ``(h, w, c)``: Dense(100) → Dense(64·h₂·w₂) → reshape →
+      ×2 upsampling → ConvTranspose(32, 5×5) → ReLU → ×2 upsampling → ConvTranspose(c, 5×5)
+      (exactly the encoder's shapes in reverse for 28×28; other sizes are resized at the end).
+    - anything else: Dense(200) → Dense(200) → Dense(prod(input_shape)) → reshape.
+
+    ReLU between layers, linear output, He initialisation.
+    """
+    shape = tuple(int(d) for d in input_shape)
+    init = KERNEL_INITIALIZER
+    if backbone_name == "conv" and len(shape) == 3:
+        h, w, c = shape
+        h2, w2 = ((h - 4) // 2 - 4) // 2, ((w - 4) // 2 - 4) // 2
+        out_h, out_w = (h2 * 2 + 4) * 2 + 4, (w2 * 2 + 4) * 2 + 4
+        layers = [
+            keras.layers.Dense(100, activation="relu", kernel_initializer=init),
+            keras.layers.Dense(64 * h2 * w2, activation="relu", kernel_initializer=init),
+            keras.layers.Reshape((h2, w2, 64)),
+            keras.layers.UpSampling2D(2),
+            keras.layers.Conv2DTranspose(32, 5, activation="relu", kernel_initializer=init),
+            keras.layers.UpSampling2D(2),
+            keras.layers.Conv2DTranspose(c, 5, kernel_initializer=init),
+        ]
+        if (out_h, out_w) != (h, w):
+            layers.append(keras.layers.Resizing(h, w))
+        return keras.Sequential(layers, name=name)
+    size = int(math.prod(shape))
+    return keras.Sequential(
+        [
+            keras.layers.Dense(200, activation="relu", kernel_initializer=init),
+            keras.layers.Dense(200, activation="relu", kernel_initializer=init),
+            keras.layers.Dense(size, kernel_initializer=init),
+            keras.layers.Reshape(shape),
+        ],
+        name=name,
+    )
+
+
+def make_discriminator(units: Sequence[int], name: str = "discriminator") -> keras.Sequential:
+    """MLP ``Dense → LeakyReLU(0.2)`` per entry of ``units``, then ``Dense(1)`` logits; float32."""
+    layers: list[keras.layers.Layer] = []
+    for i, width in enumerate(units):
+        layers.append(keras.layers.Dense(int(width), dtype="float32", name=f"dense{i + 1}"))
+        layers.append(keras.layers.LeakyReLU(0.2, dtype="float32", name=f"leaky{i + 1}"))
+    layers.append(keras.layers.Dense(1, dtype="float32", name="logit"))
+    return keras.Sequential(layers, name=name)

@@ -8,12 +8,12 @@ ACC (and NMI). Every subset trains on the same seeds, so the comparison is paire
 
 Repeat ``r`` of every subset uses seeds ``seed + r·runs … seed + (r+1)·runs − 1``. With an
 output folder every run is kept (``<out>/<subset>/repeat_<r>/``, see
-:func:`ddc_tf.protocol.run_protocol`), so an interrupted ablation resumes where it
+:func:`ddc_tf.experiments.protocol.run_protocol`), so an interrupted ablation resumes where it
 stopped, and ``<out>/ablation.json`` holds the table.
 
 Example:
     >>> from ddc_tf import data
-    >>> from ddc_tf.training import TrainConfig
+    >>> from ddc_tf.experiments.training import TrainConfig
     >>> arrays = data.load_arrays("digits")
     >>> table = run_ablation(arrays, TrainConfig(n_clusters=10, backbone="mlp", steps=1500,
     ...                      learning_rate=1e-3), repeats=3, runs=5, out_dir="out/ablation")
@@ -34,8 +34,8 @@ import numpy as np
 
 from ddc_tf.data import ArrayData
 from ddc_tf.losses import TERM_NAMES
-from ddc_tf.protocol import run_protocol
-from ddc_tf.training import TrainConfig
+from ddc_tf.experiments.protocol import run_protocol
+from ddc_tf.experiments.training import TrainConfig
 
 __all__ = ["SUBSETS", "ABLATION_FILE", "subset_name", "parse_subset", "subset_weights", "run_ablation"]
 

@@ -1,6 +1,6 @@
 """The embedded, offline demo: DDC against k-means on digits and on circles.
 
-``ddc-tf demo`` (or ``python -m ddc_tf.demo``) needs no download: scikit-learn's 8×8
+``ddc-tf demo`` (or ``python -m ddc_tf.experiments.demo``) needs no download: scikit-learn's 8×8
 handwritten digits (1 797 real images, 10 classes) ship with scikit-learn, and the circles
 (a small circle inside a ring, the paper's Fig. 3) are generated. For each it trains the
 protocol's runs, prints ACC/NMI of the run the selector picks, of DDC-VOTE, of DDC-ENSEMBLE
@@ -55,9 +55,9 @@ def run_demo(out_dir: str | os.PathLike = "outputs/demo", steps: int | None = No
         "seconds": float, "seconds_per_step": float}}``.
     """
     from ddc_tf import baselines, data
-    from ddc_tf.cli import print_results_table
-    from ddc_tf.protocol import run_protocol
-    from ddc_tf.training import TrainConfig
+    from ddc_tf.experiments.tables import format_results_table
+    from ddc_tf.experiments.protocol import run_protocol
+    from ddc_tf.experiments.training import TrainConfig
 
     out = Path(out_dir)
     summary: dict[str, Any] = {}
@@ -75,7 +75,7 @@ def run_demo(out_dir: str | os.PathLike = "outputs/demo", steps: int | None = No
         seconds = time.perf_counter() - start
         kmeans = baselines.kmeans_baseline(arrays.x, arrays.y, case.n_clusters)
         kmeans = {"acc": kmeans["acc"], "nmi": kmeans["nmi"]}
-        print_results_table(results, kmeans)
+        print(format_results_table(results, kmeans))
         summary[case.source] = {
             "ddc": {k: results["best"][k] for k in ("acc", "nmi")},
             "ddc_vote": {k: results["vote"][k] for k in ("acc", "nmi")} if results["vote"] else None,

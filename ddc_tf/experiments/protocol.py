@@ -36,10 +36,21 @@ import tensorflow as tf
 from scipy.stats import spearmanr
 
 from ddc_tf import baselines as baseline_methods
-from ddc_tf import evaluation, selection
+from ddc_tf import evaluation, run_files, selection
 from ddc_tf.data import ArrayData, to_dataset
-from ddc_tf.model import DDC
-from ddc_tf.training import TrainConfig, dataset_loss, predict_assignments, train_run
+from ddc_tf.models import ClusteringModel
+from ddc_tf.experiments.training import TrainConfig, dataset_loss, predict_assignments, train_run
+from ddc_tf.run_files import (
+    BASELINES_FILE,
+    DATA_FILE,
+    ENSEMBLE_FILE,
+    LABELS_FILE,
+    MODEL_FILE,
+    RESULTS_FILE,
+    RUN_FILE,
+    VOTE_FILE,
+    describe_data,
+)
 
 __all__ = [
     "run_protocol",
@@ -52,13 +63,6 @@ __all__ = [
     "DATA_FILE",
 ]
 
-RESULTS_FILE = "results.json"
-MODEL_FILE = "model.keras"
-#: Beside the model: how its inputs were made (name, raw dtype, scale, shape), for export.
-DATA_FILE = "data.json"
-_RUN_FILE = "run.json"
-_LABELS_FILE = "clusters.npy"
-_BASELINES_FILE = "baselines.json"
 #: Baselines ``run_protocol`` can add: k-means++ on the raw inputs, and on the hidden
 #: representation of the chosen run.
 BASELINES: tuple[str, ...] = ("kmeans", "kmeans_hidden")
@@ -68,23 +72,7 @@ def _metrics(y: np.ndarray | None, clusters: np.ndarray) -> dict[str, float | No
     return evaluation.cluster_metrics(y, clusters)
 
 
-def describe_data(data: ArrayData) -> dict[str, Any]:
-    """What a served model needs to know of its training inputs (written to ``data.json``)."""
-    return {
-        "name": data.name,
-        "kind": data.kind,
-        "n": data.n,
-        "input_shape": list(data.input_shape),
-        "raw_dtype": data.raw_dtype,
-        "scale": data.scale,
-        "n_classes": data.n_classes,
-        "class_names": list(data.class_names) if data.class_names else None,
-        "image_shape": list(data.image_shape) if data.image_shape else None,
-        "sparse": data.is_sparse,
-    }
-
-
-def embed_data(model: DDC, data: ArrayData, batch_size: int = 256) -> np.ndarray:
+def embed_data(model: ClusteringModel, data: ArrayData, batch_size: int = 256) -> np.ndarray:
     """The hidden representation ``(n, hidden_units)`` float32 of every point, in order.
 
     Batch norm runs in inference mode (moving statistics), as in ``predict``.
@@ -97,7 +85,7 @@ def embed_data(model: DDC, data: ArrayData, batch_size: int = 256) -> np.ndarray
 
 
 def kmeans_on_hidden(
-    model: DDC,
+    model: ClusteringModel,
     data: ArrayData,
     n_clusters: int,
     *,
@@ -133,13 +121,13 @@ def _run_one(
 ) -> tuple[dict[str, Any], np.ndarray, Any]:
     """Train (or reload) one run; returns its record, its cluster ids and the model."""
     signature = _config_signature(data, config)
-    if run_dir is not None and (run_dir / _RUN_FILE).exists():
-        record = json.loads((run_dir / _RUN_FILE).read_text())
+    if run_dir is not None and (run_dir / RUN_FILE).exists():
+        record = json.loads((run_dir / RUN_FILE).read_text())
         if record.get("signature") != signature:
             raise ValueError(
                 f"{run_dir} holds a run of a different configuration; use another --out folder"
             )
-        clusters = np.load(run_dir / _LABELS_FILE, allow_pickle=False)
+        clusters = np.load(run_dir / LABELS_FILE, allow_pickle=False)
         return record, clusters, None
 
     callbacks = callbacks_for(seed) if callbacks_for else []
@@ -165,8 +153,8 @@ def _run_one(
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
         model.save(run_dir / MODEL_FILE)
-        np.save(run_dir / _LABELS_FILE, clusters)
-        _write_json(run_dir / _RUN_FILE, record)  # last: marks the run finished
+        np.save(run_dir / LABELS_FILE, clusters)
+        _write_json(run_dir / RUN_FILE, record)  # last: marks the run finished
     return record, clusters, model
 
 
@@ -193,13 +181,13 @@ def _run_baselines(
     data: ArrayData,
     n_clusters: int,
     best_seed: int,
-    best_model: Callable[[], DDC],
+    best_model: Callable[[], ClusteringModel],
     seed: int,
     out: Path | None,
 ) -> dict[str, dict[str, Any]]:
     """Run (or reload from ``baselines.json``) the requested baselines."""
     cache: dict[str, Any] = {}
-    cache_file = out / _BASELINES_FILE if out is not None else None
+    cache_file = out / BASELINES_FILE if out is not None else None
     if cache_file is not None and cache_file.exists():
         cache = json.loads(cache_file.read_text())
     results: dict[str, dict[str, Any]] = {}
@@ -246,7 +234,7 @@ def run_protocol(
     baselines: Sequence[str] = (),
     selector: str = selection.DEFAULT_SELECTOR,
     vote_runs: int | None = None,
-) -> tuple[dict[str, Any], DDC]:
+) -> tuple[dict[str, Any], ClusteringModel]:
     """Train ``runs`` models (seeds ``seed, seed+1, …``), pick one without labels, vote.
 
     Args:
@@ -291,7 +279,7 @@ def run_protocol(
     out = Path(out_dir) if out_dir is not None else None
     records, labelings, models = [], [], []
     for r in range(runs):
-        run_dir = out / "runs" / f"seed_{seed + r}" if out is not None else None
+        run_dir = run_files.run_dir(out, seed + r) if out is not None else None
         record, clusters, model = _run_one(data, config, seed + r, run_dir, verbose, callbacks_for)
         records.append(record)
         labelings.append(clusters)
@@ -309,8 +297,8 @@ def run_protocol(
         ensemble = {"seeds": [r["seed"] for r in records], **_metrics(data.y, combined)}
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
-            np.save(out / "vote_clusters.npy", voted)
-            np.save(out / "ensemble_clusters.npy", combined)
+            np.save(out / VOTE_FILE, voted)
+            np.save(out / ENSEMBLE_FILE, combined)
 
     def brief(record: dict[str, Any]) -> dict[str, Any]:
         return {k: record[k] for k in ("seed", "loss", "acc", "nmi")}
@@ -343,12 +331,12 @@ def run_protocol(
     }
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        best_model = out / "runs" / f"seed_{records[best]['seed']}" / MODEL_FILE
+        best_model = run_files.run_dir(out, records[best]["seed"]) / MODEL_FILE
         shutil.copyfile(best_model, out / MODEL_FILE)
         np.save(out / "best_clusters.npy", labelings[best])
         _write_json(out / DATA_FILE, describe_data(data))
 
-    def load_best() -> DDC:
+    def load_best() -> ClusteringModel:
         if models[best] is None:  # the best run was finished earlier: load it back
             models[best] = keras.models.load_model(out / MODEL_FILE)
         return models[best]

@@ -2,7 +2,7 @@
 
 An embedding network maps each input to a point ``z`` in a low-dimensional space that
 also holds k learnable centroids. On every mini-batch, the points and the centroids are
-matched by entropic optimal transport (:mod:`ddc_tf.sinkhorn`): the row marginal is
+matched by entropic optimal transport (:mod:`ddc_tf.losses.sinkhorn`): the row marginal is
 uniform over the batch, the column marginal is the target cluster proportions, so the
 plan is a soft assignment whose cluster sizes are fixed. The loss is the transport cost
 ``⟨P, C⟩`` with ``C_ij = ||z_i − c_j||²`` — k-means' distortion under a size constraint —
@@ -67,9 +67,12 @@ from typing import Any, Sequence
 import keras
 import tensorflow as tf
 
-from ddc_tf import networks, sinkhorn
+from ddc_tf.losses import sinkhorn
+from ddc_tf.losses.batch_kmeans import kmeans_on_batch
+from ddc_tf.models import networks
+from ddc_tf.models.base import ClusteringModel, parse_proportions
 
-__all__ = ["OTClustering", "TERM_DESCRIPTIONS", "resolve_backbone", "parse_proportions"]
+__all__ = ["ColumnMarginalError", "OTClustering", "TERM_DESCRIPTIONS"]
 
 #: What ``l1``, ``l2``, ``l3`` mean for this model (the protocol stores three terms per run).
 TERM_DESCRIPTIONS = {
@@ -81,171 +84,6 @@ TERM_DESCRIPTIONS = {
 DEFAULT_POTENTIAL_MOMENTUM = 0.99
 #: Weight λ of the reconstruction term (both terms are fractions of unexplained variance).
 DEFAULT_RECONSTRUCTION_WEIGHT = 1.0
-
-
-def _unpack_inputs(data: Any) -> tf.Tensor:
-    if isinstance(data, (tuple, list)):
-        return data[0]
-    return data
-
-
-#: Kept for callers of the earlier name; see ``networks.backbone_layer``.
-resolve_backbone = networks.backbone_layer
-
-
-def parse_proportions(
-    proportions: str | Sequence[float] | None, n_clusters: int, *, allow_free: bool = True
-) -> tuple[float, ...] | None:
-    """Validate cluster proportions: ``"uniform"``, ``None`` (free) or k positive numbers.
-
-    Numbers are normalised to sum to 1 (so sizes such as ``(500, 300, 200)`` work too).
-
-    Returns:
-        A tuple of k floats summing to 1, or ``None`` for a free column marginal.
-    """
-    if proportions is None or (isinstance(proportions, str) and proportions == "free"):
-        if not allow_free:
-            raise ValueError("proportions=None (free) is not available here; give 'uniform' or k numbers")
-        return None
-    if isinstance(proportions, str):
-        if proportions != "uniform":
-            raise ValueError(
-                f"proportions={proportions!r}; expected 'uniform', 'free'/None or {n_clusters} numbers"
-            )
-        return tuple([1.0 / n_clusters] * n_clusters)
-    values = [float(p) for p in proportions]
-    if len(values) != n_clusters:
-        raise ValueError(f"{len(values)} proportions given for {n_clusters} clusters: {values}")
-    if any(not (p > 0 and math.isfinite(p)) for p in values):
-        raise ValueError(f"proportions must be positive and finite, got {values}")
-    total = sum(values)
-    return tuple(p / total for p in values)
-
-
-def make_decoder(backbone_name: str, input_shape: Sequence[int], name: str = "decoder") -> keras.Sequential:
-    """A decoder mirroring the paper's backbone, from the embedding back to the inputs.
-
-    - ``"conv"`` on images ``(h, w, c)``: Dense(100) → Dense(64·h₂·w₂) → reshape →
-      ×2 upsampling → ConvTranspose(32, 5×5) → ReLU → ×2 upsampling → ConvTranspose(c, 5×5)
-      (exactly the encoder's shapes in reverse for 28×28; other sizes are resized at the end).
-    - anything else: Dense(200) → Dense(200) → Dense(prod(input_shape)) → reshape.
-
-    ReLU between layers, linear output, He initialisation.
-    """
-    shape = tuple(int(d) for d in input_shape)
-    init = networks.KERNEL_INITIALIZER
-    if backbone_name == "conv" and len(shape) == 3:
-        h, w, c = shape
-        h2, w2 = ((h - 4) // 2 - 4) // 2, ((w - 4) // 2 - 4) // 2
-        out_h, out_w = (h2 * 2 + 4) * 2 + 4, (w2 * 2 + 4) * 2 + 4
-        layers = [
-            keras.layers.Dense(100, activation="relu", kernel_initializer=init),
-            keras.layers.Dense(64 * h2 * w2, activation="relu", kernel_initializer=init),
-            keras.layers.Reshape((h2, w2, 64)),
-            keras.layers.UpSampling2D(2),
-            keras.layers.Conv2DTranspose(32, 5, activation="relu", kernel_initializer=init),
-            keras.layers.UpSampling2D(2),
-            keras.layers.Conv2DTranspose(c, 5, kernel_initializer=init),
-        ]
-        if (out_h, out_w) != (h, w):
-            layers.append(keras.layers.Resizing(h, w))
-        return keras.Sequential(layers, name=name)
-    size = int(math.prod(shape))
-    return keras.Sequential(
-        [
-            keras.layers.Dense(200, activation="relu", kernel_initializer=init),
-            keras.layers.Dense(200, activation="relu", kernel_initializer=init),
-            keras.layers.Dense(size, kernel_initializer=init),
-            keras.layers.Reshape(shape),
-        ],
-        name=name,
-    )
-
-
-def relative_reconstruction_error(
-    x: tf.Tensor,
-    reconstruction: tf.Tensor,
-    running_variance: keras.Variable | None = None,
-    training: bool = True,
-    momentum: float = 0.99,
-) -> tf.Tensor:
-    """``mean_i ||x_i − x̂_i||² / v``: the share of the input variance ``v`` the
-    reconstruction misses.
-
-    In training ``v = mean_i ||x_i − x̄||²`` of the batch (a constant for the gradient), and
-    ``running_variance`` (a scalar variable, 0 before the first step) follows it as a
-    moving average. In evaluation ``v`` is that running value, so the score of a batch
-    does not depend on which other points share it (a batch of one class has a small
-    variance of its own).
-    """
-    x = tf.cast(x, tf.float32)
-    reconstruction = tf.cast(tf.reshape(reconstruction, tf.shape(x)), tf.float32)
-    axes = tf.range(1, tf.rank(x))
-    error = tf.reduce_mean(tf.reduce_sum(tf.square(x - reconstruction), axis=axes))
-    centred = x - tf.reduce_mean(x, axis=0, keepdims=True)
-    batch_variance = tf.stop_gradient(tf.reduce_mean(tf.reduce_sum(tf.square(centred), axis=axes)))
-    variance = batch_variance
-    if running_variance is not None:
-        running = tf.convert_to_tensor(running_variance)
-        if training:
-            blended = momentum * running + (1.0 - momentum) * batch_variance
-            running_variance.assign(tf.where(running > 0, blended, batch_variance))
-        else:
-            variance = tf.where(running > 0, running, batch_variance)
-    return error / tf.maximum(variance, 1e-12)
-
-
-def kmeans_on_batch(
-    z: tf.Tensor,
-    n_clusters: int,
-    seed: keras.random.SeedGenerator,
-    restarts: int = 10,
-    iterations: int = 10,
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """k-means on one batch of points, in graph: k-means++ seeding then Lloyd iterations,
-    best of ``restarts`` by inertia (as scikit-learn's ``n_init``). The restarts run side by
-    side as a batch dimension and the Lloyd iterations in a ``tf.while_loop``, so the
-    graph stays small.
-
-    Args:
-        z: ``(m, d)`` float32 points.
-        n_clusters: k.
-        seed: the seed generator of the k-means++ draws.
-        restarts: independent seedings; the lowest within-cluster sum of squares wins.
-        iterations: Lloyd iterations (an empty cluster keeps its centre).
-
-    Returns:
-        ``(centroids (k, d), labels (m,))``: the centres and each point's cluster.
-    """
-    z = tf.cast(z, tf.float32)
-    m = tf.shape(z)[0]
-    sq_z = tf.reduce_sum(tf.square(z), axis=1)  # (m,)
-
-    def distances(centres: tf.Tensor) -> tf.Tensor:  # (r, c, d) -> (r, m, c)
-        cross = tf.einsum("md,rcd->rmc", z, centres)
-        sq_c = tf.reduce_sum(tf.square(centres), axis=2)[:, tf.newaxis, :]
-        return tf.maximum(sq_z[tf.newaxis, :, tf.newaxis] + sq_c - 2.0 * cross, 0.0)
-
-    first = keras.random.categorical(tf.zeros((restarts, m)), 1, seed=seed)[:, 0]
-    centres = tf.gather(z, first)[:, tf.newaxis, :]  # (r, 1, d)
-    for _ in range(1, n_clusters):
-        nearest = tf.reduce_min(distances(centres), axis=2)  # (r, m)
-        picks = keras.random.categorical(tf.math.log(tf.maximum(nearest, 1e-12)), 1, seed=seed)[:, 0]
-        centres = tf.concat([centres, tf.gather(z, picks)[:, tf.newaxis, :]], axis=1)
-
-    def lloyd(i: tf.Tensor, centres: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        onehot = tf.one_hot(tf.argmin(distances(centres), axis=2), n_clusters)  # (r, m, k)
-        counts = tf.reduce_sum(onehot, axis=1)[:, :, tf.newaxis]  # (r, k, 1)
-        means = tf.einsum("rmk,md->rkd", onehot, z) / tf.maximum(counts, 1.0)
-        return i + 1, tf.where(counts > 0, means, centres)
-
-    _, centres = tf.while_loop(
-        lambda i, c: True, lloyd, (tf.constant(0), centres), maximum_iterations=iterations
-    )
-    cost = distances(centres)
-    inertia = tf.reduce_sum(tf.reduce_min(cost, axis=2), axis=1)  # (r,)
-    best = tf.argmin(inertia)
-    return centres[best], tf.argmin(cost[best], axis=1, output_type=tf.int32)
 
 
 @keras.saving.register_keras_serializable(package="ddc_tf")
@@ -287,7 +125,7 @@ class ColumnMarginalError(keras.metrics.Metric):
 
 
 @keras.saving.register_keras_serializable(package="ddc_tf")
-class OTClustering(keras.Model):
+class OTClustering(ClusteringModel):
     """Optimal-transport clustering with cluster-size constraints (Genevay et al. 2019).
 
     Args:
@@ -311,6 +149,7 @@ class OTClustering(keras.Model):
             that batch (:meth:`initialize_centroids`); ``False`` keeps them random; ``"auto"``
             (default) does it only for non-uniform proportions.
         seed: seed of the k-means++ draws.
+        input_dropout: fraction of input entries dropped in training (0 = off).
         **kwargs: passed to ``keras.Model``.
 
     Call:
@@ -320,6 +159,11 @@ class OTClustering(keras.Model):
     ``l1, l2, l3`` as in :data:`TERM_DESCRIPTIONS` (named like DDC's terms so the protocol
     stores them) and ``entropy`` (mean entropy of the assignment rows).
     """
+
+    METHOD = "ot"
+    TERM_DESCRIPTIONS = TERM_DESCRIPTIONS
+    #: The size error accumulates the assignments over every batch seen.
+    METRIC_INPUTS = {"l3": "assignments"}
 
     def __init__(
         self,
@@ -335,11 +179,10 @@ class OTClustering(keras.Model):
         potential_momentum: float = DEFAULT_POTENTIAL_MOMENTUM,
         init_centroids: bool | str = "auto",
         seed: int | None = None,
+        input_dropout: float = 0.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        if int(n_clusters) != n_clusters or n_clusters < 2:
-            raise ValueError(f"n_clusters must be an integer ≥ 2, got {n_clusters!r}")
+        super().__init__(n_clusters, backbone, hidden_units, input_dropout, **kwargs)
         if not (float(epsilon) > 0 and math.isfinite(float(epsilon))):
             raise ValueError(f"epsilon must be a positive number, got {epsilon!r}")
         if not (float(reconstruction_weight) >= 0 and math.isfinite(float(reconstruction_weight))):
@@ -348,7 +191,6 @@ class OTClustering(keras.Model):
             raise ValueError(f"iterations must be ≥ 1, got {iterations!r}")
         if not 0.0 <= float(potential_momentum) < 1.0:
             raise ValueError(f"potential_momentum must be in [0, 1), got {potential_momentum!r}")
-        self.n_clusters = int(n_clusters)
         self.proportions = parse_proportions(proportions, self.n_clusters)
         self.epsilon = float(epsilon)
         self.reconstruction_weight = float(reconstruction_weight)
@@ -360,14 +202,9 @@ class OTClustering(keras.Model):
         self.init_centroids = init_centroids
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="init_seed")
-        self.backbone_name, self.backbone = networks.backbone_layer(backbone)
-        if hidden_units is None:
-            hidden_units = networks.DEFAULT_HIDDEN_UNITS.get(self.backbone_name, 100)
-        self.hidden_units = int(hidden_units)
         self.embedding_dim = int(embedding_dim or self.n_clusters)
         if self.embedding_dim < 1:
             raise ValueError(f"embedding_dim must be ≥ 1, got {embedding_dim!r}")
-        self.hidden_layer = networks.hidden_head(self.hidden_units)
         # The clustering space is float32 under mixed precision (costs, exp, logsumexp).
         self.projection = keras.layers.Dense(
             self.embedding_dim,
@@ -379,29 +216,14 @@ class OTClustering(keras.Model):
             center=False, scale=False, dtype="float32", name="normalizer"
         )
         self.decoder: keras.Sequential | None = None  # made in build(): needs the input shape
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.term_trackers = {
-            "l1": keras.metrics.Mean(name="l1"),
-            "l2": keras.metrics.Mean(name="l2"),
-            "l3": ColumnMarginalError(self.proportions, self.n_clusters, name="l3"),
-        }
+        self.term_trackers["l3"] = ColumnMarginalError(self.proportions, self.n_clusters, name="l3")
         self.entropy_tracker = keras.metrics.Mean(name="entropy")
 
     # ----------------------------------------------------------------- building
-    def build(self, input_shape: Sequence[int | None]) -> None:
-        """Create the weights for inputs of shape ``(batch, *input_shape[1:])``."""
-        input_shape = networks.build_trunk(
-            self.backbone_name, self.backbone, self.hidden_layer, input_shape
-        )
+    def build_head(self, input_shape: tuple[int | None, ...]) -> None:
         self.projection.build((None, self.hidden_units))
         self.normalizer.build((None, self.embedding_dim))
-        if self.reconstruction_weight > 0:
-            self.decoder = make_decoder(self.backbone_name, input_shape[1:])
-            self.decoder.build((None, self.embedding_dim))
-            self.input_variance = self.add_weight(
-                shape=(), initializer="zeros", dtype="float32", trainable=False, autocast=False,
-                name="input_variance",
-            )
+        self.build_decoder(input_shape, self.embedding_dim)
         # Centroids start at the scale of the normalised embedding (norm ≈ 1).
         self.centroids = self.add_weight(
             shape=(self.n_clusters, self.embedding_dim),
@@ -422,13 +244,11 @@ class OTClustering(keras.Model):
             shape=(), initializer="zeros", dtype="float32", trainable=False, autocast=False,
             name="centroids_initialized",
         )
-        self.built = True
 
     # ----------------------------------------------------------------- forward
     def hidden_and_latent(self, x: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
         """``(hidden (batch, hidden_units), z (batch, embedding_dim))``, both float32."""
-        features = self.backbone(x, training=training)
-        hidden = self.hidden_layer(features, training=training)
+        hidden = self.trunk(x, training=training)
         z = self.normalizer(self.projection(hidden), training=training)
         return tf.cast(hidden, tf.float32), z / math.sqrt(self.embedding_dim)
 
@@ -436,24 +256,16 @@ class OTClustering(keras.Model):
         """The normalised clustering embedding ``z``: ``(batch, embedding_dim)`` float32."""
         return self.hidden_and_latent(x, training=training)[1]
 
-    def embed(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """The hidden representation ``(batch, hidden_units)`` float32 (as ``DDC.embed``)."""
-        return self.hidden_and_latent(x, training=training)[0]
-
     def assign(self, cost: tf.Tensor) -> tf.Tensor:
         """Batch-independent soft assignments ``softmax_j((ḡ_j − C_ij)/ε)`` of costs ``(m, k)``."""
-        return tf.nn.softmax((self.column_potential[tf.newaxis, :] - cost) / self.epsilon, axis=1)
+        return tf.nn.softmax(sinkhorn.assignment_logits(cost, self.column_potential, self.epsilon), axis=1)
 
     def hidden_and_logits(self, x: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
         """``(hidden (batch, hidden_units), logits (batch, k))`` with the pre-softmax scores
-        ``(ḡ_j − ||z − c_j||²)/ε`` (as ``DDC.hidden_and_logits``: guided backprop, plots)."""
+        ``(ḡ_j − ||z − c_j||²)/ε`` (:func:`ddc_tf.losses.sinkhorn.assignment_logits`)."""
         hidden, z = self.hidden_and_latent(x, training=training)
         cost = sinkhorn.squared_euclidean(z, self.centroids)
-        return hidden, (self.column_potential[tf.newaxis, :] - cost) / self.epsilon
-
-    def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """Cluster probabilities ``softmax_j((ḡ_j − ||z − c_j||²)/ε)``: ``(batch, k)`` float32."""
-        return tf.nn.softmax(self.hidden_and_logits(x, training=training)[1], axis=1)
+        return hidden, sinkhorn.assignment_logits(cost, self.column_potential, self.epsilon)
 
     def problem(self, z: tf.Tensor) -> sinkhorn.Problem:
         """The OT problem of a batch of embeddings ``z`` ``(m, embedding_dim)`` and the centroids."""
@@ -470,11 +282,11 @@ class OTClustering(keras.Model):
         but independent of how the data set is cut into batches.
 
         Returns:
-            float32 ``{"total", "transport", "reconstruction", "assignments" (m, k),
-            "g" (k,) or None}``.
+            float32 ``{"total", "l1" (= "transport"), "l2" (= "reconstruction"), "l3"
+            (this batch's size error, 0 if free), "entropy" (mean row entropy of the
+            assignments), "assignments" (m, k), "g" (k,) or None}``.
         """
-        if not self.built:
-            self.build(x.shape)
+        self._built_for(x)
         _, z = self.hidden_and_latent(x, training=training)
         if training:
             out = sinkhorn.sinkhorn(
@@ -489,15 +301,22 @@ class OTClustering(keras.Model):
             assignments = self.assign(cost)
             transport = tf.reduce_mean(tf.reduce_sum(assignments * cost, axis=1))
             g = None
-        reconstruction = tf.constant(0.0, tf.float32)
+        reconstruction = self.reconstruction_error(x, z, training=training)
         total = transport
         if self.decoder is not None:
-            reconstruction = relative_reconstruction_error(
-                x, self.decoder(z, training=training), self.input_variance, training=training
-            )
             total = total + self.reconstruction_weight * reconstruction
+        if self.proportions is None:
+            size_error = tf.constant(0.0, tf.float32)
+        else:
+            sizes = tf.reduce_mean(assignments, axis=0)
+            size_error = tf.reduce_sum(tf.abs(sizes - tf.constant(self.proportions, tf.float32)))
+        row_entropy = -tf.reduce_sum(assignments * tf.math.log(tf.maximum(assignments, 1e-30)), axis=1)
         return {
             "total": total,
+            "l1": transport,
+            "l2": reconstruction,
+            "l3": size_error,
+            "entropy": tf.reduce_mean(row_entropy),
             "transport": transport,
             "reconstruction": reconstruction,
             "assignments": assignments,
@@ -505,33 +324,8 @@ class OTClustering(keras.Model):
         }
 
     # ----------------------------------------------------------------- training
-    def compile(self, optimizer: Any = None, **kwargs: Any) -> None:
-        """Like ``keras.Model.compile``; ``optimizer=None`` = Adam at the backbone's paper rate."""
-        if optimizer is None:
-            optimizer = networks.paper_optimizer(self.backbone_name)
-        if kwargs.get("loss") is not None:
-            raise ValueError("OTClustering trains with its own unsupervised loss; do not pass loss=")
-        super().compile(optimizer=optimizer, **kwargs)
-
-    def compile_from_config(self, config: dict[str, Any]) -> None:
-        """Re-compile after ``keras.models.load_model`` (``compile`` is overridden)."""
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
-
-    @property
-    def metrics(self) -> list[keras.metrics.Metric]:
-        return [self.loss_tracker, *self.term_trackers.values(), self.entropy_tracker]
-
-    def _update_trackers(self, terms: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        q = terms["assignments"]
-        self.loss_tracker.update_state(terms["total"])
-        self.term_trackers["l1"].update_state(terms["transport"])
-        self.term_trackers["l2"].update_state(terms["reconstruction"])
-        self.term_trackers["l3"].update_state(q)
-        row_entropy = -tf.reduce_sum(q * tf.math.log(tf.maximum(q, 1e-30)), axis=1)
-        self.entropy_tracker.update_state(tf.reduce_mean(row_entropy))
-        return {m.name: m.result() for m in self.metrics}
+    def extra_metrics(self) -> list[keras.metrics.Metric]:
+        return [self.entropy_tracker]
 
     def _update_potential(self, g: tf.Tensor) -> None:
         """Running average of the column potential, gauge fixed by ``Σ_j b_j g_j = 0``."""
@@ -575,40 +369,21 @@ class OTClustering(keras.Model):
         self.centroids_initialized.assign(1.0)
         return tf.constant(True)
 
-    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
-        x = _unpack_inputs(data)
-        if not self.built:  # fit() with the TF backend builds in the first trace
-            self.build(x.shape)
+    def before_train_step(self, x: tf.Tensor) -> None:
         if self.uses_centroid_init:
             tf.cond(
                 self.centroids_initialized > 0.5,
                 lambda: tf.constant(False),
                 lambda: self.initialize_centroids(x),
             )
-        with tf.GradientTape() as tape:
-            terms = self.loss_terms(x, training=True)
-            loss = terms["total"]
-            if self.losses:  # weight regularisers of a custom backbone
-                loss = loss + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
-            scaled_loss = self.optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled_loss, self.trainable_variables)
-        self.optimizer.apply(gradients, self.trainable_variables)
+
+    def after_train_step(self, terms: dict[str, tf.Tensor]) -> None:
         self._update_potential(terms["g"])
-        return self._update_trackers(terms)
-
-    def test_step(self, data: Any) -> dict[str, tf.Tensor]:
-        return self._update_trackers(self.loss_terms(_unpack_inputs(data), training=False))
-
-    def predict_step(self, data: Any) -> tf.Tensor:
-        return self(_unpack_inputs(data), training=False)
 
     # ----------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
-            n_clusters=self.n_clusters,
-            backbone=networks.backbone_to_config(self.backbone_name, self.backbone),
-            hidden_units=self.hidden_units,
             embedding_dim=self.embedding_dim,
             epsilon=self.epsilon,
             proportions=None if self.proportions is None else list(self.proportions),
@@ -620,7 +395,3 @@ class OTClustering(keras.Model):
             seed=self.seed,
         )
         return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "OTClustering":
-        return cls(**networks.backbone_from_config(config))

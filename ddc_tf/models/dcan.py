@@ -34,7 +34,7 @@ Choices where the paper's summary is silent (each is a constructor argument):
   with two optimizers. The encoder's forward pass is computed once.
 - **Reconstruction.** As in the adversarial autoencoder DCAN builds on, a decoder
   reconstructs the input from ``z`` (weight ``reconstruction_weight``, the share of the
-  input variance it misses, see :func:`ddc_tf.ot_model.relative_reconstruction_error`);
+  input variance it misses, see :func:`ddc_tf.losses.reconstruction.relative_reconstruction_error`);
   0 removes it. Without it any balanced partition of the data can be mapped onto the
   mixture equally well.
 - **Measured defaults** (scikit-learn digits, MLP, 1 500 steps, ACC for seeds 0 / 1; the
@@ -62,14 +62,10 @@ from typing import Any, Sequence
 import keras
 import tensorflow as tf
 
-from ddc_tf import networks
-from ddc_tf.ot_model import (
-    make_decoder,
-    parse_proportions,
-    relative_reconstruction_error,
-)
+from ddc_tf.models import networks
+from ddc_tf.models.base import ClusteringModel, parse_proportions
 
-__all__ = ["DCAN", "TERM_DESCRIPTIONS", "ENCODER_LOSSES", "make_discriminator"]
+__all__ = ["DCAN", "TERM_DESCRIPTIONS", "ENCODER_LOSSES"]
 
 #: What ``l1``, ``l2``, ``l3`` mean for this model (the protocol stores three terms per run).
 TERM_DESCRIPTIONS = {
@@ -87,24 +83,8 @@ _EVAL_SEEDS = ((1234, 0), (1234, 1))
 _LOG2 = math.log(2.0)
 
 
-def _unpack_inputs(data: Any) -> tf.Tensor:
-    if isinstance(data, (tuple, list)):
-        return data[0]
-    return data
-
-
-def make_discriminator(units: Sequence[int], name: str = "discriminator") -> keras.Sequential:
-    """MLP ``Dense → LeakyReLU(0.2)`` per entry of ``units``, then ``Dense(1)`` logits; float32."""
-    layers: list[keras.layers.Layer] = []
-    for i, width in enumerate(units):
-        layers.append(keras.layers.Dense(int(width), dtype="float32", name=f"dense{i + 1}"))
-        layers.append(keras.layers.LeakyReLU(0.2, dtype="float32", name=f"leaky{i + 1}"))
-    layers.append(keras.layers.Dense(1, dtype="float32", name="logit"))
-    return keras.Sequential(layers, name=name)
-
-
 @keras.saving.register_keras_serializable(package="ddc_tf")
-class DCAN(keras.Model):
+class DCAN(ClusteringModel):
     """Deep clustering with an adversarial-net clustering loss (Lim).
 
     Args:
@@ -119,6 +99,7 @@ class DCAN(keras.Model):
         encoder_loss: ``"minimax"`` (JS at the optimum; default) or ``"non_saturating"``.
         reconstruction_weight: weight λ of the reconstruction term (0 = no decoder).
         seed: seed of the prior samples drawn during training.
+        input_dropout: fraction of input entries dropped in training (0 = off).
         **kwargs: passed to ``keras.Model``.
 
     Call:
@@ -128,6 +109,10 @@ class DCAN(keras.Model):
     l3`` as in :data:`TERM_DESCRIPTIONS`, ``encoder_loss`` and ``d_accuracy`` (the
     discriminator's accuracy on prior and encoder samples, ½ when it cannot tell them apart).
     """
+
+    METHOD = "dcan"
+    TERM_DESCRIPTIONS = TERM_DESCRIPTIONS
+    METRIC_INPUTS = {"l1": "d_loss", "l2": "reconstruction", "l3": "abc"}
 
     def __init__(
         self,
@@ -142,11 +127,10 @@ class DCAN(keras.Model):
         encoder_loss: str = "minimax",
         reconstruction_weight: float = DEFAULT_RECONSTRUCTION_WEIGHT,
         seed: int | None = None,
+        input_dropout: float = 0.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        if int(n_clusters) != n_clusters or n_clusters < 2:
-            raise ValueError(f"n_clusters must be an integer ≥ 2, got {n_clusters!r}")
+        super().__init__(n_clusters, backbone, hidden_units, input_dropout, **kwargs)
         if encoder_loss not in ENCODER_LOSSES:
             raise ValueError(f"encoder_loss={encoder_loss!r}; expected one of {ENCODER_LOSSES}")
         for label, value in (("separation", separation), ("prior_scale", prior_scale)):
@@ -154,7 +138,6 @@ class DCAN(keras.Model):
                 raise ValueError(f"{label} must be a positive number, got {value!r}")
         if not (float(reconstruction_weight) >= 0 and math.isfinite(float(reconstruction_weight))):
             raise ValueError(f"reconstruction_weight must be ≥ 0, got {reconstruction_weight!r}")
-        self.n_clusters = int(n_clusters)
         self.latent_dim = int(latent_dim or self.n_clusters)
         if self.latent_dim < self.n_clusters:
             raise ValueError(
@@ -171,27 +154,19 @@ class DCAN(keras.Model):
         self.reconstruction_weight = float(reconstruction_weight)
         self.seed = seed
 
-        self.backbone_name, self.backbone = networks.backbone_layer(backbone)
-        if hidden_units is None:
-            hidden_units = networks.DEFAULT_HIDDEN_UNITS.get(self.backbone_name, 100)
-        self.hidden_units = int(hidden_units)
-        self.hidden_layer = networks.hidden_head(self.hidden_units)
         self.latent_layer = keras.layers.Dense(
             self.latent_dim,
             kernel_initializer=networks.KERNEL_INITIALIZER,
             dtype="float32",
             name="latent",
         )
-        self.discriminator = make_discriminator(self.discriminator_units)
+        self.discriminator = networks.make_discriminator(self.discriminator_units)
         # Its input shape is known now: building it here lets compile() create the second
         # optimizer's slots outside the traced train_step (Keras builds the rest lazily).
         self.discriminator.build((None, self.latent_dim))
         self.decoder: keras.Sequential | None = None  # made in build(): needs the input shape
         self.seed_generator = keras.random.SeedGenerator(seed, name="prior_seed")
         self.discriminator_optimizer: keras.optimizers.Optimizer | None = None
-
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.term_trackers = {name: keras.metrics.Mean(name=name) for name in TERM_DESCRIPTIONS}
         self.encoder_loss_tracker = keras.metrics.Mean(name="encoder_loss")
         self.accuracy_tracker = keras.metrics.Mean(name="d_accuracy")
 
@@ -238,46 +213,25 @@ class DCAN(keras.Model):
         return tf.reduce_mean(tf.reduce_min(sq, axis=1)) / (2.0 * self.prior_scale**2)
 
     # ----------------------------------------------------------------- building
-    def build(self, input_shape: Sequence[int | None]) -> None:
-        """Create the weights for inputs of shape ``(batch, *input_shape[1:])``."""
-        input_shape = networks.build_trunk(
-            self.backbone_name, self.backbone, self.hidden_layer, input_shape
-        )
+    def build_head(self, input_shape: tuple[int | None, ...]) -> None:
         self.latent_layer.build((None, self.hidden_units))
-        if self.reconstruction_weight > 0:
-            self.decoder = make_decoder(self.backbone_name, input_shape[1:])
-            self.decoder.build((None, self.latent_dim))
-            self.input_variance = self.add_weight(
-                shape=(), initializer="zeros", dtype="float32", trainable=False, autocast=False,
-                name="input_variance",
-            )
-        self.built = True
-
+        self.build_decoder(input_shape, self.latent_dim)
 
     # ----------------------------------------------------------------- forward
     def hidden_and_latent(self, x: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
         """``(hidden (batch, hidden_units), z (batch, latent_dim))``, both float32."""
-        features = self.backbone(x, training=training)
-        hidden = self.hidden_layer(features, training=training)
+        hidden = self.trunk(x, training=training)
         return tf.cast(hidden, tf.float32), self.latent_layer(hidden)
 
     def latent(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         """The encoder's latent point ``z``: ``(batch, latent_dim)`` float32."""
         return self.hidden_and_latent(x, training=training)[1]
 
-    def embed(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """The hidden representation ``(batch, hidden_units)`` float32 (as ``DDC.embed``)."""
-        return self.hidden_and_latent(x, training=training)[0]
-
     def hidden_and_logits(self, x: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
         """``(hidden (batch, hidden_units), logits (batch, k))``: the log posterior up to a
         constant (as ``DDC.hidden_and_logits``: guided backprop, plots)."""
         hidden, z = self.hidden_and_latent(x, training=training)
         return hidden, self.posterior_logits(z)
-
-    def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """Cluster probabilities ``p(k | E(x))``: ``(batch, n_clusters)`` float32."""
-        return tf.nn.softmax(self.hidden_and_logits(x, training=training)[1], axis=1)
 
     # ----------------------------------------------------------------- losses
     @staticmethod
@@ -307,12 +261,38 @@ class DCAN(keras.Model):
             return -tf.reduce_mean(tf.nn.softplus(fake_logits))
         return tf.reduce_mean(tf.nn.softplus(-fake_logits))
 
-    def _reconstruction(self, x: tf.Tensor, z: tf.Tensor, training: bool) -> tf.Tensor:
-        if self.decoder is None:
-            return tf.constant(0.0, tf.float32)
-        return relative_reconstruction_error(
-            x, self.decoder(z, training=training), self.input_variance, training=training
-        )
+    def _terms(
+        self, x: tf.Tensor, z: tf.Tensor, d_terms: dict[str, tf.Tensor], fake_logits: tf.Tensor, training: bool
+    ) -> dict[str, tf.Tensor]:
+        reconstruction = self.reconstruction_error(x, z, training=training)
+        adversarial = self.adversarial_encoder_loss(fake_logits)
+        return {
+            "total": d_terms["js"] + self.reconstruction_weight * reconstruction,
+            "objective": adversarial + self.reconstruction_weight * reconstruction,
+            "d_loss": d_terms["d_loss"],
+            "d_accuracy": d_terms["d_accuracy"],
+            "reconstruction": reconstruction,
+            "abc": self.abc_loss(tf.stop_gradient(z)),
+            "encoder_loss": adversarial,
+        }
+
+    def loss_terms(self, x: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
+        """The reported loss of one batch, with no update: ``JŜ + λ·reconstruction`` where
+        the discriminator scores the encoder's outputs against a fixed prior sample
+        (stateless seeds), so the score of a batch is deterministic.
+
+        Returns:
+            float32 ``{"total", "l1" (discriminator loss), "l2" (reconstruction), "l3"
+            (ABC loss), "objective" (the encoder's loss), "encoder_loss", "d_accuracy",
+            ...}``.
+        """
+        self._built_for(x)
+        z = self.latent(x, training=training)
+        prior = self.sample_prior(tf.shape(x)[0], seeds=_EVAL_SEEDS)
+        fake_logits = self.discriminator(z, training=False)
+        d_terms = self.discriminator_terms(self.discriminator(prior, training=False), fake_logits)
+        terms = self._terms(x, z, d_terms, fake_logits, training)
+        return {**terms, "l1": terms["d_loss"], "l2": terms["reconstruction"], "l3": terms["abc"]}
 
     # ----------------------------------------------------------------- training
     def compile(
@@ -335,8 +315,6 @@ class DCAN(keras.Model):
         if discriminator_optimizer is None:
             inner = getattr(optimizer, "inner_optimizer", optimizer)
             discriminator_optimizer = inner.__class__.from_config(inner.get_config())
-        if kwargs.get("loss") is not None:
-            raise ValueError("DCAN trains with its own unsupervised loss; do not pass loss=")
         super().compile(optimizer=optimizer, **kwargs)
         # The discriminator runs in float32 even under mixed precision: no loss scaling.
         self.discriminator_optimizer = keras.optimizers.get(discriminator_optimizer)
@@ -352,111 +330,45 @@ class DCAN(keras.Model):
         return config
 
     def compile_from_config(self, config: dict[str, Any]) -> None:
-        """Re-compile after ``keras.models.load_model`` (``compile`` is overridden)."""
+        """Re-compile after ``keras.models.load_model``, with the discriminator's optimizer."""
         config = dict(config)
         d_config = config.pop("discriminator_optimizer", None)
-        config = keras.saving.deserialize_keras_object(config)
+        super().compile_from_config(config)
         if d_config is not None:
-            config["discriminator_optimizer"] = keras.saving.deserialize_keras_object(d_config)
-        self.compile(**config)
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
+            self.discriminator_optimizer = keras.saving.deserialize_keras_object(d_config)
+            self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
-    def _encoder_variables(self) -> list[keras.Variable]:
+    def optimized_variables(self) -> list[keras.Variable]:
         """Everything trainable except the discriminator (backbone, head, latent, decoder)."""
         d_ids = {id(v) for v in self.discriminator.trainable_variables}
         return [v for v in self.trainable_variables if id(v) not in d_ids]
 
-    @property
-    def metrics(self) -> list[keras.metrics.Metric]:
-        return [
-            self.loss_tracker,
-            *self.term_trackers.values(),
-            self.encoder_loss_tracker,
-            self.accuracy_tracker,
-        ]
+    def extra_metrics(self) -> list[keras.metrics.Metric]:
+        return [self.encoder_loss_tracker, self.accuracy_tracker]
 
-    def _update_trackers(self, terms: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        self.loss_tracker.update_state(terms["total"])
-        self.term_trackers["l1"].update_state(terms["d_loss"])
-        self.term_trackers["l2"].update_state(terms["reconstruction"])
-        self.term_trackers["l3"].update_state(terms["abc"])
-        self.encoder_loss_tracker.update_state(terms["encoder_loss"])
-        self.accuracy_tracker.update_state(terms["d_accuracy"])
-        return {m.name: m.result() for m in self.metrics}
-
-    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
-        """One discriminator update, then one encoder update against the updated discriminator."""
-        x = _unpack_inputs(data)
-        if not self.built:  # fit() with the TF backend builds in the first trace
-            self.build(x.shape)
-        if not self.optimizer.built:
-            self.optimizer.build(self.trainable_variables)
+    def training_terms(self, x: tf.Tensor, tape: tf.GradientTape) -> dict[str, tf.Tensor]:
+        """One discriminator update, then the encoder's terms against the updated
+        discriminator (the encoder's forward pass is computed once)."""
         prior = self.sample_prior(tf.shape(x)[0])
-        encoder_variables = self._encoder_variables()
+        z = self.latent(x, training=True)
         d_variables = self.discriminator.trainable_variables
-        with tf.GradientTape() as tape:
-            z = self.latent(x, training=True)
-            # 1. Discriminator step on a detached copy of the encoder's output.
-            with tape.stop_recording():
-                with tf.GradientTape() as d_tape:
-                    d_terms = self.discriminator_terms(
-                        self.discriminator(prior, training=True),
-                        self.discriminator(tf.stop_gradient(z), training=True),
-                    )
-                d_gradients = d_tape.gradient(d_terms["d_loss"], d_variables)
-                self.discriminator_optimizer.apply(d_gradients, d_variables)
-            # 2. Encoder step against the updated discriminator.
-            fake_logits = self.discriminator(z, training=True)
-            adversarial = self.adversarial_encoder_loss(fake_logits)
-            reconstruction = self._reconstruction(x, z, training=True)
-            loss = adversarial + self.reconstruction_weight * reconstruction
-            if self.losses:  # weight regularisers of a custom backbone
-                loss = loss + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
-            scaled_loss = self.optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled_loss, encoder_variables)
-        self.optimizer.apply(gradients, encoder_variables)
-        return self._update_trackers(
-            {
-                "total": d_terms["js"] + self.reconstruction_weight * reconstruction,
-                "d_loss": d_terms["d_loss"],
-                "d_accuracy": d_terms["d_accuracy"],
-                "reconstruction": reconstruction,
-                "abc": self.abc_loss(tf.stop_gradient(z)),
-                "encoder_loss": adversarial,
-            }
-        )
-
-    def test_step(self, data: Any) -> dict[str, tf.Tensor]:
-        x = _unpack_inputs(data)
-        if not self.built:
-            self.build(x.shape)
-        z = self.latent(x, training=False)
-        prior = self.sample_prior(tf.shape(x)[0], seeds=_EVAL_SEEDS)
-        fake_logits = self.discriminator(z, training=False)
-        d_terms = self.discriminator_terms(self.discriminator(prior, training=False), fake_logits)
-        reconstruction = self._reconstruction(x, z, training=False)
-        return self._update_trackers(
-            {
-                "total": d_terms["js"] + self.reconstruction_weight * reconstruction,
-                "d_loss": d_terms["d_loss"],
-                "d_accuracy": d_terms["d_accuracy"],
-                "reconstruction": reconstruction,
-                "abc": self.abc_loss(z),
-                "encoder_loss": self.adversarial_encoder_loss(fake_logits),
-            }
-        )
-
-    def predict_step(self, data: Any) -> tf.Tensor:
-        return self(_unpack_inputs(data), training=False)
+        # 1. Discriminator step on a detached copy of the encoder's output.
+        with tape.stop_recording():
+            with tf.GradientTape() as d_tape:
+                d_terms = self.discriminator_terms(
+                    self.discriminator(prior, training=True),
+                    self.discriminator(tf.stop_gradient(z), training=True),
+                )
+            d_gradients = d_tape.gradient(d_terms["d_loss"], d_variables)
+            self.discriminator_optimizer.apply(d_gradients, d_variables)
+        # 2. Encoder step against the updated discriminator.
+        fake_logits = self.discriminator(z, training=True)
+        return self._terms(x, z, d_terms, fake_logits, training=True)
 
     # ----------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
-            n_clusters=self.n_clusters,
-            backbone=networks.backbone_to_config(self.backbone_name, self.backbone),
-            hidden_units=self.hidden_units,
             latent_dim=self.latent_dim,
             separation=self.separation,
             prior_scale=self.prior_scale,
@@ -467,7 +379,3 @@ class DCAN(keras.Model):
             seed=self.seed,
         )
         return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "DCAN":
-        return cls(**networks.backbone_from_config(config))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ddc_tf import losses
-from ddc_tf.training import TrainConfig
+from ddc_tf.experiments.training import TrainConfig
 
 __all__ = ["Preset", "PRESETS", "FIT_DEFAULTS", "get_preset", "resolve_fit_options", "describe_presets"]
 

@@ -19,9 +19,11 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
-from ddc_tf import losses, networks
+from ddc_tf import losses
+from ddc_tf.models import networks
 from ddc_tf.data import ArrayData, to_dataset
-from ddc_tf.model import DDC
+from ddc_tf.models import METHODS, ClusteringModel
+from ddc_tf.models.base import parse_proportions
 
 __all__ = [
     "TrainConfig",
@@ -62,8 +64,8 @@ class TrainConfig:
             batch has m points, and XLA compiles one shape).
         jit_compile: compile the train step with XLA.
         method: the clustering loss: ``"ddc"`` (this package's DDC), ``"ot"`` (optimal
-            transport with size constraints, :class:`ddc_tf.ot_model.OTClustering`) or
-            ``"dcan"`` (adversarial, :class:`ddc_tf.adversarial.DCAN`). ``rel_sigma``,
+            transport with size constraints, :class:`ddc_tf.models.ot.OTClustering`) or
+            ``"dcan"`` (adversarial, :class:`ddc_tf.models.dcan.DCAN`). ``rel_sigma``,
             ``sigma_mode`` and ``loss_weights`` apply to DDC only.
         epsilon: entropic regularisation of ``"ot"``; ``None`` = its default.
         proportions: cluster proportions for ``"ot"`` (column marginal) and ``"dcan"``
@@ -133,19 +135,13 @@ class TrainConfig:
             raise ValueError(f"lr_schedule={self.lr_schedule!r}; expected one of {LR_SCHEDULES}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy={self.strategy!r}; expected one of {STRATEGIES}")
-        if self.strategy != "none" and self.method != "ddc":
-            raise ValueError(f"strategy={self.strategy!r} is supported for method 'ddc' only")
-        if self.method not in ("ddc", "ot", "dcan"):
-            raise ValueError(f"method={self.method!r}; expected 'ddc', 'ot' or 'dcan'")
-        if self.method != "ddc":  # registers the class for keras.models.load_model (resumed runs)
-            import ddc_tf.adversarial, ddc_tf.ot_model  # noqa: F401, E401
+        if self.method not in METHODS:
+            raise ValueError(f"method={self.method!r}; expected one of {tuple(METHODS)}")
         if self.epsilon is not None and (self.method != "ot" or not self.epsilon > 0):
             raise ValueError(f"epsilon={self.epsilon!r}: a positive number, for method 'ot' only")
         if self.proportions != "uniform":
             if self.method == "ddc":
                 raise ValueError("proportions apply to methods 'ot' and 'dcan', not 'ddc'")
-            from ddc_tf.ot_model import parse_proportions
-
             parse_proportions(self.proportions, self.n_clusters, allow_free=self.method == "ot")
             if self.proportions is not None and not isinstance(self.proportions, str):
                 self.proportions = tuple(float(p) for p in self.proportions)
@@ -205,7 +201,7 @@ def make_strategy(name: str) -> Any:
     return _STRATEGY_CACHE[name]
 
 
-def build_model(config: TrainConfig, data: ArrayData) -> DDC:
+def build_model(config: TrainConfig, data: ArrayData) -> ClusteringModel:
     """A fresh, compiled model of ``config.method`` for ``data`` (weights depend on the
     global Keras seed): DDC, OTClustering or DCAN, all with the same backbone and Adam.
     With ``config.strategy`` set, the model and its optimizer are created in that
@@ -215,24 +211,22 @@ def build_model(config: TrainConfig, data: ArrayData) -> DDC:
             return build_model(dataclasses.replace(config, strategy="none"), data)
     backbone = resolve_backbone(config.backbone, data)
     learning_rate = config.learning_rate or networks.DEFAULT_LEARNING_RATES[backbone]
-    common = {"n_clusters": config.n_clusters, "backbone": backbone, "hidden_units": config.hidden_units}
+    options: dict[str, Any] = {"n_clusters": config.n_clusters, "backbone": backbone,
+                               "hidden_units": config.hidden_units}
     if config.method == "ot":
-        from ddc_tf.ot_model import OTClustering
-
-        epsilon = {} if config.epsilon is None else {"epsilon": config.epsilon}
-        model = OTClustering(**common, proportions=config.proportions, **epsilon)
+        options.update(proportions=config.proportions)
+        if config.epsilon is not None:
+            options.update(epsilon=config.epsilon)
     elif config.method == "dcan":
-        from ddc_tf.adversarial import DCAN
-
-        model = DCAN(**common, proportions=config.proportions)
+        options.update(proportions=config.proportions)
     else:
-        model = DDC(
-            **common,
+        options.update(
             rel_sigma=config.rel_sigma,
             sigma_mode=config.sigma_mode,
             loss_weights=config.loss_weights,
             input_dropout=config.input_dropout,
         )
+    model = METHODS[config.method](**options)
     model.build((None, *data.input_shape))
     model.compile(optimizer=make_optimizer(config, learning_rate), jit_compile=config.jit_compile)
     return model
@@ -278,7 +272,7 @@ def train_run(
     verbose: int | str = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
     backup_dir: str | os.PathLike | None = None,
-) -> tuple[DDC, dict[str, list[float]]]:
+) -> tuple[ClusteringModel, dict[str, list[float]]]:
     """Train one fresh DDC model on ``data`` for ``config.steps`` mini-batches.
 
     Args:
@@ -350,7 +344,7 @@ def evaluation_order(n: int, batch_size: int, seed: int = EVALUATION_SEED) -> np
 
 
 def dataset_loss(
-    model: DDC, data: ArrayData, batch_size: int = 100, seed: int = EVALUATION_SEED
+    model: ClusteringModel, data: ArrayData, batch_size: int = 100, seed: int = EVALUATION_SEED
 ) -> dict[str, float]:
     """Unsupervised loss of ``model`` over the whole data set (no labels).
 
@@ -368,7 +362,7 @@ def dataset_loss(
     return {name: float(result[name]) for name in ("loss", *losses.TERM_NAMES)}
 
 
-def predict_assignments(model: DDC, data: ArrayData, batch_size: int = 256) -> np.ndarray:
+def predict_assignments(model: ClusteringModel, data: ArrayData, batch_size: int = 256) -> np.ndarray:
     """Cluster probabilities ``(n, k)`` float32 for every point of ``data``, in order."""
     dataset = to_dataset(data, batch_size=batch_size, shuffle=False, with_labels=False)
     return np.asarray(model.predict(dataset, verbose=0), dtype=np.float32)

@@ -1,4 +1,4 @@
-"""``ddc-tf export`` and ``ddc-tf predict`` (registered through ``ddc_tf.cli.EXTRA_COMMANDS``).
+"""``ddc-tf export`` and ``ddc-tf predict``: SavedModels for TF Serving, and batch prediction.
 
     ddc-tf export --model PATH --name NAME [--version V] [--base-dir saved_models]
                   [--data SOURCE | --input-dtype DTYPE --scale S]
@@ -10,41 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from fractions import Fraction
-from typing import Any, Callable
+from typing import Any
 
-from ddc_tf.cli import positive_int
+from ddc_tf.cli.common import positive_int, scale_value
 
 __all__ = ["register"]
 
 
-def _scale(text: str) -> float:
-    """A positive number, also as a fraction: ``0.00392156862745098`` or ``1/255``."""
-    try:
-        value = float(Fraction(text.strip())) if "/" in text else float(text)
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"not a number or fraction: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"scale must be a positive number, got {text!r}")
-    return value
-
-
-def _guarded(command: str, func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Report the errors users cause (bad paths, existing versions, bad inputs) in one line."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
-            print(f"ddc-tf {command}: error: {error}", file=sys.stderr)
-            return 2
-
-    return run
-
-
 def _cmd_export(args: argparse.Namespace) -> int:
-    from ddc_tf.export import SERVING_SIGNATURE, export_from_path, read_metadata
+    from ddc_tf.serving.export import SERVING_SIGNATURE, export_from_path, read_metadata
 
     path = export_from_path(
         args.model,
@@ -76,7 +50,7 @@ def _shape(shape: list[Any]) -> str:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from ddc_tf.predict import predict_to_file
+    from ddc_tf.serving.predict import predict_to_file
 
     summary = predict_to_file(
         args.model,
@@ -114,8 +88,8 @@ def register(subparsers: Any) -> None:
     export.add_argument("--base-dir", default="saved_models", help="folder of served models (TF Serving's model base path is BASE_DIR/NAME)")
     export.add_argument("--data", default=None, help="the training data source, to take its raw dtype and scale")
     export.add_argument("--input-dtype", default=None, help="raw input dtype clients send (uint8, float32, ...)")
-    export.add_argument("--scale", type=_scale, default=None, help="the model sees float32(raw) × SCALE (e.g. 1/255)")
-    export.set_defaults(func=_guarded("export", _cmd_export))
+    export.add_argument("--scale", type=scale_value, default=None, help="the model sees float32(raw) × SCALE (e.g. 1/255)")
+    export.set_defaults(func=_cmd_export)
 
     predict = subparsers.add_parser(
         "predict",
@@ -133,6 +107,6 @@ def register(subparsers: Any) -> None:
     predict.add_argument("--batch-size", type=positive_int, default=256, help="rows per batch (default 256)")
     predict.add_argument("--hidden", action="store_true", help="also write the hidden representation (h0.. / 'hidden')")
     predict.add_argument("--input-dtype", default=None, help="raw dtype of a .keras model's inputs (without data.json)")
-    predict.add_argument("--scale", type=_scale, default=None, help="scale of a .keras model's inputs (without data.json)")
+    predict.add_argument("--scale", type=scale_value, default=None, help="scale of a .keras model's inputs (without data.json)")
     predict.add_argument("--json", action="store_true", help="print the summary as JSON")
-    predict.set_defaults(func=_guarded("predict", _cmd_predict))
+    predict.set_defaults(func=_cmd_predict)

@@ -45,9 +45,10 @@ __all__ = [
     "squared_euclidean",
     "DEFAULT_EPSILON",
     "DEFAULT_ITERATIONS",
+    "assignment_logits",
 ]
 
-#: Entropic regularisation used by :class:`ddc_tf.ot_model.OTClustering` by default, in the
+#: Entropic regularisation used by :class:`ddc_tf.models.OTClustering` by default, in the
 #: units of its normalised embedding (total variance 1 per batch; see that class).
 DEFAULT_EPSILON = 0.01
 #: Sinkhorn iterations per training step (fixed: static graph, no host round-trip).
@@ -194,6 +195,25 @@ class SinkhornOutput:
     def assignments(self) -> tf.Tensor:
         """``(m, k)`` rows of the plan normalised to sum to 1: soft cluster assignments."""
         return self.plan / tf.reduce_sum(self.plan, axis=1, keepdims=True)
+
+
+def assignment_logits(cost: tf.Tensor, g: tf.Tensor, epsilon: float | tf.Tensor) -> tf.Tensor:
+    """``(g_j − C_ij)/ε``: the logits whose row-wise softmax is a plan's rows normalised.
+
+    For a plan ``P_ij = exp((f_i + g_j − C_ij)/ε)`` the row ``i`` divided by its sum is
+    ``softmax_j((g_j − C_ij)/ε)`` whatever ``f``: given the column potential ``g`` (the
+    soft c-transform), each point's assignment needs no other point. OT clustering predicts
+    with it from a running ``g``; with ``g = 0`` it is soft k-means' ``softmax(−C/ε)``.
+
+    Args:
+        cost: ``(m, k)`` costs ``C``.
+        g: ``(k,)`` column potential.
+        epsilon: entropic regularisation ε > 0.
+
+    Returns:
+        ``(m, k)`` float32 logits.
+    """
+    return (tf.cast(g, tf.float32)[tf.newaxis, :] - tf.cast(cost, tf.float32)) / epsilon
 
 
 def _row_update(log_k: tf.Tensor, log_a: tf.Tensor, g_eps: tf.Tensor) -> tf.Tensor:

@@ -30,7 +30,7 @@ takes that from explicit options, from the training data, or from the ``data.jso
 that ``run_protocol`` writes beside the model (in that order).
 
 Example:
-    >>> from ddc_tf.export import export_from_path
+    >>> from ddc_tf.serving.export import export_from_path
     >>> path = export_from_path("outputs/fit/model.keras", name="digits")
     >>> path
     PosixPath('saved_models/digits/1')
@@ -49,6 +49,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ddc_tf import run_files
+from ddc_tf._version import __version__
+from ddc_tf.models import ClusteringModel
+from ddc_tf.run_files import DATA_FILE, describe_data
 
 __all__ = [
     "DEFAULT_BASE_DIR",
@@ -135,7 +140,7 @@ class InputSpec:
         return d
 
 
-def _model_input_shape(model: Any) -> tuple[int, ...] | None:
+def model_input_shape(model: Any) -> tuple[int, ...] | None:
     """The per-example input shape a built Keras model was built with, or None."""
     try:
         shape = model.get_build_config()["input_shape"]
@@ -149,7 +154,8 @@ def _model_input_shape(model: Any) -> tuple[int, ...] | None:
     return tuple(int(d) for d in shape)
 
 
-def _parse_dtype(value: str) -> str:
+def parse_dtype(value: str) -> str:
+    """The canonical numpy name of a dtype (``"uint8"``, ``"float32"``), or a ValueError."""
     try:
         return str(np.dtype(value))
     except TypeError as err:
@@ -178,7 +184,6 @@ def resolve_input_spec(
     Raises:
         ValueError: the scaling cannot be determined, or sources disagree on the shape.
     """
-    from ddc_tf.protocol import DATA_FILE, describe_data
 
     described: dict[str, Any] | None = None
     origin = None
@@ -196,7 +201,7 @@ def resolve_input_spec(
             raise ValueError(f"{data_json}: unreadable data description: {err}") from None
         origin = str(data_json)
 
-    model_shape = _model_input_shape(model)
+    model_shape = model_input_shape(model)
     data_shape = tuple(described["input_shape"]) if described and described.get("input_shape") else None
     if model_shape and data_shape and tuple(model_shape) != tuple(data_shape):
         raise ValueError(
@@ -207,7 +212,7 @@ def resolve_input_spec(
     if shape is None:
         raise ValueError("the model is not built and no data gives the input shape; build it first")
 
-    raw_dtype = _parse_dtype(input_dtype) if input_dtype is not None else (described or {}).get("raw_dtype")
+    raw_dtype = parse_dtype(input_dtype) if input_dtype is not None else (described or {}).get("raw_dtype")
     if scale is None:
         scale = (described or {}).get("scale")
     missing = [opt for opt, value in (("--scale", scale), ("--input-dtype", raw_dtype)) if value is None]
@@ -281,13 +286,9 @@ def _check_version(version: Any) -> int:
 
 # --------------------------------------------------------------------------- graph
 def _check_model(model: Any) -> None:
-    import keras
-
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"expected a keras Model (a ddc_tf.DDC), got {type(model).__name__}")
-    if not callable(getattr(model, "embed", None)):
+    if not isinstance(model, ClusteringModel):
         raise TypeError(
-            f"{type(model).__name__} has no embed() method; export needs a ddc_tf.DDC model"
+            f"expected a ddc_tf clustering model (DDC, OTClustering or DCAN), got {type(model).__name__}"
         )
     if not model.built:
         raise ValueError("the model is not built; call model.build((None, *input_shape)) first")
@@ -350,17 +351,6 @@ def _signature_description(model: Any, spec: InputSpec) -> dict[str, Any]:
     }
 
 
-def _model_description(model: Any) -> dict[str, Any]:
-    keys = ("n_clusters", "backbone_name", "hidden_units", "rel_sigma", "sigma_mode", "loss_weights")
-    out = {k: getattr(model, k) for k in keys if hasattr(model, k)}
-    if "loss_weights" in out:
-        out["loss_weights"] = list(out["loss_weights"])
-    if "backbone_name" in out:
-        out["backbone"] = out.pop("backbone_name")
-    out["parameters"] = int(model.count_params())
-    return out
-
-
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
@@ -405,8 +395,6 @@ def export_model(
     import keras
     import tensorflow as tf
 
-    import ddc_tf
-
     _check_name(name)
     _check_model(model)
     explicit = version is not None
@@ -437,7 +425,7 @@ def export_model(
                 continue  # another export took this version meanwhile
             metadata = {
                 "format": "ddc_tf.saved_model/1",
-                "ddc_tf_version": ddc_tf.__version__,
+                "ddc_tf_version": __version__,
                 "tensorflow_version": tf.__version__,
                 "keras_version": keras.__version__,
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -446,7 +434,7 @@ def export_model(
                 "source_model": str(source_model) if source_model is not None else None,
                 "input": {**spec.to_dict(), "preprocessing": "x = cast(raw, float32) * scale"},
                 "data": data_description,
-                "model": _model_description(model),
+                "model": model.describe(),
                 "signatures": _signature_description(model, spec),
                 "training": training,
             }
@@ -497,24 +485,13 @@ def export_from_path(
     Returns:
         The new version folder.
     """
-    import keras
-
-    import ddc_tf.model  # noqa: F401  (registers DDC for deserialisation)
-    from ddc_tf.protocol import RESULTS_FILE
-
-    model_path = Path(model_path)
-    if model_path.is_dir() and (model_path / "model.keras").is_file():
-        model_path = model_path / "model.keras"
-    if not model_path.is_file():
-        raise FileNotFoundError(f"{model_path}: no such model file (expected a .keras file)")
-    if model_path.suffix != ".keras":
-        raise ValueError(f"{model_path}: expected a Keras model file ending in .keras")
-    model = keras.models.load_model(model_path)
+    model_path = run_files.find_model_file(model_path)
+    model = run_files.load_model(model_path)
     spec, described = resolve_input_spec(
         model, model_path=model_path, data=data, scale=scale, input_dtype=input_dtype
     )
     training = None
-    results_path = model_path.parent / RESULTS_FILE
+    results_path = model_path.parent / run_files.RESULTS_FILE
     if results_path.is_file():
         try:
             training = json.loads(results_path.read_text())

@@ -1,0 +1,69 @@
+"""``ddc-tf``: the command line.
+
+    ddc-tf fit --data SOURCE [--clusters K] [--steps N] [--runs R] [--out DIR] ...
+    ddc-tf fit --preset NAME [any flag overrides the preset]
+    ddc-tf ablation --data SOURCE [--repeats 5] [--runs 20] [--out DIR] ...
+    ddc-tf table --results FILE_OR_DIR ... --out DIR
+    ddc-tf presets
+    ddc-tf demo [--out DIR]
+    ddc-tf export --model PATH --name NAME ...
+    ddc-tf predict --model PATH --data SOURCE --out FILE.{csv,npz}
+    ddc-tf plot --model PATH --data SOURCE --out DIR
+
+One module per command (``fit``, ``ablation``, ``tables``, ``demo``, ``serving``, ``plot``),
+each with ``register(subparsers)``; shared flags and argument types in ``common``. One error
+policy for all of them, in :func:`main`: a mistake the user can fix (``ValueError``,
+``TypeError``, ``OSError``) is one line ``ddc-tf CMD: error: …`` and exit status 2; Ctrl-C
+is one line and status 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+# TensorFlow's C++ start-up chatter hides the output users came for.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from ddc_tf._version import __version__  # noqa: E402
+from ddc_tf.cli import ablation, demo, fit, plot, serving, tables  # noqa: E402
+from ddc_tf.cli.common import positive_int, vote_count  # noqa: E402,F401  (kept importable here)
+
+__all__ = ["build_parser", "main"]
+
+#: The command modules, in the order ``ddc-tf --help`` lists them.
+COMMANDS = (fit, ablation, tables, demo, serving, plot)
+
+#: Exit status of an interrupted command (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+#: Exit status of a command stopped by a user error.
+EXIT_USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ddc-tf", description="Deep Divergence-based Clustering (Kampffmeyer et al. 2019) in Keras."
+    )
+    parser.add_argument("--version", action="version", version=f"ddc_tf {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"\nddc-tf {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, TypeError, OSError) as error:
+        print(f"ddc-tf {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

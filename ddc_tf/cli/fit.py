@@ -1,0 +1,129 @@
+"""``ddc-tf fit``: train R runs, pick one without labels, DDC-VOTE and DDC-ENSEMBLE.
+
+    ddc-tf fit --data SOURCE [--clusters K] [--steps N] [--runs R] [--out DIR] ...
+    ddc-tf fit --preset NAME [any flag overrides the preset]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ddc_tf.cli.common import add_training_arguments, resolve_data_and_clusters, vote_count
+
+__all__ = ["register", "run"]
+
+
+def _set_precision(policy: str | None) -> None:
+    if policy:
+        import keras
+
+        keras.mixed_precision.set_global_policy(f"mixed_{policy}")
+
+
+def _parse_proportions(text: str) -> str | tuple[float, ...] | None:
+    """``--proportions``: ``uniform``, ``free`` (None) or comma-separated numbers."""
+    if text in ("uniform", "free"):
+        return None if text == "free" else text
+    try:
+        return tuple(float(p) for p in text.replace(" ", "").split(","))
+    except ValueError:
+        raise ValueError(f"--proportions {text!r}: expected numbers such as 0.5,0.3,0.2, 'uniform' or 'free'") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """``ddc-tf fit``: the protocol on ``--data``; prints the results table."""
+    from ddc_tf.experiments.protocol import run_protocol
+    from ddc_tf.experiments.tables import format_results_table
+    from ddc_tf.experiments.training import TrainConfig
+    from ddc_tf.run_files import MODEL_FILE, RESULTS_FILE
+
+    arrays, n_clusters = resolve_data_and_clusters(args)
+    _set_precision(args.mixed_precision)
+    config = TrainConfig(
+        n_clusters=n_clusters,
+        backbone=args.backbone,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        rel_sigma=args.rel_sigma,
+        sigma_mode=args.sigma_mode,
+        loss_weights=tuple(args.weights),
+        jit_compile=args.jit,
+        method=args.method,
+        epsilon=args.epsilon,
+        proportions=_parse_proportions(args.proportions),
+        strategy=args.strategy,
+        clipnorm=args.clipnorm,
+        lr_schedule=args.lr_schedule,
+    )
+    out = Path(args.out)
+    callbacks_for = None
+    if args.tensorboard or args.log_curves:
+        import keras
+
+        from ddc_tf.callbacks import TrainingCurves
+
+        def callbacks_for(seed: int) -> list:
+            callbacks = []
+            if args.tensorboard:
+                callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs" / f"seed_{seed}")))
+            if args.log_curves:
+                callbacks.append(TrainingCurves(
+                    arrays.x, arrays.y, every=args.log_curves, subset=args.curve_subset,
+                    batch_size=config.batch_size, csv_path=out / "curves" / f"seed_{seed}.csv",
+                    log_dir=out / "logs" / f"seed_{seed}" / "curves",
+                ))
+            return callbacks
+
+    results, _ = run_protocol(
+        arrays,
+        config,
+        runs=args.runs,
+        seed=args.seed,
+        out_dir=out,
+        verbose=0 if args.quiet else "auto",
+        callbacks_for=callbacks_for,
+        baselines=[name for name, on in (("kmeans", args.kmeans), ("kmeans_hidden", args.kmeans_hidden)) if on],
+        selector=args.selector,
+        vote_runs=args.vote_runs,
+    )
+    print(format_results_table(results, results.get("kmeans")))
+    print(f"\nresults: {out / RESULTS_FILE}\nbest model: {out / MODEL_FILE}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``fit`` to the ``ddc-tf`` sub-commands."""
+    from ddc_tf.experiments.training import LR_SCHEDULES
+    from ddc_tf.models import METHODS
+    from ddc_tf.selection import DEFAULT_SELECTOR, SELECTORS
+
+    fit = subparsers.add_parser(
+        "fit",
+        help="train DDC (R runs, a run chosen without labels, DDC-VOTE) and write results.json",
+        description="Train R DDC runs on a data set; report the run the selector picks and DDC-VOTE.",
+    )
+    add_training_arguments(
+        fit, out="outputs/fit",
+        runs_help="independent runs R; ≥ 3 adds DDC-VOTE (paper: 20; default 10: the selector and the vote need several runs)",
+    )
+    fit.add_argument("--weights", type=float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("W1", "W2", "W3"), help="weights of l1 l2 l3 (0 switches a term off)")
+    fit.add_argument("--selector", choices=SELECTORS, default=DEFAULT_SELECTOR, help=f"how the reported run is picked, without labels: loss (lowest total loss, the paper), l1, or consensus (most agreement with the other runs); default {DEFAULT_SELECTOR}")
+    fit.add_argument("--vote-runs", type=vote_count, default=None, help="DDC-VOTE over the best this many runs of the selector's ranking (paper: 3; default: the better half of the runs, at least 3)")
+    fit.add_argument("--clipnorm", type=float, default=None, help="clip the gradient's global norm at this value (default: no clipping)")
+    fit.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant", help="constant (default) or cosine (decay to 0 over --steps)")
+    fit.add_argument("--method", choices=tuple(METHODS), default="ddc", help="clustering loss: ddc (default), ot (optimal transport with cluster-size constraints), dcan (adversarial)")
+    fit.add_argument("--epsilon", type=float, default=None, help="--method ot: entropic regularisation ε, in units of the embedding's variance (default 0.01)")
+    fit.add_argument("--proportions", default="uniform", metavar="P1,P2,...|uniform|free", help="--method ot/dcan: target cluster proportions (e.g. 0.5,0.3,0.2; normalised), uniform (default) or free (ot: no size constraint)")
+    fit.add_argument("--mixed-precision", choices=("bfloat16", "float16"), default=None, help="run the network in mixed precision (loss stays float32)")
+    fit.add_argument("--jit", action="store_true", help="compile the train step with XLA")
+    fit.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none", help="tf.distribute strategy: none (default), mirrored (all local devices), multiworker (hosts from TF_CONFIG); --batch-size is the global batch, the DDC kernel is formed on it (docs/distributed.md); ot/dcan compute their loss on each replica's share")
+    fit.add_argument("--kmeans", action="store_true", help="also report k-means++ (best of 20) on the raw inputs")
+    fit.add_argument("--kmeans-hidden", action="store_true", help="also report k-means++ (best of 20) on the chosen run's hidden representation")
+    fit.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/logs/seed_S")
+    fit.add_argument("--log-curves", type=int, nargs="?", const=100, default=None, metavar="N",
+                     help="every N steps (default 100) log the loss, its terms and ACC/NMI on a fixed subset to OUT/curves/seed_S.csv and TensorBoard (paper Fig. 9a)")
+    fit.add_argument("--curve-subset", type=int, default=2000, help="points evaluated by --log-curves (default 2000)")
+    fit.set_defaults(func=run)

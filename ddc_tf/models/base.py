@@ -1,0 +1,368 @@
+"""``ClusteringModel``: what every deep clustering model of this package shares.
+
+A clustering model maps inputs through a *trunk* — optional input dropout, a backbone
+(:mod:`ddc_tf.models.networks`) and the hidden head ``Dense → ReLU → BatchNorm`` — to the
+hidden representation ``embed`` returns, and from there, by a method-specific *head*, to
+pre-softmax cluster scores (``hidden_and_logits``) and cluster probabilities (``call``).
+It trains itself on unlabelled batches with its own loss.
+
+As Keras' ``Trainer`` owns the loop and lets a subclass override ``compute_loss``, this
+base class owns validation, building (also from the first batch of ``fit``'s data, so an
+unbuilt model works with every standard callback), ``compile``, the metric trackers, the
+``train_step`` template (regularisers, loss scaling, gradients, ``tf.distribute``),
+``test_step``, ``predict_step`` and the config; a subclass supplies:
+
+- ``METHOD``: its short name (``"ddc"``, ``"ot"``, ``"dcan"``) and ``TERM_DESCRIPTIONS``,
+  what its ``l1``, ``l2``, ``l3`` mean;
+- ``build_head(input_shape)``: the weights after the trunk;
+- ``hidden_and_logits(x, training)``;
+- ``loss_terms(x, training)``: float32 scalars ``total``, ``l1``, ``l2``, ``l3`` (and what
+  its extra metrics track) of one batch — the unsupervised score of ``evaluate`` and of the
+  protocol's run selection;
+- optionally ``training_terms`` (the training step's terms, ``objective`` if it is not
+  ``total``), ``before_train_step`` / ``after_train_step`` (state kept outside the
+  gradient), ``optimized_variables`` and ``extra_metrics``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Sequence
+
+import keras
+import tensorflow as tf
+
+from ddc_tf.losses.reconstruction import relative_reconstruction_error
+from ddc_tf.models import networks
+
+__all__ = [
+    "ClusteringModel",
+    "check_n_clusters",
+    "in_multi_worker_mode",
+    "num_replicas",
+    "parse_proportions",
+]
+
+
+def check_n_clusters(n_clusters: Any) -> int:
+    """``n_clusters`` as an int, or a ValueError unless it is an integer ≥ 2."""
+    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, float)) or (
+        int(n_clusters) != n_clusters or n_clusters < 2
+    ):
+        raise ValueError(f"n_clusters must be an integer ≥ 2, got {n_clusters!r}")
+    return int(n_clusters)
+
+
+def parse_proportions(
+    proportions: str | Sequence[float] | None, n_clusters: int, *, allow_free: bool = True
+) -> tuple[float, ...] | None:
+    """Validate cluster proportions: ``"uniform"``, ``None``/``"free"`` (free) or k positive numbers.
+
+    Numbers are normalised to sum to 1 (so sizes such as ``(500, 300, 200)`` work too).
+
+    Returns:
+        A tuple of k floats summing to 1, or ``None`` for a free column marginal.
+    """
+    if proportions is None or (isinstance(proportions, str) and proportions == "free"):
+        if not allow_free:
+            raise ValueError("proportions=None (free) is not available here; give 'uniform' or k numbers")
+        return None
+    if isinstance(proportions, str):
+        if proportions != "uniform":
+            raise ValueError(
+                f"proportions={proportions!r}; expected 'uniform', 'free'/None or {n_clusters} numbers"
+            )
+        return tuple([1.0 / n_clusters] * n_clusters)
+    values = [float(p) for p in proportions]
+    if len(values) != n_clusters:
+        raise ValueError(f"{len(values)} proportions given for {n_clusters} clusters: {values}")
+    if any(not (p > 0 and math.isfinite(p)) for p in values):
+        raise ValueError(f"proportions must be positive and finite, got {values}")
+    total = sum(values)
+    return tuple(p / total for p in values)
+
+
+def num_replicas() -> int:
+    """Replicas in sync when called inside a replica context of a multi-replica strategy, else 1."""
+    if not tf.distribute.has_strategy() or tf.distribute.in_cross_replica_context():
+        return 1
+    return int(tf.distribute.get_strategy().num_replicas_in_sync)
+
+
+def in_multi_worker_mode() -> bool:
+    """True under a MultiWorkerMirroredStrategy that spans several workers."""
+    if not tf.distribute.has_strategy():
+        return False
+    strategy = tf.distribute.get_strategy()
+    extended = getattr(strategy, "extended", None)
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+        getattr(extended, "_in_multi_worker_mode", lambda: False)()
+    )
+
+
+def _inputs_of(data: Any) -> Any:
+    """The inputs of a batch that is ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``."""
+    x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+    return x
+
+
+def input_shape_of(data: Any) -> tuple[int | None, ...] | None:
+    """``(None, *feature_shape)`` of what ``fit`` is given, when it can be read without
+    consuming data: a ``tf.data.Dataset`` (its element spec) or an array with a ``shape``.
+    ``None`` otherwise (Keras then builds the model in the first traced step)."""
+    if isinstance(data, tf.data.Dataset):
+        spec = data.element_spec
+        if isinstance(spec, (tuple, list)):
+            spec = spec[0] if spec else None
+        shape = getattr(spec, "shape", None)
+        if shape is None or shape.rank is None or shape.rank < 2:
+            return None
+        dims = tuple(shape.as_list()[1:])
+    else:
+        shape = getattr(data, "shape", None)
+        if shape is None or len(shape) < 2:
+            return None
+        dims = tuple(shape[1:])
+    if any(d is None for d in dims):
+        return None
+    return (None, *(int(d) for d in dims))
+
+
+class ClusteringModel(keras.Model):
+    """Base of ``DDC``, ``OTClustering`` and ``DCAN`` (see the module docstring).
+
+    Args:
+        n_clusters: number of clusters k (≥ 2).
+        backbone: ``"conv"`` (the paper's CNN, for images ``(h, w, c)``), ``"mlp"`` (the
+            paper's fully connected net, for vectors ``(d,)``), or any ``keras.Layer`` /
+            ``keras.Model`` that maps a batch of inputs to features ``(batch, features)``.
+        hidden_units: width of the hidden representation (Dense → ReLU → BatchNorm).
+            Default: 100 for ``"conv"``, 500 for ``"mlp"`` (the paper's networks), 100 for
+            a custom backbone.
+        input_dropout: drop this fraction of the input entries during training (a
+            ``keras.layers.Dropout`` before the backbone; 0 = off). Inference is unaffected.
+        **kwargs: passed to ``keras.Model`` (e.g. ``name``).
+
+    Call:
+        ``model(x)`` → ``(batch, n_clusters)`` float32 cluster probabilities.
+    """
+
+    #: Short name of the method (``TrainConfig.method``, exports, results).
+    METHOD: ClassVar[str] = ""
+    #: What ``l1``, ``l2``, ``l3`` mean for this model (the protocol stores three terms per run).
+    TERM_DESCRIPTIONS: ClassVar[dict[str, str]] = {}
+    #: Which entry of the terms dict each metric tracker is updated with (default: its name;
+    #: ``loss`` is updated with ``total``).
+    METRIC_INPUTS: ClassVar[dict[str, str]] = {}
+
+    def __init__(
+        self,
+        n_clusters: int,
+        backbone: str | keras.layers.Layer = "conv",
+        hidden_units: int | None = None,
+        input_dropout: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.n_clusters = check_n_clusters(n_clusters)
+        if isinstance(input_dropout, bool) or not (
+            isinstance(input_dropout, (int, float)) and 0.0 <= input_dropout < 1.0
+        ):
+            raise ValueError(f"input_dropout must be a number in [0, 1), got {input_dropout!r}")
+        self.input_dropout = float(input_dropout)
+        self.dropout_layer = (
+            keras.layers.Dropout(self.input_dropout, name="input_dropout") if self.input_dropout else None
+        )
+        self.backbone_name, self.backbone = networks.backbone_layer(backbone)
+        if hidden_units is None:
+            hidden_units = networks.DEFAULT_HIDDEN_UNITS.get(self.backbone_name, 100)
+        if isinstance(hidden_units, bool) or int(hidden_units) != hidden_units or hidden_units < 1:
+            raise ValueError(f"hidden_units must be an integer ≥ 1, got {hidden_units!r}")
+        self.hidden_units = int(hidden_units)
+        self.hidden_layer = networks.hidden_head(self.hidden_units)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.term_trackers = {name: keras.metrics.Mean(name=name) for name in ("l1", "l2", "l3")}
+
+    # ----------------------------------------------------------------- building
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        """Create the weights for inputs of shape ``(batch, *input_shape[1:])``."""
+        input_shape = networks.build_trunk(
+            self.backbone_name, self.backbone, self.hidden_layer, input_shape
+        )
+        self.build_head(input_shape)
+        self.built = True
+
+    def build_head(self, input_shape: tuple[int | None, ...]) -> None:
+        """Create the weights after the trunk (``input_shape`` is the model's, batch None)."""
+
+    def build_decoder(self, input_shape: tuple[int | None, ...], code_dim: int) -> None:
+        """For methods with a reconstruction term (``self.reconstruction_weight > 0``): a
+        decoder mirroring the backbone from a ``code_dim`` code back to the inputs, and the
+        running input variance its error is measured against
+        (:func:`ddc_tf.losses.reconstruction.relative_reconstruction_error`)."""
+        self.decoder = None
+        if self.reconstruction_weight > 0:
+            self.decoder = networks.make_decoder(self.backbone_name, input_shape[1:])
+            self.decoder.build((None, code_dim))
+            self.input_variance = self.add_weight(
+                shape=(), initializer="zeros", dtype="float32", trainable=False, autocast=False,
+                name="input_variance",
+            )
+
+    def reconstruction_error(self, x: tf.Tensor, code: tf.Tensor, training: bool) -> tf.Tensor:
+        """The decoder's relative reconstruction error of ``x`` from ``code`` (0 without a decoder)."""
+        if self.decoder is None:
+            return tf.constant(0.0, tf.float32)
+        return relative_reconstruction_error(
+            x, self.decoder(code, training=training), self.input_variance, training=training
+        )
+
+    def _built_for(self, x: tf.Tensor) -> None:
+        if not self.built:  # fit() with the TF backend builds in the first trace
+            self.build(x.shape)
+
+    # ----------------------------------------------------------------- forward
+    def trunk(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Input dropout → backbone → hidden head: ``(batch, hidden_units)`` in the compute dtype."""
+        if self.dropout_layer is not None:
+            x = self.dropout_layer(x, training=training)
+        return self.hidden_layer(self.backbone(x, training=training), training=training)
+
+    def hidden_and_logits(self, x: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(hidden (batch, hidden_units), logits (batch, n_clusters) float32)``: the
+        hidden representation and the pre-softmax cluster scores (guided backprop, plots)."""
+        raise NotImplementedError
+
+    def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Cluster probabilities ``(batch, n_clusters)`` float32 (softmax of the logits)."""
+        return tf.nn.softmax(tf.cast(self.hidden_and_logits(x, training=training)[1], tf.float32), axis=1)
+
+    def embed(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """The hidden representation ``(batch, hidden_units)`` in float32."""
+        return tf.cast(self.trunk(x, training=training), tf.float32)
+
+    def loss_terms(self, x: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
+        """The unsupervised loss of one batch: float32 scalars ``total``, ``l1``, ``l2``,
+        ``l3`` (see ``TERM_DESCRIPTIONS``) and what the extra metrics track."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- training
+    def compile(self, optimizer: Any = None, **kwargs: Any) -> None:
+        """Like ``keras.Model.compile``; ``optimizer=None`` means Adam at the paper's rate
+        for the backbone (1e-3 conv, 1e-5 mlp; 1e-3 for a custom backbone)."""
+        if optimizer is None:
+            optimizer = networks.paper_optimizer(self.backbone_name)
+        if kwargs.get("loss") is not None:
+            raise ValueError(
+                f"{type(self).__name__} trains with its own unsupervised loss; do not pass loss="
+            )
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        """Re-compile after ``keras.models.load_model`` (``compile`` is overridden)."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def fit(self, x: Any = None, *args: Any, **kwargs: Any) -> keras.callbacks.History:
+        """``keras.Model.fit``; an unbuilt model is first built from ``x``'s shape (a
+        ``tf.data.Dataset``'s element spec or an array's shape), so that callbacks which
+        need weights at the start of training (``BackupAndRestore``) work."""
+        if not self.built:
+            shape = input_shape_of(x)
+            if shape is not None:
+                self.build(shape)
+        return super().fit(x, *args, **kwargs)
+
+    def extra_metrics(self) -> list[keras.metrics.Metric]:
+        """Metrics shown after ``loss, l1, l2, l3`` (none by default)."""
+        return []
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return [self.loss_tracker, *self.term_trackers.values(), *self.extra_metrics()]
+
+    def update_metrics(self, terms: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """Update every tracker from a terms dict and return the logs of a step."""
+        for metric in self.metrics:
+            key = "total" if metric.name == "loss" else self.METRIC_INPUTS.get(metric.name, metric.name)
+            metric.update_state(terms[key])
+        logs = {m.name: m.result() for m in self.metrics}
+        if in_multi_worker_mode():
+            # Keras reduces the logs of a multi-worker step with strategy.reduce(MEAN, v,
+            # axis=0), which rejects scalars: hand it shape (1,) values (reduced to scalars).
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
+
+    def before_train_step(self, x: tf.Tensor) -> None:
+        """Hook: state changes before the gradient step (none by default)."""
+
+    def training_terms(self, x: tf.Tensor, tape: tf.GradientTape) -> dict[str, tf.Tensor]:
+        """The training step's terms, computed under ``tape``; ``objective`` (default
+        ``total``) is what is differentiated."""
+        return self.loss_terms(x, training=True)
+
+    def optimized_variables(self) -> list[keras.Variable]:
+        """The variables the optimizer updates with the objective's gradient."""
+        return self.trainable_variables
+
+    def after_train_step(self, terms: dict[str, tf.Tensor]) -> None:
+        """Hook: state changes after the gradient step (none by default)."""
+
+    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
+        x = _inputs_of(data)
+        self._built_for(x)
+        if not self.optimizer.built:
+            self.optimizer.build(self.trainable_variables)
+        self.before_train_step(x)
+        with tf.GradientTape() as tape:
+            terms = self.training_terms(x, tape)
+            loss = terms.get("objective", terms["total"])
+            if self.losses:  # weight regularisers of a custom backbone
+                loss = loss + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
+            replicas = num_replicas()
+            if replicas > 1:
+                # The optimizer sums gradients over replicas: divide by R for their mean
+                # (for DDC's global kernel, see DDC.loss_terms: the sum is R · dL/dθ too).
+                loss = loss / tf.cast(replicas, loss.dtype)
+            scaled_loss = self.optimizer.scale_loss(loss)
+        variables = self.optimized_variables()
+        gradients = tape.gradient(scaled_loss, variables)
+        self.optimizer.apply(gradients, variables)
+        self.after_train_step(terms)
+        return self.update_metrics(terms)
+
+    def test_step(self, data: Any) -> dict[str, tf.Tensor]:
+        x = _inputs_of(data)
+        self._built_for(x)
+        return self.update_metrics(self.loss_terms(x, training=False))
+
+    def predict_step(self, data: Any) -> tf.Tensor:
+        return self(_inputs_of(data), training=False)
+
+    # ----------------------------------------------------------------- config
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            n_clusters=self.n_clusters,
+            backbone=networks.backbone_to_config(self.backbone_name, self.backbone),
+            hidden_units=self.hidden_units,
+            input_dropout=self.input_dropout,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "ClusteringModel":
+        return cls(**networks.backbone_from_config(config))
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready summary of the model: method, backbone by name, the constructor's
+        settings and the parameter count (export metadata, results files)."""
+        config = self.get_config()
+        out: dict[str, Any] = {"method": self.METHOD}
+        for key, value in config.items():
+            if key in ("name", "trainable", "dtype"):
+                continue
+            out[key] = self.backbone_name if key == "backbone" else value
+        out["parameters"] = int(self.count_params()) if self.built else None
+        return out

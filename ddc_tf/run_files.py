@@ -1,0 +1,96 @@
+"""The files of a ``ddc-tf fit`` output folder, in one place (protocol, export, predict, plot).
+
+A protocol folder ``out/`` holds::
+
+    results.json            every run's loss, terms, ACC/NMI, the selection and VOTE/ENSEMBLE
+    model.keras             the selected run's model
+    data.json               how its inputs were made (name, raw dtype, scale, shape)
+    baselines.json          cached k-means++ baselines
+    vote_clusters.npy       DDC-VOTE's cluster of every point
+    ensemble_clusters.npy   DDC-ENSEMBLE's cluster of every point
+    runs/seed_<s>/          one run: model.keras, clusters.npy, run.json (written last)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ddc_tf.data import ArrayData
+
+__all__ = [
+    "BASELINES_FILE",
+    "DATA_FILE",
+    "ENSEMBLE_FILE",
+    "LABELS_FILE",
+    "MODEL_FILE",
+    "RESULTS_FILE",
+    "RUN_FILE",
+    "RUNS_DIR",
+    "VOTE_FILE",
+    "describe_data",
+    "find_model_file",
+    "load_model",
+    "run_dir",
+]
+
+RESULTS_FILE = "results.json"
+MODEL_FILE = "model.keras"
+#: Beside the model: how its inputs were made (name, raw dtype, scale, shape), for export.
+DATA_FILE = "data.json"
+BASELINES_FILE = "baselines.json"
+VOTE_FILE = "vote_clusters.npy"
+ENSEMBLE_FILE = "ensemble_clusters.npy"
+RUNS_DIR = "runs"
+#: In a run folder: the run's record (written last: it marks the run finished) and clusters.
+RUN_FILE = "run.json"
+LABELS_FILE = "clusters.npy"
+
+
+def run_dir(out: str | os.PathLike, seed: int) -> Path:
+    """The folder of the run with ``seed`` inside the protocol folder ``out``."""
+    return Path(out) / RUNS_DIR / f"seed_{int(seed)}"
+
+
+def describe_data(data: "ArrayData") -> dict[str, Any]:
+    """What a served model needs to know of its training inputs (written to ``data.json``)."""
+    return {
+        "name": data.name,
+        "kind": data.kind,
+        "n": data.n,
+        "input_shape": list(data.input_shape),
+        "raw_dtype": data.raw_dtype,
+        "scale": data.scale,
+        "n_classes": data.n_classes,
+        "class_names": list(data.class_names) if data.class_names else None,
+        "image_shape": list(data.image_shape) if data.image_shape else None,
+        "sparse": data.is_sparse,
+    }
+
+
+def find_model_file(path: str | os.PathLike) -> Path:
+    """The ``.keras`` file ``path`` names: the file itself, or ``model.keras`` in a
+    ``ddc-tf fit --out`` folder. FileNotFoundError / ValueError name what is wrong."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / MODEL_FILE).is_file():
+            raise FileNotFoundError(
+                f"{path}: no {MODEL_FILE} in this folder (give a .keras file or a `ddc-tf fit --out` folder)"
+            )
+        path = path / MODEL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file (give a .keras file or a `ddc-tf fit --out` folder)")
+    if path.suffix != ".keras":
+        raise ValueError(f"{path}: expected a Keras model file ending in .keras")
+    return path
+
+
+def load_model(path: str | os.PathLike) -> Any:
+    """A trained clustering model from a ``.keras`` file or a ``ddc-tf fit`` output folder."""
+    import keras
+
+    import ddc_tf.models  # noqa: F401  (registers DDC, OTClustering and DCAN for deserialisation)
+
+    return keras.models.load_model(find_model_file(path))
