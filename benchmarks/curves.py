@@ -25,7 +25,8 @@ from scipy.stats import spearmanr
 
 from common import RESULTS_DIR, write_results
 from ddc_tf import data as ddc_data
-from ddc_tf.callbacks import TrainingCurves, plot_curves, read_curves
+from ddc_tf.callbacks import TrainingCurves, read_curves
+from ddc_tf.viz.plots import plot_training_curves
 from ddc_tf.experiments.presets import get_preset
 from ddc_tf.experiments.training import train_run
 
@@ -48,7 +49,7 @@ def main() -> None:
                                 csv_path=csv_path)
         train_run(arrays, config, args.seed, verbose=0, callbacks=[curves])
         shutil.copyfile(csv_path, RESULTS_DIR / f"{name}.csv")
-    plot_curves(RESULTS_DIR / f"{name}.csv", RESULTS_DIR / f"{name}.png")
+    plot_training_curves(RESULTS_DIR / f"{name}.csv", RESULTS_DIR / f"{name}.png")
     c = read_curves(RESULTS_DIR / f"{name}.csv")
     rho = float(spearmanr(c["loss"], c["acc"]).statistic)
     late = c["step"] >= c["step"].max() / 2

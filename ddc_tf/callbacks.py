@@ -13,7 +13,7 @@ random order, so batches mix the classes however the data is stored — and logs
 
 Rows go to a CSV file (one per evaluation, column ``step`` = optimizer iterations) and,
 when ``log_dir`` is given, to TensorBoard scalars (``curves/loss``, ``curves/acc``, ...).
-:func:`read_curves` reads the CSV back and :func:`plot_curves` draws Fig. 9a (each curve
+:func:`read_curves` reads the CSV back and :func:`ddc_tf.viz.plots.plot_training_curves` draws Fig. 9a (each curve
 rescaled to [0, 1], as the paper does).
 
 Example:
@@ -39,7 +39,7 @@ from ddc_tf import evaluation
 from ddc_tf.losses import TERM_NAMES
 from ddc_tf.models import ClusteringModel
 
-__all__ = ["TrainingCurves", "CURVE_COLUMNS", "read_curves", "plot_curves"]
+__all__ = ["TrainingCurves", "CURVE_COLUMNS", "read_curves"]
 
 #: Columns of the CSV file, in order.
 CURVE_COLUMNS: tuple[str, ...] = ("step", "loss", *TERM_NAMES, "acc", "nmi", "train_loss")
@@ -226,30 +226,3 @@ def read_curves(path: str | os.PathLike) -> dict[str, np.ndarray]:
         column: np.array([float(r[column]) if r.get(column) not in (None, "") else np.nan for r in rows])
         for column in CURVE_COLUMNS
     }
-
-
-def plot_curves(path: str | os.PathLike, out: str | os.PathLike | None = None):
-    """Draw the paper's Fig. 9a from a curves CSV: loss, l1, l2, l3 and ACC against steps,
-    each rescaled to [0, 1]. Saves to ``out`` when given; returns the matplotlib figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    curves = read_curves(path)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key in ("loss", *TERM_NAMES, "acc"):
-        values = curves[key]
-        if np.all(np.isnan(values)):
-            continue
-        lo, hi = np.nanmin(values), np.nanmax(values)
-        scaled = (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
-        label = {"loss": "Loss", "acc": "ACC"}.get(key, key)
-        ax.plot(curves["step"], scaled, label=label, lw=2 if key in ("loss", "acc") else 1)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("rescaled to [0, 1]")
-    ax.legend(loc="best", fontsize="small")
-    fig.tight_layout()
-    if out is not None:
-        fig.savefig(out, dpi=120)
-    return fig

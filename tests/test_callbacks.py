@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ddc_tf.callbacks import CURVE_COLUMNS, TrainingCurves, plot_curves, read_curves
+from ddc_tf.callbacks import CURVE_COLUMNS, TrainingCurves, read_curves
+from ddc_tf.viz.plots import plot_training_curves
 from ddc_tf.models import DDC
 
 
@@ -86,7 +87,7 @@ def test_without_labels_no_acc_and_plot(tmp_path):
     curves = read_curves(tmp_path / "c.csv")
     assert curves["step"].tolist() == [0, 3, 4]  # every 3 steps, and the final state
     assert np.isnan(curves["acc"]).all() and np.isfinite(curves["loss"]).all()
-    plot_curves(tmp_path / "c.csv", tmp_path / "fig9a.png")
+    plot_training_curves(tmp_path / "c.csv", tmp_path / "fig9a.png")
     assert (tmp_path / "fig9a.png").stat().st_size > 0
 
 

@@ -32,14 +32,13 @@ from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 from scipy.stats import spearmanr
 
 from ddc_tf import baselines as baseline_methods
 from ddc_tf import evaluation, run_files, selection
-from ddc_tf.data import ArrayData, to_dataset
+from ddc_tf.data import ArrayData
 from ddc_tf.models import ClusteringModel
-from ddc_tf.experiments.training import TrainConfig, dataset_loss, predict_assignments, train_run
+from ddc_tf.experiments.training import TrainConfig, dataset_loss, infer, predict_assignments, train_run
 from ddc_tf.run_files import (
     BASELINES_FILE,
     DATA_FILE,
@@ -77,11 +76,7 @@ def embed_data(model: ClusteringModel, data: ArrayData, batch_size: int = 256) -
 
     Batch norm runs in inference mode (moving statistics), as in ``predict``.
     """
-    dataset = to_dataset(data, batch_size=batch_size, shuffle=False, with_labels=False)
-    # autograph=False: nothing here branches on tensors, and autograph would re-read the
-    # model's source file from disk (which breaks if that file changed since import).
-    embed = tf.function(lambda x: model.embed(x, training=False), reduce_retracing=True, autograph=False)
-    return np.concatenate([embed(x).numpy() for x in dataset], axis=0).astype(np.float32)
+    return infer(model, data, batch_size, hidden=True)
 
 
 def kmeans_on_hidden(

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from ddc_tf import losses
 from ddc_tf.models import networks
@@ -362,7 +363,23 @@ def dataset_loss(
     return {name: float(result[name]) for name in ("loss", *losses.TERM_NAMES)}
 
 
+def infer(model: ClusteringModel, data: ArrayData, batch_size: int = 256, *, hidden: bool = False) -> np.ndarray:
+    """Every point of ``data``, in order, through ``model`` with batch norm in inference mode.
+
+    Returns:
+        float32 cluster probabilities ``(n, k)``, or with ``hidden=True`` the hidden
+        representation ``(n, hidden_units)``.
+    """
+    dataset = to_dataset(data, batch_size=batch_size, shuffle=False, with_labels=False)
+    # autograph=False: nothing here branches on tensors, and autograph would re-read the
+    # model's source file from disk (which breaks if that file changed since import).
+    if hidden:
+        step = tf.function(lambda x: model.embed(x, training=False), reduce_retracing=True, autograph=False)
+    else:
+        step = tf.function(lambda x: model(x, training=False), reduce_retracing=True, autograph=False)
+    return np.concatenate([np.asarray(step(x)) for x in dataset], axis=0).astype(np.float32)
+
+
 def predict_assignments(model: ClusteringModel, data: ArrayData, batch_size: int = 256) -> np.ndarray:
     """Cluster probabilities ``(n, k)`` float32 for every point of ``data``, in order."""
-    dataset = to_dataset(data, batch_size=batch_size, shuffle=False, with_labels=False)
-    return np.asarray(model.predict(dataset, verbose=0), dtype=np.float32)
+    return infer(model, data, batch_size)
