@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.cluster import KMeans
 
+from ddc_tf.checks import positive_int
 from ddc_tf.evaluation import cluster_metrics
 
 __all__ = ["kmeans", "kmeans_baseline"]
@@ -53,12 +54,6 @@ def _as_features(x) -> np.ndarray | sp.csr_matrix:
     return x
 
 
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
 def kmeans(x, n_clusters: int, *, n_init: int = DEFAULT_N_INIT, seed: int = 0) -> np.ndarray:
     """Cluster ``x`` with k-means (k-means++ seeding, best of ``n_init`` restarts).
 
@@ -74,8 +69,8 @@ def kmeans(x, n_clusters: int, *, n_init: int = DEFAULT_N_INIT, seed: int = 0) -
         int64 array of shape ``(n,)`` with cluster ids in ``0..n_clusters-1``.
     """
     x = _as_features(x)
-    n_clusters = _check_positive_int(n_clusters, "n_clusters")
-    n_init = _check_positive_int(n_init, "n_init")
+    n_clusters = positive_int(n_clusters, "n_clusters")
+    n_init = positive_int(n_init, "n_init")
     if n_clusters > x.shape[0]:
         raise ValueError(
             f"n_clusters={n_clusters} is larger than the number of samples ({x.shape[0]})"

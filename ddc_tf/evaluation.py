@@ -29,6 +29,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import normalized_mutual_info_score
 
+from ddc_tf.checks import positive_int
+
 __all__ = [
     "contingency",
     "accuracy",
@@ -125,8 +127,7 @@ def _check_size(codes: np.ndarray, name: str, size: int | None, size_name: str) 
         )
     if size is None:
         return hi + 1
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"{size_name} must be a positive int, got {size!r}")
+    size = positive_int(size, size_name)
     if hi >= size:
         raise ValueError(f"{name} contains the code {hi}, but {size_name}={size}")
     return int(size)

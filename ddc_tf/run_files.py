@@ -30,6 +30,7 @@ __all__ = [
     "RUN_FILE",
     "RUNS_DIR",
     "VOTE_FILE",
+    "data_fingerprint",
     "describe_data",
     "find_model_file",
     "load_model",
@@ -68,6 +69,28 @@ def describe_data(data: "ArrayData") -> dict[str, Any]:
         "image_shape": list(data.image_shape) if data.image_shape else None,
         "sparse": data.is_sparse,
     }
+
+
+def data_fingerprint(data: "ArrayData") -> str:
+    """A hash of everything in ``data`` a run depends on: the inputs' shape, dtype and every
+    value (dense bytes, or a sparse matrix's data, indices and pointers) and the labels.
+    A protocol folder refuses to reuse a finished run trained on data with another hash."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.blake2b(digest_size=16)
+    x = data.x
+    h.update(repr((type(x).__name__, tuple(x.shape), str(x.dtype))).encode())
+    if data.is_sparse:
+        csr = x.tocsr()
+        for part in (csr.data, csr.indices, csr.indptr):
+            h.update(np.ascontiguousarray(part).tobytes())
+    else:
+        h.update(np.ascontiguousarray(x).data)
+    if data.y is not None:
+        h.update(np.ascontiguousarray(data.y, dtype=np.int64).tobytes())
+    return h.hexdigest()
 
 
 def find_model_file(path: str | os.PathLike) -> Path:

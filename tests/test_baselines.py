@@ -79,9 +79,9 @@ def test_kmeans_baseline_without_labels(blobs):
     "x, k, kwargs, match",
     [
         (np.zeros((5, 2)), 6, {}, "n_clusters=6 is larger than the number of samples \\(5\\)"),
-        (np.zeros((5, 2)), 0, {}, "n_clusters must be a positive int, got 0"),
-        (np.zeros((5, 2)), 2.5, {}, "n_clusters must be a positive int, got 2.5"),
-        (np.zeros((5, 2)), 2, {"n_init": 0}, "n_init must be a positive int, got 0"),
+        (np.zeros((5, 2)), 0, {}, "n_clusters must be a positive integer, got 0"),
+        (np.zeros((5, 2)), 2.5, {}, "n_clusters must be a positive integer, got 2.5"),
+        (np.zeros((5, 2)), 2, {"n_init": 0}, "n_init must be a positive integer, got 0"),
         (np.zeros((0, 2)), 2, {}, "x has shape \\(0, 2\\), expected at least one sample"),
         (np.array(["a", "b"]), 1, {}, "x has dtype <U1, expected numeric features"),
     ],

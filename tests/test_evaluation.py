@@ -77,7 +77,7 @@ def test_contingency_matches_loop_and_pads():
     [
         ([0, -1], [0, 0], {}, "a contains the negative code -1"),
         ([0, 3], [0, 0], {"n_a": 3}, "a contains the code 3, but n_a=3"),
-        ([0, 1], [0, 1], {"n_b": 0}, "n_b must be a positive int, got 0"),
+        ([0, 1], [0, 1], {"n_b": 0}, "n_b must be a positive integer, got 0"),
         ([0, 1], [0, 1, 1], {}, "a has 2 elements but b has 3"),
     ],
 )

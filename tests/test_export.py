@@ -185,6 +185,7 @@ def test_layout_and_metadata(exports):
     assert meta["input"]["raw_dtype"] == "uint8" and meta["input"]["scale"] == pytest.approx(1 / 255)
     assert meta["input"]["input_shape"] == [16, 16, 1] and meta["input"]["data"] == "toy-conv-uint8"
     assert meta["model"]["n_clusters"] == 3 and meta["model"]["backbone"] == "conv"
+    assert meta["model"]["method"] == "ddc" and meta["model"]["parameters"] == model.count_params()
     sig = meta["signatures"]["serving_default"]
     assert sig["inputs"]["x"] == {"dtype": "uint8", "shape": [None, 16, 16, 1]}
     assert sig["outputs"]["cluster"] == {"dtype": "int64", "shape": [None]}
@@ -274,6 +275,24 @@ def test_python_api_errors_are_clear(tmp_path):
         resolve_input_spec(model)
     spec, _ = resolve_input_spec(model, scale=0.5, input_dtype="float32")
     assert spec.input_shape == (4,) and spec.scale == 0.5
+
+
+@pytest.mark.parametrize("method", ["ot", "dcan"])
+def test_sibling_methods_export_and_serve_alike(method, tmp_path):
+    """OTClustering and DCAN export like DDC; the metadata says which method it is."""
+    from ddc_tf.models import METHODS
+
+    keras.utils.set_random_seed(0)
+    model = METHODS[method](n_clusters=3, backbone="mlp", hidden_units=8)
+    model.build((None, 6))
+    spec = InputSpec((6,), "float32", 1 / 16, data="toy")
+    path = export_model(model, method, spec=spec, base_dir=tmp_path)
+    meta = read_metadata(path)
+    assert meta["model"]["method"] == method and meta["model"]["n_clusters"] == 3
+    raw = raw_inputs((6,), "float32")
+    served = tf.saved_model.load(str(path)).signatures["serving_default"](x=tf.constant(raw))
+    np.testing.assert_allclose(served["probabilities"].numpy(), model.predict(scaled(raw, 1 / 16), verbose=0),
+                               rtol=1e-5, atol=1e-6)
 
 
 # --------------------------------------------------------------------------- CLI

@@ -65,5 +65,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
 
 
-if __name__ == "__main__":
-    sys.exit(main())

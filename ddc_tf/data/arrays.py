@@ -88,6 +88,11 @@ class ArrayData:
             raise ValueError(f"{name}: image x has shape {x.shape}, expected (n, h, w, c)")
         if x.shape[0] == 0:
             raise ValueError(f"{name}: the data set is empty (x has shape {x.shape})")
+        if any(int(d) == 0 for d in x.shape[1:]):
+            raise ValueError(
+                f"{name}: x has shape {tuple(x.shape)}: every example needs at least one value "
+                "in each dimension (a dimension of size 0)"
+            )
         if self.y is not None:
             y = self.y
             if not isinstance(y, np.ndarray) or y.dtype != np.int64 or y.ndim != 1:
@@ -175,6 +180,8 @@ def check_labels(y: np.ndarray, n: int, where: str | os.PathLike, key: str = "y"
             f"{where}: labels {key!r} contain {int((y < 0).sum())} negative values "
             f"(min {int(y.min())}); drop those rows explicitly"
         )
+    if y.size and int(y.max()) > np.iinfo(np.int64).max:  # uint64 beyond int64 would wrap negative
+        raise ValueError(f"{where}: labels {key!r} go up to {int(y.max())}, beyond int64; renumber them")
     return y.astype(np.int64, copy=False)
 
 
@@ -218,17 +225,34 @@ def dense_images(x: np.ndarray, where: str | os.PathLike) -> tuple[np.ndarray, s
     return _to_float32(x, where)
 
 
+def _max_abs_int(x: np.ndarray) -> int:
+    """The largest |value| of an integer array, as a Python int (no overflow of int64's minimum)."""
+    return max(abs(int(x.min())), abs(int(x.max())))
+
+
+def check_float32_range(x: np.ndarray, x32: np.ndarray, where: str | os.PathLike) -> None:
+    """Raise ValueError if finite ``x`` overflowed to ±Inf when cast to float32 ``x32``."""
+    if not np.isfinite(x32).all():
+        big = float(np.max(np.abs(x)))
+        raise ValueError(
+            f"{where}: values up to {big:.3g} exceed float32's range (±3.4e38); rescale the data"
+        )
+
+
 def _to_float32(x: np.ndarray, where: str | os.PathLike) -> tuple[np.ndarray, str, float]:
     """Cast raw values to float32; returns `(x, raw_dtype, scale)`."""
     if x.dtype == np.uint8:
         return x.astype(np.float32) * np.float32(1 / 255), "uint8", 1 / 255
     if x.dtype.kind == "f":
         check_finite(x, where)
-        return x.astype(np.float32, copy=False), "float32", 1.0
+        x32 = x.astype(np.float32, copy=False)
+        if x.dtype.itemsize > 4:
+            check_float32_range(x, x32, where)
+        return x32, "float32", 1.0
     if x.dtype.kind in "iu" and x.dtype != np.bool_:
-        if x.size and np.abs(x).max() > 2**24:
+        if x.size and _max_abs_int(x) > 2**24:
             raise ValueError(
-                f"{where}: integer values up to {int(np.abs(x).max())} cannot be held "
+                f"{where}: integer values up to {_max_abs_int(x)} cannot be held "
                 "exactly in float32"
             )
         return x.astype(np.float32), str(x.dtype), 1.0
@@ -287,11 +311,18 @@ def as_float32_csr(
             f"{where}: CSR column indices span [{int(indices.min())}, {int(indices.max())}], "
             f"outside [0, {d})"
         )
+    if n < 1 or d < 1:
+        raise ValueError(f"{where}: CSR shape is ({n}, {d}); a data set needs n ≥ 1 rows and d ≥ 1 columns")
+    values = data.astype(np.float32, copy=False)
     if data.dtype.kind == "f":
         check_finite(data, f"{where} (sparse 'data')")
-    matrix = scipy.sparse.csr_matrix(
-        (data.astype(np.float32, copy=False), indices, indptr), shape=(n, d)
-    )
+        if data.dtype.itemsize > 4:
+            check_float32_range(data, values, f"{where} (sparse 'data')")
+    elif data.size and _max_abs_int(data) > 2**24:
+        raise ValueError(
+            f"{where}: sparse integer values up to {_max_abs_int(data)} cannot be held exactly in float32"
+        )
+    matrix = scipy.sparse.csr_matrix((values, indices, indptr), shape=(n, d))
     return canonical_csr(matrix)
 
 

@@ -14,6 +14,7 @@ then any others in name order.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import re
 import zlib
@@ -33,6 +34,7 @@ __all__ = [
     "load_idx_folder",
     "read_idx",
     "read_idx_header",
+    "check_declared_size",
 ]
 
 # IDX type code -> numpy dtype (big-endian where it matters).
@@ -61,18 +63,58 @@ class IDXHeader:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of payload the header announces."""
-        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        """Bytes of payload the header announces (a Python int: no overflow)."""
+        return math.prod(self.shape) * self.dtype.itemsize
 
     def __repr__(self) -> str:
         return f"IDXHeader(magic={self.magic}, dtype={self.dtype}, shape={self.shape})"
 
 
+#: Deflate cannot compress more than about 1032:1, so a gzip file of S bytes holds at most
+#: this many times S bytes; a header announcing more is refused before anything is read.
+MAX_GZIP_RATIO = 1032
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == _GZIP_MAGIC
+
+
 def _open(path: Path) -> BinaryIO:
     """Open an IDX file, transparently gunzipping it (detected by content, not by name)."""
-    with open(path, "rb") as f:
-        head = f.read(2)
-    return gzip.open(path, "rb") if head == _GZIP_MAGIC else open(path, "rb")
+    return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
+
+
+def _read_header(f: BinaryIO, path: Path) -> IDXHeader:
+    head = f.read(4)
+    if len(head) == 4 and head[3] <= 16:
+        head += f.read(4 * head[3])
+    return _parse_header(head, path)
+
+
+def check_declared_size(header: IDXHeader, path: Path) -> None:
+    """Refuse a header whose shape the file cannot hold, before allocating anything.
+
+    Checks with Python ints: no dimension is 0; an uncompressed file's size is exactly
+    header + payload; a gzip file is not asked to expand beyond ``MAX_GZIP_RATIO``.
+    """
+    if any(d == 0 for d in header.shape):
+        raise ValueError(f"{path}: IDX header announces shape {header.shape}, with a dimension of size 0")
+    file_size = path.stat().st_size
+    if _is_gzip(path):
+        if header.nbytes > MAX_GZIP_RATIO * file_size:
+            raise ValueError(
+                f"{path}: IDX header announces shape {header.shape} ({header.nbytes} bytes), more "
+                f"than a {file_size}-byte gzip file can hold; the file is corrupt"
+            )
+        return
+    payload = file_size - header.offset
+    if payload != header.nbytes:
+        problem = "truncated" if payload < header.nbytes else "has trailing bytes"
+        raise ValueError(
+            f"{path}: IDX file {problem}: header announces shape {header.shape} "
+            f"({header.nbytes} bytes of {header.dtype}), found {payload} bytes"
+        )
 
 
 def _parse_header(head: bytes, path: Path) -> IDXHeader:
@@ -98,12 +140,9 @@ def read_idx_header(path: str | os.PathLike) -> IDXHeader:
     path = Path(path)
     try:
         with _open(path) as f:
-            head = f.read(4)
-            if len(head) == 4 and head[3] <= 16:
-                head += f.read(4 * head[3])
+            return _read_header(f, path)
     except (OSError, EOFError, zlib.error) as err:
         raise ValueError(f"{path}: cannot read the IDX file: {err}") from err
-    return _parse_header(head, path)
 
 
 def read_idx(
@@ -130,24 +169,25 @@ def read_idx(
         raise FileNotFoundError(f"{path}: no such IDX file")
     try:
         with _open(path) as f:
-            raw = f.read()
+            header = _read_header(f, path)
+            if expect_magic is not None and header.magic != expect_magic:
+                raise ValueError(
+                    f"{path}: wrong IDX magic number {header.magic} (0x{header.magic:08x}), expected "
+                    f"{expect_magic} (0x{expect_magic:08x}: "
+                    f"{'uint8 images, 3 dims' if expect_magic == IMAGES_MAGIC else 'uint8 labels, 1 dim'})"
+                )
+            check_declared_size(header, path)
+            raw = f.read(header.nbytes + 1)  # bounded by the checked size: one byte tells trailing data
     except (OSError, EOFError, zlib.error) as err:
         raise ValueError(f"{path}: corrupt or truncated file, cannot decompress: {err}") from err
-    header = _parse_header(raw[: 4 + 4 * raw[3]] if len(raw) >= 4 else raw, path)
-    if expect_magic is not None and header.magic != expect_magic:
-        raise ValueError(
-            f"{path}: wrong IDX magic number {header.magic} (0x{header.magic:08x}), expected "
-            f"{expect_magic} (0x{expect_magic:08x}: "
-            f"{'uint8 images, 3 dims' if expect_magic == IMAGES_MAGIC else 'uint8 labels, 1 dim'})"
-        )
-    payload = len(raw) - header.offset
-    if payload != header.nbytes:
-        problem = "truncated" if payload < header.nbytes else "has trailing bytes"
+    if len(raw) != header.nbytes:
+        problem = "truncated" if len(raw) < header.nbytes else "has trailing bytes"
         raise ValueError(
             f"{path}: IDX file {problem}: header announces shape {header.shape} "
-            f"({header.nbytes} bytes of {header.dtype}), found {payload} bytes"
+            f"({header.nbytes} bytes of {header.dtype}), found "
+            f"{len(raw) if len(raw) < header.nbytes else 'more'} bytes"
         )
-    array = np.frombuffer(raw, dtype=header.dtype, offset=header.offset).reshape(header.shape)
+    array = np.frombuffer(raw, dtype=header.dtype).reshape(header.shape)
     return array.astype(header.dtype.newbyteorder("="), copy=False)
 
 
@@ -166,8 +206,9 @@ def iter_idx_chunks(
         raise ValueError(
             f"{path}: wrong IDX magic number {header.magic}, expected {expect_magic}"
         )
+    check_declared_size(header, path)
     row_shape = header.shape[1:]
-    row_bytes = int(np.prod(row_shape, dtype=np.int64)) * header.dtype.itemsize
+    row_bytes = math.prod(row_shape) * header.dtype.itemsize
     n = header.shape[0]
     try:
         with _open(path) as f:

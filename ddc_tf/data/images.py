@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from ddc_tf.checks import is_positive_int
 from ddc_tf.data.arrays import ArrayData, balance_classes, dense_images
 
 __all__ = ["IMAGE_EXTENSIONS", "decode_image", "list_image_folder", "load_image_folder"]
@@ -270,9 +271,11 @@ def load_image_folder(
 def _as_size(image_size: int | Sequence[int] | None) -> tuple[int, int] | None:
     if image_size is None:
         return None
-    if isinstance(image_size, (int, np.integer)):
-        image_size = (int(image_size), int(image_size))
-    size = tuple(int(s) for s in image_size)
-    if len(size) != 2 or min(size) < 1:
-        raise ValueError(f"image_size must be (height, width) of positive ints, got {image_size!r}")
-    return size  # type: ignore[return-value]
+    message = f"image_size must be a positive int or (height, width) of positive ints, got {image_size!r}"
+    if is_positive_int(image_size):
+        return (int(image_size), int(image_size))
+    if isinstance(image_size, (str, bytes)) or not isinstance(image_size, Sequence):
+        raise ValueError(message)  # also True/False and floats such as 1.5
+    if len(image_size) != 2 or not all(is_positive_int(s) for s in image_size):
+        raise ValueError(message)
+    return (int(image_size[0]), int(image_size[1]))

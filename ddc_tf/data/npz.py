@@ -44,6 +44,13 @@ class _Archive:
         self.path = path
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such .npz file")
+        if not zipfile.is_zipfile(path):
+            with open(path, "rb") as f:
+                start = f.read(8)
+            raise ValueError(
+                f"{path}: not an .npz archive (an .npz is a zip of .npy arrays, as numpy.savez "
+                f"writes it; this file starts with {start!r})"
+            )
         try:
             self._npz = np.load(path, allow_pickle=False)
         except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:

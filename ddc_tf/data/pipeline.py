@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
+from ddc_tf.checks import positive_int
 from ddc_tf.data.arrays import ArrayData
 
 __all__ = ["to_dataset"]
@@ -66,6 +67,7 @@ def to_dataset(
     with_labels: bool = True,
     repeat: bool = False,
     order: np.ndarray | None = None,
+    start_batch: int = 0,
 ) -> tf.data.Dataset:
     """Build the `tf.data` pipeline of an in-memory data set.
 
@@ -83,6 +85,8 @@ def to_dataset(
             `0 … n-1` (rows may repeat); needs `shuffle=False`. Used to score a model on
             the same random batches whatever order the data is stored in
             (`ddc_tf.experiments.training.evaluation_order`).
+        start_batch: skip this many batches first (before any row is fetched): the stream
+            then continues where a run that trained on that many batches stopped.
 
     Returns:
         A dataset of float32 `x` batches `(b, *data.input_shape)` (sparse inputs are
@@ -93,9 +97,7 @@ def to_dataset(
         >>> ds = to_dataset(load_arrays("digits"), batch_size=100)
         >>> x, y = next(iter(ds))  # (100, 64) float32, (100,) int64
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    batch_size = int(batch_size)
+    batch_size = positive_int(batch_size, "batch_size")
     n = data.n
     if drop_remainder and not repeat and batch_size > n:
         raise ValueError(
@@ -131,5 +133,9 @@ def to_dataset(
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if start_batch:
+        if isinstance(start_batch, bool) or not isinstance(start_batch, (int, np.integer)) or start_batch < 0:
+            raise ValueError(f"start_batch must be a non-negative integer, got {start_batch!r}")
+        ds = ds.skip(int(start_batch))
     ds = ds.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.datasets import load_digits, make_circles
 
+from ddc_tf.checks import is_positive_int
 from ddc_tf.data.arrays import ArrayData
 
 __all__ = ["DIGITS_SCALE", "load_circles", "load_digits_data"]
@@ -50,12 +51,17 @@ def load_circles(
         `ArrayData` of kind `"vector"`: `x` float32 `(n, 2)`, `y` int64 `(n,)` with
         0 = outer ring, 1 = inner circle.
     """
-    if n < 2:
-        raise ValueError(f"circles: n must be >= 2, got {n}")
+    if not is_positive_int(n) or n < 2:
+        raise ValueError(f"circles: n must be an integer >= 2, got {n!r}")
+    for label, value in (("factor", factor), ("noise", noise)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+            raise ValueError(f"circles: {label} must be a number, got {value!r}")
     if not 0 < factor < 1:
         raise ValueError(f"circles: factor must be in (0, 1), got {factor}")
-    if noise < 0:
-        raise ValueError(f"circles: noise must be >= 0, got {noise}")
+    if not 0 <= noise < float("inf"):
+        raise ValueError(f"circles: noise must be a finite number >= 0, got {noise}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"circles: seed must be an integer, got {seed!r}")
     x, y = make_circles(n_samples=n, noise=noise, factor=factor, random_state=seed)
     return ArrayData(
         x=x.astype(np.float32),

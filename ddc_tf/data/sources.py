@@ -96,6 +96,8 @@ def load_arrays(
         >>> data.x.shape, data.n_classes
         ((1797, 64), 10)
     """
+    if isinstance(source, str) and not source.strip():
+        raise ValueError("no data source given (an empty name); give a data set name or a path")
     if isinstance(source, str) and (loader := named_loader(source)) is not None:
         data = _call(loader, source, **options)
     else:
@@ -150,6 +152,8 @@ def load(
         >>> ds, data = load("fashion_mnist", batch_size=100, n_clusters=10)
         >>> model.fit(ds, epochs=10)
     """
+    if isinstance(source, str) and not source.strip():
+        raise ValueError("no data source given (an empty name); give a data set name or a path")
     if isinstance(source, str) and (loader := named_loader(source)) is not None:
         if "seed" in inspect.signature(loader).parameters:
             options["seed"] = seed

@@ -27,7 +27,14 @@ import numpy as np
 import tensorflow as tf
 
 from ddc_tf.data.arrays import ArrayData, check_labels
-from ddc_tf.data.idx import LABELS_MAGIC, find_idx_splits, iter_idx_chunks, read_idx, read_idx_header
+from ddc_tf.data.idx import (
+    LABELS_MAGIC,
+    check_declared_size,
+    find_idx_splits,
+    iter_idx_chunks,
+    read_idx,
+    read_idx_header,
+)
 
 __all__ = ["META_FILE", "read_meta", "stream_dataset", "write_shards"]
 
@@ -62,6 +69,8 @@ def _idx_chunks(path: Path, chunk_size: int) -> tuple[dict[str, Any], _Chunks]:
         if not files:
             raise ValueError(f"{path}: no IDX files to convert")
     headers = {s: read_idx_header(f["images"]) for s, f in files.items()}
+    for split, f in files.items():  # before any shard is written: sizes the files can hold
+        check_declared_size(headers[split], Path(f["images"]))
     shapes = {h.shape[1:] for h in headers.values()}
     if len(shapes) != 1:
         raise ValueError(f"{path}: IDX splits have different image shapes {sorted(shapes)}")
@@ -178,6 +187,11 @@ def write_shards(
         meta, chunks = _idx_chunks(path, chunk_size)
         meta["name"] = name or str(path)
         meta["image_shape"] = meta["input_shape"]
+    if meta["n"] < 1 or any(int(d) < 1 for d in meta["input_shape"]):
+        raise ValueError(
+            f"{meta['name']}: {meta['n']} examples of shape {tuple(meta['input_shape'])}: nothing to "
+            "write (a data set needs at least one example and no dimension of size 0)"
+        )
     if class_names is not None:
         meta["class_names"] = list(class_names)
     meta.setdefault("class_names", None)

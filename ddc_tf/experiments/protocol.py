@@ -116,20 +116,30 @@ def _run_one(
 ) -> tuple[dict[str, Any], np.ndarray, Any]:
     """Train (or reload) one run; returns its record, its cluster ids and the model."""
     signature = _config_signature(data, config)
+    fingerprint = run_files.data_fingerprint(data)
     if run_dir is not None and (run_dir / RUN_FILE).exists():
         record = json.loads((run_dir / RUN_FILE).read_text())
         if record.get("signature") != signature:
             raise ValueError(
                 f"{run_dir} holds a run of a different configuration; use another --out folder"
             )
+        if record.get("data_fingerprint", fingerprint) != fingerprint:  # runs from before it: trusted
+            raise ValueError(
+                f"{run_dir} holds a run trained on other data than {data.name} (same name and size, "
+                "different contents); use another --out folder"
+            )
         clusters = np.load(run_dir / LABELS_FILE, allow_pickle=False)
+        if verbose:
+            print(f"run seed {seed}: reusing the finished run in {run_dir}")
         return record, clusters, None
 
     callbacks = callbacks_for(seed) if callbacks_for else []
     backup_dir = run_dir / "backup" if run_dir is not None else None
     start = time.perf_counter()
+    backup_key = f"{fingerprint}:{json.dumps(signature, sort_keys=True)}:{seed}"
     model, history = train_run(
-        data, config, seed, verbose=verbose, callbacks=callbacks, backup_dir=backup_dir
+        data, config, seed, verbose=verbose, callbacks=callbacks, backup_dir=backup_dir,
+        fingerprint=backup_key,
     )
     seconds = time.perf_counter() - start
     terms = dataset_loss(model, data, batch_size=config.batch_size)
@@ -144,12 +154,14 @@ def _run_one(
         "history": history,
         "seconds": round(seconds, 2),
         "signature": signature,
+        "data_fingerprint": fingerprint,
     }
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
         model.save(run_dir / MODEL_FILE)
         np.save(run_dir / LABELS_FILE, clusters)
         _write_json(run_dir / RUN_FILE, record)  # last: marks the run finished
+        shutil.rmtree(backup_dir, ignore_errors=True)  # the finished run no longer needs it
     return record, clusters, model
 
 

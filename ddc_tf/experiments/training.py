@@ -23,6 +23,7 @@ import tensorflow as tf
 from ddc_tf import losses
 from ddc_tf.models import networks
 from ddc_tf.data import ArrayData, to_dataset
+from ddc_tf.experiments.resume import ChunkCheckpoint
 from ddc_tf.models import METHODS, ClusteringModel
 from ddc_tf.models.base import parse_proportions
 
@@ -273,8 +274,9 @@ def train_run(
     verbose: int | str = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
     backup_dir: str | os.PathLike | None = None,
+    fingerprint: str | None = None,
 ) -> tuple[ClusteringModel, dict[str, list[float]]]:
-    """Train one fresh DDC model on ``data`` for ``config.steps`` mini-batches.
+    """Train one fresh model of ``config.method`` on ``data`` for ``config.steps`` mini-batches.
 
     Args:
         data: the training data (labels, if any, are not used).
@@ -283,7 +285,10 @@ def train_run(
         verbose: Keras ``fit`` verbosity.
         callbacks: extra Keras callbacks (TensorBoard, CSVLogger, ...).
         backup_dir: if given, training state is backed up there after every logging chunk
-            (``keras.callbacks.BackupAndRestore``) and an interrupted run resumes from it.
+            and an interrupted run resumes from it exactly (:mod:`ddc_tf.experiments.resume`:
+            weights, optimizer and seed states, the batch stream's position, the history).
+        fingerprint: identifies the data and configuration of the backup (a backup with
+            another fingerprint is refused).
 
     Returns:
         The trained model and the ``fit`` history (``loss``, ``l1``, ``l2``, ``l3`` per chunk).
@@ -297,6 +302,10 @@ def train_run(
         )
     keras.utils.set_random_seed(seed)
     model = build_model(config, data)
+    chunk = max(1, math.ceil(config.steps / LOG_CHUNKS))
+    epochs = math.ceil(config.steps / chunk)
+    checkpoint = ChunkCheckpoint(backup_dir, fingerprint) if backup_dir is not None else None
+    done = checkpoint.restore(model) if checkpoint is not None else 0
     dataset = to_dataset(
         data,
         batch_size=config.batch_size,
@@ -305,22 +314,22 @@ def train_run(
         drop_remainder=config.drop_remainder,
         with_labels=False,
         repeat=True,
+        start_batch=done * chunk,  # a resumed run goes on with the batches it has not seen
     )
-    chunk = max(1, math.ceil(config.steps / LOG_CHUNKS))
-    epochs = math.ceil(config.steps / chunk)
     all_callbacks = [StopAfterSteps(config.steps, chunk), *callbacks]
-    if backup_dir is not None:
-        # Backs up after every chunk; an interrupted run restarts at its last finished chunk.
-        all_callbacks.append(keras.callbacks.BackupAndRestore(os.fspath(backup_dir)))
+    if checkpoint is not None:
+        all_callbacks.append(checkpoint)  # last: it records the chunk's logs, then saves
     history = model.fit(
         dataset,
+        initial_epoch=done,
         epochs=epochs,
         steps_per_epoch=chunk,
         callbacks=all_callbacks,
         verbose=verbose,
         shuffle=False,  # the dataset reshuffles itself every pass; fit cannot shuffle a tf.data stream
     )
-    return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    logged = checkpoint.history if checkpoint is not None else history.history
+    return model, {k: [float(v) for v in vals] for k, vals in logged.items()}
 
 
 def evaluation_order(n: int, batch_size: int, seed: int = EVALUATION_SEED) -> np.ndarray:

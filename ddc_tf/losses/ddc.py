@@ -16,6 +16,7 @@ static shapes apart from the batch dimension, and compiles under XLA.
 
 from __future__ import annotations
 
+import math
 from typing import Literal, Sequence
 
 import tensorflow as tf
@@ -249,6 +250,21 @@ def simplex_corner_affinity(a: tf.Tensor) -> tf.Tensor:
     return tf.exp(-(sq_norms - 2.0 * a + 1.0))
 
 
+def _check_batch_shapes(hidden: tf.Tensor, assignments: tf.Tensor) -> None:
+    """ValueError for shapes the loss cannot take (checked on the static shapes)."""
+    h_shape, a_shape = tf.TensorShape(hidden.shape), tf.TensorShape(assignments.shape)
+    if h_shape.rank != 2 or a_shape.rank != 2:
+        raise ValueError(
+            f"ddc_loss needs hidden (m, d) and assignments (m, k), got shapes {h_shape} and {a_shape}"
+        )
+    m_h, m_a = h_shape[0], a_shape[0]
+    if m_h is not None and m_a is not None and m_h != m_a:
+        raise ValueError(f"hidden has {m_h} rows but assignments {m_a}: one row per point in both")
+    m = m_h if m_h is not None else m_a
+    if m == 0:
+        raise ValueError("ddc_loss got an empty batch (0 points)")
+
+
 def ddc_loss(
     hidden: tf.Tensor,
     assignments: tf.Tensor,
@@ -281,10 +297,17 @@ def ddc_loss(
     weights = tuple(float(w) for w in weights)
     if len(weights) != 3:
         raise ValueError(f"weights must have 3 entries (w1, w2, w3), got {len(weights)}")
-    if any(w < 0 for w in weights):
-        raise ValueError(f"weights must be non-negative, got {weights}")
+    if not all(math.isfinite(w) and w >= 0 for w in weights):
+        raise ValueError(f"weights must be finite and non-negative, got {weights}")
+    _check_batch_shapes(hidden, assignments)
     a = _as_float32(assignments)
-    dists_sq = pairwise_sq_dists(hidden)
+    # The kernel is scale- and translation-invariant (σ² follows the median distance), so
+    # the distances are taken on the centred batch divided by its largest entry: squared
+    # norms of |h| ≳ 1e19 would overflow float32, and nothing else changes.
+    h = _as_float32(hidden)
+    h = h - tf.reduce_mean(h, axis=0, keepdims=True)
+    h = h / tf.stop_gradient(tf.maximum(tf.reduce_max(tf.abs(h)), 1.1754944e-38))
+    dists_sq = pairwise_sq_dists(h)
     sigma_sq = bandwidth_sq(dists_sq, rel_sigma=rel_sigma, sigma_mode=sigma_mode)
     kernel = gaussian_kernel(dists_sq, sigma_sq)
     terms = {

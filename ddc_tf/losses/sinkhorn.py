@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -111,10 +112,13 @@ def _proportions(proportions: Sequence[float] | tf.Tensor | None, k: int | None)
     if proportions is None:
         return None
     if isinstance(proportions, tf.Tensor):
-        return tf.cast(proportions, tf.float32)
+        if not tf.executing_eagerly() or not hasattr(proportions, "numpy"):
+            # inside a graph the values are unknown here: clip, so log(b) stays finite
+            return tf.maximum(tf.cast(proportions, tf.float32), 1.1754944e-38)
+        proportions = proportions.numpy().tolist()
     values = [float(p) for p in proportions]
-    if any(not p > 0 for p in values):
-        raise ValueError(f"proportions must all be > 0, got {values}")
+    if any(not (p > 0 and math.isfinite(p)) for p in values):
+        raise ValueError(f"proportions must all be finite and > 0, got {values}")
     if abs(sum(values) - 1.0) > 1e-3:
         raise ValueError(f"proportions must sum to 1, got {values} (sum {sum(values):.4f})")
     if k is not None and len(values) != k:

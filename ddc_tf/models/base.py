@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Sequence
 import keras
 import tensorflow as tf
 
+from ddc_tf.checks import positive_int
 from ddc_tf.losses.reconstruction import relative_reconstruction_error
 from ddc_tf.models import networks
 
@@ -176,9 +177,7 @@ class ClusteringModel(keras.Model):
         self.backbone_name, self.backbone = networks.backbone_layer(backbone)
         if hidden_units is None:
             hidden_units = networks.DEFAULT_HIDDEN_UNITS.get(self.backbone_name, 100)
-        if isinstance(hidden_units, bool) or int(hidden_units) != hidden_units or hidden_units < 1:
-            raise ValueError(f"hidden_units must be an integer ≥ 1, got {hidden_units!r}")
-        self.hidden_units = int(hidden_units)
+        self.hidden_units = positive_int(hidden_units, "hidden_units")
         self.hidden_layer = networks.hidden_head(self.hidden_units)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.term_trackers = {name: keras.metrics.Mean(name=name) for name in ("l1", "l2", "l3")}

@@ -53,6 +53,7 @@ import numpy as np
 from ddc_tf import run_files
 from ddc_tf._version import __version__
 from ddc_tf.models import ClusteringModel
+from ddc_tf.checks import is_positive_int, positive_int
 from ddc_tf.run_files import DATA_FILE, describe_data
 
 __all__ = [
@@ -89,7 +90,7 @@ SUPPORTED_RAW_DTYPES = (
     "uint8", "uint16", "uint32", "int8", "int16", "int32", "int64", "float16", "float32", "float64",
 )
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\Z")
 
 
 # --------------------------------------------------------------------------- input spec
@@ -113,7 +114,7 @@ class InputSpec:
 
     def __post_init__(self) -> None:
         shape = tuple(self.input_shape)
-        if not shape or any(not isinstance(d, (int, np.integer)) or d < 1 for d in shape):
+        if not shape or not all(is_positive_int(d) for d in shape):
             raise ValueError(f"input_shape must be positive integers, got {self.input_shape!r}")
         object.__setattr__(self, "input_shape", tuple(int(d) for d in shape))
         try:
@@ -277,11 +278,7 @@ def _check_name(name: str) -> str:
 def _check_version(version: Any) -> int:
     if isinstance(version, str) and version.strip().isdigit():
         version = int(version)
-    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 1:
-        raise ValueError(
-            f"version must be a positive integer (TF Serving loads integer version folders), got {version!r}"
-        )
-    return int(version)
+    return positive_int(version, "version", " (TF Serving loads integer version folders)")
 
 
 # --------------------------------------------------------------------------- graph

@@ -43,6 +43,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ddc_tf import run_files
+from ddc_tf.checks import positive_int
 from ddc_tf.run_files import DATA_FILE, MODEL_FILE
 from ddc_tf.serving.streams import DEFAULT_BATCH_SIZE, DataStream, open_data
 from ddc_tf.serving.writers import CsvWriter, NpzWriter
@@ -176,9 +177,7 @@ class Predictor:
         self.scale = scale
         self.n_clusters = int(n_clusters)
         self.metadata = metadata
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        self.batch_size = int(batch_size)
+        self.batch_size = positive_int(batch_size, "batch_size")
 
     def __repr__(self) -> str:
         return (

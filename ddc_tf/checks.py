@@ -1,0 +1,22 @@
+"""Argument checks shared across the package (a leaf: imports NumPy only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["is_positive_int", "positive_int"]
+
+
+def is_positive_int(value: Any) -> bool:
+    """True for a Python or NumPy integer ≥ 1 (not a bool, not a float such as 2.0)."""
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1
+
+
+def positive_int(value: Any, name: str, why: str = "") -> int:
+    """``value`` as an ``int`` if it is an integer ≥ 1, else a ValueError naming ``name``
+    (and ``why``, e.g. ``" (TF Serving loads integer version folders)"``)."""
+    if not is_positive_int(value):
+        raise ValueError(f"{name} must be a positive integer{why}, got {value!r}")
+    return int(value)

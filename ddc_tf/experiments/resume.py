@@ -1,0 +1,112 @@
+"""Resumable training: a run killed at any point continues exactly where its last chunk ended.
+
+``train_run`` trains in chunks (``fit`` epochs of ``steps / LOG_CHUNKS`` batches). After
+every chunk :class:`ChunkCheckpoint` writes
+
+    backup/chunk_<e>.weights.h5   every variable: weights, batch-norm statistics, the
+                                  optimizer's state and iteration count
+    backup/state.json             {"epoch": e, "weights": "chunk_<e>.weights.h5",
+                                   "history": {...} of chunks 1..e, "fingerprint": ...,
+                                   "seed_states": the random generators' states (dropout,
+                                   DCAN's prior, OT's k-means), which weights files omit}
+
+``state.json`` is replaced atomically (``os.replace``) after its weights file is complete,
+so a kill at any instant leaves a consistent pair; older weight files are removed after.
+On restart the run loads that pair, skips the ``e · chunk`` batches it has already trained
+on (the seeded shuffle makes the batch stream a function of the step), and appends to the
+history — so the resumed run computes what the uninterrupted run computes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+__all__ = ["ChunkCheckpoint", "STATE_FILE", "seed_generators"]
+
+STATE_FILE = "state.json"
+
+
+def seed_generators(model: keras.Model) -> list[keras.random.SeedGenerator]:
+    """Every ``keras.random.SeedGenerator`` of ``model`` and its layers, in a fixed order.
+
+    Their states are variables that ``save_weights`` leaves out; a resumed run needs them
+    to draw the same dropout masks and prior samples as the uninterrupted run.
+    """
+    found: list[keras.random.SeedGenerator] = []
+    seen: set[int] = set()
+    for layer in model._flatten_layers(include_self=True):
+        for generator in getattr(layer, "_seed_generators", ()):
+            if id(generator) not in seen:
+                seen.add(id(generator))
+                found.append(generator)
+    return found
+
+
+class ChunkCheckpoint(keras.callbacks.Callback):
+    """Save the training state after every ``fit`` epoch (a chunk) and restore it.
+
+    Args:
+        backup_dir: the folder of the backup (created when first needed).
+        fingerprint: what identifies the run's data and configuration; a backup made
+            with another fingerprint is refused rather than resumed.
+    """
+
+    def __init__(self, backup_dir: str | os.PathLike, fingerprint: str | None = None) -> None:
+        super().__init__()
+        self.backup_dir = Path(backup_dir)
+        self.fingerprint = fingerprint
+        self.history: dict[str, list[float]] = {}
+
+    def restore(self, model: keras.Model) -> int:
+        """Load the last saved chunk into ``model`` (built and compiled) and return how
+        many chunks are done (0 with no backup); ``self.history`` then holds theirs."""
+        state_path = self.backup_dir / STATE_FILE
+        if not state_path.is_file():
+            return 0
+        try:
+            state = json.loads(state_path.read_text())
+            epoch, weights = int(state["epoch"]), self.backup_dir / state["weights"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{state_path}: unreadable training backup ({error}); delete {self.backup_dir}") from None
+        if state.get("fingerprint") != self.fingerprint:
+            raise ValueError(
+                f"{self.backup_dir} holds a backup of another run (different data or configuration); "
+                "use another --out folder or delete it"
+            )
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(weights)
+        generators = seed_generators(model)
+        states = state.get("seed_states", [])
+        if len(states) != len(generators):
+            raise ValueError(f"{state_path}: {len(states)} random-generator states for {len(generators)} generators")
+        for generator, value in zip(generators, states):
+            generator.state.assign(np.asarray(value, dtype=generator.state.dtype))
+        self.history = {k: [float(v) for v in vals] for k, vals in state.get("history", {}).items()}
+        return epoch
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        name = f"chunk_{epoch + 1}.weights.h5"
+        self.model.save_weights(self.backup_dir / name, overwrite=True)
+        state: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "weights": name,
+            "history": self.history,
+            "fingerprint": self.fingerprint,
+            "seed_states": [np.asarray(g.state.numpy()).tolist() for g in seed_generators(self.model)],
+        }
+        tmp = self.backup_dir / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.backup_dir / STATE_FILE)  # atomic: the new pair is complete
+        for old in self.backup_dir.glob("chunk_*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
