@@ -14,15 +14,33 @@ The public API:
   clustering of all runs (``ensemble``).
 """
 
-from ddc_tf._version import __version__  # noqa: E402,F401
+import os as _os
+import sys as _sys
 
-from ddc_tf import data, evaluation, losses, selection  # noqa: E402
-from ddc_tf.baselines import kmeans, kmeans_baseline  # noqa: E402
-from ddc_tf.evaluation import accuracy, align_labels, cluster_metrics, nmi, vote  # noqa: E402
-from ddc_tf.losses import ddc_loss  # noqa: E402
-from ddc_tf.models import DCAN, DDC, ClusteringModel, OTClustering  # noqa: E402
-from ddc_tf.experiments.protocol import run_protocol  # noqa: E402
-from ddc_tf.experiments.training import TrainConfig, train_run  # noqa: E402
+from ddc_tf._version import __version__  # noqa: F401
+
+
+def _load_public_api() -> None:
+    """Import TensorFlow (its start-up notices filtered) and the public names below."""
+    from ddc_tf._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # before anything else imports TensorFlow
+    from ddc_tf import data, evaluation, losses, selection  # noqa: F401
+    from ddc_tf.baselines import kmeans, kmeans_baseline  # noqa: F401
+    from ddc_tf.evaluation import accuracy, align_labels, cluster_metrics, nmi, vote  # noqa: F401
+    from ddc_tf.losses import ddc_loss  # noqa: F401
+    from ddc_tf.models import DCAN, DDC, ClusteringModel, OTClustering  # noqa: F401  (registers them)
+    from ddc_tf.experiments.protocol import run_protocol  # noqa: F401
+    from ddc_tf.experiments.training import TrainConfig, train_run  # noqa: F401
+
+    globals().update({name: value for name, value in locals().items() if name in __all__})
+
+
+def _started_as_the_command_line() -> bool:
+    """True in the ``ddc-tf`` console script: it parses its arguments before TensorFlow loads
+    (``--help`` and argument errors in well under a second), then imports what the command needs."""
+    return _os.path.basename(_sys.argv[0]) in ("ddc-tf", "ddc-tf.exe") if _sys.argv else False
+
 
 __all__ = [
     "ClusteringModel",
@@ -45,3 +63,25 @@ __all__ = [
     "train_run",
     "vote",
 ]
+
+if _started_as_the_command_line():
+
+    _loading = False
+
+    def __getattr__(name: str):  # the public names, on first use
+        global _loading
+        if name in ("data", "evaluation", "losses", "selection"):  # a sub-module: just that one
+            import importlib
+
+            return importlib.import_module(f"ddc_tf.{name}")
+        if name in __all__ and not _loading:  # while loading, `from ddc_tf import data` imports the module
+            _loading = True
+            try:
+                _load_public_api()
+            finally:
+                _loading = False
+            return globals()[name]
+        raise AttributeError(f"module 'ddc_tf' has no attribute {name!r}")
+
+else:
+    _load_public_api()

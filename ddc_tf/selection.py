@@ -30,14 +30,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from ddc_tf import baselines, evaluation
+from ddc_tf.options import DEFAULT_SELECTOR, SELECTORS  # the names rank_runs accepts
 
 __all__ = ["SELECTORS", "DEFAULT_SELECTOR", "MIN_VOTE_RUNS", "vote_size", "agreement_matrix",
            "consensus_scores", "check_selector", "rank_runs", "ensemble"]
 
-#: Names accepted by :func:`rank_runs`.
-SELECTORS: tuple[str, ...] = ("loss", "l1", "consensus")
-#: The protocol's default selector (see the README's selection table for the measurement).
-DEFAULT_SELECTOR = "consensus"
 #: DDC-VOTE needs at least this many runs (the paper votes over the best three, §4.6).
 MIN_VOTE_RUNS = 3
 

@@ -2,12 +2,12 @@
 
 Layers, bottom to top (a module may import its own layer's modules and lower ones):
 
-0. leaves: ``_version``, ``checks``, ``evaluation``, ``baselines``, ``selection``, ``data``
+0. leaves: ``_version``, ``_quiet``, ``options``, ``checks``, ``evaluation``, ``baselines``, ``selection``, ``data``
 1. ``losses`` (tensor code)
 2. ``models`` (Keras models)
 3. ``callbacks``, ``run_files`` (its loader loads models)
 4. ``experiments``, ``serving``, ``viz`` (independent of each other)
-5. ``cli``
+5. ``cli``, ``sklearn`` (the scikit-learn estimator)
 6. the package ``ddc_tf`` itself (the public API re-exports); nothing imports it
 
 Module-level and function-level imports count alike; this reads the source, it imports nothing.
@@ -23,12 +23,12 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "ddc_tf"
 
 LAYERS: dict[str, int] = {
-    "_version": 0, "checks": 0, "evaluation": 0, "baselines": 0, "selection": 0, "data": 0,
+    "_version": 0, "_quiet": 0, "options": 0, "checks": 0, "evaluation": 0, "baselines": 0, "selection": 0, "data": 0,
     "losses": 1,
     "models": 2,
     "callbacks": 3, "run_files": 3,
     "experiments": 4, "serving": 4, "viz": 4,
-    "cli": 5,
+    "cli": 5, "sklearn": 5,
 }
 #: Sub-packages of one layer that must not import each other.
 INDEPENDENT = {"experiments", "serving", "viz"}

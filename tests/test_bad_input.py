@@ -116,7 +116,8 @@ def test_a_changed_data_file_with_the_same_size_is_not_reused(tmp_path, capsys):
     assert len(record["data_fingerprint"]) == 32
     assert not (tmp_path / "out" / "runs" / "seed_0" / "backup").exists()  # removed once finished
     capsys.readouterr()
-    assert main(argv[:-1]) == 0 and "reusing the finished run" in capsys.readouterr().out  # without --quiet
+    assert main(argv[:-1]) == 0 and "run 1/1 (seed 0): loss" in capsys.readouterr().out  # without --quiet
+    assert main(argv[:-1]) == 0 and "reused (finished before)" in capsys.readouterr().out
     np.savez(path, x=rng.normal(size=(60, 3)).astype(np.float32))  # same name and n, other values
     assert main(argv) == 2
     assert "trained on other data" in capsys.readouterr().err

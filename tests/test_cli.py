@@ -186,3 +186,84 @@ def test_cli_modules_import_each_other_statically():
     assert commands == {"fit", "ablation", "table", "presets", "demo", "export", "predict", "plot"}
     source = Path(cli.__file__).read_text()
     assert "importlib" not in source
+
+
+# --------------------------------------------------------------------------- what a new user meets
+def test_default_out_is_one_folder_per_data_set(tmp_path, monkeypatch):
+    from ddc_tf.cli.common import default_out
+
+    assert default_out("digits") == Path("outputs/digits")
+    assert default_out("/data/mine.npz") == Path("outputs/mine")
+    assert default_out("photos/", method="ot") == Path("outputs/photos-ot")
+    assert default_out("digits", prefix="ablation-") == Path("outputs/ablation-digits")
+    monkeypatch.chdir(tmp_path)
+    np.savez(tmp_path / "mine.npz", x=np.random.default_rng(0).normal(size=(120, 2)).astype(np.float32))
+    for data in ("circles", str(tmp_path / "mine.npz")):  # the second fit is not refused
+        assert main(["fit", "--data", data, "--clusters", "2", "--steps", "2", "--runs", "1", "--quiet"]) == 0
+    assert (tmp_path / "outputs" / "circles" / "results.json").is_file()
+    assert (tmp_path / "outputs" / "mine" / "results.json").is_file()
+
+
+def test_image_folder_flags_reach_the_loader(tmp_path, capsys):
+    try:
+        from tests.data_fixtures import write_image_folder
+    except ImportError:  # run from inside tests/
+        from data_fixtures import write_image_folder
+
+    write_image_folder(tmp_path / "photos" / "a", 4, size=(16, 16))
+    write_image_folder(tmp_path / "photos" / "b", 4, size=(18, 16), seed=1)
+    argv = ["fit", "--data", str(tmp_path / "photos"), "--steps", "2", "--runs", "1", "--batch-size", "4",
+            "--backbone", "mlp", "--out", str(tmp_path / "out"), "--quiet"]
+    assert main(argv) == 2
+    assert "--image-size H W" in capsys.readouterr().err
+    assert main([*argv, "--image-size", "12", "10", "--color", "grayscale"]) == 0
+    data = json.loads((tmp_path / "out" / "data.json").read_text())
+    assert data["input_shape"] == [12, 10, 1]
+    assert main(["fit", "--data", "digits", "--image-size", "8", "--out", str(tmp_path / "o2"), "--quiet"]) == 2
+    assert "--image-size: only for image folders" in capsys.readouterr().err
+
+
+def test_too_few_points_for_a_batch_names_the_flags(tmp_path, capsys):
+    np.savez(tmp_path / "few.npz", x=np.random.default_rng(0).normal(size=(30, 2)).astype(np.float32))
+    argv = ["fit", "--data", str(tmp_path / "few.npz"), "--clusters", "2", "--steps", "2", "--runs", "1",
+            "--out", str(tmp_path / "out"), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--batch-size" in err and "--keep-partial-batches" in err
+    assert main([*argv, "--keep-partial-batches"]) == 0
+
+
+def test_every_command_has_help_text():
+    import ddc_tf.cli as cli
+
+    choices = cli.build_parser()._subparsers._group_actions[0].choices
+    for name, sub in choices.items():
+        assert sub.description, f"`ddc-tf {name} --help` has no description"
+
+
+def test_tensorflow_start_up_notices_are_filtered_and_real_warnings_kept():
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "DDC_TF_TF_LOGS")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    code = "import ddc_tf, warnings, tensorflow as tf; tf.zeros(1) + 1; warnings.warn('a real warning')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "a real warning" in result.stderr
+    for noise in ("oneDNN", "cuda", "cuInit", "absl::InitializeLog", "cpu_feature_guard"):
+        assert noise not in result.stderr, result.stderr
+
+
+def test_the_command_line_parses_before_importing_tensorflow():
+    """As the ``ddc-tf`` script (argv[0]), building the parser and --help import no TensorFlow."""
+    code = ("import sys; sys.argv[0] = 'ddc-tf'; import ddc_tf.cli as cli; cli.build_parser().format_help(); "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]
+
+
+def test_option_vocabularies_match_the_code():
+    from ddc_tf import options
+    from ddc_tf.models import METHODS
+
+    assert tuple(METHODS) == options.METHOD_NAMES

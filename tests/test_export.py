@@ -370,3 +370,15 @@ def test_example_digits_model_gives_the_recorded_clusters():
     best_run = next(r for r in meta["training"]["runs"] if r["seed"] == best["seed"])
     assert np.bincount(clusters, minlength=10).tolist() == best_run["cluster_sizes"]
     assert (path / "saved_model.pb").stat().st_size + (path / "variables").stat().st_size < 5e6
+
+
+def test_cli_export_defaults_outside_tracked_folders(tmp_path, monkeypatch, capsys):
+    """Without --base-dir an export lands under outputs/ (ignored by git), not saved_models/."""
+    model = tiny_model("mlp", (6,))
+    model.save(tmp_path / "model.keras")
+    monkeypatch.chdir(tmp_path)
+    code = cli_main(["export", "--model", str(tmp_path / "model.keras"), "--name", "mine",
+                     "--input-dtype", "float32", "--scale", "1"])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "outputs" / "saved_models" / "mine" / "1" / "saved_model.pb").is_file()
+    assert not (tmp_path / "saved_models").exists()

@@ -24,6 +24,7 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
     notebook = nbformat.read(path, as_version=4)
     assert any("DDC_TF_NOTEBOOK_STEPS" in cell.source for cell in notebook.cells), "STEPS must be overridable"
     monkeypatch.setenv("DDC_TF_NOTEBOOK_STEPS", TEST_STEPS)
+    monkeypatch.setenv("DDC_TF_NOTEBOOK_RUNS", "3")
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     client = nbclient.NotebookClient(

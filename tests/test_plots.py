@@ -119,3 +119,13 @@ def test_plot_command_writes_applicable_figures(tmp_path, capsys):
     assert main(["plot", "--model", str(tmp_path / "missing"), "--data", "circles", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ddc-tf plot: error:") and "missing: no such model file" in err
+
+
+def test_most_confident_takes_each_clusters_top_point_first():
+    from ddc_tf.viz.figures import most_confident
+
+    p = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.95, 0.05], [0.3, 0.7]])
+    # cluster 0 ranks 3 (0.95), 0 (0.9), 1 (0.6); cluster 1 ranks 2 (0.8), 4 (0.7)
+    assert most_confident(p, 4).tolist() == [3, 2, 0, 4]
+    assert most_confident(p, 10).tolist() == [3, 2, 0, 4, 1]
+    assert most_confident(p, 0).tolist() == []

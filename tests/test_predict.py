@@ -192,3 +192,10 @@ def test_cli_predict(images, tmp_path, capsys):
     assert "unsupported output format" in capsys.readouterr().err
     assert cli_main(["predict", "--model", str(images["fit"]), "--data", npz, "--out", str(tmp_path / "c.npz"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["model_kind"] == "keras"
+
+
+def test_a_shape_error_names_the_data_not_the_batch(images, tmp_path):
+    predictor = load_predictor(images["saved"])
+    np.savez(tmp_path / "many.npz", x=np.zeros((600, 8, 8), np.uint8))  # read 256 rows at a time
+    with pytest.raises(ValueError, match=r"expected shape \(n, 16, 16, 1\), got \(600, 8, 8, 1\)"):
+        predict(predictor, tmp_path / "many.npz")

@@ -20,12 +20,8 @@ is one line and status 130.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Sequence
-
-# TensorFlow's C++ start-up chatter hides the output users came for.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from ddc_tf._version import __version__  # noqa: E402
 from ddc_tf.cli import ablation, demo, fit, plot, serving, tables  # noqa: E402
@@ -54,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # before TensorFlow is imported: --help is instant
+    from ddc_tf._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # the commands' TensorFlow, without its start-up notices
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

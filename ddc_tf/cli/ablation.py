@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ddc_tf.cli.common import add_training_arguments, resolve_data_and_clusters
+from ddc_tf.cli.common import add_training_arguments, default_out, resolve_data_and_clusters
 
 __all__ = ["register", "run"]
 
@@ -27,14 +27,16 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(
         n_clusters=n_clusters, backbone=args.backbone, steps=args.steps, batch_size=args.batch_size,
         learning_rate=args.lr, rel_sigma=args.rel_sigma, sigma_mode=args.sigma_mode,
+        drop_remainder=not args.keep_partial_batches,
     )
+    out = Path(args.out) if args.out else default_out(args.data, prefix="ablation-")
     subsets = [parse_subset(t) for t in args.terms] if args.terms else SUBSETS
     table = run_ablation(
         arrays, config, subsets=subsets, repeats=args.repeats, runs=args.runs,
-        seed=args.seed, out_dir=args.out, verbose=0 if args.quiet else "auto",
+        seed=args.seed, out_dir=out, verbose=0 if args.quiet else "auto",
     )
     print(table2_markdown(table2_rows([table])))
-    print(f"ablation: {Path(args.out) / ABLATION_FILE}")
+    print(f"ablation: {out / ABLATION_FILE}")
     return 0
 
 
@@ -46,7 +48,7 @@ def register(subparsers: Any) -> None:
         description="Train every non-empty subset of {l1, l2, l3}; each repeat reports its lowest-loss run.",
     )
     add_training_arguments(
-        ablation, out="outputs/ablation",
+        ablation, out="outputs/ablation-<data>",
         runs_help="runs per repeat; the lowest-loss one counts (paper: 20; default: the preset's, else 1)",
     )
     ablation.add_argument("--repeats", type=int, default=5, help="repeats per subset (paper: 5)")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import re
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "DEFAULT_OUT_ROOT",
     "add_training_arguments",
+    "default_out",
     "positive_int",
     "resolve_data_and_clusters",
     "scale_value",
@@ -45,13 +49,27 @@ def scale_value(text: str) -> float:
     return value
 
 
+#: Where ``fit`` and ``ablation`` write when ``--out`` is not given: ``outputs/<data>[-<method>]``.
+DEFAULT_OUT_ROOT = "outputs"
+
+
+def default_out(data: str, *, method: str = "ddc", prefix: str = "") -> Path:
+    """``outputs/<name>`` for ``--data``: a data set's name, or a path's file or folder name
+    (without suffix); ``-<method>`` for a sibling method and ``prefix`` (``"ablation-"``) added."""
+    name = Path(str(data).rstrip("/\\")).name or "data"
+    stem = Path(name).stem if Path(name).suffix in (".npz", ".gz", ".npy") else name
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem) or "data"
+    suffix = "" if method == "ddc" else f"-{method}"
+    return Path(DEFAULT_OUT_ROOT) / f"{prefix}{stem}{suffix}"
+
+
 def add_training_arguments(parser: argparse.ArgumentParser, *, out: str, runs_help: str) -> None:
     """The flags ``fit`` and ``ablation`` share: data, network, budget, bandwidth, output.
 
     ``None`` defaults are filled in by ``resolve_data_and_clusters`` (from ``--preset``, else
     the built-in defaults of :data:`ddc_tf.experiments.presets.FIT_DEFAULTS`).
     """
-    from ddc_tf.losses import DEFAULT_REL_SIGMA, DEFAULT_SIGMA_MODE, SIGMA_MODES
+    from ddc_tf.options import BACKBONE_CHOICES, DEFAULT_REL_SIGMA, DEFAULT_SIGMA_MODE, SIGMA_MODES
 
     add = parser.add_argument
     add("--preset", default=None, help="a named configuration in the paper's terms (see `ddc-tf presets`); explicit flags override it")
@@ -62,10 +80,16 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, out: str, runs_he
     add("--runs", type=int, default=None, help=runs_help)
     add("--seed", type=int, default=0, help="seed of the first run (run r uses seed + r)")
     add("--lr", type=float, default=None, help="Adam learning rate (default 1e-3; the paper uses 1e-5 for the MLP over 70000 steps)")
-    add("--backbone", choices=("auto", "conv", "mlp"), default=None, help="network (default auto: conv for images ≥ 16×16, else mlp)")
+    add("--backbone", choices=BACKBONE_CHOICES, default=None, help="network (default auto: conv for images ≥ 16×16, else mlp)")
     add("--sigma-mode", choices=SIGMA_MODES, default=None, help=f"bandwidth convention (default {DEFAULT_SIGMA_MODE}; see README)")
     add("--rel-sigma", type=float, default=None, help=f"relative bandwidth (paper and default: {DEFAULT_REL_SIGMA})")
-    add("--out", default=out, help=f"output folder (default {out})")
+    add("--image-size", type=positive_int, nargs="+", default=None, metavar=("H", "W"),
+        help="image folders: resize every image to H×W (one number: H×H); needed when sizes differ")
+    add("--color", choices=("rgb", "grayscale"), default=None,
+        help="image folders: convert every image to RGB or grayscale (default: grayscale only if all are)")
+    add("--keep-partial-batches", action="store_true",
+        help="train on the last, smaller batch of each pass too (default: dropped, every batch has --batch-size points)")
+    add("--out", default=None, help=f"output folder (default {out})")
     add("--quiet", action="store_true", help="no progress bars")
 
 
@@ -80,7 +104,20 @@ def resolve_data_and_clusters(args: argparse.Namespace) -> tuple[Any, int]:
         setattr(args, key, value)
     if args.data is None:
         raise ValueError("give the data with --data SOURCE, or a --preset NAME")
-    arrays = data.load_arrays(args.data, n_clusters=args.clusters)
+    options: dict[str, Any] = {}
+    if args.image_size is not None:
+        if len(args.image_size) > 2:
+            raise ValueError(f"--image-size takes H or H W, got {len(args.image_size)} numbers")
+        options["image_size"] = tuple(args.image_size) if len(args.image_size) == 2 else args.image_size[0]
+    if args.color is not None:
+        options["color"] = args.color
+    try:
+        arrays = data.load_arrays(args.data, n_clusters=args.clusters, **options)
+    except TypeError as error:
+        if options and "invalid option" in str(error):
+            flags = " and ".join(f"--{key.replace('_', '-')}" for key in options)
+            raise ValueError(f"{flags}: only for image folders; {args.data} does not take them") from None
+        raise
     n_clusters = args.clusters or arrays.n_classes
     if n_clusters is None:
         raise ValueError(f"{args.data} has no labels; give the number of clusters with --clusters K")

@@ -21,7 +21,15 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``demo`` to the ``ddc-tf`` sub-commands."""
-    demo = subparsers.add_parser("demo", help="the embedded offline demo: digits and circles, DDC vs k-means")
-    demo.add_argument("--out", default="outputs/demo", help="output folder")
-    demo.add_argument("--steps", type=int, default=None, help="override the demo's step budgets")
+    demo = subparsers.add_parser(
+        "demo",
+        help="the embedded offline demo: digits and circles, DDC vs k-means",
+        description=(
+            "Train DDC on scikit-learn's digits (10 runs × 1 500 steps) and on circles (3 runs), "
+            "offline, about 2½ minutes on 2 cores; print one line per run, then ACC/NMI of the "
+            "chosen run, DDC-VOTE, DDC-ENSEMBLE and k-means++; save models and results under --out."
+        ),
+    )
+    demo.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
+    demo.add_argument("--steps", type=int, default=None, help="train every run this many steps instead (a quick check)")
     demo.set_defaults(func=run)

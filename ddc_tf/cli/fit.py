@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ddc_tf.cli.common import add_training_arguments, resolve_data_and_clusters, vote_count
+from ddc_tf.cli.common import add_training_arguments, default_out, resolve_data_and_clusters, vote_count
 
 __all__ = ["register", "run"]
 
@@ -57,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
         strategy=args.strategy,
         clipnorm=args.clipnorm,
         lr_schedule=args.lr_schedule,
+        drop_remainder=not args.keep_partial_batches,
     )
-    out = Path(args.out)
+    out = Path(args.out) if args.out else default_out(args.data, method=args.method)
     callbacks_for = None
     if args.tensorboard or args.log_curves:
         import keras
@@ -96,9 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``fit`` to the ``ddc-tf`` sub-commands."""
-    from ddc_tf.experiments.training import LR_SCHEDULES
-    from ddc_tf.models import METHODS
-    from ddc_tf.selection import DEFAULT_SELECTOR, SELECTORS
+    from ddc_tf.options import DEFAULT_SELECTOR, LR_SCHEDULES, METHOD_NAMES, SELECTORS, STRATEGIES
 
     fit = subparsers.add_parser(
         "fit",
@@ -106,7 +105,7 @@ def register(subparsers: Any) -> None:
         description="Train R DDC runs on a data set; report the run the selector picks and DDC-VOTE.",
     )
     add_training_arguments(
-        fit, out="outputs/fit",
+        fit, out="outputs/<data>, e.g. outputs/digits; outputs/<data>-ot for --method ot",
         runs_help="independent runs R; ≥ 3 adds DDC-VOTE (paper: 20; default 10: the selector and the vote need several runs)",
     )
     fit.add_argument("--weights", type=float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("W1", "W2", "W3"), help="weights of l1 l2 l3 (0 switches a term off)")
@@ -114,12 +113,12 @@ def register(subparsers: Any) -> None:
     fit.add_argument("--vote-runs", type=vote_count, default=None, help="DDC-VOTE over the best this many runs of the selector's ranking (paper: 3; default: the better half of the runs, at least 3)")
     fit.add_argument("--clipnorm", type=float, default=None, help="clip the gradient's global norm at this value (default: no clipping)")
     fit.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant", help="constant (default) or cosine (decay to 0 over --steps)")
-    fit.add_argument("--method", choices=tuple(METHODS), default="ddc", help="clustering loss: ddc (default), ot (optimal transport with cluster-size constraints), dcan (adversarial)")
+    fit.add_argument("--method", choices=METHOD_NAMES, default="ddc", help="clustering loss: ddc (default), ot (optimal transport with cluster-size constraints), dcan (adversarial)")
     fit.add_argument("--epsilon", type=float, default=None, help="--method ot: entropic regularisation ε, in units of the embedding's variance (default 0.01)")
     fit.add_argument("--proportions", default="uniform", metavar="P1,P2,...|uniform|free", help="--method ot/dcan: target cluster proportions (e.g. 0.5,0.3,0.2; normalised), uniform (default) or free (ot: no size constraint)")
     fit.add_argument("--mixed-precision", choices=("bfloat16", "float16"), default=None, help="run the network in mixed precision (loss stays float32)")
     fit.add_argument("--jit", action="store_true", help="compile the train step with XLA")
-    fit.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none", help="tf.distribute strategy: none (default), mirrored (all local devices), multiworker (hosts from TF_CONFIG); --batch-size is the global batch, the DDC kernel is formed on it (docs/distributed.md); ot/dcan compute their loss on each replica's share")
+    fit.add_argument("--strategy", choices=STRATEGIES, default="none", help="tf.distribute strategy: none (default), mirrored (all local devices), multiworker (hosts from TF_CONFIG); --batch-size is the global batch, the DDC kernel is formed on it (docs/distributed.md); ot/dcan compute their loss on each replica's share")
     fit.add_argument("--kmeans", action="store_true", help="also report k-means++ (best of 20) on the raw inputs")
     fit.add_argument("--kmeans-hidden", action="store_true", help="also report k-means++ (best of 20) on the chosen run's hidden representation")
     fit.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/logs/seed_S")

@@ -1,6 +1,6 @@
 """``ddc-tf export`` and ``ddc-tf predict``: SavedModels for TF Serving, and batch prediction.
 
-    ddc-tf export --model PATH --name NAME [--version V] [--base-dir saved_models]
+    ddc-tf export --model PATH --name NAME [--version V] [--base-dir outputs/saved_models]
                   [--data SOURCE | --input-dtype DTYPE --scale S]
     ddc-tf predict --model PATH_OR_SAVEDMODEL --data SOURCE --out FILE.{csv,npz}
                    [--batch-size N] [--hidden]
@@ -71,9 +71,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add the ``export`` and ``predict`` sub-commands to ``ddc-tf``."""
+    from ddc_tf.options import DEFAULT_EXPORT_DIR as DEFAULT_BASE_DIR
+
     export = subparsers.add_parser(
         "export",
-        help="export a trained model as a SavedModel for TF Serving (saved_models/NAME/VERSION)",
+        help="export a trained model as a SavedModel for TF Serving (outputs/saved_models/NAME/VERSION)",
         description=(
             "Write a trained model.keras as a SavedModel in TF Serving's layout, BASE_DIR/NAME/"
             "VERSION, with the signatures serving_default (x → probabilities, cluster) and embed "
@@ -85,7 +87,7 @@ def register(subparsers: Any) -> None:
     export.add_argument("--model", required=True, help="a .keras model, or a 'ddc-tf fit' output folder")
     export.add_argument("--name", required=True, help="model name (TF Serving's MODEL_NAME), a plain folder name")
     export.add_argument("--version", type=positive_int, default=None, help="integer version (default: the next free one); never overwritten")
-    export.add_argument("--base-dir", default="saved_models", help="folder of served models (TF Serving's model base path is BASE_DIR/NAME)")
+    export.add_argument("--base-dir", default=DEFAULT_BASE_DIR, help=f"folder of served models (TF Serving's model base path is BASE_DIR/NAME; default {DEFAULT_BASE_DIR}, which git ignores)")
     export.add_argument("--data", default=None, help="the training data source, to take its raw dtype and scale")
     export.add_argument("--input-dtype", default=None, help="raw input dtype clients send (uint8, float32, ...)")
     export.add_argument("--scale", type=scale_value, default=None, help="the model sees float32(raw) × SCALE (e.g. 1/255)")
@@ -101,7 +103,7 @@ def register(subparsers: Any) -> None:
             "cluster, p0..) or .npz (cluster, probabilities)."
         ),
     )
-    predict.add_argument("--model", required=True, help="saved_models/NAME[/VERSION], a .keras model or a 'ddc-tf fit' output folder")
+    predict.add_argument("--model", required=True, help="BASE_DIR/NAME[/VERSION] of an export, a .keras model or a 'ddc-tf fit' output folder")
     predict.add_argument("--data", required=True, help="a .npy of raw inputs, or a data source (.npz, IDX, image folder, name)")
     predict.add_argument("--out", required=True, help="output file, .csv or .npz")
     predict.add_argument("--batch-size", type=positive_int, default=256, help="rows per batch (default 256)")

@@ -40,5 +40,12 @@ def register(subparsers: Any) -> None:
     table.add_argument("--out", required=True, help="folder for table1.md, table1.csv, table2.md, table2.csv")
     table.set_defaults(func=_cmd_table)
 
-    presets = subparsers.add_parser("presets", help="list the named configurations and where they depart from the paper")
+    presets = subparsers.add_parser(
+        "presets",
+        help="list the named configurations and where they depart from the paper",
+        description=(
+            "List every --preset NAME of `ddc-tf fit` / `ddc-tf ablation`: its data, network, "
+            "budget and each departure from the paper's settings, with the reason."
+        ),
+    )
     presets.set_defaults(func=_cmd_presets)

@@ -241,8 +241,8 @@ def load_image_folder(
     if len(shapes) > 1:
         listing = ", ".join(f"{h}x{w} ({p.name})" for (h, w), p in list(shapes.items())[:4])
         raise ValueError(
-            f"{folder}: images have {len(shapes)} different sizes ({listing}); pass "
-            "image_size=(height, width) to resize them"
+            f"{folder}: images have {len(shapes)} different sizes ({listing}); resize them with "
+            "--image-size H W (image_size=(height, width) in Python)"
         )
     channels = {d.shape[2] for d in decoded}
     if len(channels) > 1:  # some grayscale, some colour: grayscale -> RGB loses nothing

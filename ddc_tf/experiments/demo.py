@@ -71,7 +71,8 @@ def run_demo(out_dir: str | os.PathLike = "outputs/demo", steps: int | None = No
         )
         print(f"\n=== {case.source}: {case.runs} runs × {config.steps} steps ===", flush=True)
         start = time.perf_counter()
-        results, _ = run_protocol(arrays, config, runs=case.runs, out_dir=out / case.source, verbose=0)
+        results, _ = run_protocol(arrays, config, runs=case.runs, out_dir=out / case.source, verbose=0,
+                                  progress=True)
         seconds = time.perf_counter() - start
         kmeans = baselines.kmeans_baseline(arrays.x, arrays.y, case.n_clusters)
         kmeans = {"acc": kmeans["acc"], "nmi": kmeans["nmi"]}

@@ -129,8 +129,6 @@ def _run_one(
                 "different contents); use another --out folder"
             )
         clusters = np.load(run_dir / LABELS_FILE, allow_pickle=False)
-        if verbose:
-            print(f"run seed {seed}: reusing the finished run in {run_dir}")
         return record, clusters, None
 
     callbacks = callbacks_for(seed) if callbacks_for else []
@@ -241,6 +239,7 @@ def run_protocol(
     baselines: Sequence[str] = (),
     selector: str = selection.DEFAULT_SELECTOR,
     vote_runs: int | None = None,
+    progress: bool | None = None,
 ) -> tuple[dict[str, Any], ClusteringModel]:
     """Train ``runs`` models (seeds ``seed, seed+1, …``), pick one without labels, vote.
 
@@ -262,6 +261,8 @@ def run_protocol(
         vote_runs: DDC-VOTE combines the best this many runs of the selector's ranking
             (3 in the paper; no vote when fewer runs were trained); ``None``: the better half
             of the runs, at least 3 (``ddc_tf.selection.vote_size``).
+        progress: print one line per run (``run i/R (seed s): loss …, time`` or that it was
+            reused); default: when ``verbose``.
 
     Returns:
         ``(results, best_model)``: the chosen run's trained model and the results dict
@@ -288,6 +289,9 @@ def run_protocol(
     for r in range(runs):
         run_dir = run_files.run_dir(out, seed + r) if out is not None else None
         record, clusters, model = _run_one(data, config, seed + r, run_dir, verbose, callbacks_for)
+        if progress if progress is not None else verbose:
+            how = "reused (finished before)" if model is None else f"{record['seconds']:.1f} s"
+            print(f"run {r + 1}/{runs} (seed {seed + r}): loss {record['loss']:.4f}, {how}", flush=True)
         records.append(record)
         labelings.append(clusters)
         models.append(model)

@@ -15,7 +15,7 @@ ours. Folders are searched recursively for ``*.json``; the per-subset protocol f
 inside an ablation are not read as Table 1 rows.
 
 Example:
-    >>> tables = render_tables(["outputs/fit", "outputs/ablation"])
+    >>> tables = render_tables(["outputs/digits", "outputs/ablation-digits"])
     >>> print(tables["table1.md"])  # doctest: +SKIP
 """
 

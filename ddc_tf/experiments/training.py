@@ -18,7 +18,6 @@ from typing import Any, Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from ddc_tf import losses
 from ddc_tf.models import networks
@@ -26,6 +25,7 @@ from ddc_tf.data import ArrayData, to_dataset
 from ddc_tf.experiments.resume import ChunkCheckpoint
 from ddc_tf.models import METHODS, ClusteringModel
 from ddc_tf.models.base import parse_proportions
+from ddc_tf.options import LR_SCHEDULES, STRATEGIES  # the values of lr_schedule and strategy
 
 __all__ = [
     "TrainConfig",
@@ -176,11 +176,6 @@ def resolve_backbone(backbone: str, data: ArrayData) -> str:
     return "mlp"
 
 
-#: Values of ``TrainConfig.lr_schedule``.
-LR_SCHEDULES = ("constant", "cosine")
-
-#: Values of ``TrainConfig.strategy``.
-STRATEGIES = ("none", "mirrored", "multiworker")
 _STRATEGY_CACHE: dict[str, Any] = {}
 
 
@@ -298,7 +293,8 @@ def train_run(
     if config.drop_remainder and data.n < config.batch_size:
         raise ValueError(
             f"{data.name}: {data.n} points is fewer than one batch of {config.batch_size}; "
-            "lower batch_size or set drop_remainder=False"
+            "lower the batch size (--batch-size) or keep partial batches (--keep-partial-batches; "
+            "drop_remainder=False in Python)"
         )
     keras.utils.set_random_seed(seed)
     model = build_model(config, data)
@@ -380,13 +376,11 @@ def infer(model: ClusteringModel, data: ArrayData, batch_size: int = 256, *, hid
         representation ``(n, hidden_units)``.
     """
     dataset = to_dataset(data, batch_size=batch_size, shuffle=False, with_labels=False)
-    # autograph=False: nothing here branches on tensors, and autograph would re-read the
-    # model's source file from disk (which breaks if that file changed since import).
-    if hidden:
-        step = tf.function(lambda x: model.embed(x, training=False), reduce_retracing=True, autograph=False)
-    else:
-        step = tf.function(lambda x: model(x, training=False), reduce_retracing=True, autograph=False)
-    return np.concatenate([np.asarray(step(x)) for x in dataset], axis=0).astype(np.float32)
+    # Eager, batch by batch: a traced function per model (Keras' predict included) is traced
+    # anew for every run of a protocol, which costs more than it saves and makes TensorFlow
+    # warn about frequent retracing.
+    forward = model.embed if hidden else model
+    return np.concatenate([np.asarray(forward(x, training=False)) for x in dataset], axis=0).astype(np.float32)
 
 
 def predict_assignments(model: ClusteringModel, data: ArrayData, batch_size: int = 256) -> np.ndarray:

@@ -17,18 +17,12 @@ static shapes apart from the batch dimension, and compiles under XLA.
 from __future__ import annotations
 
 import math
-from typing import Literal, Sequence
+from typing import Sequence
 
 import tensorflow as tf
 
-SigmaMode = Literal["reference", "paper"]
+from ddc_tf.options import DEFAULT_REL_SIGMA, DEFAULT_SIGMA_MODE, SIGMA_MODES, SigmaMode  # noqa: F401
 
-SIGMA_MODES: tuple[str, ...] = ("reference", "paper")
-#: Default bandwidth convention. "reference" (σ² = 0.15 · median D) clustered better than
-#: the paper's wording (σ = 0.15 · median sqrt(D)) on real data; see README "Bandwidth" and
-#: ``benchmarks/sigma_mode.py`` for the measurement.
-DEFAULT_SIGMA_MODE: SigmaMode = "reference"
-DEFAULT_REL_SIGMA = 0.15
 #: Floor on σ² so a batch of identical points does not divide by zero.
 EPS_SIGMA = 1e-9
 #: Floor on the entries of N = Bᵀ K B (SPEC §1.4).

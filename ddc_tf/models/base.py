@@ -266,11 +266,15 @@ class ClusteringModel(keras.Model):
     def fit(self, x: Any = None, *args: Any, **kwargs: Any) -> keras.callbacks.History:
         """``keras.Model.fit``; an unbuilt model is first built from ``x``'s shape (a
         ``tf.data.Dataset``'s element spec or an array's shape), so that callbacks which
-        need weights at the start of training (``BackupAndRestore``) work."""
+        need weights at the start of training (``BackupAndRestore``) work. ``shuffle``
+        defaults to False for a ``tf.data.Dataset`` (which shuffles itself)."""
         if not self.built:
             shape = input_shape_of(x)
             if shape is not None:
                 self.build(shape)
+        if isinstance(x, tf.data.Dataset) and len(args) < 8:  # shuffle not given by position
+            # A dataset shuffles itself; Keras ignores shuffle=True for it, with a warning.
+            kwargs.setdefault("shuffle", False)
         return super().fit(x, *args, **kwargs)
 
     def extra_metrics(self) -> list[keras.metrics.Metric]:

@@ -31,9 +31,9 @@ that ``run_protocol`` writes beside the model (in that order).
 
 Example:
     >>> from ddc_tf.serving.export import export_from_path
-    >>> path = export_from_path("outputs/fit/model.keras", name="digits")
+    >>> path = export_from_path("outputs/digits/model.keras", name="digits")
     >>> path
-    PosixPath('saved_models/digits/1')
+    PosixPath('outputs/saved_models/digits/1')
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ import numpy as np
 from ddc_tf import run_files
 from ddc_tf._version import __version__
 from ddc_tf.models import ClusteringModel
+from ddc_tf.options import DEFAULT_EXPORT_DIR
 from ddc_tf.checks import is_positive_int, positive_int
 from ddc_tf.run_files import DATA_FILE, describe_data
 
@@ -73,7 +74,9 @@ __all__ = [
     "resolve_saved_model_dir",
 ]
 
-DEFAULT_BASE_DIR = "saved_models"
+#: Where exports go by default: under the ignored ``outputs/`` (the tracked ``saved_models/``
+#: holds only the example model).
+DEFAULT_BASE_DIR = DEFAULT_EXPORT_DIR
 #: Metadata inside each version folder; ``assets.extra`` is where TF Serving expects
 #: files that sit beside a SavedModel without being part of the graph.
 METADATA_FILE = "assets.extra/ddc_tf.json"

@@ -404,7 +404,13 @@ def _predict_stream(
     where = stream.name
     if stream.raw and predictor.kind == "keras":
         predictor.spec  # noqa: B018  (raises the clear error when the scaling is unknown)
-    for batch in stream.batches:
+    for i, batch in enumerate(stream.batches):
+        if i == 0 and tuple(batch.shape[1:]) != tuple(predictor.input_shape):
+            # name the data's shape, not the batch's (the stream reads batch_size rows at a time)
+            n = stream.n if stream.n is not None else "n"
+            expected = ", ".join(str(d) for d in predictor.input_shape)
+            got = ", ".join(str(d) for d in (n, *batch.shape[1:]))
+            raise ValueError(f"{where}: expected shape (n, {expected}), got ({got})")
         if stream.raw:
             yield predictor.predict_raw(batch, hidden=hidden, where=where)
         else:

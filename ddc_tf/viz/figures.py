@@ -15,7 +15,7 @@ from ddc_tf.baselines import kmeans
 from ddc_tf.viz import plots
 from ddc_tf.viz.guided_backprop import GuidedBackprop
 
-__all__ = ["FIGURE_FILES", "write_figures"]
+__all__ = ["FIGURE_FILES", "most_confident", "write_figures"]
 
 #: File names of the figures, by paper figure.
 FIGURE_FILES = {
@@ -37,6 +37,27 @@ def _predict(model: Any, x: np.ndarray, batch_size: int = 256) -> tuple[np.ndarr
     return np.concatenate(probs), np.concatenate(hidden)
 
 
+def most_confident(probabilities: np.ndarray, n: int) -> np.ndarray:
+    """Indices of ``n`` points to explain: the most confident point of every cluster first
+    (cluster by cluster), then the next most confident of each, and so on.
+
+    Args:
+        probabilities: ``(m, k)`` soft assignments.
+        n: how many indices (at most ``m``).
+
+    Returns:
+        ``(min(n, m),)`` int64 row indices.
+    """
+    probabilities = np.asarray(probabilities)
+    clusters = probabilities.argmax(axis=1)
+    confidence = probabilities.max(axis=1)
+    ranked = [np.flatnonzero(clusters == c)[np.argsort(-confidence[clusters == c], kind="stable")]
+              for c in range(probabilities.shape[1])]
+    order = [members[depth] for depth in range(max((len(m) for m in ranked), default=0))
+             for members in ranked if depth < len(members)]
+    return np.asarray(order[: min(n, len(order))], dtype=np.int64)
+
+
 def write_figures(
     model: Any,
     data: Any,
@@ -53,7 +74,8 @@ def write_figures(
 
     * Fig. 3 (data, k-means, DDC side by side): 2-D data such as ``circles``.
     * Fig. 4 (output simplex): 3-cluster models.
-    * Figs. 6–8 (top images per cluster) and Fig. 11 (guided backprop): image data, or
+    * Figs. 6–8 (top images per cluster) and Fig. 11 (guided backprop of each cluster's most
+      confident image): image data, or
       vectors with an ``image_shape`` (digits).
     * Fig. 9a (loss terms vs ACC): when ``curves`` (a ``--log-curves`` CSV) is given.
     * Fig. 10 (kernel matrix on the hidden layer): always; sorted by true class when the
@@ -102,7 +124,7 @@ def write_figures(
     if image_shape is not None:
         written["fig6_8"] = plots.plot_top_images(x, probs, out / FIGURE_FILES["fig6_8"], n_top=n_top,
                                                   image_shape=image_shape, labels=y)
-        pick = np.sort(rng.choice(len(x), min(n_explain, len(x)), replace=False))
+        pick = most_confident(probs, n_explain)  # the top-confidence image of each cluster
         saliency, explained = GuidedBackprop(model).saliency(x[pick])
         written["fig11"] = plots.plot_guided_backprop(x[pick], saliency, out / FIGURE_FILES["fig11"],
                                                       clusters=explained, image_shape=image_shape,

@@ -1,0 +1,50 @@
+"""The vocabularies of the package's options, in a module that imports nothing heavy.
+
+The command line builds its parser from these before TensorFlow is imported (so that
+``ddc-tf --help`` and argument errors are instant); the modules that use them import them
+from here (``ddc_tf.losses``, ``ddc_tf.selection``, ``ddc_tf.experiments.training``,
+``ddc_tf.models``, ``ddc_tf.serving.export``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = [
+    "BACKBONE_CHOICES",
+    "DEFAULT_EXPORT_DIR",
+    "DEFAULT_REL_SIGMA",
+    "DEFAULT_SELECTOR",
+    "DEFAULT_SIGMA_MODE",
+    "LR_SCHEDULES",
+    "METHOD_NAMES",
+    "SELECTORS",
+    "SIGMA_MODES",
+    "STRATEGIES",
+    "SigmaMode",
+]
+
+SigmaMode = Literal["reference", "paper"]
+#: Bandwidth conventions of the DDC kernel (``ddc_tf.losses.bandwidth_sq``).
+SIGMA_MODES: tuple[str, ...] = ("reference", "paper")
+#: Default bandwidth convention. "reference" (σ² = 0.15 · median D) clustered better than
+#: the paper's wording (σ = 0.15 · median sqrt(D)) on real data; see README "Bandwidth" and
+#: ``benchmarks/sigma_mode.py`` for the measurement.
+DEFAULT_SIGMA_MODE: SigmaMode = "reference"
+#: The paper's relative bandwidth.
+DEFAULT_REL_SIGMA = 0.15
+#: Label-free run selectors (``ddc_tf.selection.rank_runs``).
+SELECTORS: tuple[str, ...] = ("loss", "l1", "consensus")
+#: The protocol's default selector (see the README's selection table for the measurement).
+DEFAULT_SELECTOR = "consensus"
+#: Values of ``TrainConfig.lr_schedule``.
+LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+#: Values of ``TrainConfig.strategy``.
+STRATEGIES: tuple[str, ...] = ("none", "mirrored", "multiworker")
+#: Clustering losses, ``TrainConfig.method`` (``ddc_tf.models.METHODS`` maps them to classes).
+METHOD_NAMES: tuple[str, ...] = ("ddc", "ot", "dcan")
+#: Values of ``TrainConfig.backbone``.
+BACKBONE_CHOICES: tuple[str, ...] = ("auto", "conv", "mlp")
+#: Where exports go by default: under the ignored ``outputs/`` (the tracked ``saved_models/``
+#: holds only the example model).
+DEFAULT_EXPORT_DIR = "outputs/saved_models"

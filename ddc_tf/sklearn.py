@@ -1,0 +1,176 @@
+"""A scikit-learn clustering estimator around DDC (and its sibling losses).
+
+This is the **Deep Divergence-based Clustering** of Kampffmeyer et al. (*Neural Networks*
+2019) — not the unrelated "DDC" of ClustPy (Deep Density-based image Clustering).
+
+    >>> from ddc_tf.sklearn import DDCClustering
+    >>> est = DDCClustering(n_clusters=10, steps=1500, runs=5, random_state=0)
+    >>> labels = est.fit_predict(X)          # X: (n, d) array or scipy sparse matrix
+    >>> est.labels_, est.predict(X_new), est.predict_proba(X_new), est.transform(X_new)
+
+It follows scikit-learn's clustering conventions (``ClusterMixin``): ``fit(X)`` learns
+``labels_`` (the cluster of every training point), ``predict`` assigns new points,
+``fit_predict`` does both, ``transform`` gives the hidden representation the kernel is
+computed on, ``predict_proba`` the soft assignments. With ``runs > 1`` it trains that many
+networks and keeps the one the label-free ``selector`` picks (the package's protocol, see
+:func:`ddc_tf.run_protocol`). Rows can be images: give ``image_shape=(h, w, c)`` and
+``backbone="auto"`` picks the paper's CNN for images of at least 16×16.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import scipy.sparse
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ddc_tf import selection
+from ddc_tf.data import ArrayData
+from ddc_tf.experiments.protocol import run_protocol
+from ddc_tf.experiments.training import TrainConfig, dataset_loss, infer, train_run
+from ddc_tf.models import METHODS
+
+__all__ = ["DDCClustering"]
+
+
+class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
+    """Deep Divergence-based Clustering as a scikit-learn estimator.
+
+    Args:
+        n_clusters: number of clusters k (≥ 2).
+        method: ``"ddc"`` (default), ``"ot"`` or ``"dcan"`` (the sibling losses).
+        backbone: ``"auto"`` (CNN for ``image_shape`` ≥ 16×16, else MLP), ``"conv"``, ``"mlp"``.
+        image_shape: ``(h, w, c)`` when each row of ``X`` is a flattened image.
+        steps: training mini-batches per run.
+        batch_size: points per mini-batch (the kernel's size); at most ``n``.
+        runs: independent networks trained; the ``selector`` picks one without labels.
+        selector: ``"consensus"`` (default), ``"loss"`` or ``"l1"`` (``ddc_tf.selection``).
+        learning_rate: Adam's rate; ``None``: 1e-3.
+        rel_sigma, sigma_mode: the DDC kernel bandwidth (``ddc_tf.losses.bandwidth_sq``).
+        random_state: seed of the first run (run r uses ``random_state + r``); ``None``: 0.
+        verbose: Keras ``fit`` verbosity.
+
+    Attributes (after ``fit``):
+        labels_: ``(n,)`` int64 cluster of each training point.
+        model_: the trained Keras model (``ddc_tf.DDC`` / ``OTClustering`` / ``DCAN``).
+        loss_: its unsupervised loss on the training data.
+        results_: the protocol's results dict when ``runs > 1``, else None.
+        n_features_in_: number of columns of ``X``.
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        method: str = "ddc",
+        backbone: str = "auto",
+        image_shape: Sequence[int] | None = None,
+        steps: int = 3000,
+        batch_size: int = 100,
+        runs: int = 1,
+        selector: str = selection.DEFAULT_SELECTOR,
+        learning_rate: float | None = None,
+        rel_sigma: float = 0.15,
+        sigma_mode: str = "reference",
+        random_state: int | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.method = method
+        self.backbone = backbone
+        self.image_shape = image_shape
+        self.steps = steps
+        self.batch_size = batch_size
+        self.runs = runs
+        self.selector = selector
+        self.learning_rate = learning_rate
+        self.rel_sigma = rel_sigma
+        self.sigma_mode = sigma_mode
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------- helpers
+    def _arrays(self, X: Any, *, reset: bool) -> ArrayData:
+        X = validate_data(
+            self, X, reset=reset, accept_sparse="csr", dtype=[np.float32, np.float64],
+            ensure_min_samples=1 if not reset else 2,
+        )
+        if scipy.sparse.issparse(X):
+            if self.image_shape is not None:
+                raise ValueError("image_shape needs dense rows; give X as a dense array")
+            x = scipy.sparse.csr_matrix(X, dtype=np.float32)
+            x.sum_duplicates()
+            x.sort_indices()
+            kind = "vector"
+        else:
+            x = np.asarray(X, dtype=np.float32)
+            kind = "vector"
+            if self.image_shape is not None:
+                shape = tuple(int(s) for s in self.image_shape)
+                if len(shape) != 3 or math.prod(shape) != x.shape[1]:
+                    raise ValueError(
+                        f"image_shape={self.image_shape!r} does not hold a row of {x.shape[1]} values"
+                    )
+                x = x.reshape((x.shape[0], *shape))
+                kind = "image"
+        if not np.isfinite(x.data if scipy.sparse.issparse(x) else x).all():
+            raise ValueError("X holds values beyond float32's range")
+        return ArrayData(x=x, y=None, name="X", kind=kind, raw_dtype="float32", scale=1.0)
+
+    def _config(self, n: int) -> TrainConfig:
+        if self.method not in METHODS:
+            raise ValueError(f"method={self.method!r}; expected one of {tuple(METHODS)}")
+        return TrainConfig(
+            n_clusters=self.n_clusters,
+            backbone=self.backbone,
+            steps=self.steps,
+            batch_size=min(int(self.batch_size), n),
+            learning_rate=self.learning_rate,
+            rel_sigma=self.rel_sigma,
+            sigma_mode=self.sigma_mode,
+            method=self.method,
+        )
+
+    # ----------------------------------------------------------------- the API
+    def fit(self, X: Any, y: Any = None) -> "DDCClustering":
+        """Train on ``X`` ``(n, d)`` (dense or sparse; ``y`` is ignored) and set ``labels_``."""
+        data = self._arrays(X, reset=True)
+        if not (isinstance(self.n_clusters, (int, np.integer)) and 2 <= self.n_clusters <= data.n):
+            raise ValueError(f"n_clusters={self.n_clusters!r}: need an integer in [2, n_samples={data.n}]")
+        config = self._config(data.n)
+        seed = 0 if self.random_state is None else int(self.random_state)
+        if self.runs > 1:
+            self.results_, self.model_ = run_protocol(
+                data, config, runs=int(self.runs), seed=seed, verbose=self.verbose,
+                selector=self.selector, progress=False,
+            )
+            self.loss_ = float(self.results_["best"]["loss"])
+        else:
+            self.model_, _ = train_run(data, config, seed, verbose=self.verbose)
+            self.results_ = None
+            self.loss_ = dataset_loss(self.model_, data, batch_size=config.batch_size)["loss"]
+        self.labels_ = infer(self.model_, data).argmax(axis=1).astype(np.int64)
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Soft cluster assignments ``(n, n_clusters)`` float32 (rows sum to 1)."""
+        check_is_fitted(self, "model_")
+        return infer(self.model_, self._arrays(X, reset=False))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The cluster ``(n,)`` int64 of each row of ``X``."""
+        return self.predict_proba(X).argmax(axis=1).astype(np.int64)
+
+    def transform(self, X: Any) -> np.ndarray:
+        """The hidden representation ``(n, hidden_units)`` float32 (what the kernel sees)."""
+        check_is_fitted(self, "model_")
+        return infer(self.model_, self._arrays(X, reset=False), hidden=True)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.non_deterministic = False
+        return tags
