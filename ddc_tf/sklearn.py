@@ -1,7 +1,7 @@
 """A scikit-learn clustering estimator around DDC (and its sibling losses).
 
 This is the **Deep Divergence-based Clustering** of Kampffmeyer et al. (*Neural Networks*
-2019) — not the unrelated "DDC" of ClustPy (Deep Density-based image Clustering).
+2019) — not the unrelated "DDC" of ClustPy (Ren et al., Deep Density-based Image Clustering, Knowledge-Based Systems 2020).
 
     >>> from ddc_tf.sklearn import DDCClustering
     >>> est = DDCClustering(n_clusters=10, steps=1500, runs=5, random_state=0)

@@ -241,6 +241,7 @@ def test_every_command_has_help_text():
         assert sub.description, f"`ddc-tf {name} --help` has no description"
 
 
+@pytest.mark.slow
 def test_tensorflow_start_up_notices_are_filtered_and_real_warnings_kept():
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "DDC_TF_TF_LOGS")}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])

@@ -193,10 +193,12 @@ def _close(a: dict, b: dict, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
     return all(abs(a[k] - b[k]) <= atol + rtol * abs(b[k]) for k in ("l1", "l2", "l3", "total"))
 
 
+@pytest.mark.slow
 def test_two_replicas(report: dict) -> None:
     assert report["devices"] >= 2 and report["replicas"] == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("training", [True, False])
 def test_global_loss_equals_single_device_on_global_batch(report: dict, training: bool) -> None:
     terms = report["global"][f"terms_training_{training}"]
@@ -204,16 +206,19 @@ def test_global_loss_equals_single_device_on_global_batch(report: dict, training
         assert _close(got, want), (got, want)
 
 
+@pytest.mark.slow
 def test_global_kernel_synchronises_batch_norm(report: dict) -> None:
     assert report["global"]["synchronized_bn"] and all(report["global"]["synchronized_bn"])
     assert not any(report["local"]["synchronized_bn"])
 
 
+@pytest.mark.slow
 def test_global_step_equals_single_device_step(report: dict) -> None:
     assert report["global"]["step_update_size"] > 1e-3  # the step did change the weights
     assert report["global"]["step_error_rel_to_update"] < 1e-3
 
 
+@pytest.mark.slow
 def test_local_kernel_is_mean_of_per_replica_losses(report: dict) -> None:
     for training in (True, False):
         terms = report["local"][f"terms_training_{training}"]
@@ -223,6 +228,7 @@ def test_local_kernel_is_mean_of_per_replica_losses(report: dict) -> None:
     assert report["local"]["step_error_rel_to_update"] < 1e-3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kernel", ["global", "local"])
 def test_fit_end_to_end(report: dict, kernel: str) -> None:
     r = report[kernel]
@@ -232,12 +238,14 @@ def test_fit_end_to_end(report: dict, kernel: str) -> None:
     assert r["config_kernel"] == kernel
 
 
+@pytest.mark.slow
 def test_train_run_with_mirrored_strategy(report: dict) -> None:
     r = report["train_run"]
     assert r["replicas"] == 2 and r["kernel"] == "global"
     assert r["loss"] and all(v == v for v in r["loss"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["ot", "dcan"])
 def test_sibling_methods_fit_under_the_strategy(report: dict, method: str) -> None:
     result = report[f"sibling_{method}"]

@@ -134,6 +134,7 @@ def test_describe_names_the_method(cls) -> None:
     assert description["parameters"] == model.count_params()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_xla_fit_matches_graph_fit(cls) -> None:
     x, _ = _blobs(2)

@@ -17,6 +17,7 @@ NAMES = ("01_quickstart.ipynb", "02_guided_backprop.ipynb", "03_paper_figures.ip
 TEST_STEPS = "20"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs(name, tmp_path, monkeypatch):
     path = NOTEBOOKS / name

@@ -48,6 +48,7 @@ def _name(check) -> str:
     return getattr(check, "func", check).__name__
 
 
+@pytest.mark.slow
 @parametrize_with_checks(
     [DDCClustering(n_clusters=2, steps=3, batch_size=20, random_state=0)],
     expected_failed_checks=lambda est: EXPECTED_FAILURES,

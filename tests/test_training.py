@@ -250,7 +250,8 @@ def test_interrupted_run_resumes_from_backup(tmp_path):
     assert all(np.all(np.isfinite(v)) for v in history.values())
 
 
-@pytest.mark.parametrize("method", ["ddc", "ot", "dcan"])
+@pytest.mark.parametrize("method", ["ddc", pytest.param("ot", marks=pytest.mark.slow),
+                                    pytest.param("dcan", marks=pytest.mark.slow)])
 def test_resumed_run_equals_the_uninterrupted_run(tmp_path, method):
     """Weights (optimizer and seed states included), the batch stream and the history are all
     restored: the resumed run ends where the uninterrupted one does, with all its chunks."""
