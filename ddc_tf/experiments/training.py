@@ -243,7 +243,7 @@ class StopAfterSteps(keras.callbacks.Callback):
     """Stops ``fit`` after exactly ``steps`` training batches.
 
     ``steps_per_epoch`` lets it count from the right place when ``fit`` starts at a later
-    epoch (a run resumed by ``BackupAndRestore``).
+    epoch (a run resumed from its backup, ``ddc_tf.experiments.resume``).
     """
 
     def __init__(self, steps: int, steps_per_epoch: int) -> None:
