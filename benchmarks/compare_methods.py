@@ -35,9 +35,11 @@ SETTINGS = {"digits": ("mlp", 1e-3), "fashion_mnist": ("conv", 1e-3), "mnist": (
 METHODS = ("ddc", "ot", "dcan")
 
 
-def run_method(arrays, method: str, backbone: str, lr: float, steps: int, seeds: int) -> dict:
+def run_method(arrays, method: str, backbone: str, lr: float, steps: int, seeds: int,
+               pretrain_steps: int | None = None) -> dict:
     config = TrainConfig(
-        n_clusters=arrays.n_classes, backbone=backbone, steps=steps, learning_rate=lr, method=method
+        n_clusters=arrays.n_classes, backbone=backbone, steps=steps, learning_rate=lr, method=method,
+        pretrain_steps=pretrain_steps if method != "ddc" else None,
     )
     start = time.perf_counter()
     results, _ = run_protocol(arrays, config, runs=seeds, verbose=0)
@@ -66,6 +68,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1500, help="training steps per run, every method")
     parser.add_argument("--subset", type=int, default=None, help="random subset size per data set")
     parser.add_argument("--name", default="compare_methods")
+    parser.add_argument("--pretrain-steps", type=int, default=None,
+                        help="OT/DCAN: start from a DDC-trained backbone of this many steps")
     args = parser.parse_args()
     command = "python benchmarks/compare_methods.py " + " ".join(
         f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in vars(args).items() if v is not None
@@ -86,7 +90,7 @@ def main() -> None:
         write_results(args.name, {"command": command, "steps": args.steps, "seeds": args.seeds, "rows": rows})
         for method in args.methods:
             row = {"data": arrays.name, "n": arrays.n, "backbone": backbone, "learning_rate": lr, "steps": args.steps,
-                   **run_method(arrays, method, backbone, lr, args.steps, args.seeds)}
+                   **run_method(arrays, method, backbone, lr, args.steps, args.seeds, args.pretrain_steps)}
             rows.append(row)
             vote = row["vote"]
             print(

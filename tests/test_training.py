@@ -288,3 +288,24 @@ def test_clipnorm_and_cosine_schedule_reach_the_optimizer():
         config(clipnorm=0)
     with pytest.raises(ValueError, match="lr_schedule"):
         config(lr_schedule="step")
+
+
+def test_siblings_can_start_from_a_ddc_trained_backbone():
+    from ddc_tf.experiments.training import build_model, pretrain_backbone
+
+    data = small_vectors()
+    with pytest.raises(ValueError, match="pretrain_steps applies"):
+        config(pretrain_steps=5)
+    with pytest.raises(ValueError, match="pretrain_steps"):
+        config(method="ot", pretrain_steps=0)
+    cfg = config(method="dcan", steps=4, pretrain_steps=6)
+    assert cfg.to_dict()["pretrain_steps"] == 6 and "pretrain_steps" not in config(method="dcan").to_dict()
+    keras.utils.set_random_seed(2)
+    model = build_model(cfg, data)
+    pretrain_backbone(model, data, cfg, seed=2)
+    ddc, _ = train_run(data, config(steps=6), seed=2, verbose=0)
+    for got, want in zip(model.backbone.get_weights() + model.hidden_layer.get_weights(),
+                         ddc.backbone.get_weights() + ddc.hidden_layer.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    trained, history = train_run(data, cfg, seed=2, verbose=0)
+    assert int(trained.optimizer.iterations.numpy()) == 4 and np.isfinite(history["loss"]).all()

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ddc_tf.cli.common import add_training_arguments, default_out, resolve_data_and_clusters, vote_count
+from ddc_tf.cli.common import add_training_arguments, default_out, positive_int, resolve_data_and_clusters, vote_count
 
 __all__ = ["register", "run"]
 
@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         clipnorm=args.clipnorm,
         lr_schedule=args.lr_schedule,
         drop_remainder=not args.keep_partial_batches,
+        pretrain_steps=args.pretrain_steps,
     )
     out = Path(args.out) if args.out else default_out(args.data, method=args.method)
     callbacks_for = None
@@ -114,6 +115,8 @@ def register(subparsers: Any) -> None:
     fit.add_argument("--clipnorm", type=float, default=None, help="clip the gradient's global norm at this value (default: no clipping)")
     fit.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant", help="constant (default) or cosine (decay to 0 over --steps)")
     fit.add_argument("--method", choices=METHOD_NAMES, default="ddc", help="clustering loss: ddc (default), ot (optimal transport with cluster-size constraints), dcan (adversarial)")
+    fit.add_argument("--pretrain-steps", type=positive_int, default=None, metavar="N",
+                     help="--method ot/dcan: start the backbone from a DDC run of N steps (same seed) instead of from scratch")
     fit.add_argument("--epsilon", type=float, default=None, help="--method ot: entropic regularisation ε, in units of the embedding's variance (default 0.01)")
     fit.add_argument("--proportions", default="uniform", metavar="P1,P2,...|uniform|free", help="--method ot/dcan: target cluster proportions (e.g. 0.5,0.3,0.2; normalised), uniform (default) or free (ot: no size constraint)")
     fit.add_argument("--mixed-precision", choices=("bfloat16", "float16"), default=None, help="run the network in mixed precision (loss stays float32)")

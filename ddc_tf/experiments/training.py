@@ -22,6 +22,7 @@ import numpy as np
 from ddc_tf import losses
 from ddc_tf.models import networks
 from ddc_tf.data import ArrayData, to_dataset
+from ddc_tf.checks import positive_int
 from ddc_tf.experiments.resume import ChunkCheckpoint
 from ddc_tf.models import METHODS, ClusteringModel
 from ddc_tf.models.base import parse_proportions
@@ -85,7 +86,12 @@ class TrainConfig:
             ``"mirrored"`` (``MirroredStrategy``: all local GPUs, or the CPU) or
             ``"multiworker"`` (``MultiWorkerMirroredStrategy``, hosts from ``TF_CONFIG``).
             ``batch_size`` is the global batch; DDC forms its kernel on the global batch
-            (``DDC(kernel="global")``). Method ``"ddc"`` only. See ``docs/distributed.md``.
+            (``DDC(kernel="global")``); the siblings compute their loss per replica. See
+            ``docs/distributed.md``.
+        pretrain_steps: ``"ot"``/``"dcan"`` only: first train DDC (same backbone, hidden
+            width, seed and batches) for this many steps and start the sibling's backbone and
+            hidden head from its weights (the pretrained feature extractor DCAN's author
+            recommends); ``None`` = from scratch.
     """
 
     n_clusters: int
@@ -107,6 +113,7 @@ class TrainConfig:
     lr_schedule: str = "constant"
     weight_decay: float | None = None
     input_dropout: float = 0.0
+    pretrain_steps: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("n_clusters", "steps", "batch_size"):
@@ -133,6 +140,10 @@ class TrainConfig:
             raise ValueError(f"input_dropout must be a number in [0, 1), got {self.input_dropout!r}")
         if self.input_dropout and self.method != "ddc":
             raise ValueError("input_dropout applies to method 'ddc' only")
+        if self.pretrain_steps is not None:
+            if self.method == "ddc":
+                raise ValueError("pretrain_steps applies to methods 'ot' and 'dcan' (their backbone starts from DDC's)")
+            positive_int(self.pretrain_steps, "pretrain_steps")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule={self.lr_schedule!r}; expected one of {LR_SCHEDULES}")
         if self.strategy not in STRATEGIES:
@@ -155,7 +166,7 @@ class TrainConfig:
         if self.strategy == "none":  # runs keep the signature they had before distribution
             config.pop("strategy")
         for key, default in (("clipnorm", None), ("lr_schedule", "constant"), ("weight_decay", None),
-                             ("input_dropout", 0.0)):
+                             ("input_dropout", 0.0), ("pretrain_steps", None)):
             if config[key] == default:  # ... and before these options
                 config.pop(key)
         if self.method == "ddc":  # DDC runs keep the signature they had before the siblings
@@ -302,6 +313,8 @@ def train_run(
     epochs = math.ceil(config.steps / chunk)
     checkpoint = ChunkCheckpoint(backup_dir, fingerprint) if backup_dir is not None else None
     done = checkpoint.restore(model) if checkpoint is not None else 0
+    if config.pretrain_steps and not done:
+        pretrain_backbone(model, data, config, seed)
     dataset = to_dataset(
         data,
         batch_size=config.batch_size,
@@ -326,6 +339,18 @@ def train_run(
     )
     logged = checkpoint.history if checkpoint is not None else history.history
     return model, {k: [float(v) for v in vals] for k, vals in logged.items()}
+
+
+def pretrain_backbone(model: ClusteringModel, data: ArrayData, config: TrainConfig, seed: int) -> None:
+    """Train DDC for ``config.pretrain_steps`` on ``data`` (same backbone, hidden width,
+    batch size, learning rate and seed) and copy its backbone and hidden head into ``model``."""
+    ddc_config = dataclasses.replace(
+        config, method="ddc", steps=config.pretrain_steps, pretrain_steps=None, epsilon=None,
+        proportions="uniform", strategy="none",
+    )
+    ddc_model, _ = train_run(data, ddc_config, seed, verbose=0)
+    model.backbone.set_weights(ddc_model.backbone.get_weights())
+    model.hidden_layer.set_weights(ddc_model.hidden_layer.get_weights())
 
 
 def evaluation_order(n: int, batch_size: int, seed: int = EVALUATION_SEED) -> np.ndarray:
