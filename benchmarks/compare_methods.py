@@ -72,7 +72,7 @@ def main() -> None:
                         help="OT/DCAN: start from a DDC-trained backbone of this many steps")
     args = parser.parse_args()
     command = "python benchmarks/compare_methods.py " + " ".join(
-        f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in vars(args).items() if v is not None
+        f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in vars(args).items() if v is not None
     )
 
     rows: list[dict] = []
@@ -94,7 +94,7 @@ def main() -> None:
             rows.append(row)
             vote = row["vote"]
             print(
-                f"{arrays.name:<22}{method:<8} lowest-loss ACC {row['best']['acc']:.3f} NMI {row['best']['nmi']:.3f}"
+                f"{arrays.name:<22}{method:<8} chosen ACC {row['best']['acc']:.3f} NMI {row['best']['nmi']:.3f}"
                 f"  mean ACC {row['acc_mean']:.3f} ± {row['acc_std']:.3f}"
                 + (f"  vote ACC {vote['acc']:.3f}" if vote else "")
                 + f"  ({row['seconds_per_step'] * 1000:.0f} ms/step)",
