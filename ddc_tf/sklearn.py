@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ddc_tf import selection
 from ddc_tf.data import ArrayData
+from ddc_tf.data.arrays import canonical_csr, check_float32_range
 from ddc_tf.experiments.protocol import run_protocol
 from ddc_tf.experiments.training import TrainConfig, dataset_loss, infer, train_run
 from ddc_tf.models import METHODS
@@ -101,12 +102,12 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         if scipy.sparse.issparse(X):
             if self.image_shape is not None:
                 raise ValueError("image_shape needs dense rows; give X as a dense array")
-            x = scipy.sparse.csr_matrix(X, dtype=np.float32)
-            x.sum_duplicates()
-            x.sort_indices()
+            check_float32_range(X.data, X.data.astype(np.float32), "X")
+            x = canonical_csr(X)
             kind = "vector"
         else:
             x = np.asarray(X, dtype=np.float32)
+            check_float32_range(X, x, "X")
             kind = "vector"
             if self.image_shape is not None:
                 shape = tuple(int(s) for s in self.image_shape)
@@ -116,8 +117,6 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                     )
                 x = x.reshape((x.shape[0], *shape))
                 kind = "image"
-        if not np.isfinite(x.data if scipy.sparse.issparse(x) else x).all():
-            raise ValueError("X holds values beyond float32's range")
         return ArrayData(x=x, y=None, name="X", kind=kind, raw_dtype="float32", scale=1.0)
 
     def _config(self, n: int) -> TrainConfig:

@@ -112,7 +112,6 @@ class DCAN(ClusteringModel):
 
     METHOD = "dcan"
     TERM_DESCRIPTIONS = TERM_DESCRIPTIONS
-    METRIC_INPUTS = {"l1": "d_loss", "l2": "reconstruction", "l3": "abc"}
 
     def __init__(
         self,
@@ -266,13 +265,17 @@ class DCAN(ClusteringModel):
     ) -> dict[str, tf.Tensor]:
         reconstruction = self.reconstruction_error(x, z, training=training)
         adversarial = self.adversarial_encoder_loss(fake_logits)
+        abc = self.abc_loss(tf.stop_gradient(z))
         return {
+            "l1": d_terms["d_loss"],
+            "l2": reconstruction,
+            "l3": abc,
             "total": d_terms["js"] + self.reconstruction_weight * reconstruction,
             "objective": adversarial + self.reconstruction_weight * reconstruction,
             "d_loss": d_terms["d_loss"],
             "d_accuracy": d_terms["d_accuracy"],
             "reconstruction": reconstruction,
-            "abc": self.abc_loss(tf.stop_gradient(z)),
+            "abc": abc,
             "encoder_loss": adversarial,
         }
 
@@ -291,8 +294,7 @@ class DCAN(ClusteringModel):
         prior = self.sample_prior(tf.shape(x)[0], seeds=_EVAL_SEEDS)
         fake_logits = self.discriminator(z, training=False)
         d_terms = self.discriminator_terms(self.discriminator(prior, training=False), fake_logits)
-        terms = self._terms(x, z, d_terms, fake_logits, training)
-        return {**terms, "l1": terms["d_loss"], "l2": terms["reconstruction"], "l3": terms["abc"]}
+        return self._terms(x, z, d_terms, fake_logits, training)
 
     # ----------------------------------------------------------------- training
     def compile(
