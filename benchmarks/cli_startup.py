@@ -3,7 +3,7 @@
     python benchmarks/cli_startup.py [--repeats 5]
 
 Times (wall clock, median of the repeats) ``ddc-tf --help``, ``ddc-tf fit --help``, an
-argument error (``ddc-tf fit --runs x``) and, for contrast, ``python -c "import ddc_tf"``
+argument error (``ddc-tf fit --runs x``), ``python -m ddc_tf.cli --help`` and, for contrast, ``python -c "import ddc_tf"``
 (the library with TensorFlow). Writes benchmarks/results/cli_startup.json.
 """
 
@@ -40,6 +40,7 @@ def main() -> None:
         sys.exit("the ddc-tf console script is not installed (pip install -e .)")
     rows = [timed([script, "--help"], args.repeats), timed([script, "fit", "--help"], args.repeats),
             timed([script, "fit", "--runs", "x"], args.repeats),
+            timed([sys.executable, "-m", "ddc_tf.cli", "--help"], args.repeats),
             timed([sys.executable, "-c", "import ddc_tf"], max(1, args.repeats // 2))]
     for row in rows:
         print(f"{row['median_s']:7.3f} s  (max {row['max_s']:.3f})  exit {row['exit']}  {row['command']}")

@@ -36,10 +36,22 @@ def _load_public_api() -> None:
     globals().update({name: value for name, value in locals().items() if name in __all__})
 
 
+#: ``python -m`` targets that run the command line (``ddc_tf.cli``'s ``__main__``, and ours).
+_COMMAND_LINE_MODULES = ("ddc_tf.cli", "ddc_tf.cli.__main__", "ddc_tf", "ddc_tf.__main__")
+
+
 def _started_as_the_command_line() -> bool:
-    """True in the ``ddc-tf`` console script: it parses its arguments before TensorFlow loads
-    (``--help`` and argument errors in well under a second), then imports what the command needs."""
-    return _os.path.basename(_sys.argv[0]) in ("ddc-tf", "ddc-tf.exe") if _sys.argv else False
+    """True in the ``ddc-tf`` console script and under ``python -m ddc_tf.cli`` (or ``-m ddc_tf``):
+    the command line parses its arguments before TensorFlow loads (``--help`` and argument errors
+    in well under a second), then imports what the command needs."""
+    if _sys.argv and _os.path.basename(_sys.argv[0]) in ("ddc-tf", "ddc-tf.exe"):
+        return True
+    # while ``python -m X`` imports X's parent packages, sys.argv[0] is "-m"; the interpreter's
+    # own arguments (Python ≥ 3.10) say which module runs
+    original = list(getattr(_sys, "orig_argv", ()))
+    if "-m" in original[:-1]:
+        return original[original.index("-m") + 1] in _COMMAND_LINE_MODULES
+    return False
 
 
 __all__ = [

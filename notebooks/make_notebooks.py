@@ -188,7 +188,7 @@ def paper() -> nbformat.NotebookNode:
             "print(\"ACC  k-means %.3f   DDC %.3f\" % (cluster_metrics(circles.y, km_c)[\"acc\"], cluster_metrics(circles.y, ddc_c)[\"acc\"]))\n"
             "display(Image(filename=plots.plot_circles(circles.x, km_c, ddc_c, FIGURES / \"fig3.png\", labels=circles.y)))"
         ),
-        new_markdown_cell("## Fig. 4 — the output space of three clusters\nThree digit classes (0, 1, 2); each point is a softmax output placed in the triangle whose corners are the one-hot vectors. At the start the points sit near the centre; training pushes them to the corners (the numbers under each corner count the classes assigned to it — `class:count`)."),
+        new_markdown_cell("## Fig. 4 — the output space of three clusters\nThree digit classes (0, 1, 2); each point is a softmax output placed in the triangle whose corners are the one-hot vectors. At the start the points sit near the centre; training pushes them to the corners (each corner names its cluster, how many points it holds and the shares of its largest classes)."),
         new_code_cell(
             "digits = load_arrays(\"digits\")\n"
             "keep = np.isin(digits.y, [0, 1, 2])\n"

@@ -8,7 +8,8 @@ Layers, bottom to top (a module may import its own layer's modules and lower one
 3. ``callbacks``, ``run_files`` (its loader loads models)
 4. ``experiments``, ``serving``, ``viz`` (independent of each other)
 5. ``cli``, ``sklearn`` (the scikit-learn estimator)
-6. the package ``ddc_tf`` itself (the public API re-exports); nothing imports it
+6. the package ``ddc_tf`` itself (the public API re-exports) and ``ddc_tf.__main__`` (``python -m
+   ddc_tf``); nothing imports them
 
 Module-level and function-level imports count alike; this reads the source, it imports nothing.
 """
@@ -29,6 +30,7 @@ LAYERS: dict[str, int] = {
     "callbacks": 3, "run_files": 3,
     "experiments": 4, "serving": 4, "viz": 4,
     "cli": 5, "sklearn": 5,
+    "__main__": 6,
 }
 #: Sub-packages of one layer that must not import each other.
 INDEPENDENT = {"experiments", "serving", "viz"}

@@ -263,6 +263,19 @@ def test_the_command_line_parses_before_importing_tensorflow():
     assert result.stdout.split() == ["False", "False"]
 
 
+@pytest.mark.parametrize("module", ["ddc_tf.cli", "ddc_tf"])
+def test_python_m_parses_before_importing_tensorflow(module):
+    """``python -m ddc_tf.cli --help`` (and ``-m ddc_tf``) print the help without importing
+    TensorFlow (``-X importtime`` lists every module imported)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", module, "--help"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "usage: ddc-tf" in result.stdout
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert "ddc_tf.cli" in imported and "tensorflow" not in imported and "keras" not in imported
+
+
 def test_option_vocabularies_match_the_code():
     from ddc_tf import options
     from ddc_tf.models import METHODS

@@ -39,6 +39,16 @@ def test_simplex(tmp_path):
         plots.plot_simplex(p, tmp_path / "x.png", labels=np.zeros(5, int))
 
 
+def test_simplex_corner_captions_say_size_and_class_shares():
+    assigned = np.array([1] * 6 + [1] * 3 + [1] + [0] * 2)
+    labels = np.array([0] * 6 + [1] * 3 + [2] + [2] * 2)
+    assert plots.corner_caption(1, assigned, labels) == "cluster 1: 10 points\n60 % class 0, 30 % class 1, 10 % other"
+    assert plots.corner_caption(0, assigned, labels, class_names=["a", "b", "c"]) == "cluster 0: 2 points\n100 % c"
+    assert plots.corner_caption(2, assigned, labels) == "cluster 2: 0 points"
+    assert plots.corner_caption(0, assigned) == "cluster 0: 2 points"
+    assert plots.corner_caption(1, assigned, labels, max_classes=3).endswith("10 % class 2")
+
+
 def test_top_images(tmp_path):
     x = RNG.random((30, 64), dtype=np.float32)
     p = RNG.dirichlet([1, 1, 1], 30)

@@ -169,6 +169,38 @@ def simplex_coordinates(probabilities: Any) -> np.ndarray:
     return p @ _CORNERS
 
 
+def corner_caption(cluster: int, assigned: np.ndarray, labels: np.ndarray | None = None,
+                   class_names: Sequence[str] | None = None, max_classes: int = 2) -> str:
+    """The label of a simplex corner: the cluster, how many points it holds and, when true
+    classes are known, the largest classes among them as shares of the cluster.
+
+    Args:
+        cluster: the corner's cluster id.
+        assigned: ``(n,)`` each point's cluster (argmax of its probabilities).
+        labels: ``(n,)`` true classes, or ``None``.
+        class_names: names for the classes (default ``class 0`` ...).
+        max_classes: how many classes to name (the rest are summed as "other").
+
+    Returns:
+        e.g. ``"cluster 1: 215 points\n54 % class 0, 35 % class 1, 11 % other"``.
+    """
+    members = assigned == cluster
+    size = int(members.sum())
+    head = f"cluster {cluster}: {size} point{'s' if size != 1 else ''}"
+    if labels is None or size == 0:
+        return head
+    counts = np.bincount(labels[members])
+    order = [c for c in np.argsort(-counts, kind="stable") if counts[c] > 0]
+    parts = []
+    for c in order[:max_classes]:
+        name = class_names[c] if class_names is not None and c < len(class_names) else f"class {c}"
+        parts.append(f"{100 * counts[c] / size:.0f} % {name}")
+    rest = int(sum(counts[c] for c in order[max_classes:]))
+    if rest:
+        parts.append(f"{100 * rest / size:.0f} % other")
+    return head + "\n" + ", ".join(parts)
+
+
 def plot_simplex(
     probabilities: Any | Mapping[str, Any], out: str | os.PathLike, labels: Any = None,
     class_names: Sequence[str] | None = None,
@@ -180,7 +212,8 @@ def plot_simplex(
             before, during and after training) — one panel each.
         out: PNG path.
         labels: ``(n,)`` true classes colouring the points (``None``: one colour); each
-            corner is then annotated with the class counts of the points assigned to it.
+            corner is labelled with its cluster's size and, given labels, the shares of its
+            largest classes (``corner_caption``).
         class_names: names for the legend (default ``class 0`` ...).
     """
     stages = dict(probabilities) if isinstance(probabilities, Mapping) else {"output space": probabilities}
@@ -207,19 +240,15 @@ def plot_simplex(
         p_stage = stages[title]
         assigned = np.asarray(p_stage).argmax(axis=1)
         for i, (cx, cy) in enumerate(_CORNERS):
-            text = f"cluster {i}"
-            if ids is not None:  # class make-up of the points assigned to this corner
-                counts = np.bincount(ids[assigned == i], minlength=int(ids.max()) + 1)
-                text += "\n" + " ".join(f"{c}:{counts[c]}" for c in np.flatnonzero(counts)) if counts.any() else "\n(empty)"
+            text = corner_caption(i, assigned, ids, class_names)
             ax.annotate(text, (cx, cy), textcoords="offset points",
                         xytext=(0, 6) if i == 2 else (0, -8), va="bottom" if i == 2 else "top",
                         ha="center", fontsize="x-small")
         ax.set_title(title)
         ax.set_aspect("equal")
-        ax.set_xlim(-0.2, 1.2)
-        ax.set_ylim(-0.22, 1.08)
-        ax.set_xlabel("simplex coordinate 1")
-        ax.set_ylabel("simplex coordinate 2")
+        ax.set_xlim(-0.25, 1.25)
+        ax.set_ylim(-0.3, 1.1)
+        ax.set_axis_off()  # barycentric: a point's distance to a corner is its probability's complement
     if ids is not None:
         axes[0][0].legend(loc="upper left", fontsize="small", markerscale=3, framealpha=0.8)
     fig.suptitle("Cluster assignments on the probability simplex (paper Fig. 4)")
