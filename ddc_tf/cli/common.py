@@ -90,7 +90,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, out: str, runs_he
     add("--keep-partial-batches", action="store_true",
         help="train on the last, smaller batch of each pass too (default: dropped, every batch has --batch-size points)")
     add("--out", default=None, help=f"output folder (default {out})")
-    add("--quiet", action="store_true", help="no progress bars")
+    add("--quiet", action="store_true", help="no progress bars and no per-run lines")
 
 
 def resolve_data_and_clusters(args: argparse.Namespace) -> tuple[Any, int]:
