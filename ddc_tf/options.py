@@ -12,6 +12,7 @@ from typing import Literal
 
 __all__ = [
     "BACKBONE_CHOICES",
+    "DEFAULT_DISTILL_STEPS",
     "DEFAULT_EXPORT_DIR",
     "DEFAULT_REL_SIGMA",
     "DEFAULT_SELECTOR",
@@ -37,6 +38,9 @@ DEFAULT_REL_SIGMA = 0.15
 SELECTORS: tuple[str, ...] = ("loss", "l1", "consensus")
 #: The protocol's default selector (see the README's selection table for the measurement).
 DEFAULT_SELECTOR = "consensus"
+#: ``ddc-tf fit --distill-steps``: mini-batches that fine-tune the chosen run on DDC-ENSEMBLE
+#: (DDC-DISTILLED, ``ddc_tf.experiments.distill``); 0 exports the chosen run as it is.
+DEFAULT_DISTILL_STEPS = 300
 #: Values of ``TrainConfig.lr_schedule``.
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 #: Values of ``TrainConfig.strategy``.

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "BASELINES_FILE",
     "DATA_FILE",
+    "DISTILLED_FILE",
     "ENSEMBLE_FILE",
     "LABELS_FILE",
     "MODEL_FILE",
@@ -44,6 +45,8 @@ DATA_FILE = "data.json"
 BASELINES_FILE = "baselines.json"
 VOTE_FILE = "vote_clusters.npy"
 ENSEMBLE_FILE = "ensemble_clusters.npy"
+#: The cluster ids of DDC-DISTILLED (the chosen run fine-tuned on DDC-ENSEMBLE).
+DISTILLED_FILE = "distilled_clusters.npy"
 RUNS_DIR = "runs"
 #: In a run folder: the run's record (written last: it marks the run finished) and clusters.
 RUN_FILE = "run.json"

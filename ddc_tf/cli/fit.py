@@ -10,7 +10,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ddc_tf.cli.common import add_training_arguments, default_out, positive_int, resolve_data_and_clusters, vote_count
+from ddc_tf.cli.common import (
+    add_training_arguments,
+    default_out,
+    non_negative_int,
+    positive_int,
+    resolve_data_and_clusters,
+    vote_count,
+)
 
 __all__ = ["register", "run"]
 
@@ -90,15 +97,25 @@ def run(args: argparse.Namespace) -> int:
         baselines=[name for name, on in (("kmeans", args.kmeans), ("kmeans_hidden", args.kmeans_hidden)) if on],
         selector=args.selector,
         vote_runs=args.vote_runs,
+        distill_steps=distill_steps(args),
     )
     print(format_results_table(results, results.get("kmeans")))
     print(f"\nresults: {out / RESULTS_FILE}\nbest model: {out / MODEL_FILE}")
     return 0
 
 
+def distill_steps(args: argparse.Namespace) -> int:
+    """``--distill-steps``, or its default: DDC-DISTILLED was measured for DDC on one device."""
+    from ddc_tf.options import DEFAULT_DISTILL_STEPS
+
+    if args.distill_steps is not None:
+        return args.distill_steps
+    return DEFAULT_DISTILL_STEPS if args.method == "ddc" and args.strategy == "none" else 0
+
+
 def register(subparsers: Any) -> None:
     """Add ``fit`` to the ``ddc-tf`` sub-commands."""
-    from ddc_tf.options import DEFAULT_SELECTOR, LR_SCHEDULES, METHOD_NAMES, SELECTORS, STRATEGIES
+    from ddc_tf.options import DEFAULT_DISTILL_STEPS, DEFAULT_SELECTOR, LR_SCHEDULES, METHOD_NAMES, SELECTORS, STRATEGIES
 
     fit = subparsers.add_parser(
         "fit",
@@ -112,6 +129,10 @@ def register(subparsers: Any) -> None:
     fit.add_argument("--weights", type=float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("W1", "W2", "W3"), help="weights of l1 l2 l3 (0 switches a term off)")
     fit.add_argument("--selector", choices=SELECTORS, default=DEFAULT_SELECTOR, help=f"how the reported run is picked, without labels: loss (lowest total loss, the paper), l1, or consensus (most agreement with the other runs); default {DEFAULT_SELECTOR}")
     fit.add_argument("--vote-runs", type=vote_count, default=None, help="DDC-VOTE over the best this many runs of the selector's ranking (paper: 3; default: the better half of the runs, at least 3)")
+    fit.add_argument("--distill-steps", type=non_negative_int, default=None, metavar="N",
+                     help=f"fine-tune the chosen run N mini-batches on DDC-ENSEMBLE's clusters and save that network "
+                          f"as model.keras (DDC-DISTILLED; needs the vote's ≥ 3 runs); 0: save the chosen run as trained "
+                          f"(default: {DEFAULT_DISTILL_STEPS} for --method ddc without --strategy, else 0)")
     fit.add_argument("--clipnorm", type=float, default=None, help="clip the gradient's global norm at this value (default: no clipping)")
     fit.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant", help="constant (default) or cosine (decay to 0 over --steps)")
     fit.add_argument("--method", choices=METHOD_NAMES, default="ddc", help="clustering loss: ddc (default), ot (optimal transport with cluster-size constraints), dcan (adversarial)")

@@ -38,10 +38,12 @@ from ddc_tf import baselines as baseline_methods
 from ddc_tf import evaluation, run_files, selection
 from ddc_tf.data import ArrayData
 from ddc_tf.models import ClusteringModel
+from ddc_tf.experiments.distill import distill
 from ddc_tf.experiments.training import TrainConfig, dataset_loss, infer, predict_assignments, train_run
 from ddc_tf.run_files import (
     BASELINES_FILE,
     DATA_FILE,
+    DISTILLED_FILE,
     ENSEMBLE_FILE,
     LABELS_FILE,
     MODEL_FILE,
@@ -240,6 +242,7 @@ def run_protocol(
     selector: str = selection.DEFAULT_SELECTOR,
     vote_runs: int | None = None,
     progress: bool | None = None,
+    distill_steps: int = 0,
 ) -> tuple[dict[str, Any], ClusteringModel]:
     """Train ``runs`` models (seeds ``seed, seed+1, …``), pick one without labels, vote.
 
@@ -263,6 +266,10 @@ def run_protocol(
             of the runs, at least 3 (``ddc_tf.selection.vote_size``).
         progress: print one line per run (``run i/R (seed s): loss …, time`` or that it was
             reused); default: when ``verbose``.
+        distill_steps: when > 0 and DDC-ENSEMBLE was computed, the chosen run is fine-tuned
+            this many mini-batches on the ensemble's cluster ids (DDC-DISTILLED,
+            :func:`ddc_tf.experiments.distill.distill`) and becomes the returned and saved
+            model (``model.keras``); the chosen run itself stays in ``runs/seed_<s>/``.
 
     Returns:
         ``(results, best_model)``: the chosen run's trained model and the results dict
@@ -270,13 +277,20 @@ def run_protocol(
         runs`` (one ``{seed, loss, consensus, acc, nmi, ...}`` per run), ``selector``,
         ``best`` (the selector's pick), ``ensemble`` (``{seeds, acc, nmi}`` of DDC-ENSEMBLE,
         the consensus clustering of all runs, ``ddc_tf.selection.ensemble``; None when
-        R < 3), ``vote`` (``{acc, nmi}`` of DDC-VOTE, or None when R < 3), and ``summary``
+        R < 3), ``vote`` (``{acc, nmi}`` of DDC-VOTE, or None when R < 3), ``distilled``
+        (``{seed, steps, acc, nmi, agreement}`` of DDC-DISTILLED — ``agreement``: the share
+        of points on which it predicts the ensemble's cluster — or None), and ``summary``
         (mean ± std and max of ACC/NMI over all runs, plus how well the selection did:
         ``loss_acc_spearman``, ``best_acc_rank`` of the lowest-loss run and
         ``chosen_acc_rank`` of the pick; None without labels).
     """
     if runs < 1:
         raise ValueError(f"runs must be ≥ 1, got {runs}")
+    if not (isinstance(distill_steps, (int, np.integer)) and not isinstance(distill_steps, bool)
+            and distill_steps >= 0):
+        raise ValueError(f"distill_steps must be an integer ≥ 0, got {distill_steps!r}")
+    if distill_steps and config.strategy != "none":
+        raise ValueError("distillation runs on one device: use distill_steps=0 with a tf.distribute strategy")
     selection.check_selector(selector)  # before hours of training, not after
     n_vote = selection.vote_size(runs, vote_runs)  # validates vote_runs before training
     if isinstance(baselines, str):
@@ -338,6 +352,7 @@ def run_protocol(
         "best": brief(records[best]),
         "vote": vote,
         "ensemble": ensemble,
+        "distilled": None,
         "summary": summary,
     }
     if out is not None:
@@ -356,6 +371,18 @@ def run_protocol(
         results.update(
             _run_baselines(baselines, data, config.n_clusters, records[best]["seed"], load_best, seed, out)
         )
+    if distill_steps and ensemble is not None:
+        start = time.perf_counter()
+        model = distill(load_best(), data, combined, steps=distill_steps, batch_size=config.batch_size, seed=seed)
+        distilled = predict_assignments(model, data).argmax(axis=1)
+        results["distilled"] = {
+            "seed": records[best]["seed"], "steps": int(distill_steps), **_metrics(data.y, distilled),
+            "agreement": float(np.mean(evaluation.align_labels(distilled, combined) == distilled)),
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+        if out is not None:
+            model.save(out / MODEL_FILE)  # the exported model: the distilled network
+            np.save(out / DISTILLED_FILE, distilled)
     if out is not None:
         _write_json(out / RESULTS_FILE, results)
     return results, load_best()

@@ -392,6 +392,11 @@ def format_results_table(results: dict[str, Any], kmeans: dict[str, Any] | None 
         combined = results["ensemble"]
         lines.append(f"{label + '-ENSEMBLE':<14}{'':>10}{_format(combined['acc'], '>9.4f')}{_format(combined['nmi'], '>8.4f')}"
               f"  (consensus of all {len(combined['seeds'])} runs)")
+    if results.get("distilled"):
+        distilled = results["distilled"]
+        lines.append(f"{label + '-DISTILLED':<14}{'':>10}{_format(distilled['acc'], '>9.4f')}"
+                     f"{_format(distilled['nmi'], '>8.4f')}  (run {distilled['seed']} fine-tuned "
+                     f"{distilled['steps']} steps on the ensemble: the saved model)")
     if results.get("summary"):
         s = results["summary"]
         lines.append(

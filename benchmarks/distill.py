@@ -1,0 +1,95 @@
+"""DDC-DISTILLED: does fine-tuning the chosen run on DDC-ENSEMBLE give one exportable network
+as good as the ensemble? Measured over several independent protocols per data set.
+
+    python benchmarks/distill.py --data digits --protocols 5 --runs 10 --steps 3000
+    python benchmarks/distill.py --data 20news --protocols 6 --runs 10 --steps 3000 --stride 2
+
+Protocol p trains seeds ``p·stride … p·stride + runs - 1`` with the defaults of ``ddc-tf fit``
+(consensus selector, VOTE over the better half, ENSEMBLE of all runs) and then distils the
+chosen run on the ensemble's cluster ids for each ``--distill-steps`` value. With
+``--stride`` equal to ``--runs`` (the default) the protocols share no run; a smaller stride
+reuses runs between protocols (cheaper, not independent: the results file says which).
+Runs are kept under ``outputs/distill/<data>/`` (shared by all protocols), the table goes to
+``benchmarks/results/<name>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from common import RESULTS_DIR, subsample, write_results
+from ddc_tf import data as ddc_data
+from ddc_tf.baselines import kmeans_baseline
+from ddc_tf.experiments.protocol import run_protocol
+from ddc_tf.experiments.training import TrainConfig
+
+ROWS = ("best", "vote", "ensemble", "distilled")
+
+
+def mean_std(values: list[float]) -> dict[str, float]:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "min": float(np.min(values)),
+            "max": float(np.max(values))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", nargs="+", default=["digits"])
+    parser.add_argument("--protocols", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--stride", type=int, default=None, help="seed offset between protocols (default: --runs)")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--distill-steps", type=int, nargs="+", default=[300])
+    parser.add_argument("--subset", type=int, default=None)
+    parser.add_argument("--name", default=None)
+    parser.add_argument("--out", default="outputs/distill")
+    args = parser.parse_args()
+    stride = args.stride or args.runs
+    command = "python benchmarks/distill.py " + " ".join(sys.argv[1:])
+    payload = {"command": command, "protocols": args.protocols, "runs": args.runs, "stride": stride,
+               "independent": stride >= args.runs, "steps": args.steps, "data": {}}
+    for name in args.data:
+        data = subsample(ddc_data.load_arrays(name), args.subset)
+        k = data.n_classes
+        x = data.x if data.is_sparse else data.x.reshape(data.n, -1)
+        km = kmeans_baseline(x, data.y, k, seed=0)
+        config = TrainConfig(n_clusters=k, steps=args.steps)
+        per_protocol = []
+        for p in range(args.protocols):
+            row = {"seeds": [p * stride, p * stride + args.runs - 1], "distilled": {}}
+            for steps in args.distill_steps:
+                start = time.perf_counter()
+                results, _ = run_protocol(data, config, runs=args.runs, seed=p * stride, verbose=0,
+                                          out_dir=f"{args.out}/{name}", distill_steps=steps)
+                row.update({key: {m: results[key][m] for m in ("acc", "nmi")} for key in ("best", "vote", "ensemble")})
+                row["runs_acc_mean"] = float(np.mean([r["acc"] for r in results["runs"]]))
+                row["distilled"][str(steps)] = {m: results["distilled"][m] for m in ("acc", "nmi", "agreement", "seconds")}
+                print(f"{name} protocol {p} (seeds {row['seeds']}), distill {steps}: pick {row['best']['acc']:.3f}/{row['best']['nmi']:.3f} "
+                      f"vote {row['vote']['acc']:.3f}/{row['vote']['nmi']:.3f} ensemble {row['ensemble']['acc']:.3f}/{row['ensemble']['nmi']:.3f} "
+                      f"distilled {results['distilled']['acc']:.3f}/{results['distilled']['nmi']:.3f} "
+                      f"({time.perf_counter() - start:.0f} s)", flush=True)
+            per_protocol.append(row)
+        summary = {key: {m: mean_std([r[key][m] for r in per_protocol]) for m in ("acc", "nmi")}
+                   for key in ("best", "vote", "ensemble")}
+        for steps in args.distill_steps:
+            summary[f"distilled_{steps}"] = {m: mean_std([r["distilled"][str(steps)][m] for r in per_protocol])
+                                             for m in ("acc", "nmi")}
+        summary["runs_acc_mean"] = mean_std([r["runs_acc_mean"] for r in per_protocol])
+        payload["data"][name] = {"n": data.n, "k": k, "kmeans": {"acc": km["acc"], "nmi": km["nmi"]},
+                                 "protocols": per_protocol, "summary": summary}
+        for key, value in summary.items():
+            if key != "runs_acc_mean":
+                print(f"  {key:14s} ACC {value['acc']['mean']:.3f} ± {value['acc']['std']:.3f} "
+                      f"NMI {value['nmi']['mean']:.3f} ± {value['nmi']['std']:.3f}")
+        print(f"  k-means++      ACC {km['acc']:.3f} NMI {km['nmi']:.3f}", flush=True)
+        write_results(args.name or f"distill_{'_'.join(args.data)}", payload)
+
+
+if __name__ == "__main__":
+    main()
