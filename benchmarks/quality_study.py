@@ -80,6 +80,23 @@ SETTINGS: dict[str, dict] = {
     "hidden100_batch256_clip5": {"hidden_units": 100, "batch_size": 256, "clipnorm": 5.0},
     "batch256_cosine": {"batch_size": 256, "lr_schedule": "cosine"},
     "batch256_clip5": {"batch_size": 256, "clipnorm": 5.0},
+    # the sibling methods (issue: make them contenders): their defaults, then one knob each
+    "ot": {"method": "ot"},
+    "ot_eps0.003": {"method": "ot", "epsilon": 0.003},
+    "ot_eps0.03": {"method": "ot", "epsilon": 0.03},
+    "ot_rec0.3": {"method": "ot", "model_options": {"reconstruction_weight": 0.3}},
+    "ot_rec3": {"method": "ot", "model_options": {"reconstruction_weight": 3.0}},
+    "ot_iter10": {"method": "ot", "model_options": {"iterations": 10}},
+    "ot_free": {"method": "ot", "proportions": None},
+    "ot_pre1000": {"method": "ot", "pretrain_steps": 1000},
+    "dcan": {"method": "dcan"},
+    "dcan_sep3": {"method": "dcan", "model_options": {"separation": 3.0}},
+    "dcan_sep6": {"method": "dcan", "model_options": {"separation": 6.0}},
+    "dcan_rec0.3": {"method": "dcan", "model_options": {"reconstruction_weight": 0.3}},
+    "dcan_rec3": {"method": "dcan", "model_options": {"reconstruction_weight": 3.0}},
+    "dcan_nonsat": {"method": "dcan", "model_options": {"encoder_loss": "non_saturating"}},
+    "dcan_lr3e-4": {"method": "dcan", "learning_rate": 3e-4},
+    "dcan_pre1000": {"method": "dcan", "pretrain_steps": 1000},
 }
 
 

@@ -309,3 +309,22 @@ def test_siblings_can_start_from_a_ddc_trained_backbone():
         np.testing.assert_array_equal(got, want)
     trained, history = train_run(data, cfg, seed=2, verbose=0)
     assert int(trained.optimizer.iterations.numpy()) == 4 and np.isfinite(history["loss"]).all()
+
+
+def test_model_options_reach_the_constructor_and_are_checked():
+    data = small_vectors()
+    ot = build_model(config(method="ot", model_options={"reconstruction_weight": 0.25, "iterations": 7}), data)
+    assert ot.reconstruction_weight == pytest.approx(0.25) and ot.iterations == 7
+    dcan_cfg = config(method="dcan", model_options={"separation": 3.0, "discriminator_units": (32, 16)})
+    assert dcan_cfg.to_dict()["model_options"] == {"separation": 3.0, "discriminator_units": [32, 16]}
+    dcan = build_model(dcan_cfg, data)
+    assert dcan.separation == pytest.approx(3.0)
+    assert "model_options" not in config().to_dict()  # runs keep their signature without it
+    with pytest.raises(ValueError, match="'rel_sigma' is not an option of method 'ot'.*TrainConfig fields"):
+        config(method="ot", model_options={"rel_sigma": 0.2})
+    with pytest.raises(ValueError, match="'bogus' is not an option of method 'ddc'"):
+        config(model_options={"bogus": 1})
+    with pytest.raises(ValueError, match=r"model_options\['separation'\] must be a number"):
+        config(method="dcan", model_options={"separation": {"a": 1}})
+    with pytest.raises(ValueError, match="must be a mapping"):
+        config(method="ot", model_options=[("iterations", 3)])

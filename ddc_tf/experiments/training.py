@@ -11,10 +11,11 @@ permutation of the points, no labels) — the paper's criterion for picking a ru
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -92,6 +93,11 @@ class TrainConfig:
             width, seed and batches) for this many steps and start the sibling's backbone and
             hidden head from its weights (the pretrained feature extractor DCAN's author
             recommends); ``None`` = from scratch.
+        model_options: further keyword arguments of the method's constructor, for the
+            settings this config has no field for (e.g. ``{"reconstruction_weight": 0.3}``
+            or ``{"iterations": 100}`` for ``"ot"``; ``{"separation": 3.0}`` for ``"dcan"``).
+            Checked against the constructor's signature; values must be JSON numbers,
+            strings, booleans or lists of them (they are stored in ``results.json``).
     """
 
     n_clusters: int
@@ -114,6 +120,7 @@ class TrainConfig:
     weight_decay: float | None = None
     input_dropout: float = 0.0
     pretrain_steps: int | None = None
+    model_options: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name in ("n_clusters", "steps", "batch_size"):
@@ -158,6 +165,8 @@ class TrainConfig:
             parse_proportions(self.proportions, self.n_clusters, allow_free=self.method == "ot")
             if self.proportions is not None and not isinstance(self.proportions, str):
                 self.proportions = tuple(float(p) for p in self.proportions)
+        if self.model_options is not None:
+            self.model_options = check_model_options(self.method, self.model_options)
 
     def to_dict(self) -> dict[str, Any]:
         config = {**dataclasses.asdict(self), "loss_weights": list(self.loss_weights)}
@@ -166,13 +175,39 @@ class TrainConfig:
         if self.strategy == "none":  # runs keep the signature they had before distribution
             config.pop("strategy")
         for key, default in (("clipnorm", None), ("lr_schedule", "constant"), ("weight_decay", None),
-                             ("input_dropout", 0.0), ("pretrain_steps", None)):
+                             ("input_dropout", 0.0), ("pretrain_steps", None), ("model_options", None)):
             if config[key] == default:  # ... and before these options
                 config.pop(key)
         if self.method == "ddc":  # DDC runs keep the signature they had before the siblings
             for key in ("method", "epsilon", "proportions"):
                 config.pop(key)
         return config
+
+
+#: Constructor arguments ``TrainConfig`` sets from its own fields (or the model sets itself):
+#: not accepted in ``model_options``.
+_CONFIG_OWNED = {"self", "n_clusters", "backbone", "hidden_units", "proportions", "epsilon", "rel_sigma",
+                 "sigma_mode", "loss_weights", "input_dropout", "kwargs", "seed"}
+
+
+def check_model_options(method: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` as a plain dict, after checking each key is a constructor argument of
+    ``METHODS[method]`` that ``TrainConfig`` does not set itself, with a JSON-storable value."""
+    if not isinstance(options, Mapping):
+        raise ValueError(f"model_options must be a mapping of argument names to values, got {type(options).__name__}")
+    accepted = set(inspect.signature(METHODS[method].__init__).parameters) - _CONFIG_OWNED
+    checked: dict[str, Any] = {}
+    for key, value in options.items():
+        if key not in accepted:
+            raise ValueError(f"model_options: {key!r} is not an option of method {method!r}; "
+                             f"expected some of {sorted(accepted)} (the others are TrainConfig fields)")
+        if isinstance(value, tuple):
+            value = list(value)
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, (bool, int, float, str)) for v in items):
+            raise ValueError(f"model_options[{key!r}] must be a number, string, boolean or a list of them, got {value!r}")
+        checked[key] = value
+    return checked
 
 
 def resolve_backbone(backbone: str, data: ArrayData) -> str:
@@ -234,6 +269,7 @@ def build_model(config: TrainConfig, data: ArrayData) -> ClusteringModel:
             loss_weights=config.loss_weights,
             input_dropout=config.input_dropout,
         )
+    options.update(config.model_options or {})
     model = METHODS[config.method](**options)
     model.build((None, *data.input_shape))
     model.compile(optimizer=make_optimizer(config, learning_rate), jit_compile=config.jit_compile)
@@ -346,7 +382,7 @@ def pretrain_backbone(model: ClusteringModel, data: ArrayData, config: TrainConf
     batch size, learning rate and seed) and copy its backbone and hidden head into ``model``."""
     ddc_config = dataclasses.replace(
         config, method="ddc", steps=config.pretrain_steps, pretrain_steps=None, epsilon=None,
-        proportions="uniform", strategy="none",
+        proportions="uniform", strategy="none", model_options=None,
     )
     ddc_model, _ = train_run(data, ddc_config, seed, verbose=0)
     model.backbone.set_weights(ddc_model.backbone.get_weights())
