@@ -132,6 +132,7 @@ def summarise(results: dict) -> dict:
         "best": results["best"],
         "vote": results["vote"],
         "ensemble": results["ensemble"],
+        "distilled": results.get("distilled"),
         "summary": results["summary"],
     }
 
@@ -172,6 +173,8 @@ def main() -> None:
     parser.add_argument("--imbalance", type=float, nargs="+", default=None, metavar="FRACTION",
                         help="keep this fraction of each class (one per class, e.g. 1 0.5 0.25 0.12)")
     parser.add_argument("--name", default="quality_study", help="results file name")
+    parser.add_argument("--distill-steps", type=int, default=0,
+                        help="also fine-tune the chosen run on DDC-ENSEMBLE this many steps (DDC-DISTILLED)")
     parser.add_argument("--out", default="outputs/quality", help="where runs are kept")
     parser.add_argument("--markdown", action="store_true", help="print the table of the results file and exit")
     args = parser.parse_args()
@@ -208,7 +211,8 @@ def main() -> None:
             config = dataclasses.replace(config, **overrides)
             start = time.perf_counter()
             folder = Path(args.out) / args.name / name / setting
-            results, _ = run_protocol(run_data, config, runs=args.seeds, seed=0, verbose=0, out_dir=folder)
+            results, _ = run_protocol(run_data, config, runs=args.seeds, seed=0, verbose=0, out_dir=folder,
+                                      distill_steps=args.distill_steps)
             np.save(folder / "labels.npy", data.y)  # for benchmarks/selection.py
             row = {"data": name, "setting": setting, "overrides": SETTINGS[setting],
                    "config": config.to_dict(), **summarise(results),
@@ -220,6 +224,8 @@ def main() -> None:
                   f"| vote {results['vote']['acc'] if results['vote'] else float('nan'):.3f} "
                   f"| ensemble {results['ensemble']['acc'] if results['ensemble'] else float('nan'):.3f} "
                   f"/ {results['ensemble']['nmi'] if results['ensemble'] else float('nan'):.3f} "
+                  + (f"| distilled {results['distilled']['acc']:.3f} / {results['distilled']['nmi']:.3f} "
+                     if results.get("distilled") else "") +
                   f"| spearman {s['loss_acc_spearman']} | {row['seconds']:.0f} s", flush=True)
             write_results(args.name, {"commands": commands, "steps": args.steps, "seeds": args.seeds,
                                       "subset": args.subset, "imbalance": args.imbalance,

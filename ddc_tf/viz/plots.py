@@ -249,10 +249,14 @@ def plot_simplex(
         ax.set_xlim(-0.25, 1.25)
         ax.set_ylim(-0.3, 1.1)
         ax.set_axis_off()  # barycentric: a point's distance to a corner is its probability's complement
-    if ids is not None:
-        axes[0][0].legend(loc="upper left", fontsize="small", markerscale=3, framealpha=0.8)
     fig.suptitle("Cluster assignments on the probability simplex (paper Fig. 4)")
-    fig.tight_layout()
+    if ids is not None:  # one legend under the panels, clear of the corner captions
+        handles, names = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="lower center", ncol=min(len(names), 10), fontsize="small",
+                   markerscale=3, frameon=False)
+        fig.tight_layout(rect=(0, 0.07, 1, 0.95))
+    else:
+        fig.tight_layout(rect=(0, 0, 1, 0.95))
     return _save(fig, out)
 
 
