@@ -188,14 +188,14 @@ def test_cli_modules_import_each_other_statically():
     assert "importlib" not in source
 
 
-def test_distill_steps_default_applies_to_ddc_on_one_device():
+def test_distill_steps_default_applies_on_one_device():
     import ddc_tf.cli as cli
     from ddc_tf.cli.fit import distill_steps
     from ddc_tf.options import DEFAULT_DISTILL_STEPS
 
     parse = cli.build_parser().parse_args
     assert distill_steps(parse(["fit", "--data", "digits"])) == DEFAULT_DISTILL_STEPS
-    assert distill_steps(parse(["fit", "--data", "digits", "--method", "ot"])) == 0
+    assert distill_steps(parse(["fit", "--data", "digits", "--method", "ot"])) == DEFAULT_DISTILL_STEPS
     assert distill_steps(parse(["fit", "--data", "digits", "--strategy", "mirrored"])) == 0
     assert distill_steps(parse(["fit", "--data", "digits", "--distill-steps", "0"])) == 0
     assert distill_steps(parse(["fit", "--data", "digits", "--method", "dcan", "--distill-steps", "50"])) == 50

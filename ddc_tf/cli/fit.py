@@ -105,12 +105,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def distill_steps(args: argparse.Namespace) -> int:
-    """``--distill-steps``, or its default: DDC-DISTILLED was measured for DDC on one device."""
+    """``--distill-steps``, or its default (distillation runs on one device: 0 under ``--strategy``)."""
     from ddc_tf.options import DEFAULT_DISTILL_STEPS
 
     if args.distill_steps is not None:
         return args.distill_steps
-    return DEFAULT_DISTILL_STEPS if args.method == "ddc" and args.strategy == "none" else 0
+    return DEFAULT_DISTILL_STEPS if args.strategy == "none" else 0
 
 
 def register(subparsers: Any) -> None:
@@ -132,7 +132,7 @@ def register(subparsers: Any) -> None:
     fit.add_argument("--distill-steps", type=non_negative_int, default=None, metavar="N",
                      help=f"fine-tune the chosen run N mini-batches on DDC-ENSEMBLE's clusters and save that network "
                           f"as model.keras (DDC-DISTILLED; needs the vote's ≥ 3 runs); 0: save the chosen run as trained "
-                          f"(default: {DEFAULT_DISTILL_STEPS} for --method ddc without --strategy, else 0)")
+                          f"(default: {DEFAULT_DISTILL_STEPS}; 0 under --strategy)")
     fit.add_argument("--clipnorm", type=float, default=None, help="clip the gradient's global norm at this value (default: no clipping)")
     fit.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant", help="constant (default) or cosine (decay to 0 over --steps)")
     fit.add_argument("--method", choices=METHOD_NAMES, default="ddc", help="clustering loss: ddc (default), ot (optimal transport with cluster-size constraints), dcan (adversarial)")
