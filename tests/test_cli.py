@@ -202,7 +202,7 @@ def test_distill_steps_default_applies_on_one_device():
     err = io.StringIO()
     with redirect_stderr(err), pytest.raises(SystemExit):
         parse(["fit", "--data", "digits", "--distill-steps", "-3"])
-    assert "--distill-steps: expected a whole number ≥ 0, got -3" in err.getvalue()
+    assert "--distill-steps: must be ≥ 0, got -3" in err.getvalue()
 
 
 # --------------------------------------------------------------------------- what a new user meets

@@ -20,26 +20,25 @@ __all__ = [
 ]
 
 
-def positive_int(text: str) -> int:
-    """argparse ``type=``: a whole number ≥ 1, with a message naming what came in."""
+def _int_at_least(text: str, minimum: int) -> int:
+    """``text`` as an int ≥ ``minimum``, or an argparse error naming what came in."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be ≥ {minimum}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type=``: a whole number ≥ 1, with a message naming what came in."""
+    return _int_at_least(text, 1)
 
 
 def non_negative_int(text: str) -> int:
-    """argparse ``type=``: a whole number ≥ 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {value}")
-    return value
+    """argparse ``type=``: a whole number ≥ 0, with a message naming what came in."""
+    return _int_at_least(text, 0)
 
 
 def vote_count(text: str) -> int:
