@@ -108,3 +108,12 @@ def test_table1_budget_names_the_selector_and_the_vote():
     results["vote"]["seeds"] = [1, 2, 3, 4, 5]
     rows = table1_rows([results])
     assert rows[0]["budget"] == "cpu: 3 runs × 4000 steps, consensus pick, VOTE of 5"
+
+
+def test_table1_lists_ensemble_and_distilled_when_present():
+    rows = table1_rows([protocol_results(ensemble={"seeds": [0, 1, 2], "acc": 0.64, "nmi": 0.52},
+                                         distilled={"seed": 2, "steps": 300, "acc": 0.65, "nmi": 0.53})])
+    methods = [r["method"] for r in rows]
+    assert methods.index("DDC-ENSEMBLE") + 1 == methods.index("DDC-DISTILLED")
+    assert rows[methods.index("DDC-DISTILLED")]["acc_percent"] == pytest.approx(65.0)
+    assert "DDC-DISTILLED" not in [r["method"] for r in table1_rows([protocol_results(distilled=None)])]

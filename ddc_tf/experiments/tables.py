@@ -198,6 +198,7 @@ def table1_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         add("DDC" + note, item["best"], "DDC" if not note else None)
         add("DDC-VOTE" + note, item.get("vote"), "DDC-VOTE" if not note else None)
         add("DDC-ENSEMBLE" + note, item.get("ensemble"))
+        add("DDC-DISTILLED" + note, item.get("distilled"))
         summary = item.get("summary")
         if summary and len(item["runs"]) > 1:
             add("DDC, all runs (mean ± std)" + note,
