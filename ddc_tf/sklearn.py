@@ -31,6 +31,7 @@ from ddc_tf import selection
 from ddc_tf.data import ArrayData
 from ddc_tf.data.arrays import canonical_csr, check_float32_range
 from ddc_tf.experiments.protocol import run_protocol
+from ddc_tf.options import DEFAULT_DISTILL_STEPS
 from ddc_tf.experiments.training import TrainConfig, dataset_loss, infer, train_run
 from ddc_tf.models import METHODS
 
@@ -49,6 +50,10 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         batch_size: points per mini-batch (the kernel's size); at most ``n``.
         runs: independent networks trained; the ``selector`` picks one without labels.
         selector: ``"consensus"`` (default), ``"loss"`` or ``"l1"`` (``ddc_tf.selection``).
+        distill_steps: with ``runs ≥ 3``, the chosen network is then fine-tuned this many
+            mini-batches on the consensus clustering of all runs (DDC-DISTILLED, as
+            ``ddc-tf fit`` does by default; ``ddc_tf.experiments.distill``); 0 keeps the chosen
+            run as trained.
         learning_rate: Adam's rate; ``None``: 1e-3.
         rel_sigma, sigma_mode: the DDC kernel bandwidth (``ddc_tf.losses.bandwidth_sq``).
         random_state: seed of the first run (run r uses ``random_state + r``); ``None``: 0.
@@ -57,7 +62,8 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     Attributes (after ``fit``):
         labels_: ``(n,)`` int64 cluster of each training point.
         model_: the trained Keras model (``ddc_tf.DDC`` / ``OTClustering`` / ``DCAN``).
-        loss_: its unsupervised loss on the training data.
+        loss_: its unsupervised loss on the training data (of the chosen run, before any
+            distillation).
         results_: the protocol's results dict when ``runs > 1``, else None.
         n_features_in_: number of columns of ``X``.
     """
@@ -73,6 +79,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         batch_size: int = 100,
         runs: int = 1,
         selector: str = selection.DEFAULT_SELECTOR,
+        distill_steps: int = DEFAULT_DISTILL_STEPS,
         learning_rate: float | None = None,
         rel_sigma: float = 0.15,
         sigma_mode: str = "reference",
@@ -87,6 +94,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.runs = runs
         self.selector = selector
+        self.distill_steps = distill_steps
         self.learning_rate = learning_rate
         self.rel_sigma = rel_sigma
         self.sigma_mode = sigma_mode
@@ -144,7 +152,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         if self.runs > 1:
             self.results_, self.model_ = run_protocol(
                 data, config, runs=int(self.runs), seed=seed, verbose=self.verbose,
-                selector=self.selector, progress=False,
+                selector=self.selector, progress=False, distill_steps=self.distill_steps,
             )
             self.loss_ = float(self.results_["best"]["loss"])
         else:

@@ -85,6 +85,10 @@ def test_sparse_input_several_runs_and_images():
     est = DDCClustering(n_clusters=3, steps=10, batch_size=40, runs=3, random_state=1).fit(scipy.sparse.csr_matrix(x))
     assert est.results_["selector"] == "consensus" and len(est.results_["runs"]) == 3
     assert est.predict(scipy.sparse.csc_matrix(x)).shape == (120,)
+    # three runs: the chosen network is distilled on their consensus (the CLI's default)
+    assert est.results_["distilled"]["steps"] == est.distill_steps > 0
+    np.testing.assert_array_equal(est.labels_, est.predict(scipy.sparse.csr_matrix(x)))
+    assert est.results_["distilled"]["acc"] is None  # no labels given
     images = np.random.default_rng(0).uniform(size=(40, 16 * 16)).astype(np.float32)
     est = DDCClustering(n_clusters=2, image_shape=(16, 16, 1), steps=3, batch_size=20).fit(images)
     assert est.model_.backbone_name == "conv"
