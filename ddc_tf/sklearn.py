@@ -31,9 +31,9 @@ from ddc_tf import selection
 from ddc_tf.data import ArrayData
 from ddc_tf.data.arrays import canonical_csr, check_float32_range
 from ddc_tf.experiments.protocol import run_protocol
-from ddc_tf.options import DEFAULT_DISTILL_STEPS
 from ddc_tf.experiments.training import TrainConfig, dataset_loss, infer, train_run
 from ddc_tf.models import METHODS
+from ddc_tf.options import DEFAULT_DISTILL_STEPS
 
 __all__ = ["DDCClustering"]
 

@@ -44,6 +44,11 @@ DEMO_CASES: tuple[DemoCase, ...] = (
 )
 
 
+def _acc_nmi(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``{acc, nmi}`` of a protocol result entry (``best``, ``vote``, ...), or None without one."""
+    return {k: entry[k] for k in ("acc", "nmi")} if entry else None
+
+
 def run_demo(out_dir: str | os.PathLike = "outputs/demo", steps: int | None = None) -> dict[str, Any]:
     """Train and evaluate every demo case; print a table; return and save a summary.
 
@@ -80,12 +85,10 @@ def run_demo(out_dir: str | os.PathLike = "outputs/demo", steps: int | None = No
         kmeans = {"acc": kmeans["acc"], "nmi": kmeans["nmi"]}
         print(format_results_table(results, kmeans))
         summary[case.source] = {
-            "ddc": {k: results["best"][k] for k in ("acc", "nmi")},
-            "ddc_vote": {k: results["vote"][k] for k in ("acc", "nmi")} if results["vote"] else None,
-            "ddc_ensemble": ({k: results["ensemble"][k] for k in ("acc", "nmi")}
-                             if results["ensemble"] else None),
-            "ddc_distilled": ({k: results["distilled"][k] for k in ("acc", "nmi")}
-                              if results["distilled"] else None),
+            "ddc": _acc_nmi(results["best"]),
+            "ddc_vote": _acc_nmi(results["vote"]),
+            "ddc_ensemble": _acc_nmi(results["ensemble"]),
+            "ddc_distilled": _acc_nmi(results["distilled"]),
             "kmeans": kmeans,
             "seconds": round(seconds, 1),
             "seconds_per_step": round(seconds / (case.runs * config.steps), 5),

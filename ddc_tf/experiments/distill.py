@@ -69,8 +69,9 @@ def distill(
     targets = evaluation._check_labels(targets, "targets")
     if targets.shape[0] != data.n:
         raise ValueError(f"targets has {targets.shape[0]} cluster ids, the data {data.n} points")
-    if np.unique(targets).size > model.n_clusters:
-        raise ValueError(f"targets has {np.unique(targets).size} clusters, the model {model.n_clusters}")
+    n_targets = np.unique(targets).size
+    if n_targets > model.n_clusters:
+        raise ValueError(f"targets has {n_targets} clusters, the model {model.n_clusters}")
     own = predict_assignments(model, data).argmax(axis=1)
     aligned = evaluation.align_labels(own, targets)
     if aligned.max() >= model.n_clusters:  # a target cluster the model never predicts: free ids

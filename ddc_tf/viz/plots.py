@@ -169,6 +169,11 @@ def simplex_coordinates(probabilities: Any) -> np.ndarray:
     return p @ _CORNERS
 
 
+def _class_name(c: int, class_names: Sequence[str] | None) -> str:
+    """Class ``c``'s name from ``class_names``, or ``class c`` when it has none."""
+    return class_names[c] if class_names is not None and c < len(class_names) else f"class {c}"
+
+
 def corner_caption(cluster: int, assigned: np.ndarray, labels: np.ndarray | None = None,
                    class_names: Sequence[str] | None = None, max_classes: int = 2) -> str:
     """The label of a simplex corner: the cluster, how many points it holds and, when true
@@ -193,8 +198,7 @@ def corner_caption(cluster: int, assigned: np.ndarray, labels: np.ndarray | None
     order = [c for c in np.argsort(-counts, kind="stable") if counts[c] > 0]
     parts = []
     for c in order[:max_classes]:
-        name = class_names[c] if class_names is not None and c < len(class_names) else f"class {c}"
-        parts.append(f"{100 * counts[c] / size:.0f} % {name}")
+        parts.append(f"{100 * counts[c] / size:.0f} % {_class_name(c, class_names)}")
     rest = int(sum(counts[c] for c in order[max_classes:]))
     if rest:
         parts.append(f"{100 * rest / size:.0f} % other")
@@ -235,8 +239,8 @@ def plot_simplex(
         else:
             for c in np.unique(ids):
                 m = ids == c
-                name = class_names[c] if class_names is not None and c < len(class_names) else f"class {c}"
-                ax.scatter(pts[m, 0], pts[m, 1], s=5, alpha=0.5, color=cmap(int(c) % 10), label=name)
+                ax.scatter(pts[m, 0], pts[m, 1], s=5, alpha=0.5, color=cmap(int(c) % 10),
+                           label=_class_name(c, class_names))
         p_stage = stages[title]
         assigned = np.asarray(p_stage).argmax(axis=1)
         for i, (cx, cy) in enumerate(_CORNERS):
