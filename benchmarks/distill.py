@@ -47,26 +47,31 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--distill-steps", type=int, nargs="+", default=[300])
     parser.add_argument("--subset", type=int, default=None)
+    parser.add_argument("--neighbors", type=int, default=0, help="TrainConfig.neighbors (0: the paper's loss)")
+    parser.add_argument("--neighbor-weight", type=float, default=1.0)
     parser.add_argument("--name", default=None)
     parser.add_argument("--out", default="outputs/distill")
     args = parser.parse_args()
     stride = args.stride or args.runs
     command = "python benchmarks/distill.py " + " ".join(sys.argv[1:])
     payload = {"command": command, "protocols": args.protocols, "runs": args.runs, "stride": stride,
-               "independent": stride >= args.runs, "steps": args.steps, "data": {}}
+               "independent": stride >= args.runs, "steps": args.steps, "neighbors": args.neighbors,
+               "neighbor_weight": args.neighbor_weight, "data": {}}
     for name in args.data:
         data = subsample(ddc_data.load_arrays(name), args.subset)
         k = data.n_classes
         x = data.x if data.is_sparse else data.x.reshape(data.n, -1)
         km = kmeans_baseline(x, data.y, k, seed=0)
-        config = TrainConfig(n_clusters=k, steps=args.steps)
+        config = TrainConfig(n_clusters=k, steps=args.steps, neighbors=args.neighbors,
+                             neighbor_weight=args.neighbor_weight)
         per_protocol = []
+        suffix = f"-nbr{args.neighbors}-w{args.neighbor_weight:g}" if args.neighbors else ""
         for p in range(args.protocols):
             row = {"seeds": [p * stride, p * stride + args.runs - 1], "distilled": {}}
             for steps in args.distill_steps:
                 start = time.perf_counter()
                 results, _ = run_protocol(data, config, runs=args.runs, seed=p * stride, verbose=0,
-                                          out_dir=f"{args.out}/{name}", distill_steps=steps)
+                                          out_dir=f"{args.out}/{name}{suffix}", distill_steps=steps)
                 row.update({key: {m: results[key][m] for m in ("acc", "nmi")} for key in ("best", "vote", "ensemble")})
                 row["runs_acc_mean"] = float(np.mean([r["acc"] for r in results["runs"]]))
                 row["distilled"][str(steps)] = {m: results["distilled"][m] for m in ("acc", "nmi", "agreement", "seconds")}

@@ -97,6 +97,13 @@ SETTINGS: dict[str, dict] = {
     "dcan_nonsat": {"method": "dcan", "model_options": {"encoder_loss": "non_saturating"}},
     "dcan_lr3e-4": {"method": "dcan", "learning_rate": 3e-4},
     "dcan_pre1000": {"method": "dcan", "pretrain_steps": 1000},
+    # neighbour consistency (README "Neighbour consistency"): k input-space neighbours, weight w4
+    "nbr5": {"neighbors": 5},
+    "nbr10": {"neighbors": 10},
+    "nbr20": {"neighbors": 20},
+    "nbr10_w0.3": {"neighbors": 10, "neighbor_weight": 0.3},
+    "nbr10_w0.5": {"neighbors": 10, "neighbor_weight": 0.5},
+    "nbr10_w2": {"neighbors": 10, "neighbor_weight": 2.0},
 }
 
 

@@ -19,8 +19,12 @@ import tensorflow as tf
 
 from ddc_tf.checks import positive_int
 from ddc_tf.data.arrays import ArrayData
+from ddc_tf.data.neighbors import check_neighbors
 
-__all__ = ["to_dataset"]
+__all__ = ["INPUTS_KEY", "NEIGHBORS_KEY", "to_dataset"]
+
+#: Keys of a batch that pairs every point with one of its neighbours (``neighbors=``).
+INPUTS_KEY, NEIGHBORS_KEY = "inputs", "neighbors"
 
 
 def _dense_fetch(x: np.ndarray) -> Callable[[tf.Tensor], tf.Tensor]:
@@ -68,6 +72,7 @@ def to_dataset(
     repeat: bool = False,
     order: np.ndarray | None = None,
     start_batch: int = 0,
+    neighbors: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Build the `tf.data` pipeline of an in-memory data set.
 
@@ -87,11 +92,17 @@ def to_dataset(
             (`ddc_tf.experiments.training.evaluation_order`).
         start_batch: skip this many batches first (before any row is fetched): the stream
             then continues where a run that trained on that many batches stopped.
+        neighbors: `(n, k)` row indices of each point's nearest neighbours
+            (`ddc_tf.data.neighbors.nearest_neighbors`). Each batch then pairs every point
+            with one of its k neighbours, drawn at random (seeded by `seed` and the batch's
+            position in the stream, so a resumed stream draws the same ones), and is the
+            dict `{"inputs": x, "neighbors": x_neighbour}` (no labels) that
+            `DDC.fit` trains the neighbour-consistency term on.
 
     Returns:
         A dataset of float32 `x` batches `(b, *data.input_shape)` (sparse inputs are
-        densified per batch), or of `(x, y)` with int64 `y` `(b,)`; prefetched with
-        `AUTOTUNE`. Pass it to `model.fit`.
+        densified per batch), or of `(x, y)` with int64 `y` `(b,)`, or of the neighbour
+        dicts above; prefetched with `AUTOTUNE`. Pass it to `model.fit`.
 
     Example:
         >>> ds = to_dataset(load_arrays("digits"), batch_size=100)
@@ -106,8 +117,21 @@ def to_dataset(
         )
     static_batch = batch_size if drop_remainder else None
     fetch_x = _sparse_fetch(data.x, static_batch) if data.is_sparse else _dense_fetch(data.x)
-    labels = data.y is not None and with_labels
-    if labels:
+    labels = data.y is not None and with_labels and neighbors is None
+    if neighbors is not None:
+        neighbors_t = tf.constant(check_neighbors(neighbors, n))
+        n_neighbors = int(neighbors_t.shape[1])
+        stream_seed = tf.constant(int(seed), tf.int64)
+
+        def fetch(position: tf.Tensor, idx: tf.Tensor) -> dict[str, tf.Tensor]:
+            pick = tf.random.stateless_uniform(
+                tf.shape(idx), seed=tf.stack([stream_seed, position]), minval=0, maxval=n_neighbors,
+                dtype=tf.int64,
+            )
+            partners = tf.gather(tf.gather(neighbors_t, idx), pick, batch_dims=1)
+            return {INPUTS_KEY: fetch_x(idx), NEIGHBORS_KEY: fetch_x(partners)}
+
+    elif labels:
         y_t = tf.constant(data.y, dtype=tf.int64)
 
         def fetch(idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -133,6 +157,8 @@ def to_dataset(
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if neighbors is not None:
+        ds = ds.enumerate()  # (position in the stream, row indices): seeds the neighbour draw
     if start_batch:
         if isinstance(start_batch, bool) or not isinstance(start_batch, (int, np.integer)) or start_batch < 0:
             raise ValueError(f"start_batch must be a non-negative integer, got {start_batch!r}")

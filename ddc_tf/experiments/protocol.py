@@ -23,6 +23,7 @@ are cached in ``baselines.json`` the same way.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -37,6 +38,7 @@ from scipy.stats import spearmanr
 from ddc_tf import baselines as baseline_methods
 from ddc_tf import evaluation, run_files, selection
 from ddc_tf.data import ArrayData
+from ddc_tf.data.neighbors import nearest_neighbors
 from ddc_tf.models import ClusteringModel
 from ddc_tf.experiments.distill import distill
 from ddc_tf.experiments.training import TrainConfig, dataset_loss, infer, predict_assignments, train_run
@@ -115,8 +117,11 @@ def _run_one(
     run_dir: Path | None,
     verbose: int | str,
     callbacks_for: Callable[[int], list] | None,
+    neighbor_graph: Callable[[], np.ndarray | None] = lambda: None,
 ) -> tuple[dict[str, Any], np.ndarray, Any]:
-    """Train (or reload) one run; returns its record, its cluster ids and the model."""
+    """Train (or reload) one run; returns its record, its cluster ids and the model.
+    ``neighbor_graph()`` gives the data's neighbour indices when the run trains on
+    neighbour pairs (called only if the run has to be trained)."""
     signature = _config_signature(data, config)
     fingerprint = run_files.data_fingerprint(data)
     if run_dir is not None and (run_dir / RUN_FILE).exists():
@@ -139,7 +144,7 @@ def _run_one(
     backup_key = f"{fingerprint}:{json.dumps(signature, sort_keys=True)}:{seed}"
     model, history = train_run(
         data, config, seed, verbose=verbose, callbacks=callbacks, backup_dir=backup_dir,
-        fingerprint=backup_key,
+        fingerprint=backup_key, neighbors=neighbor_graph(),
     )
     seconds = time.perf_counter() - start
     terms = dataset_loss(model, data, batch_size=config.batch_size)
@@ -300,9 +305,13 @@ def run_protocol(
         raise ValueError(f"unknown baseline(s) {unknown}; expected some of {list(BASELINES)}")
     out = Path(out_dir) if out_dir is not None else None
     records, labelings, models = [], [], []
+    # The neighbour graph is the same for every run: computed once, when a run first needs it.
+    neighbor_graph = functools.cache(
+        lambda: nearest_neighbors(data, config.neighbors, n_jobs=-1) if config.neighbors else None
+    )
     for r in range(runs):
         run_dir = run_files.run_dir(out, seed + r) if out is not None else None
-        record, clusters, model = _run_one(data, config, seed + r, run_dir, verbose, callbacks_for)
+        record, clusters, model = _run_one(data, config, seed + r, run_dir, verbose, callbacks_for, neighbor_graph)
         if progress if progress is not None else verbose:
             how = "reused (finished before)" if model is None else f"{record['seconds']:.1f} s"
             print(f"run {r + 1}/{runs} (seed {seed + r}): loss {record['loss']:.4f}, {how}", flush=True)

@@ -23,6 +23,7 @@ import numpy as np
 from ddc_tf import losses
 from ddc_tf.models import networks
 from ddc_tf.data import ArrayData, to_dataset
+from ddc_tf.data.neighbors import nearest_neighbors
 from ddc_tf.checks import positive_int
 from ddc_tf.experiments.resume import ChunkCheckpoint
 from ddc_tf.models import METHODS, ClusteringModel
@@ -98,6 +99,13 @@ class TrainConfig:
             or ``{"iterations": 100}`` for ``"ot"``; ``{"separation": 3.0}`` for ``"dcan"``).
             Checked against the constructor's signature; values must be JSON numbers,
             strings, booleans or lists of them (they are stored in ``results.json``).
+        neighbors: DDC only: k > 0 pairs every training point with one of its k nearest
+            input-space neighbours (cosine; ``ddc_tf.data.neighbors``) and adds the
+            neighbour-consistency term (``ddc_tf.losses.neighbor_consistency``) to the
+            training objective; 0 (default) trains the paper's loss. ``ddc-tf fit``'s
+            default is 10 (README: "Neighbour consistency").
+        neighbor_weight: weight of that term (``DDC(neighbor_weight=...)``; used when
+            ``neighbors`` > 0).
     """
 
     n_clusters: int
@@ -121,6 +129,8 @@ class TrainConfig:
     input_dropout: float = 0.0
     pretrain_steps: int | None = None
     model_options: Mapping[str, Any] | None = None
+    neighbors: int = 0
+    neighbor_weight: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("n_clusters", "steps", "batch_size"):
@@ -167,6 +177,19 @@ class TrainConfig:
                 self.proportions = tuple(float(p) for p in self.proportions)
         if self.model_options is not None:
             self.model_options = check_model_options(self.method, self.model_options)
+        if isinstance(self.neighbors, bool) or not isinstance(self.neighbors, (int, np.integer)) or self.neighbors < 0:
+            raise ValueError(f"neighbors must be an integer ≥ 0 (neighbours per point; 0 = off), got {self.neighbors!r}")
+        self.neighbors = int(self.neighbors)
+        if isinstance(self.neighbor_weight, bool) or not (
+            isinstance(self.neighbor_weight, (int, float)) and math.isfinite(self.neighbor_weight)
+            and self.neighbor_weight >= 0
+        ):
+            raise ValueError(f"neighbor_weight must be a finite number ≥ 0, got {self.neighbor_weight!r}")
+        self.neighbor_weight = float(self.neighbor_weight)
+        if self.neighbors and self.method != "ddc":
+            raise ValueError("neighbors applies to method 'ddc' only (use neighbors=0 with 'ot' and 'dcan')")
+        if self.neighbors and self.strategy != "none":
+            raise ValueError("neighbour-pair training runs on one device: use neighbors=0 with a tf.distribute strategy")
 
     def to_dict(self) -> dict[str, Any]:
         config = {**dataclasses.asdict(self), "loss_weights": list(self.loss_weights)}
@@ -175,9 +198,12 @@ class TrainConfig:
         if self.strategy == "none":  # runs keep the signature they had before distribution
             config.pop("strategy")
         for key, default in (("clipnorm", None), ("lr_schedule", "constant"), ("weight_decay", None),
-                             ("input_dropout", 0.0), ("pretrain_steps", None), ("model_options", None)):
+                             ("input_dropout", 0.0), ("pretrain_steps", None), ("model_options", None),
+                             ("neighbors", 0)):
             if config[key] == default:  # ... and before these options
                 config.pop(key)
+        if not self.neighbors:
+            config.pop("neighbor_weight")
         if self.method == "ddc":  # DDC runs keep the signature they had before the siblings
             for key in ("method", "epsilon", "proportions"):
                 config.pop(key)
@@ -269,6 +295,8 @@ def build_model(config: TrainConfig, data: ArrayData) -> ClusteringModel:
             loss_weights=config.loss_weights,
             input_dropout=config.input_dropout,
         )
+        if config.neighbors:
+            options.update(neighbor_weight=config.neighbor_weight)
     options.update(config.model_options or {})
     model = METHODS[config.method](**options)
     model.build((None, *data.input_shape))
@@ -317,6 +345,7 @@ def train_run(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     backup_dir: str | os.PathLike | None = None,
     fingerprint: str | None = None,
+    neighbors: np.ndarray | None = None,
 ) -> tuple[ClusteringModel, dict[str, list[float]]]:
     """Train one fresh model of ``config.method`` on ``data`` for ``config.steps`` mini-batches.
 
@@ -331,6 +360,9 @@ def train_run(
             weights, optimizer and seed states, the batch stream's position, the history).
         fingerprint: identifies the data and configuration of the backup (a backup with
             another fingerprint is refused).
+        neighbors: with ``config.neighbors`` = k > 0, the ``(n, k)`` neighbour indices of
+            ``data`` (``ddc_tf.data.neighbors.nearest_neighbors``), when the caller already
+            has them (the protocol computes them once for all its runs); ``None``: computed here.
 
     Returns:
         The trained model and the ``fit`` history (``loss``, ``l1``, ``l2``, ``l3`` per chunk).
@@ -351,6 +383,14 @@ def train_run(
     done = checkpoint.restore(model) if checkpoint is not None else 0
     if config.pretrain_steps and not done:
         pretrain_backbone(model, data, config, seed)
+    if config.neighbors:
+        if neighbors is None:
+            neighbors = nearest_neighbors(data, config.neighbors, n_jobs=-1)
+        elif np.shape(neighbors) != (data.n, config.neighbors):
+            raise ValueError(f"neighbors has shape {np.shape(neighbors)}; config.neighbors={config.neighbors} "
+                             f"on {data.n} points needs ({data.n}, {config.neighbors})")
+    else:
+        neighbors = None
     dataset = to_dataset(
         data,
         batch_size=config.batch_size,
@@ -360,6 +400,7 @@ def train_run(
         with_labels=False,
         repeat=True,
         start_batch=done * chunk,  # a resumed run goes on with the batches it has not seen
+        neighbors=neighbors,
     )
     all_callbacks = [StopAfterSteps(config.steps, chunk), *callbacks]
     if checkpoint is not None:

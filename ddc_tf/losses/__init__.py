@@ -7,9 +7,11 @@
   and the assignment logits ``(g − C)/ε`` OT clustering predicts with.
 - :mod:`ddc_tf.losses.reconstruction`: reconstruction error as a share of the variance.
 - :mod:`ddc_tf.losses.batch_kmeans`: k-means on one batch, in graph.
+- :mod:`ddc_tf.losses.neighbors`: neighbour consistency (a point and its input-space
+  neighbour in the same cluster), the optional fourth term of DDC's training objective.
 """
 
-from ddc_tf.losses import batch_kmeans, ddc, reconstruction, sinkhorn
+from ddc_tf.losses import batch_kmeans, ddc, neighbors, reconstruction, sinkhorn
 from ddc_tf.losses.ddc import (
     DEFAULT_REL_SIGMA,
     DEFAULT_SIGMA_MODE,
@@ -28,6 +30,7 @@ from ddc_tf.losses.ddc import (
     simplex_corner_affinity,
     upper_triangle_median,
 )
+from ddc_tf.losses.neighbors import neighbor_consistency
 
 __all__ = [
     "DEFAULT_REL_SIGMA",
@@ -44,6 +47,8 @@ __all__ = [
     "ddc",
     "ddc_loss",
     "gaussian_kernel",
+    "neighbor_consistency",
+    "neighbors",
     "orthogonality",
     "pairwise_sq_dists",
     "reconstruction",

@@ -33,6 +33,7 @@ import keras
 import tensorflow as tf
 
 from ddc_tf.checks import positive_int
+from ddc_tf.data.pipeline import INPUTS_KEY, NEIGHBORS_KEY
 from ddc_tf.losses.reconstruction import relative_reconstruction_error
 from ddc_tf.models import networks
 
@@ -42,6 +43,7 @@ __all__ = [
     "in_multi_worker_mode",
     "num_replicas",
     "parse_proportions",
+    "split_neighbors",
 ]
 
 
@@ -107,6 +109,18 @@ def _inputs_of(data: Any) -> Any:
     return x
 
 
+def split_neighbors(x: Any) -> tuple[Any, Any]:
+    """``(inputs, neighbours)`` of a batch's inputs: the ``{"inputs", "neighbors"}`` dict of
+    ``to_dataset(..., neighbors=...)`` gives both, anything else is ``(x, None)``."""
+    if isinstance(x, dict) and INPUTS_KEY in x:
+        unknown = set(x) - {INPUTS_KEY, NEIGHBORS_KEY}
+        if unknown:
+            raise ValueError(f"a batch dict holds {sorted(unknown)}; expected the keys {INPUTS_KEY!r}, "
+                             f"{NEIGHBORS_KEY!r}")
+        return x[INPUTS_KEY], x.get(NEIGHBORS_KEY)
+    return x, None
+
+
 def input_shape_of(data: Any) -> tuple[int | None, ...] | None:
     """``(None, *feature_shape)`` of what ``fit`` is given, when it can be read without
     consuming data: a ``tf.data.Dataset`` (its element spec) or an array with a ``shape``.
@@ -115,6 +129,7 @@ def input_shape_of(data: Any) -> tuple[int | None, ...] | None:
         spec = data.element_spec
         if isinstance(spec, (tuple, list)):
             spec = spec[0] if spec else None
+        spec, _ = split_neighbors(spec)
         shape = getattr(spec, "shape", None)
         if shape is None or shape.rank is None or shape.rank < 2:
             return None
@@ -286,11 +301,16 @@ class ClusteringModel(keras.Model):
         return [self.loss_tracker, *self.term_trackers.values(), *self.extra_metrics()]
 
     def update_metrics(self, terms: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        """Update every tracker from a terms dict and return the logs of a step."""
+        """Update the trackers of the terms in ``terms`` and return the logs of a step
+        (a tracker whose term a step does not compute — DDC's ``neighbors`` outside
+        neighbour-pair training — is neither updated nor logged)."""
+        updated = []
         for metric in self.metrics:
             key = "total" if metric.name == "loss" else self.METRIC_INPUTS.get(metric.name, metric.name)
-            metric.update_state(terms[key])
-        logs = {m.name: m.result() for m in self.metrics}
+            if key in terms:
+                metric.update_state(terms[key])
+                updated.append(metric)
+        logs = {m.name: m.result() for m in updated}
         if in_multi_worker_mode():
             # Keras reduces the logs of a multi-worker step with strategy.reduce(MEAN, v,
             # axis=0), which rejects scalars: hand it shape (1,) values (reduced to scalars).
@@ -305,6 +325,17 @@ class ClusteringModel(keras.Model):
         ``total``) is what is differentiated."""
         return self.loss_terms(x, training=True)
 
+    def neighbor_training_terms(
+        self, x: tf.Tensor, neighbors: tf.Tensor, tape: tf.GradientTape
+    ) -> dict[str, tf.Tensor]:
+        """The training step's terms on a batch whose every point comes with one of its
+        input-space neighbours ``(batch, *input_shape)`` (only methods that train with
+        neighbour pairs implement it)."""
+        raise ValueError(
+            f"{type(self).__name__} does not train on neighbour pairs; give it batches of inputs "
+            "(to_dataset without neighbors=, TrainConfig(neighbors=0))"
+        )
+
     def optimized_variables(self) -> list[keras.Variable]:
         """The variables the optimizer updates with the objective's gradient."""
         return self.trainable_variables
@@ -313,13 +344,16 @@ class ClusteringModel(keras.Model):
         """Hook: state changes after the gradient step (none by default)."""
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
-        x = _inputs_of(data)
+        x, neighbors = split_neighbors(_inputs_of(data))
         self._built_for(x)
         if not self.optimizer.built:
             self.optimizer.build(self.trainable_variables)
         self.before_train_step(x)
         with tf.GradientTape() as tape:
-            terms = self.training_terms(x, tape)
+            if neighbors is None:
+                terms = self.training_terms(x, tape)
+            else:
+                terms = self.neighbor_training_terms(x, neighbors, tape)
             loss = terms.get("objective", terms["total"])
             if self.losses:  # weight regularisers of a custom backbone
                 loss = loss + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
@@ -336,12 +370,12 @@ class ClusteringModel(keras.Model):
         return self.update_metrics(terms)
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
-        x = _inputs_of(data)
+        x, _ = split_neighbors(_inputs_of(data))  # the score is the loss of the points themselves
         self._built_for(x)
         return self.update_metrics(self.loss_terms(x, training=False))
 
     def predict_step(self, data: Any) -> tf.Tensor:
-        return self(_inputs_of(data), training=False)
+        return self(split_neighbors(_inputs_of(data))[0], training=False)
 
     # ----------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:

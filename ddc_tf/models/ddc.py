@@ -61,12 +61,19 @@ class DDC(ClusteringModel):
             is built under a multi-replica strategy). ``"local"``: each replica's kernel on
             its own batch, the loss averaged over replicas (cheaper, but a different
             objective: m/R points per kernel). See ``docs/distributed.md``.
+        neighbor_weight: weight w4 of the neighbour-consistency term
+            (:func:`ddc_tf.losses.neighbor_consistency`) when ``fit`` is given batches that
+            pair every point with one of its input-space neighbours
+            (``to_dataset(..., neighbors=...)``; ``TrainConfig(neighbors=k)``). Plain batches
+            train the paper's loss whatever this is.
         **kwargs: passed to ``keras.Model`` (e.g. ``name``).
 
     Call:
         ``model(x)`` → ``(batch, n_clusters)`` float32 cluster probabilities (softmax).
 
-    Metrics shown by ``fit``/``evaluate``: ``loss`` (the weighted total), ``l1``, ``l2``, ``l3``.
+    Metrics shown by ``fit``/``evaluate``: ``loss`` (the weighted total), ``l1``, ``l2``, ``l3``;
+    ``neighbors`` (the consistency term) too when training on neighbour pairs, where the
+    gradient step minimises ``loss + neighbor_weight · neighbors``.
     """
 
     METHOD = "ddc"
@@ -86,6 +93,7 @@ class DDC(ClusteringModel):
         loss_weights: Sequence[float] = (1.0, 1.0, 1.0),
         kernel: str = "global",
         input_dropout: float = 0.0,
+        neighbor_weight: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(n_clusters, backbone, hidden_units, input_dropout, **kwargs)
@@ -108,6 +116,12 @@ class DDC(ClusteringModel):
         if kernel not in KERNEL_MODES:
             raise ValueError(f"kernel={kernel!r}; expected one of {KERNEL_MODES}")
         self.kernel = kernel
+        if isinstance(neighbor_weight, bool) or not (
+            isinstance(neighbor_weight, (int, float)) and math.isfinite(neighbor_weight) and neighbor_weight >= 0
+        ):
+            raise ValueError(f"neighbor_weight must be a finite number ≥ 0, got {neighbor_weight!r}")
+        self.neighbor_weight = float(neighbor_weight)
+        self.neighbor_tracker = keras.metrics.Mean(name="neighbors")
         # Logits and softmax stay in float32 under mixed precision (SPEC §1.7).
         self.logits_layer = keras.layers.Dense(
             self.n_clusters,
@@ -165,7 +179,30 @@ class DDC(ClusteringModel):
         """
         self._built_for(x)
         hidden, logits = self.hidden_and_logits(x, training=training)
+        return self._terms(hidden, self.softmax(logits))
+
+    def neighbor_training_terms(
+        self, x: tf.Tensor, neighbors: tf.Tensor, tape: tf.GradientTape
+    ) -> dict[str, tf.Tensor]:
+        """The DDC terms of the batch ``x`` and the consistency of each point's assignment
+        with that of its neighbour (``neighbors``, row by row); the objective is
+        ``total + neighbor_weight · neighbors``. Points and neighbours go through the network
+        in one pass (so batch norm sees both); the kernel is the points' own."""
+        self._built_for(x)
+        m = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
+        hidden, logits = self.hidden_and_logits(tf.concat([x, tf.cast(neighbors, x.dtype)], axis=0), training=True)
         assignments = self.softmax(logits)
+        terms = self._terms(hidden[:m], assignments[:m])
+        terms["neighbors"] = losses.neighbor_consistency(assignments[:m], assignments[m:])
+        terms["objective"] = terms["total"] + self.neighbor_weight * terms["neighbors"]
+        return terms
+
+    def extra_metrics(self) -> list[keras.metrics.Metric]:
+        return [self.neighbor_tracker]
+
+    def _terms(self, hidden: tf.Tensor, assignments: tf.Tensor) -> dict[str, tf.Tensor]:
+        """``losses.ddc_loss`` of a batch's hidden representation and assignments (of the
+        global batch under a multi-replica strategy with ``kernel="global"``)."""
         if self.kernel == "global" and num_replicas() > 1:
             # One collective for both (and one all-reduce in the backward pass).
             both = tf.concat([tf.cast(hidden, tf.float32), tf.cast(assignments, tf.float32)], axis=1)
@@ -187,5 +224,6 @@ class DDC(ClusteringModel):
             sigma_mode=self.sigma_mode,
             loss_weights=list(self.loss_weights),
             kernel=self.kernel,
+            neighbor_weight=self.neighbor_weight,
         )
         return config

@@ -1,0 +1,238 @@
+"""Neighbour consistency: the loss term against NumPy (value and gradient), the neighbour
+search against a brute-force NumPy search, the paired batches of ``to_dataset``, DDC's
+training step on them, and the configuration that turns it on."""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+import pytest
+import scipy.sparse
+import tensorflow as tf
+
+from ddc_tf import DDC, OTClustering
+from ddc_tf.data import ArrayData, to_dataset
+from ddc_tf.data.neighbors import check_neighbors, nearest_neighbors
+from ddc_tf.experiments import protocol
+from ddc_tf.experiments.training import TrainConfig, train_run
+from ddc_tf.losses.neighbors import EPS_CONSISTENCY, neighbor_consistency
+
+
+def numpy_consistency(a: np.ndarray, b: np.ndarray) -> float:
+    """−mean_q log(max(Σ_c a_qc b_qc, ε)), written out independently of the TF version."""
+    total = 0.0
+    for row_a, row_b in zip(a.astype(np.float64), b.astype(np.float64)):
+        total += -np.log(max(float(np.dot(row_a, row_b)), EPS_CONSISTENCY))
+    return total / len(a)
+
+
+def softmax_rows(rng: np.random.Generator, m: int, k: int, scale: float = 2.0) -> np.ndarray:
+    z = rng.normal(scale=scale, size=(m, k))
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def blobs(n: int = 90, k: int = 3, d: int = 5, seed: int = 0) -> ArrayData:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    x = rng.normal(scale=4.0, size=(k, d))[y] + rng.normal(scale=0.5, size=(n, d))
+    return ArrayData(x=x.astype(np.float32), y=y.astype(np.int64), name="blobs", kind="vector",
+                     raw_dtype="float32", scale=1.0)
+
+
+# ----------------------------------------------------------------- the loss term
+@pytest.mark.parametrize("k", [2, 10])
+def test_consistency_matches_numpy(k):
+    rng = np.random.default_rng(k)
+    a, b = softmax_rows(rng, 50, k), softmax_rows(rng, 50, k)
+    assert float(neighbor_consistency(a, b)) == pytest.approx(numpy_consistency(a, b), rel=1e-5)
+    # agreeing one-hot rows cost nothing; disagreeing ones cost the floor's bound
+    one_hot = np.eye(k, dtype=np.float32)[rng.integers(0, k, 50)]
+    assert float(neighbor_consistency(one_hot, one_hot)) == pytest.approx(0.0, abs=1e-7)
+    flipped = np.roll(one_hot, 1, axis=1)
+    assert float(neighbor_consistency(one_hot, flipped)) == pytest.approx(-np.log(EPS_CONSISTENCY), rel=1e-5)
+
+
+def test_consistency_gradient_matches_finite_differences():
+    rng = np.random.default_rng(1)
+    logits_a = tf.constant(rng.normal(size=(6, 4)), tf.float64)
+    logits_b = tf.constant(rng.normal(size=(6, 4)), tf.float64)
+
+    def f(la, lb):
+        return neighbor_consistency(tf.nn.softmax(la), tf.nn.softmax(lb))
+
+    # float32 inside the term: compare analytic and numeric gradients at float32 tolerance
+    analytic, numeric = tf.test.compute_gradient(f, [logits_a, logits_b], delta=1e-3)
+    for got, want in zip(analytic, numeric):
+        np.testing.assert_allclose(got, want, rtol=2e-2, atol=2e-3)
+
+
+def test_consistency_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="differ in shape"):
+        neighbor_consistency(tf.ones([4, 3]) / 3, tf.ones([5, 3]) / 3)
+    with pytest.raises(ValueError, match=r"\(m, k\)"):
+        neighbor_consistency(tf.ones([4]), tf.ones([4]))
+
+
+# ----------------------------------------------------------------- the neighbour search
+def brute_force_cosine_neighbors(x: np.ndarray, k: int) -> np.ndarray:
+    x = x.reshape(len(x), -1).astype(np.float64)
+    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-300)
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    return np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+
+
+def test_nearest_neighbors_match_a_brute_force_search_dense_sparse_and_images():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 6)).astype(np.float32)
+    want = brute_force_cosine_neighbors(x, 4)
+    vectors = ArrayData(x=x, y=None, name="v", kind="vector", raw_dtype="float32", scale=1.0)
+    np.testing.assert_array_equal(nearest_neighbors(vectors, 4), want)
+    sparse = ArrayData(x=scipy.sparse.csr_matrix(x), y=None, name="s", kind="vector", raw_dtype="float32", scale=1.0)
+    np.testing.assert_array_equal(nearest_neighbors(sparse, 4), want)
+    images = ArrayData(x=x.reshape(40, 2, 3, 1), y=None, name="i", kind="image", raw_dtype="float32", scale=1.0)
+    np.testing.assert_array_equal(nearest_neighbors(images, 4), want)
+    # cosine: scaling a point does not change who its neighbours are
+    scaled = ArrayData(x=x * rng.uniform(0.1, 10, size=(40, 1)).astype(np.float32), y=None, name="v",
+                       kind="vector", raw_dtype="float32", scale=1.0)
+    np.testing.assert_array_equal(nearest_neighbors(scaled, 4), want)
+
+
+def test_a_point_is_never_its_own_neighbour_and_empty_rows_pair_with_themselves():
+    x = np.array([[1, 0], [1, 0], [1, 0], [0, 1], [0, 1], [0, 0]], np.float32)  # duplicates, a zero row
+    data = ArrayData(x=scipy.sparse.csr_matrix(x), y=None, name="dup", kind="vector", raw_dtype="float32", scale=1.0)
+    found = nearest_neighbors(data, 2)
+    assert found.shape == (6, 2) and found.dtype == np.int64
+    for i in range(5):
+        assert i not in found[i]
+    assert set(found[0]) == {1, 2} and found[3][0] == 4 and found[4][0] == 3
+    np.testing.assert_array_equal(found[5], [5, 5])
+
+
+def test_neighbour_search_and_graph_checks_name_the_problem():
+    data = blobs(n=6)
+    with pytest.raises(ValueError, match="need k < n"):
+        nearest_neighbors(data, 6)
+    with pytest.raises(ValueError, match="k \\(neighbours per point\\)"):
+        nearest_neighbors(data, 0)
+    with pytest.raises(ValueError, match=r"\(n=6, k ≥ 1\)"):
+        check_neighbors(np.zeros((5, 2), np.int64), 6)
+    with pytest.raises(ValueError, match="integer row indices"):
+        check_neighbors(np.zeros((6, 2)), 6)
+    with pytest.raises(ValueError, match=r"outside \[0, 6\)"):
+        check_neighbors(np.full((6, 2), 6), 6)
+
+
+# ----------------------------------------------------------------- paired batches
+def test_paired_batches_draw_each_partner_from_the_points_neighbours():
+    data = blobs()
+    neighbors = nearest_neighbors(data, 5)
+    rows = {x.tobytes(): i for i, x in enumerate(data.x)}
+    ds = to_dataset(data, batch_size=30, seed=1, drop_remainder=True, repeat=True, neighbors=neighbors)
+    drawn = set()
+    for batch in ds.take(12):
+        assert set(batch) == {"inputs", "neighbors"} and batch["inputs"].shape == (30, 5)
+        for x, partner in zip(batch["inputs"].numpy(), batch["neighbors"].numpy()):
+            i, j = rows[x.tobytes()], rows[partner.tobytes()]
+            assert j in neighbors[i]
+            drawn.add((i, int(np.nonzero(neighbors[i] == j)[0][0])))
+    assert len({column for _, column in drawn}) == 5  # every neighbour rank gets drawn
+
+
+def test_paired_stream_resumes_with_the_same_partners():
+    data = blobs()
+    neighbors = nearest_neighbors(data, 5)
+    kwargs = dict(batch_size=30, seed=2, drop_remainder=True, repeat=True, neighbors=neighbors)
+    straight = [b["neighbors"].numpy() for b in to_dataset(data, **kwargs).take(7)]
+    resumed = [b["neighbors"].numpy() for b in to_dataset(data, start_batch=4, **kwargs).take(3)]
+    for got, want in zip(resumed, straight[4:]):
+        np.testing.assert_array_equal(got, want)
+
+
+# ----------------------------------------------------------------- the training step
+def test_training_terms_on_pairs_add_the_weighted_consistency():
+    keras.utils.set_random_seed(0)
+    x = tf.constant(blobs().x[:30])
+    model = DDC(n_clusters=3, backbone="mlp", hidden_units=16, neighbor_weight=0.7)
+    model.build((None, 5))
+    with tf.GradientTape() as tape:
+        # a batch paired with itself: batch norm sees the same mean and variance as the batch
+        # alone, so the DDC terms equal the plain training terms
+        paired = model.neighbor_training_terms(x, x, tape)
+    plain = model.loss_terms(x, training=True)
+    for name in ("l1", "l2", "l3", "total"):
+        assert float(paired[name]) == pytest.approx(float(plain[name]), rel=1e-4, abs=1e-6)
+    a = model(x, training=True).numpy()
+    assert float(paired["neighbors"]) == pytest.approx(numpy_consistency(a, a), rel=1e-3)
+    assert float(paired["objective"]) == pytest.approx(float(paired["total"]) + 0.7 * float(paired["neighbors"]), rel=1e-6)
+
+
+def test_fit_on_pairs_logs_the_term_and_evaluate_scores_the_points_only():
+    data = blobs()
+    neighbors = nearest_neighbors(data, 5)
+    keras.utils.set_random_seed(0)
+    model = DDC(n_clusters=3, backbone="mlp", hidden_units=16)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    ds = to_dataset(data, batch_size=30, seed=0, drop_remainder=True, repeat=True, neighbors=neighbors)
+    history = model.fit(ds, steps_per_epoch=5, epochs=2, verbose=0)  # an unbuilt model builds from the dict spec
+    assert set(history.history) == {"loss", "l1", "l2", "l3", "neighbors"}
+    assert all(np.isfinite(history.history["neighbors"]))
+    logs = model.evaluate(to_dataset(data, batch_size=30, with_labels=False), verbose=0, return_dict=True)
+    assert set(logs) == {"loss", "l1", "l2", "l3"}
+    assert model.predict(ds.take(1), verbose=0).shape == (30, 3)
+    restored = DDC.from_config(model.get_config())
+    assert restored.neighbor_weight == 1.0
+
+
+def test_methods_without_the_term_refuse_paired_batches():
+    data = blobs()
+    model = OTClustering(n_clusters=3, backbone="mlp", hidden_units=16)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    ds = to_dataset(data, batch_size=30, drop_remainder=True, repeat=True, neighbors=nearest_neighbors(data, 3))
+    with pytest.raises(ValueError, match="does not train on neighbour pairs"):
+        model.fit(ds, steps_per_epoch=1, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="neighbor_weight"):
+        DDC(n_clusters=3, neighbor_weight=-1.0)
+
+
+# ----------------------------------------------------------------- configuration
+def test_config_turns_the_term_on_and_checks_it():
+    config = TrainConfig(n_clusters=3, neighbors=4, neighbor_weight=0.5)
+    assert config.to_dict()["neighbors"] == 4 and config.to_dict()["neighbor_weight"] == 0.5
+    plain = TrainConfig(n_clusters=3).to_dict()  # runs of the paper's loss keep their signature
+    assert "neighbors" not in plain and "neighbor_weight" not in plain
+    with pytest.raises(ValueError, match="method 'ddc' only"):
+        TrainConfig(n_clusters=3, method="ot", neighbors=4)
+    with pytest.raises(ValueError, match="one device"):
+        TrainConfig(n_clusters=3, neighbors=4, strategy="mirrored")
+    with pytest.raises(ValueError, match="neighbors must be an integer ≥ 0"):
+        TrainConfig(n_clusters=3, neighbors=-1)
+    with pytest.raises(ValueError, match="neighbor_weight"):
+        TrainConfig(n_clusters=3, neighbors=4, neighbor_weight=float("nan"))
+    with pytest.raises(ValueError, match=r"needs \(90, 4\)"):
+        train_run(blobs(), TrainConfig(n_clusters=3, neighbors=4, steps=2, batch_size=30), seed=0, verbose=0,
+                  neighbors=np.zeros((90, 3), np.int64))
+
+
+def test_protocol_searches_the_neighbours_once_and_not_for_finished_runs(tmp_path, monkeypatch):
+    data = blobs()
+    calls = []
+
+    def counting(data, k, **kwargs):
+        calls.append(k)
+        return nearest_neighbors(data, k)
+
+    monkeypatch.setattr(protocol, "nearest_neighbors", counting)
+    config = TrainConfig(n_clusters=3, steps=6, batch_size=30, neighbors=4)
+    protocol.run_protocol(data, config, runs=3, out_dir=tmp_path, verbose=0)
+    assert calls == [4]
+    record = json.loads((tmp_path / "runs" / "seed_0" / "run.json").read_text())
+    assert "neighbors" in record["history"] and record["signature"]["config"]["neighbors"] == 4
+    protocol.run_protocol(data, config, runs=3, out_dir=tmp_path, verbose=0)  # all runs finished
+    assert calls == [4]
