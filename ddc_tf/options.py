@@ -14,6 +14,7 @@ __all__ = [
     "BACKBONE_CHOICES",
     "DEFAULT_DISTILL_STEPS",
     "DEFAULT_EXPORT_DIR",
+    "DEFAULT_NEIGHBORS",
     "DEFAULT_REL_SIGMA",
     "DEFAULT_SELECTOR",
     "DEFAULT_SIGMA_MODE",
@@ -41,6 +42,10 @@ DEFAULT_SELECTOR = "consensus"
 #: ``ddc-tf fit --distill-steps``: mini-batches that fine-tune the chosen run on DDC-ENSEMBLE
 #: (DDC-DISTILLED, ``ddc_tf.experiments.distill``); 0 exports the chosen run as it is.
 DEFAULT_DISTILL_STEPS = 300
+#: ``ddc-tf fit --neighbors``: each training point is paired with one of its this many nearest
+#: input-space neighbours and DDC's objective gains the neighbour-consistency term
+#: (``ddc_tf.losses.neighbors``; README "Neighbour consistency"); 0 trains the paper's loss.
+DEFAULT_NEIGHBORS = 10
 #: Values of ``TrainConfig.lr_schedule``.
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 #: Values of ``TrainConfig.strategy``.

@@ -31,9 +31,9 @@ from ddc_tf import selection
 from ddc_tf.data import ArrayData
 from ddc_tf.data.arrays import canonical_csr, check_float32_range
 from ddc_tf.experiments.protocol import run_protocol
-from ddc_tf.experiments.training import TrainConfig, dataset_loss, infer, train_run
+from ddc_tf.experiments.training import TrainConfig, dataset_loss, infer, resolve_backbone, train_run
 from ddc_tf.models import METHODS
-from ddc_tf.options import DEFAULT_DISTILL_STEPS
+from ddc_tf.options import DEFAULT_DISTILL_STEPS, DEFAULT_NEIGHBORS
 
 __all__ = ["DDCClustering"]
 
@@ -54,6 +54,10 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             mini-batches on the consensus clustering of all runs (DDC-DISTILLED, as
             ``ddc-tf fit`` does by default; ``ddc_tf.experiments.distill``); 0 keeps the chosen
             run as trained.
+        neighbors: ``method="ddc"``: pair each point with one of its this many nearest
+            neighbours (cosine) and add their consistency to the loss (README: "Neighbour
+            consistency"); 0: the paper's loss; ``None`` (default): 10 for DDC with the MLP
+            (at most n − 1), 0 with the CNN and for the siblings (as ``ddc-tf fit``).
         learning_rate: Adam's rate; ``None``: 1e-3.
         rel_sigma, sigma_mode: the DDC kernel bandwidth (``ddc_tf.losses.bandwidth_sq``).
         random_state: seed of the first run (run r uses ``random_state + r``); ``None``: 0.
@@ -80,6 +84,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         runs: int = 1,
         selector: str = selection.DEFAULT_SELECTOR,
         distill_steps: int = DEFAULT_DISTILL_STEPS,
+        neighbors: int | None = None,
         learning_rate: float | None = None,
         rel_sigma: float = 0.15,
         sigma_mode: str = "reference",
@@ -95,6 +100,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.runs = runs
         self.selector = selector
         self.distill_steps = distill_steps
+        self.neighbors = neighbors
         self.learning_rate = learning_rate
         self.rel_sigma = rel_sigma
         self.sigma_mode = sigma_mode
@@ -127,9 +133,10 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                 kind = "image"
         return ArrayData(x=x, y=None, name="X", kind=kind, raw_dtype="float32", scale=1.0)
 
-    def _config(self, n: int) -> TrainConfig:
+    def _config(self, data: ArrayData) -> TrainConfig:
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r}; expected one of {tuple(METHODS)}")
+        n, backbone = data.n, resolve_backbone(self.backbone, data)
         return TrainConfig(
             n_clusters=self.n_clusters,
             backbone=self.backbone,
@@ -139,6 +146,8 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             rel_sigma=self.rel_sigma,
             sigma_mode=self.sigma_mode,
             method=self.method,
+            neighbors=self.neighbors if self.neighbors is not None else (
+                min(DEFAULT_NEIGHBORS, n - 1) if self.method == "ddc" and backbone == "mlp" else 0),
         )
 
     # ----------------------------------------------------------------- the API
@@ -147,7 +156,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         data = self._arrays(X, reset=True)
         if not (isinstance(self.n_clusters, (int, np.integer)) and 2 <= self.n_clusters <= data.n):
             raise ValueError(f"n_clusters={self.n_clusters!r}: need an integer in [2, n_samples={data.n}]")
-        config = self._config(data.n)
+        config = self._config(data)
         seed = 0 if self.random_state is None else int(self.random_state)
         if self.runs > 1:
             self.results_, self.model_ = run_protocol(

@@ -188,6 +188,31 @@ def test_cli_modules_import_each_other_statically():
     assert "importlib" not in source
 
 
+def test_neighbors_default_applies_to_ddc_with_the_mlp_on_one_device():
+    from ddc_tf.cli import build_parser
+    from ddc_tf.cli.common import resolve_data_and_clusters
+    from ddc_tf.cli.fit import neighbors
+    from ddc_tf.options import DEFAULT_NEIGHBORS
+
+    parse = build_parser().parse_args
+    assert neighbors(parse(["fit", "--data", "digits"]), "mlp", 1797) == DEFAULT_NEIGHBORS
+    assert neighbors(parse(["fit", "--data", "fashion_mnist"]), "conv", 1797) == 0
+    assert neighbors(parse(["fit", "--data", "fashion_mnist", "--neighbors", "10"]), "conv", 1797) == 10
+    assert neighbors(parse(["fit", "--data", "digits", "--method", "ot"]), "mlp", 1797) == 0
+    assert neighbors(parse(["fit", "--data", "digits", "--strategy", "mirrored"]), "mlp", 1797) == 0
+    assert neighbors(parse(["fit", "--data", "digits", "--neighbors", "0"]), "mlp", 1797) == 0
+    assert neighbors(parse(["fit", "--data", "tiny"]), "mlp", 6) == 5  # the default fits small data
+    assert neighbors(parse(["fit", "--data", "digits", "--neighbors", "5", "--neighbor-weight", "0.5"]), "mlp", 1797) == 5
+    with pytest.raises(ValueError, match="--neighbor-weight"):
+        neighbors(parse(["fit", "--data", "digits", "--neighbors", "0", "--neighbor-weight", "2"]), "mlp", 1797)
+    paper = parse(["fit", "--preset", "mnist-paper", "--data", "digits"])
+    resolve_data_and_clusters(paper)  # the -paper presets train the paper's loss
+    assert neighbors(paper, "mlp", 1797) == 0
+    cpu = parse(["fit", "--preset", "digits-cpu"])
+    resolve_data_and_clusters(cpu)
+    assert neighbors(cpu, "mlp", 1797) == DEFAULT_NEIGHBORS
+
+
 def test_distill_steps_default_applies_on_one_device():
     import ddc_tf.cli as cli
     from ddc_tf.cli.fit import distill_steps

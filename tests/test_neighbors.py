@@ -93,15 +93,19 @@ def test_nearest_neighbors_match_a_brute_force_search_dense_sparse_and_images():
     x = rng.normal(size=(40, 6)).astype(np.float32)
     want = brute_force_cosine_neighbors(x, 4)
     vectors = ArrayData(x=x, y=None, name="v", kind="vector", raw_dtype="float32", scale=1.0)
-    np.testing.assert_array_equal(nearest_neighbors(vectors, 4), want)
+    np.testing.assert_array_equal(nearest_neighbors(vectors, 4, metric="cosine"), want)
     sparse = ArrayData(x=scipy.sparse.csr_matrix(x), y=None, name="s", kind="vector", raw_dtype="float32", scale=1.0)
-    np.testing.assert_array_equal(nearest_neighbors(sparse, 4), want)
+    np.testing.assert_array_equal(nearest_neighbors(sparse, 4, metric="cosine"), want)
     images = ArrayData(x=x.reshape(40, 2, 3, 1), y=None, name="i", kind="image", raw_dtype="float32", scale=1.0)
-    np.testing.assert_array_equal(nearest_neighbors(images, 4), want)
+    np.testing.assert_array_equal(nearest_neighbors(images, 4, metric="cosine"), want)
     # cosine: scaling a point does not change who its neighbours are
     scaled = ArrayData(x=x * rng.uniform(0.1, 10, size=(40, 1)).astype(np.float32), y=None, name="v",
                        kind="vector", raw_dtype="float32", scale=1.0)
-    np.testing.assert_array_equal(nearest_neighbors(scaled, 4), want)
+    np.testing.assert_array_equal(nearest_neighbors(scaled, 4, metric="cosine"), want)
+    # Euclidean (the default for signed inputs): the nearest rows by squared distance
+    d2 = ((x[:, None, :].astype(np.float64) - x[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d2, np.inf)
+    np.testing.assert_array_equal(nearest_neighbors(vectors, 4), np.argsort(d2, axis=1, kind="stable")[:, :4])
 
 
 def test_a_point_is_never_its_own_neighbour_and_empty_rows_pair_with_themselves():
@@ -236,3 +240,22 @@ def test_protocol_searches_the_neighbours_once_and_not_for_finished_runs(tmp_pat
     assert "neighbors" in record["history"] and record["signature"]["config"]["neighbors"] == 4
     protocol.run_protocol(data, config, runs=3, out_dir=tmp_path, verbose=0)  # all runs finished
     assert calls == [4]
+
+
+def test_signed_inputs_use_euclidean_distance_non_negative_ones_the_angle():
+    from ddc_tf.data.neighbors import neighbor_metric
+
+    # a ring around a small circle: same angle, different cluster — the angle would pair them
+    angles = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    inner = np.stack([np.cos(angles), np.sin(angles)], 1) * 0.3
+    outer = np.stack([np.cos(angles), np.sin(angles)], 1) * 2.0
+    rings = ArrayData(x=np.concatenate([inner, outer]).astype(np.float32), y=None, name="rings",
+                      kind="vector", raw_dtype="float32", scale=1.0)
+    assert neighbor_metric(rings) == "euclidean"
+    found = nearest_neighbors(rings, 2)
+    assert ((found < 40) == (np.arange(80) < 40)[:, None]).all()  # every neighbour on its own ring
+    assert (nearest_neighbors(rings, 2, metric="cosine") % 40 == np.arange(80)[:, None] % 40).any(axis=1).all()
+    counts = ArrayData(x=np.abs(rings.x), y=None, name="counts", kind="vector", raw_dtype="float32", scale=1.0)
+    assert neighbor_metric(counts) == "cosine"
+    with pytest.raises(ValueError, match="metric="):
+        nearest_neighbors(rings, 2, metric="manhattan")

@@ -43,10 +43,11 @@ def run(args: argparse.Namespace) -> int:
     """``ddc-tf fit``: the protocol on ``--data``; prints the results table."""
     from ddc_tf.experiments.protocol import run_protocol
     from ddc_tf.experiments.tables import format_results_table
-    from ddc_tf.experiments.training import TrainConfig
+    from ddc_tf.experiments.training import TrainConfig, resolve_backbone
     from ddc_tf.run_files import MODEL_FILE, RESULTS_FILE
 
     arrays, n_clusters = resolve_data_and_clusters(args)
+    k_neighbors = neighbors(args, resolve_backbone(args.backbone, arrays), arrays.n)
     _set_precision(args.mixed_precision)
     config = TrainConfig(
         n_clusters=n_clusters,
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         lr_schedule=args.lr_schedule,
         drop_remainder=not args.keep_partial_batches,
         pretrain_steps=args.pretrain_steps,
+        neighbors=k_neighbors,
+        neighbor_weight=1.0 if args.neighbor_weight is None else args.neighbor_weight,
     )
     out = Path(args.out) if args.out else default_out(args.data, method=args.method)
     callbacks_for = None
@@ -113,9 +116,34 @@ def distill_steps(args: argparse.Namespace) -> int:
     return DEFAULT_DISTILL_STEPS if args.strategy == "none" else 0
 
 
+def neighbors(args: argparse.Namespace, backbone: str, n: int) -> int:
+    """``--neighbors`` (or the preset's), else its default for the resolved ``backbone`` and
+    ``n`` points: DDC with the MLP (vectors) on one device pairs each point with one of its
+    ``DEFAULT_NEIGHBORS`` (at most n − 1) nearest neighbours; the CNN (images: the term traded
+    ACC for NMI on Fashion-MNIST), the siblings and ``--strategy`` train without."""
+    from ddc_tf.options import DEFAULT_NEIGHBORS
+
+    k = args.neighbors
+    if k is None:
+        on = args.method == "ddc" and args.strategy == "none" and backbone == "mlp"
+        k = min(DEFAULT_NEIGHBORS, n - 1) if on else 0
+    if k == 0 and args.neighbor_weight is not None:
+        raise ValueError("--neighbor-weight weighs the neighbour-consistency term, which is off here (--neighbors 0, "
+                         "--method ot/dcan, --strategy or a -paper preset); drop it or give --neighbors K")
+    return k
+
+
 def register(subparsers: Any) -> None:
     """Add ``fit`` to the ``ddc-tf`` sub-commands."""
-    from ddc_tf.options import DEFAULT_DISTILL_STEPS, DEFAULT_SELECTOR, LR_SCHEDULES, METHOD_NAMES, SELECTORS, STRATEGIES
+    from ddc_tf.options import (
+        DEFAULT_DISTILL_STEPS,
+        DEFAULT_NEIGHBORS,
+        DEFAULT_SELECTOR,
+        LR_SCHEDULES,
+        METHOD_NAMES,
+        SELECTORS,
+        STRATEGIES,
+    )
 
     fit = subparsers.add_parser(
         "fit",
@@ -133,6 +161,13 @@ def register(subparsers: Any) -> None:
                      help=f"fine-tune the chosen run N mini-batches on DDC-ENSEMBLE's clusters and save that network "
                           f"as model.keras (DDC-DISTILLED; needs the vote's ≥ 3 runs); 0: save the chosen run as trained "
                           f"(default: {DEFAULT_DISTILL_STEPS}; 0 under --strategy)")
+    fit.add_argument("--neighbors", type=non_negative_int, default=None, metavar="K",
+                     help=f"pair each training point with one of its K nearest neighbours (cosine, in the input space) and "
+                          f"add their consistency -log(a·a') to DDC's loss (README: Neighbour consistency); 0: the paper's "
+                          f"loss (default: {DEFAULT_NEIGHBORS} for ddc with the MLP backbone on one device; 0 with the CNN, "
+                          f"for ot/dcan, under --strategy and in the -paper presets)")
+    fit.add_argument("--neighbor-weight", type=float, default=None, metavar="W",
+                     help="weight of the neighbour-consistency term (default 1.0)")
     fit.add_argument("--clipnorm", type=float, default=None, help="clip the gradient's global norm at this value (default: no clipping)")
     fit.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant", help="constant (default) or cosine (decay to 0 over --steps)")
     fit.add_argument("--method", choices=METHOD_NAMES, default="ddc", help="clustering loss: ddc (default), ot (optimal transport with cluster-size constraints), dcan (adversarial)")

@@ -1,4 +1,11 @@
-"""The k nearest neighbours of every point of a data set, by cosine similarity of the inputs.
+"""The k nearest neighbours of every point of a data set, in the input space.
+
+Non-negative inputs (TF-IDF, counts, pixel intensities) are compared by the angle between
+them (cosine): a post's direction says what it is about, its length mostly how long it is,
+and all-zero rows — posts with no vocabulary term — would otherwise be everyone's nearest
+point. Inputs with negative entries (centred features, coordinates) are compared by
+Euclidean distance: their origin is arbitrary, so an angle means nothing (on the circles
+data, a point of the ring and one of the inner circle at the same angle are cosine-identical).
 
 They pair each training point with a similar one for the neighbour-consistency term
 (:func:`ddc_tf.losses.neighbor_consistency`; ``to_dataset(..., neighbors=...)``).
@@ -18,20 +25,31 @@ from sklearn.preprocessing import normalize
 from ddc_tf.checks import positive_int
 from ddc_tf.data.arrays import ArrayData
 
-__all__ = ["check_neighbors", "nearest_neighbors"]
+__all__ = ["NEIGHBOR_METRICS", "check_neighbors", "nearest_neighbors", "neighbor_metric"]
 
 
-def nearest_neighbors(data: ArrayData, k: int, *, n_jobs: int | None = None) -> np.ndarray:
-    """Row indices of the ``k`` most cosine-similar other points of each point.
+#: Values of ``nearest_neighbors(metric=...)``.
+NEIGHBOR_METRICS = ("auto", "cosine", "euclidean")
 
-    Inputs are flattened (images) and compared by the angle between them; the point
-    itself is never among its neighbours (exact duplicates of it may be). A point whose
-    input is all zeros has no direction: its "neighbours" are itself, so the consistency
-    term only asks it to be confidently assigned.
+
+def neighbor_metric(data: ArrayData) -> str:
+    """``"cosine"`` when every input is ≥ 0, else ``"euclidean"`` (see the module docstring)."""
+    values = data.x.data if data.is_sparse else data.x
+    return "cosine" if values.size == 0 or float(values.min()) >= 0 else "euclidean"
+
+
+def nearest_neighbors(data: ArrayData, k: int, *, metric: str = "auto", n_jobs: int | None = None) -> np.ndarray:
+    """Row indices of the ``k`` nearest other points of each point.
+
+    Inputs are flattened (images). The point itself is never among its neighbours (exact
+    duplicates of it may be). Under the cosine metric a point whose input is all zeros has
+    no direction: its "neighbours" are itself, so the consistency term only asks it to be
+    confidently assigned.
 
     Args:
         data: the data set (dense or sparse CSR ``x``); labels are not used.
         k: neighbours per point, 1 ≤ k < ``data.n``.
+        metric: ``"cosine"``, ``"euclidean"`` or ``"auto"`` (:func:`neighbor_metric`).
         n_jobs: parallel jobs of the search (``None``: scikit-learn's default, 1).
 
     Returns:
@@ -41,18 +59,27 @@ def nearest_neighbors(data: ArrayData, k: int, *, n_jobs: int | None = None) -> 
     n = data.n
     if k >= n:
         raise ValueError(f"{data.name}: {k} neighbours per point asked of {n} points (need k < n)")
+    if metric not in NEIGHBOR_METRICS:
+        raise ValueError(f"metric={metric!r}; expected one of {NEIGHBOR_METRICS}")
+    if metric == "auto":
+        metric = neighbor_metric(data)
     x = data.x if data.is_sparse else np.asarray(data.x).reshape(n, -1)
-    unit = normalize(x)  # rows of norm 1 (all-zero rows stay zero)
-    search = NearestNeighbors(n_neighbors=k + 1, metric="cosine", algorithm="brute", n_jobs=n_jobs)
-    found = search.fit(unit).kneighbors(unit, return_distance=False).astype(np.int64)
+    if metric == "cosine":
+        # Rows of norm 1. The search uses the cosine distance 1 − cos, not the Euclidean
+        # distance of the unit rows: an all-zero row stays zero, and is then 1 away from
+        # every row (as far as unrelated non-negative rows), not nearer than most of them.
+        x = normalize(x)
+    search = NearestNeighbors(n_neighbors=k + 1, metric=metric, algorithm="brute", n_jobs=n_jobs)
+    found = search.fit(x).kneighbors(x, return_distance=False).astype(np.int64)
     # Drop the point itself: it is usually first, but ties with duplicates may move it.
     is_self = found == np.arange(n)[:, None]
     missing = ~is_self.any(axis=1)
     is_self[missing, -1] = True  # itself not among k + 1: drop the farthest instead
     neighbors = found[~is_self].reshape(n, k)
-    norms = scipy.sparse.linalg.norm(x, axis=1) if data.is_sparse else np.linalg.norm(x, axis=1)
-    empty = np.asarray(norms).ravel() == 0
-    neighbors[empty] = np.nonzero(empty)[0][:, None]
+    if metric == "cosine":
+        norms = scipy.sparse.linalg.norm(x, axis=1) if data.is_sparse else np.linalg.norm(x, axis=1)
+        empty = np.asarray(norms).ravel() == 0
+        neighbors[empty] = np.nonzero(empty)[0][:, None]
     return neighbors
 
 
