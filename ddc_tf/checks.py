@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import math
+
 import numpy as np
 
-__all__ = ["is_positive_int", "positive_int"]
+__all__ = ["is_positive_int", "non_negative_number", "positive_int"]
 
 
 def is_positive_int(value: Any) -> bool:
@@ -20,3 +22,13 @@ def positive_int(value: Any, name: str, why: str = "") -> int:
     if not is_positive_int(value):
         raise ValueError(f"{name} must be a positive integer{why}, got {value!r}")
     return int(value)
+
+
+def non_negative_number(value: Any, name: str) -> float:
+    """``value`` as a ``float`` if it is a finite number ≥ 0 (not a bool), else a ValueError
+    naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
+        math.isfinite(value) and value >= 0
+    ):
+        raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
+    return float(value)

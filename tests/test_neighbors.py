@@ -259,3 +259,19 @@ def test_signed_inputs_use_euclidean_distance_non_negative_ones_the_angle():
     assert neighbor_metric(counts) == "cosine"
     with pytest.raises(ValueError, match="metric="):
         nearest_neighbors(rings, 2, metric="manhattan")
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_paired_training_compiles_with_xla_and_keeps_a_float32_loss(policy):
+    keras.mixed_precision.set_global_policy(policy)  # conftest resets it afterwards
+    data = blobs()
+    keras.utils.set_random_seed(0)
+    model = DDC(n_clusters=3, backbone="mlp", hidden_units=16)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=True)
+    ds = to_dataset(data, batch_size=30, drop_remainder=True, repeat=True, neighbors=nearest_neighbors(data, 4))
+    history = model.fit(ds, steps_per_epoch=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["neighbors"][0]) and np.isfinite(history.history["loss"][0])
+    batch = next(iter(ds))
+    with tf.GradientTape() as tape:
+        terms = model.neighbor_training_terms(batch["inputs"], batch["neighbors"], tape)
+    assert all(value.dtype == tf.float32 for value in terms.values())

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ddc_tf.options import DEFAULT_DISTILL_STEPS
+from ddc_tf.options import DEFAULT_DISTILL_STEPS, DEFAULT_NEIGHBORS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -37,7 +37,8 @@ class DemoCase:
 #: 1e-3 rather than the paper's 1e-5: at a budget of a few thousand steps 1e-5 barely moves
 #: the weights (see README, "Defaults and where they depart from the paper"). Digits trains
 #: 10 runs: single runs land in different local minima (ACC 0.63–0.82), and the consensus
-#: selector and DDC-ENSEMBLE need several runs to find what most of them agree on.
+#: selector and DDC-ENSEMBLE need several runs to find what most of them agree on. Like
+#: ``ddc-tf fit`` with the MLP, each point is paired with one of its 10 nearest neighbours.
 DEMO_CASES: tuple[DemoCase, ...] = (
     DemoCase("digits", n_clusters=10, steps=1500, runs=10, learning_rate=1e-3),
     DemoCase("circles", n_clusters=2, steps=1500, runs=3, learning_rate=1e-3),
@@ -75,6 +76,7 @@ def run_demo(out_dir: str | os.PathLike = "outputs/demo", steps: int | None = No
             backbone="mlp",
             steps=steps or case.steps,
             learning_rate=case.learning_rate,
+            neighbors=DEFAULT_NEIGHBORS,  # as ddc-tf fit does with the MLP
         )
         print(f"\n=== {case.source}: {case.runs} runs × {config.steps} steps ===", flush=True)
         start = time.perf_counter()

@@ -24,7 +24,7 @@ from ddc_tf import losses
 from ddc_tf.models import networks
 from ddc_tf.data import ArrayData, to_dataset
 from ddc_tf.data.neighbors import nearest_neighbors
-from ddc_tf.checks import positive_int
+from ddc_tf.checks import non_negative_number, positive_int
 from ddc_tf.experiments.resume import ChunkCheckpoint
 from ddc_tf.models import METHODS, ClusteringModel
 from ddc_tf.models.base import parse_proportions
@@ -180,12 +180,7 @@ class TrainConfig:
         if isinstance(self.neighbors, bool) or not isinstance(self.neighbors, (int, np.integer)) or self.neighbors < 0:
             raise ValueError(f"neighbors must be an integer ≥ 0 (neighbours per point; 0 = off), got {self.neighbors!r}")
         self.neighbors = int(self.neighbors)
-        if isinstance(self.neighbor_weight, bool) or not (
-            isinstance(self.neighbor_weight, (int, float)) and math.isfinite(self.neighbor_weight)
-            and self.neighbor_weight >= 0
-        ):
-            raise ValueError(f"neighbor_weight must be a finite number ≥ 0, got {self.neighbor_weight!r}")
-        self.neighbor_weight = float(self.neighbor_weight)
+        self.neighbor_weight = non_negative_number(self.neighbor_weight, "neighbor_weight")
         if self.neighbors and self.method != "ddc":
             raise ValueError("neighbors applies to method 'ddc' only (use neighbors=0 with 'ot' and 'dcan')")
         if self.neighbors and self.strategy != "none":

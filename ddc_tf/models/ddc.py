@@ -22,6 +22,7 @@ import keras
 import tensorflow as tf
 
 from ddc_tf import losses
+from ddc_tf.checks import non_negative_number
 from ddc_tf.models import networks
 from ddc_tf.models.base import ClusteringModel, num_replicas
 
@@ -116,11 +117,7 @@ class DDC(ClusteringModel):
         if kernel not in KERNEL_MODES:
             raise ValueError(f"kernel={kernel!r}; expected one of {KERNEL_MODES}")
         self.kernel = kernel
-        if isinstance(neighbor_weight, bool) or not (
-            isinstance(neighbor_weight, (int, float)) and math.isfinite(neighbor_weight) and neighbor_weight >= 0
-        ):
-            raise ValueError(f"neighbor_weight must be a finite number ≥ 0, got {neighbor_weight!r}")
-        self.neighbor_weight = float(neighbor_weight)
+        self.neighbor_weight = non_negative_number(neighbor_weight, "neighbor_weight")
         self.neighbor_tracker = keras.metrics.Mean(name="neighbors")
         # Logits and softmax stay in float32 under mixed precision (SPEC §1.7).
         self.logits_layer = keras.layers.Dense(
