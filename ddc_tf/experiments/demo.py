@@ -36,7 +36,7 @@ class DemoCase:
 #: Budgets sized for a 2-core CPU (about two minutes in all). The MLP learning rate is
 #: 1e-3 rather than the paper's 1e-5: at a budget of a few thousand steps 1e-5 barely moves
 #: the weights (see README, "Defaults and where they depart from the paper"). Digits trains
-#: 10 runs: single runs land in different local minima (ACC 0.63–0.82), and the consensus
+#: 10 runs: single runs land in different local minima (ACC 0.63–0.91), and the consensus
 #: selector and DDC-ENSEMBLE need several runs to find what most of them agree on. Like
 #: ``ddc-tf fit`` with the MLP, each point is paired with one of its 10 nearest neighbours.
 DEMO_CASES: tuple[DemoCase, ...] = (
