@@ -97,7 +97,7 @@ SETTINGS: dict[str, dict] = {
     "dcan_nonsat": {"method": "dcan", "model_options": {"encoder_loss": "non_saturating"}},
     "dcan_lr3e-4": {"method": "dcan", "learning_rate": 3e-4},
     "dcan_pre1000": {"method": "dcan", "pretrain_steps": 1000},
-    # neighbour consistency (README "Neighbour consistency"): k input-space neighbours, weight w4
+    # neighbour consistency (README "Beating k-means", item 8): k input-space neighbours, weight w4
     "nbr5": {"neighbors": 5},
     "nbr10": {"neighbors": 10},
     "nbr20": {"neighbors": 20},

@@ -44,7 +44,7 @@ DEFAULT_SELECTOR = "consensus"
 DEFAULT_DISTILL_STEPS = 300
 #: ``ddc-tf fit --neighbors``: each training point is paired with one of its this many nearest
 #: input-space neighbours and DDC's objective gains the neighbour-consistency term
-#: (``ddc_tf.losses.neighbors``; README "Neighbour consistency"); 0 trains the paper's loss.
+#: (``ddc_tf.losses.neighbors``; README "Beating k-means", item 8); 0 trains the paper's loss.
 DEFAULT_NEIGHBORS = 10
 #: Values of ``TrainConfig.lr_schedule``.
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")

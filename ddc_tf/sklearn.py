@@ -55,8 +55,8 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             ``ddc-tf fit`` does by default; ``ddc_tf.experiments.distill``); 0 keeps the chosen
             run as trained.
         neighbors: ``method="ddc"``: pair each point with one of its this many nearest
-            neighbours (cosine) and add their consistency to the loss (README: "Neighbour
-            consistency"); 0: the paper's loss; ``None`` (default): 10 for DDC with the MLP
+            neighbours in the input space and add their consistency to the loss (README:
+            "Beating k-means", item 8); 0: the paper's loss; ``None`` (default): 10 for DDC with the MLP
             (at most n − 1), 0 with the CNN and for the siblings (as ``ddc-tf fit``).
         learning_rate: Adam's rate; ``None``: 1e-3.
         rel_sigma, sigma_mode: the DDC kernel bandwidth (``ddc_tf.losses.bandwidth_sq``).

@@ -162,8 +162,8 @@ def register(subparsers: Any) -> None:
                           f"as model.keras (DDC-DISTILLED; needs the vote's ≥ 3 runs); 0: save the chosen run as trained "
                           f"(default: {DEFAULT_DISTILL_STEPS}; 0 under --strategy)")
     fit.add_argument("--neighbors", type=non_negative_int, default=None, metavar="K",
-                     help=f"pair each training point with one of its K nearest neighbours (cosine, in the input space) and "
-                          f"add their consistency -log(a·a') to DDC's loss (README: Neighbour consistency); 0: the paper's "
+                     help=f"pair each training point with one of its K nearest neighbours in the input space (cosine for non-negative inputs, else Euclidean) and "
+                          f"add their consistency -log(a·a') to DDC's loss (README: 'Beating k-means', item 8); 0: the paper's "
                           f"loss (default: {DEFAULT_NEIGHBORS} for ddc with the MLP backbone on one device; 0 with the CNN, "
                           f"for ot/dcan, under --strategy and in the -paper presets)")
     fit.add_argument("--neighbor-weight", type=float, default=None, metavar="W",

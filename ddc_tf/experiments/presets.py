@@ -138,7 +138,7 @@ _CPU_IMAGE_DEPARTURE = (
 )
 _NEIGHBORS_DEPARTURE = (
     f"the loss adds the neighbour-consistency term ({DEFAULT_NEIGHBORS} cosine neighbours per point, "
-    "README: Neighbour consistency), which lifted DDC above k-means++ on digits and 20 Newsgroups; "
+    "README: Beating k-means, item 8), which lifted DDC above k-means++ on digits and 20 Newsgroups; "
     "--neighbors 0 trains the paper's loss"
 )
 _MLP_LR_DEPARTURE = (

@@ -100,10 +100,11 @@ class TrainConfig:
             Checked against the constructor's signature; values must be JSON numbers,
             strings, booleans or lists of them (they are stored in ``results.json``).
         neighbors: DDC only: k > 0 pairs every training point with one of its k nearest
-            input-space neighbours (cosine; ``ddc_tf.data.neighbors``) and adds the
-            neighbour-consistency term (``ddc_tf.losses.neighbor_consistency``) to the
-            training objective; 0 (default) trains the paper's loss. ``ddc-tf fit``'s
-            default is 10 (README: "Neighbour consistency").
+            input-space neighbours (cosine for non-negative inputs, else Euclidean;
+            ``ddc_tf.data.neighbors``) and adds the neighbour-consistency term
+            (``ddc_tf.losses.neighbor_consistency``) to the training objective; 0 (default)
+            trains the paper's loss. ``ddc-tf fit``'s default is 10 with the MLP, 0 with the
+            CNN (README, "Beating k-means", item 8).
         neighbor_weight: weight of that term (``DDC(neighbor_weight=...)``; used when
             ``neighbors`` > 0).
     """
