@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common import write_results
 from ddc_tf import data as ddc_data
-from ddc_tf.cli import print_results_table
+from ddc_tf.experiments.tables import format_results_table
 from ddc_tf.experiments.presets import PAPER_RUNS, PAPER_STEPS, get_preset
 from ddc_tf.experiments.protocol import run_protocol
 
@@ -62,7 +62,7 @@ def main() -> None:
         )
         seconds = time.perf_counter() - start
         results["budget"] = args.budget
-        print_results_table(results, results.get("kmeans"))
+        print(format_results_table(results, results.get("kmeans")))
         path = write_results(f"table1_{source}_{args.budget}", {
             "command": "python benchmarks/table1.py " + " ".join(sys.argv[1:]),
             "budget": args.budget,

@@ -137,7 +137,7 @@ _CPU_IMAGE_DEPARTURE = (
     "of about 20 minutes on 2 CPU cores (the paper's takes ~12 hours per data set here)"
 )
 _NEIGHBORS_DEPARTURE = (
-    f"the loss adds the neighbour-consistency term ({DEFAULT_NEIGHBORS} cosine neighbours per point, "
+    f"the loss adds the neighbour-consistency term ({DEFAULT_NEIGHBORS} input-space neighbours per point, "
     "README: Beating k-means, item 8), which lifted DDC above k-means++ on digits and 20 Newsgroups; "
     "--neighbors 0 trains the paper's loss"
 )
