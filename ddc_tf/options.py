@@ -15,6 +15,7 @@ __all__ = [
     "DEFAULT_DISTILL_STEPS",
     "DEFAULT_EXPORT_DIR",
     "DEFAULT_NEIGHBORS",
+    "default_neighbors",
     "DEFAULT_REL_SIGMA",
     "DEFAULT_SELECTOR",
     "DEFAULT_SIGMA_MODE",
@@ -46,6 +47,16 @@ DEFAULT_DISTILL_STEPS = 300
 #: input-space neighbours and DDC's objective gains the neighbour-consistency term
 #: (``ddc_tf.losses.neighbors``; README "Beating k-means", item 8); 0 trains the paper's loss.
 DEFAULT_NEIGHBORS = 10
+
+
+def default_neighbors(method: str, backbone: str, n: int | None = None, strategy: str = "none") -> int:
+    """The neighbours per point ``ddc-tf fit``, ``DDCClustering``, the presets and the demo use
+    when none is given: ``DEFAULT_NEIGHBORS`` (at most ``n`` − 1) for DDC with the MLP on one
+    device; 0 — the paper's loss — with the CNN (on Fashion-MNIST the term traded ACC for
+    NMI), for the siblings (they do not support it) and under a ``tf.distribute`` strategy."""
+    if method != "ddc" or backbone != "mlp" or strategy != "none":
+        return 0
+    return DEFAULT_NEIGHBORS if n is None else min(DEFAULT_NEIGHBORS, n - 1)
 #: Values of ``TrainConfig.lr_schedule``.
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 #: Values of ``TrainConfig.strategy``.

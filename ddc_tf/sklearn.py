@@ -33,7 +33,7 @@ from ddc_tf.data.arrays import canonical_csr, check_float32_range
 from ddc_tf.experiments.protocol import run_protocol
 from ddc_tf.experiments.training import TrainConfig, dataset_loss, infer, resolve_backbone, train_run
 from ddc_tf.models import METHODS
-from ddc_tf.options import DEFAULT_DISTILL_STEPS, DEFAULT_NEIGHBORS
+from ddc_tf.options import DEFAULT_DISTILL_STEPS, default_neighbors
 
 __all__ = ["DDCClustering"]
 
@@ -146,8 +146,8 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             rel_sigma=self.rel_sigma,
             sigma_mode=self.sigma_mode,
             method=self.method,
-            neighbors=self.neighbors if self.neighbors is not None else (
-                min(DEFAULT_NEIGHBORS, n - 1) if self.method == "ddc" and backbone == "mlp" else 0),
+            neighbors=(self.neighbors if self.neighbors is not None
+                       else default_neighbors(self.method, backbone, n)),
         )
 
     # ----------------------------------------------------------------- the API

@@ -118,15 +118,12 @@ def distill_steps(args: argparse.Namespace) -> int:
 
 def neighbors(args: argparse.Namespace, backbone: str, n: int) -> int:
     """``--neighbors`` (or the preset's), else its default for the resolved ``backbone`` and
-    ``n`` points: DDC with the MLP (vectors) on one device pairs each point with one of its
-    ``DEFAULT_NEIGHBORS`` (at most n − 1) nearest neighbours; the CNN (images: the term traded
-    ACC for NMI on Fashion-MNIST), the siblings and ``--strategy`` train without."""
-    from ddc_tf.options import DEFAULT_NEIGHBORS
+    ``n`` points (``ddc_tf.options.default_neighbors``)."""
+    from ddc_tf.options import default_neighbors
 
     k = args.neighbors
     if k is None:
-        on = args.method == "ddc" and args.strategy == "none" and backbone == "mlp"
-        k = min(DEFAULT_NEIGHBORS, n - 1) if on else 0
+        k = default_neighbors(args.method, backbone, n, args.strategy)
     if k == 0 and args.neighbor_weight is not None:
         raise ValueError("--neighbor-weight weighs the neighbour-consistency term, which is off here (--neighbors 0, "
                          "--method ot/dcan, --strategy or a -paper preset); drop it or give --neighbors K")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ddc_tf.options import DEFAULT_DISTILL_STEPS, DEFAULT_NEIGHBORS
+from ddc_tf.options import DEFAULT_DISTILL_STEPS, default_neighbors
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -76,7 +76,7 @@ def run_demo(out_dir: str | os.PathLike = "outputs/demo", steps: int | None = No
             backbone="mlp",
             steps=steps or case.steps,
             learning_rate=case.learning_rate,
-            neighbors=DEFAULT_NEIGHBORS,  # as ddc-tf fit does with the MLP
+            neighbors=default_neighbors("ddc", "mlp", arrays.n),  # as ddc-tf fit does with the MLP
         )
         print(f"\n=== {case.source}: {case.runs} runs × {config.steps} steps ===", flush=True)
         start = time.perf_counter()

@@ -29,7 +29,7 @@ from typing import Any, Mapping
 
 from ddc_tf import losses
 from ddc_tf.experiments.training import TrainConfig
-from ddc_tf.options import DEFAULT_NEIGHBORS
+from ddc_tf.options import DEFAULT_NEIGHBORS, default_neighbors
 
 __all__ = ["Preset", "PRESETS", "FIT_DEFAULTS", "get_preset", "resolve_fit_options", "describe_presets"]
 
@@ -97,9 +97,7 @@ class Preset:
     def default_neighbors(self) -> int:
         """``neighbors``, or for ``None`` ``ddc-tf fit``'s default: ``DEFAULT_NEIGHBORS`` with the
         MLP, 0 with the CNN."""
-        if self.neighbors is not None:
-            return self.neighbors
-        return DEFAULT_NEIGHBORS if self.backbone == "mlp" else 0
+        return self.neighbors if self.neighbors is not None else default_neighbors("ddc", self.backbone)
 
     def fit_options(self) -> dict[str, Any]:
         """The preset as ``ddc-tf fit`` option values (keys as the parser's ``dest``)."""
