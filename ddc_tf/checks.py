@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-__all__ = ["is_positive_int", "non_negative_number", "positive_int"]
+__all__ = ["is_positive_int", "non_negative_int", "non_negative_number", "positive_int"]
 
 
 def is_positive_int(value: Any) -> bool:
@@ -21,6 +21,14 @@ def positive_int(value: Any, name: str, why: str = "") -> int:
     (and ``why``, e.g. ``" (TF Serving loads integer version folders)"``)."""
     if not is_positive_int(value):
         raise ValueError(f"{name} must be a positive integer{why}, got {value!r}")
+    return int(value)
+
+
+def non_negative_int(value: Any, name: str, why: str = "") -> int:
+    """``value`` as an ``int`` if it is a Python or NumPy integer ≥ 0 (not a bool), else a
+    ValueError naming ``name`` (and ``why``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be an integer ≥ 0{why}, got {value!r}")
     return int(value)
 
 

@@ -37,6 +37,7 @@ from scipy.stats import spearmanr
 
 from ddc_tf import baselines as baseline_methods
 from ddc_tf import evaluation, run_files, selection
+from ddc_tf.checks import non_negative_int
 from ddc_tf.data import ArrayData
 from ddc_tf.data.neighbors import nearest_neighbors
 from ddc_tf.models import ClusteringModel
@@ -291,9 +292,7 @@ def run_protocol(
     """
     if runs < 1:
         raise ValueError(f"runs must be ≥ 1, got {runs}")
-    if not (isinstance(distill_steps, (int, np.integer)) and not isinstance(distill_steps, bool)
-            and distill_steps >= 0):
-        raise ValueError(f"distill_steps must be an integer ≥ 0, got {distill_steps!r}")
+    non_negative_int(distill_steps, "distill_steps")
     if distill_steps and config.strategy != "none":
         raise ValueError("distillation runs on one device: use distill_steps=0 with a tf.distribute strategy")
     selection.check_selector(selector)  # before hours of training, not after

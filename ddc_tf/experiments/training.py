@@ -24,7 +24,7 @@ from ddc_tf import losses
 from ddc_tf.models import networks
 from ddc_tf.data import ArrayData, to_dataset
 from ddc_tf.data.neighbors import nearest_neighbors
-from ddc_tf.checks import non_negative_number, positive_int
+from ddc_tf.checks import non_negative_int, non_negative_number, positive_int
 from ddc_tf.experiments.resume import ChunkCheckpoint
 from ddc_tf.models import METHODS, ClusteringModel
 from ddc_tf.models.base import parse_proportions
@@ -178,9 +178,7 @@ class TrainConfig:
                 self.proportions = tuple(float(p) for p in self.proportions)
         if self.model_options is not None:
             self.model_options = check_model_options(self.method, self.model_options)
-        if isinstance(self.neighbors, bool) or not isinstance(self.neighbors, (int, np.integer)) or self.neighbors < 0:
-            raise ValueError(f"neighbors must be an integer ≥ 0 (neighbours per point; 0 = off), got {self.neighbors!r}")
-        self.neighbors = int(self.neighbors)
+        self.neighbors = non_negative_int(self.neighbors, "neighbors", " (neighbours per point; 0 = off)")
         self.neighbor_weight = non_negative_number(self.neighbor_weight, "neighbor_weight")
         if self.neighbors and self.method != "ddc":
             raise ValueError("neighbors applies to method 'ddc' only (use neighbors=0 with 'ot' and 'dcan')")
