@@ -104,6 +104,16 @@ SETTINGS: dict[str, dict] = {
     "nbr10_w0.3": {"neighbors": 10, "neighbor_weight": 0.3},
     "nbr10_w0.5": {"neighbors": 10, "neighbor_weight": 0.5},
     "nbr10_w2": {"neighbors": 10, "neighbor_weight": 2.0},
+    # the siblings' neighbour term (latent distance of neighbours, ddc_tf.losses.neighbor_distance)
+    "ot_nbr10": {"method": "ot", "neighbors": 10},
+    "ot_nbr10_w0.3": {"method": "ot", "neighbors": 10, "neighbor_weight": 0.3},
+    "ot_nbr10_w3": {"method": "ot", "neighbors": 10, "neighbor_weight": 3.0},
+    "dcan_nbr10": {"method": "dcan", "neighbors": 10},
+    "dcan_nbr10_w0.1": {"method": "dcan", "neighbors": 10, "neighbor_weight": 0.1},
+    "dcan_nbr10_w0.3": {"method": "dcan", "neighbors": 10, "neighbor_weight": 0.3},
+    "dcan_nbr10_w0.03": {"method": "dcan", "neighbors": 10, "neighbor_weight": 0.03},
+    "ot_pre1000_nbr10": {"method": "ot", "pretrain_steps": 1000, "neighbors": 10},
+    "dcan_pre1000_nbr10_w0.1": {"method": "dcan", "pretrain_steps": 1000, "neighbors": 10, "neighbor_weight": 0.1},
 }
 
 

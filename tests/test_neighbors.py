@@ -1,6 +1,6 @@
 """Neighbour consistency: the loss term against NumPy (value and gradient), the neighbour
-search against a brute-force NumPy search, the paired batches of ``to_dataset``, DDC's
-training step on them, and the configuration that turns it on."""
+search against a brute-force NumPy search, the paired batches of ``to_dataset``, the
+training steps of DDC, OT and DCAN on them, and the configuration that turns it on."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ import pytest
 import scipy.sparse
 import tensorflow as tf
 
-from ddc_tf import DDC, OTClustering
+from ddc_tf import DCAN, DDC, OTClustering
 from ddc_tf.data import ArrayData, to_dataset
 from ddc_tf.data.neighbors import check_neighbors, nearest_neighbors
 from ddc_tf.experiments import protocol
 from ddc_tf.experiments.training import TrainConfig, train_run
-from ddc_tf.losses.neighbors import EPS_CONSISTENCY, neighbor_consistency
+from ddc_tf.losses.neighbors import EPS_CONSISTENCY, neighbor_consistency, neighbor_distance
+from ddc_tf.models.base import ClusteringModel
 
 
 def numpy_consistency(a: np.ndarray, b: np.ndarray) -> float:
@@ -77,6 +78,29 @@ def test_consistency_rejects_mismatched_shapes():
         neighbor_consistency(tf.ones([4, 3]) / 3, tf.ones([5, 3]) / 3)
     with pytest.raises(ValueError, match=r"\(m, k\)"):
         neighbor_consistency(tf.ones([4]), tf.ones([4]))
+
+
+def numpy_distance(z: np.ndarray, z_nbr: np.ndarray) -> float:
+    """mean_q Σ_j (z_qj − z'_qj)², written out with loops."""
+    total = 0.0
+    for row, other in zip(z.astype(np.float64), z_nbr.astype(np.float64)):
+        total += sum((a - b) ** 2 for a, b in zip(row, other))
+    return total / len(z)
+
+
+def test_latent_distance_matches_numpy_and_its_gradient():
+    rng = np.random.default_rng(3)
+    z, z_nbr = rng.normal(size=(20, 4)).astype(np.float32), rng.normal(size=(20, 4)).astype(np.float32)
+    assert float(neighbor_distance(z, z_nbr)) == pytest.approx(numpy_distance(z, z_nbr), rel=1e-5)
+    assert float(neighbor_distance(z, z)) == 0.0
+    analytic, numeric = tf.test.compute_gradient(
+        neighbor_distance, [tf.constant(z[:5], tf.float64), tf.constant(z_nbr[:5], tf.float64)], delta=1e-3)
+    for got, want in zip(analytic, numeric):
+        np.testing.assert_allclose(got, want, rtol=2e-2, atol=2e-3)
+    with pytest.raises(ValueError, match="differ in shape"):
+        neighbor_distance(tf.ones([4, 3]), tf.ones([4, 2]))
+    with pytest.raises(ValueError, match=r"\(m, d\)"):
+        neighbor_distance(tf.ones([4]), tf.ones([4]))
 
 
 # ----------------------------------------------------------------- the neighbour search
@@ -194,15 +218,56 @@ def test_fit_on_pairs_logs_the_term_and_evaluate_scores_the_points_only():
     assert restored.neighbor_weight == 1.0
 
 
-def test_methods_without_the_term_refuse_paired_batches():
+@pytest.mark.parametrize("cls", [OTClustering, DCAN])
+def test_siblings_train_on_pairs_with_the_latent_distance(cls):
     data = blobs()
-    model = OTClustering(n_clusters=3, backbone="mlp", hidden_units=16)
+    keras.utils.set_random_seed(0)
+    model = cls(n_clusters=3, backbone="mlp", hidden_units=16, neighbor_weight=0.5)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    ds = to_dataset(data, batch_size=30, seed=0, drop_remainder=True, repeat=True, neighbors=nearest_neighbors(data, 5))
+    history = model.fit(ds, steps_per_epoch=3, epochs=2, verbose=0)
+    assert "neighbors" in history.history and all(np.isfinite(history.history["neighbors"]))
+    assert "neighbors" not in model.evaluate(to_dataset(data, batch_size=30, with_labels=False), verbose=0,
+                                             return_dict=True)
+    # the term is the points' and the partners' latent distance (DCAN: over 2σ²), added to the objective
+    batch = next(iter(ds))
+    with tf.GradientTape() as tape:
+        terms = model.neighbor_training_terms(batch["inputs"], batch["neighbors"], tape)
+    z = model.latent(tf.concat([batch["inputs"], batch["neighbors"]], 0), training=True).numpy()
+    scale = 2.0 * model.prior_scale**2 if cls is DCAN else 1.0
+    assert float(terms["neighbors"]) == pytest.approx(numpy_distance(z[:30], z[30:]) / scale, rel=1e-4)
+    base = terms["total"]  # DCAN's objective is the encoder's loss, not the reported JS estimate
+    if cls is DCAN:
+        base = terms["encoder_loss"] + model.reconstruction_weight * terms["reconstruction"]
+    assert float(terms["objective"]) == pytest.approx(float(base) + 0.5 * float(terms["neighbors"]), rel=1e-5)
+    assert cls.from_config(model.get_config()).neighbor_weight == 0.5
+
+
+def test_a_model_without_the_hook_refuses_paired_batches():
+    class Plain(ClusteringModel):
+        def build_head(self, input_shape):
+            self.logits = keras.layers.Dense(self.n_clusters)
+            self.logits.build((None, self.hidden_units))
+
+        def hidden_and_logits(self, x, training=False):
+            hidden = self.trunk(x, training=training)
+            return hidden, self.logits(hidden)
+
+        def loss_terms(self, x, training=False):
+            self._built_for(x)
+            p = self(x, training=training)
+            total = -tf.reduce_mean(tf.reduce_sum(p * tf.math.log(p + 1e-9), 1))
+            return {"total": total, "l1": total, "l2": total, "l3": total}
+
+    data = blobs()
+    model = Plain(n_clusters=3, backbone="mlp", hidden_units=8)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     ds = to_dataset(data, batch_size=30, drop_remainder=True, repeat=True, neighbors=nearest_neighbors(data, 3))
     with pytest.raises(ValueError, match="does not train on neighbour pairs"):
         model.fit(ds, steps_per_epoch=1, epochs=1, verbose=0)
-    with pytest.raises(ValueError, match="neighbor_weight"):
-        DDC(n_clusters=3, neighbor_weight=-1.0)
+    for cls in (DDC, OTClustering, DCAN):
+        with pytest.raises(ValueError, match="neighbor_weight"):
+            cls(n_clusters=3, neighbor_weight=-1.0)
 
 
 # ----------------------------------------------------------------- configuration
@@ -211,8 +276,7 @@ def test_config_turns_the_term_on_and_checks_it():
     assert config.to_dict()["neighbors"] == 4 and config.to_dict()["neighbor_weight"] == 0.5
     plain = TrainConfig(n_clusters=3).to_dict()  # runs of the paper's loss keep their signature
     assert "neighbors" not in plain and "neighbor_weight" not in plain
-    with pytest.raises(ValueError, match="method 'ddc' only"):
-        TrainConfig(n_clusters=3, method="ot", neighbors=4)
+    assert TrainConfig(n_clusters=3, method="ot", neighbors=4, neighbor_weight=0.3).to_dict()["neighbor_weight"] == 0.3
     with pytest.raises(ValueError, match="one device"):
         TrainConfig(n_clusters=3, neighbors=4, strategy="mirrored")
     with pytest.raises(ValueError, match="neighbors must be an integer ≥ 0"):

@@ -251,14 +251,17 @@ def test_interrupted_run_resumes_from_backup(tmp_path):
 
 
 @pytest.mark.parametrize("method", ["ddc", "ddc_neighbors", pytest.param("ot", marks=pytest.mark.slow),
-                                    pytest.param("dcan", marks=pytest.mark.slow)])
+                                    pytest.param("dcan", marks=pytest.mark.slow), "ot_neighbors_pretrained"])
 def test_resumed_run_equals_the_uninterrupted_run(tmp_path, method):
     """Weights (optimizer and seed states included), the batch stream (and the neighbours drawn
     for it) and the history are all restored: the resumed run ends where the uninterrupted
     one does, with all its chunks."""
     data = small_vectors()
     kwargs = {"ddc": {"input_dropout": 0.1},  # dropout draws random masks
-              "ddc_neighbors": {"neighbors": 3}}.get(method, {"method": method})
+              "ddc_neighbors": {"neighbors": 3},
+              # the DDC pretraining and the OT run on the same pairs
+              "ot_neighbors_pretrained": {"method": "ot", "neighbors": 3, "pretrain_steps": 5},
+              }.get(method, {"method": method})
     cfg = config(steps=30, **kwargs)
     straight, straight_history = train_run(data, cfg, seed=3, verbose=0)
     backup = tmp_path / "backup"

@@ -99,13 +99,13 @@ class TrainConfig:
             or ``{"iterations": 100}`` for ``"ot"``; ``{"separation": 3.0}`` for ``"dcan"``).
             Checked against the constructor's signature; values must be JSON numbers,
             strings, booleans or lists of them (they are stored in ``results.json``).
-        neighbors: DDC only: k > 0 pairs every training point with one of its k nearest
+        neighbors: k > 0 pairs every training point with one of its k nearest
             input-space neighbours (cosine for non-negative inputs, else Euclidean;
-            ``ddc_tf.data.neighbors``) and adds the neighbour-consistency term
-            (``ddc_tf.losses.neighbor_consistency``) to the training objective; 0 (default)
-            trains the paper's loss. ``ddc-tf fit``'s default is 10 with the MLP, 0 with the
-            CNN (README, "Beating k-means", item 8).
-        neighbor_weight: weight of that term (``DDC(neighbor_weight=...)``; used when
+            ``ddc_tf.data.neighbors``) and adds a neighbour term to the training objective
+            (DDC: ``ddc_tf.losses.neighbor_consistency``; OT, DCAN: the latent distance
+            ``ddc_tf.losses.neighbor_distance``); 0 (default) trains the method's own loss.
+            ``ddc-tf fit``'s default: ``ddc_tf.options.default_neighbors``.
+        neighbor_weight: weight of that term (the model's ``neighbor_weight``; used when
             ``neighbors`` > 0).
     """
 
@@ -180,8 +180,6 @@ class TrainConfig:
             self.model_options = check_model_options(self.method, self.model_options)
         self.neighbors = non_negative_int(self.neighbors, "neighbors", " (neighbours per point; 0 = off)")
         self.neighbor_weight = non_negative_number(self.neighbor_weight, "neighbor_weight")
-        if self.neighbors and self.method != "ddc":
-            raise ValueError("neighbors applies to method 'ddc' only (use neighbors=0 with 'ot' and 'dcan')")
         if self.neighbors and self.strategy != "none":
             raise ValueError("neighbour-pair training runs on one device: use neighbors=0 with a tf.distribute strategy")
 
@@ -289,8 +287,8 @@ def build_model(config: TrainConfig, data: ArrayData) -> ClusteringModel:
             loss_weights=config.loss_weights,
             input_dropout=config.input_dropout,
         )
-        if config.neighbors:
-            options.update(neighbor_weight=config.neighbor_weight)
+    if config.neighbors:
+        options.update(neighbor_weight=config.neighbor_weight)
     options.update(config.model_options or {})
     model = METHODS[config.method](**options)
     model.build((None, *data.input_shape))
@@ -375,8 +373,6 @@ def train_run(
     epochs = math.ceil(config.steps / chunk)
     checkpoint = ChunkCheckpoint(backup_dir, fingerprint) if backup_dir is not None else None
     done = checkpoint.restore(model) if checkpoint is not None else 0
-    if config.pretrain_steps and not done:
-        pretrain_backbone(model, data, config, seed)
     if config.neighbors:
         if neighbors is None:
             neighbors = nearest_neighbors(data, config.neighbors, n_jobs=-1)
@@ -385,6 +381,8 @@ def train_run(
                              f"on {data.n} points needs ({data.n}, {config.neighbors})")
     else:
         neighbors = None
+    if config.pretrain_steps and not done:
+        pretrain_backbone(model, data, config, seed, neighbors)
     dataset = to_dataset(
         data,
         batch_size=config.batch_size,
@@ -412,14 +410,18 @@ def train_run(
     return model, {k: [float(v) for v in vals] for k, vals in logged.items()}
 
 
-def pretrain_backbone(model: ClusteringModel, data: ArrayData, config: TrainConfig, seed: int) -> None:
+def pretrain_backbone(
+    model: ClusteringModel, data: ArrayData, config: TrainConfig, seed: int, neighbors: np.ndarray | None = None
+) -> None:
     """Train DDC for ``config.pretrain_steps`` on ``data`` (same backbone, hidden width,
-    batch size, learning rate and seed) and copy its backbone and hidden head into ``model``."""
+    batch size, learning rate and seed; with ``config.neighbors``, on the same neighbour
+    pairs ``neighbors`` at DDC's default weight) and copy its backbone and hidden head into
+    ``model``."""
     ddc_config = dataclasses.replace(
         config, method="ddc", steps=config.pretrain_steps, pretrain_steps=None, epsilon=None,
-        proportions="uniform", strategy="none", model_options=None,
+        proportions="uniform", strategy="none", model_options=None, neighbor_weight=1.0,
     )
-    ddc_model, _ = train_run(data, ddc_config, seed, verbose=0)
+    ddc_model, _ = train_run(data, ddc_config, seed, verbose=0, neighbors=neighbors)
     model.backbone.set_weights(ddc_model.backbone.get_weights())
     model.hidden_layer.set_weights(ddc_model.hidden_layer.get_weights())
 

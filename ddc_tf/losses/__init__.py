@@ -8,7 +8,8 @@
 - :mod:`ddc_tf.losses.reconstruction`: reconstruction error as a share of the variance.
 - :mod:`ddc_tf.losses.batch_kmeans`: k-means on one batch, in graph.
 - :mod:`ddc_tf.losses.neighbors`: neighbour consistency (a point and its input-space
-  neighbour in the same cluster), the optional fourth term of DDC's training objective.
+  neighbour in the same cluster), the optional fourth term of DDC's training objective,
+  and the siblings' version of it (their latent points close).
 """
 
 from ddc_tf.losses import batch_kmeans, ddc, neighbors, reconstruction, sinkhorn
@@ -30,7 +31,7 @@ from ddc_tf.losses.ddc import (
     simplex_corner_affinity,
     upper_triangle_median,
 )
-from ddc_tf.losses.neighbors import neighbor_consistency
+from ddc_tf.losses.neighbors import neighbor_consistency, neighbor_distance
 
 __all__ = [
     "DEFAULT_REL_SIGMA",
@@ -48,6 +49,7 @@ __all__ = [
     "ddc_loss",
     "gaussian_kernel",
     "neighbor_consistency",
+    "neighbor_distance",
     "neighbors",
     "orthogonality",
     "pairwise_sq_dists",

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Sequence
 import keras
 import tensorflow as tf
 
-from ddc_tf.checks import positive_int
+from ddc_tf.checks import non_negative_number, positive_int
 from ddc_tf.data.pipeline import INPUTS_KEY, NEIGHBORS_KEY
 from ddc_tf.losses.reconstruction import relative_reconstruction_error
 from ddc_tf.models import networks
@@ -157,6 +157,12 @@ class ClusteringModel(keras.Model):
             a custom backbone.
         input_dropout: drop this fraction of the input entries during training (a
             ``keras.layers.Dropout`` before the backbone; 0 = off). Inference is unaffected.
+        neighbor_weight: weight of the neighbour term when ``fit`` is given batches that
+            pair every point with one of its input-space neighbours
+            (``to_dataset(..., neighbors=...)``; ``TrainConfig(neighbors=k)``): the step
+            minimises ``objective + neighbor_weight · neighbors`` (what ``neighbors`` is
+            depends on the method: ``neighbor_training_terms``). Plain batches train the
+            method's own loss whatever this is.
         **kwargs: passed to ``keras.Model`` (e.g. ``name``).
 
     Call:
@@ -177,6 +183,7 @@ class ClusteringModel(keras.Model):
         backbone: str | keras.layers.Layer = "conv",
         hidden_units: int | None = None,
         input_dropout: float = 0.0,
+        neighbor_weight: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -196,6 +203,8 @@ class ClusteringModel(keras.Model):
         self.hidden_layer = networks.hidden_head(self.hidden_units)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.term_trackers = {name: keras.metrics.Mean(name=name) for name in ("l1", "l2", "l3")}
+        self.neighbor_weight = non_negative_number(neighbor_weight, "neighbor_weight")
+        self.neighbor_tracker = keras.metrics.Mean(name="neighbors")
 
     # ----------------------------------------------------------------- building
     def build(self, input_shape: Sequence[int | None]) -> None:
@@ -298,11 +307,11 @@ class ClusteringModel(keras.Model):
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
-        return [self.loss_tracker, *self.term_trackers.values(), *self.extra_metrics()]
+        return [self.loss_tracker, *self.term_trackers.values(), *self.extra_metrics(), self.neighbor_tracker]
 
     def update_metrics(self, terms: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """Update the trackers of the terms in ``terms`` and return the logs of a step
-        (a tracker whose term a step does not compute — DDC's ``neighbors`` outside
+        (a tracker whose term a step does not compute — ``neighbors`` outside
         neighbour-pair training — is neither updated nor logged)."""
         updated = []
         for metric in self.metrics:
@@ -329,12 +338,27 @@ class ClusteringModel(keras.Model):
         self, x: tf.Tensor, neighbors: tf.Tensor, tape: tf.GradientTape
     ) -> dict[str, tf.Tensor]:
         """The training step's terms on a batch whose every point comes with one of its
-        input-space neighbours ``(batch, *input_shape)`` (only methods that train with
-        neighbour pairs implement it)."""
+        input-space neighbours ``(batch, *input_shape)``: the method's terms of the points,
+        ``neighbors`` (how far each point's cluster is from its neighbour's) and
+        ``objective`` + ``neighbor_weight · neighbors``. Each method implements it (points
+        and neighbours through the network in one pass, so batch norm sees both), with
+        :meth:`paired_inputs` and :meth:`with_neighbor_term`."""
         raise ValueError(
             f"{type(self).__name__} does not train on neighbour pairs; give it batches of inputs "
             "(to_dataset without neighbors=, TrainConfig(neighbors=0))"
         )
+
+    @staticmethod
+    def paired_inputs(x: tf.Tensor, neighbors: tf.Tensor) -> tuple[tf.Tensor, Any]:
+        """``(points and neighbours stacked (2m, ...), m)``; m static when the batch size is."""
+        m = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
+        return tf.concat([x, tf.cast(neighbors, x.dtype)], axis=0), m
+
+    def with_neighbor_term(self, terms: dict[str, tf.Tensor], neighbor_term: tf.Tensor) -> dict[str, tf.Tensor]:
+        """``terms`` with ``neighbors`` = ``neighbor_term`` and the objective it adds to."""
+        terms["neighbors"] = neighbor_term
+        terms["objective"] = terms.get("objective", terms["total"]) + self.neighbor_weight * neighbor_term
+        return terms
 
     def optimized_variables(self) -> list[keras.Variable]:
         """The variables the optimizer updates with the objective's gradient."""
@@ -385,6 +409,7 @@ class ClusteringModel(keras.Model):
             backbone=networks.backbone_to_config(self.backbone_name, self.backbone),
             hidden_units=self.hidden_units,
             input_dropout=self.input_dropout,
+            neighbor_weight=self.neighbor_weight,
         )
         return config
 

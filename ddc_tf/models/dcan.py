@@ -62,6 +62,7 @@ from typing import Any, Sequence
 import keras
 import tensorflow as tf
 
+from ddc_tf.losses.neighbors import neighbor_distance
 from ddc_tf.models import networks
 from ddc_tf.models.base import ClusteringModel, parse_proportions
 
@@ -100,6 +101,9 @@ class DCAN(ClusteringModel):
         reconstruction_weight: weight λ of the reconstruction term (0 = no decoder).
         seed: seed of the prior samples drawn during training.
         input_dropout: fraction of input entries dropped in training (0 = off).
+        neighbor_weight: weight of the neighbour term on neighbour-pair batches: the mean
+            squared distance between a point's latent and its neighbour's over ``2σ²``
+            (:func:`ddc_tf.losses.neighbor_distance`; the units of the ABC loss ``l3``).
         **kwargs: passed to ``keras.Model``.
 
     Call:
@@ -107,7 +111,8 @@ class DCAN(ClusteringModel):
 
     Metrics shown by ``fit``/``evaluate``: ``loss`` (``JŜ + λ·reconstruction``), ``l1, l2,
     l3`` as in :data:`TERM_DESCRIPTIONS`, ``encoder_loss`` and ``d_accuracy`` (the
-    discriminator's accuracy on prior and encoder samples, ½ when it cannot tell them apart).
+    discriminator's accuracy on prior and encoder samples, ½ when it cannot tell them apart);
+    on neighbour pairs ``neighbors`` too.
     """
 
     METHOD = "dcan"
@@ -127,9 +132,10 @@ class DCAN(ClusteringModel):
         reconstruction_weight: float = DEFAULT_RECONSTRUCTION_WEIGHT,
         seed: int | None = None,
         input_dropout: float = 0.0,
+        neighbor_weight: float = 1.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(n_clusters, backbone, hidden_units, input_dropout, **kwargs)
+        super().__init__(n_clusters, backbone, hidden_units, input_dropout, neighbor_weight, **kwargs)
         if encoder_loss not in ENCODER_LOSSES:
             raise ValueError(f"encoder_loss={encoder_loss!r}; expected one of {ENCODER_LOSSES}")
         for label, value in (("separation", separation), ("prior_scale", prior_scale)):
@@ -351,8 +357,25 @@ class DCAN(ClusteringModel):
     def training_terms(self, x: tf.Tensor, tape: tf.GradientTape) -> dict[str, tf.Tensor]:
         """One discriminator update, then the encoder's terms against the updated
         discriminator (the encoder's forward pass is computed once)."""
+        return self._adversarial_terms(x, self.latent(x, training=True), tape)
+
+    def neighbor_training_terms(
+        self, x: tf.Tensor, neighbors: tf.Tensor, tape: tf.GradientTape
+    ) -> dict[str, tf.Tensor]:
+        """The adversarial step on the points ``x`` and the mean squared latent distance of
+        each point to its neighbour (``neighbors``, row by row) over ``2σ²``; the encoder's
+        objective gains ``neighbor_weight · neighbors``. Points and neighbours are encoded
+        in one pass; the discriminator sees the points only."""
+        self._built_for(x)
+        both, m = self.paired_inputs(x, neighbors)
+        z = self.latent(both, training=True)
+        terms = self._adversarial_terms(x, z[:m], tape)
+        return self.with_neighbor_term(terms, neighbor_distance(z[:m], z[m:]) / (2.0 * self.prior_scale**2))
+
+    def _adversarial_terms(self, x: tf.Tensor, z: tf.Tensor, tape: tf.GradientTape) -> dict[str, tf.Tensor]:
+        """``training_terms`` of the batch ``x`` from its latent points ``z`` (the
+        discriminator's update is kept off the encoder's ``tape``)."""
         prior = self.sample_prior(tf.shape(x)[0])
-        z = self.latent(x, training=True)
         d_variables = self.discriminator.trainable_variables
         # 1. Discriminator step on a detached copy of the encoder's output.
         with tape.stop_recording():

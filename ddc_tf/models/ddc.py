@@ -22,7 +22,6 @@ import keras
 import tensorflow as tf
 
 from ddc_tf import losses
-from ddc_tf.checks import non_negative_number
 from ddc_tf.models import networks
 from ddc_tf.models.base import ClusteringModel, num_replicas
 
@@ -97,7 +96,7 @@ class DDC(ClusteringModel):
         neighbor_weight: float = 1.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(n_clusters, backbone, hidden_units, input_dropout, **kwargs)
+        super().__init__(n_clusters, backbone, hidden_units, input_dropout, neighbor_weight, **kwargs)
         if sigma_mode not in losses.SIGMA_MODES:
             raise ValueError(f"sigma_mode={sigma_mode!r}; expected one of {losses.SIGMA_MODES}")
         if not (math.isfinite(rel_sigma) and rel_sigma > 0):
@@ -117,8 +116,6 @@ class DDC(ClusteringModel):
         if kernel not in KERNEL_MODES:
             raise ValueError(f"kernel={kernel!r}; expected one of {KERNEL_MODES}")
         self.kernel = kernel
-        self.neighbor_weight = non_negative_number(neighbor_weight, "neighbor_weight")
-        self.neighbor_tracker = keras.metrics.Mean(name="neighbors")
         # Logits and softmax stay in float32 under mixed precision (SPEC §1.7).
         self.logits_layer = keras.layers.Dense(
             self.n_clusters,
@@ -186,16 +183,11 @@ class DDC(ClusteringModel):
         ``total + neighbor_weight · neighbors``. Points and neighbours go through the network
         in one pass (so batch norm sees both); the kernel is the points' own."""
         self._built_for(x)
-        m = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
-        hidden, logits = self.hidden_and_logits(tf.concat([x, tf.cast(neighbors, x.dtype)], axis=0), training=True)
+        both, m = self.paired_inputs(x, neighbors)
+        hidden, logits = self.hidden_and_logits(both, training=True)
         assignments = self.softmax(logits)
         terms = self._terms(hidden[:m], assignments[:m])
-        terms["neighbors"] = losses.neighbor_consistency(assignments[:m], assignments[m:])
-        terms["objective"] = terms["total"] + self.neighbor_weight * terms["neighbors"]
-        return terms
-
-    def extra_metrics(self) -> list[keras.metrics.Metric]:
-        return [self.neighbor_tracker]
+        return self.with_neighbor_term(terms, losses.neighbor_consistency(assignments[:m], assignments[m:]))
 
     def _terms(self, hidden: tf.Tensor, assignments: tf.Tensor) -> dict[str, tf.Tensor]:
         """``losses.ddc_loss`` of a batch's hidden representation and assignments (of the
@@ -221,6 +213,5 @@ class DDC(ClusteringModel):
             sigma_mode=self.sigma_mode,
             loss_weights=list(self.loss_weights),
             kernel=self.kernel,
-            neighbor_weight=self.neighbor_weight,
         )
         return config

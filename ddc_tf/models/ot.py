@@ -68,6 +68,7 @@ import keras
 import tensorflow as tf
 
 from ddc_tf.losses import sinkhorn
+from ddc_tf.losses.neighbors import neighbor_distance
 from ddc_tf.losses.batch_kmeans import kmeans_on_batch
 from ddc_tf.models import networks
 from ddc_tf.models.base import ClusteringModel, parse_proportions
@@ -150,6 +151,10 @@ class OTClustering(ClusteringModel):
             (default) does it only for non-uniform proportions.
         seed: seed of the k-means++ draws.
         input_dropout: fraction of input entries dropped in training (0 = off).
+        neighbor_weight: weight of the neighbour term on neighbour-pair batches: the mean
+            squared distance between a point's embedding and its neighbour's
+            (:func:`ddc_tf.losses.neighbor_distance`), in the transport cost's units (the
+            embedding's total variance is 1).
         **kwargs: passed to ``keras.Model``.
 
     Call:
@@ -157,7 +162,8 @@ class OTClustering(ClusteringModel):
 
     Metrics shown by ``fit``/``evaluate``: ``loss`` (``⟨P, C⟩ + λ·reconstruction``),
     ``l1, l2, l3`` as in :data:`TERM_DESCRIPTIONS` (named like DDC's terms so the protocol
-    stores them) and ``entropy`` (mean entropy of the assignment rows).
+    stores them), ``entropy`` (mean entropy of the assignment rows) and, on neighbour
+    pairs, ``neighbors``.
     """
 
     METHOD = "ot"
@@ -180,9 +186,10 @@ class OTClustering(ClusteringModel):
         init_centroids: bool | str = "auto",
         seed: int | None = None,
         input_dropout: float = 0.0,
+        neighbor_weight: float = 1.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(n_clusters, backbone, hidden_units, input_dropout, **kwargs)
+        super().__init__(n_clusters, backbone, hidden_units, input_dropout, neighbor_weight, **kwargs)
         if not (float(epsilon) > 0 and math.isfinite(float(epsilon))):
             raise ValueError(f"epsilon must be a positive number, got {epsilon!r}")
         if not (float(reconstruction_weight) >= 0 and math.isfinite(float(reconstruction_weight))):
@@ -287,7 +294,23 @@ class OTClustering(ClusteringModel):
             assignments), "assignments" (m, k), "g" (k,) or None}``.
         """
         self._built_for(x)
-        _, z = self.hidden_and_latent(x, training=training)
+        return self._terms(x, self.latent(x, training=training), training)
+
+    def neighbor_training_terms(
+        self, x: tf.Tensor, neighbors: tf.Tensor, tape: tf.GradientTape
+    ) -> dict[str, tf.Tensor]:
+        """The training terms of the points ``x`` (Sinkhorn on their embeddings) and the
+        mean squared embedding distance of each point to its neighbour (``neighbors``, row
+        by row); the objective is ``total + neighbor_weight · neighbors``. Points and
+        neighbours are embedded in one pass (the normaliser's batch holds both)."""
+        self._built_for(x)
+        both, m = self.paired_inputs(x, neighbors)
+        z = self.latent(both, training=True)
+        terms = self._terms(x, z[:m], training=True)
+        return self.with_neighbor_term(terms, neighbor_distance(z[:m], z[m:]))
+
+    def _terms(self, x: tf.Tensor, z: tf.Tensor, training: bool) -> dict[str, tf.Tensor]:
+        """``loss_terms`` of the batch ``x`` from its embeddings ``z`` ``(m, embedding_dim)``."""
         if training:
             out = sinkhorn.sinkhorn(
                 self.problem(z),
