@@ -108,7 +108,7 @@ SETTINGS: dict[str, dict] = {
     "ot_nbr10": {"method": "ot", "neighbors": 10},
     "ot_nbr10_w0.3": {"method": "ot", "neighbors": 10, "neighbor_weight": 0.3},
     "ot_nbr10_w3": {"method": "ot", "neighbors": 10, "neighbor_weight": 3.0},
-    "dcan_nbr10": {"method": "dcan", "neighbors": 10},
+    "dcan_nbr10": {"method": "dcan", "neighbors": 10, "neighbor_weight": 1.0},  # DCAN's default weight is 0.1
     "dcan_nbr10_w0.1": {"method": "dcan", "neighbors": 10, "neighbor_weight": 0.1},
     "dcan_nbr10_w0.3": {"method": "dcan", "neighbors": 10, "neighbor_weight": 0.3},
     "dcan_nbr10_w0.03": {"method": "dcan", "neighbors": 10, "neighbor_weight": 0.03},

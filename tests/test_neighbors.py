@@ -19,7 +19,7 @@ from ddc_tf import DCAN, DDC, OTClustering
 from ddc_tf.data import ArrayData, to_dataset
 from ddc_tf.data.neighbors import check_neighbors, nearest_neighbors
 from ddc_tf.experiments import protocol
-from ddc_tf.experiments.training import TrainConfig, train_run
+from ddc_tf.experiments.training import TrainConfig, build_model, train_run
 from ddc_tf.losses.neighbors import EPS_CONSISTENCY, neighbor_consistency, neighbor_distance
 from ddc_tf.models.base import ClusteringModel
 
@@ -277,6 +277,11 @@ def test_config_turns_the_term_on_and_checks_it():
     plain = TrainConfig(n_clusters=3).to_dict()  # runs of the paper's loss keep their signature
     assert "neighbors" not in plain and "neighbor_weight" not in plain
     assert TrainConfig(n_clusters=3, method="ot", neighbors=4, neighbor_weight=0.3).to_dict()["neighbor_weight"] == 0.3
+    # no weight given: the method's measured default (DDC and OT 1, DCAN 0.1), in the config and the model
+    for method, weight in (("ddc", 1.0), ("ot", 1.0), ("dcan", 0.1)):
+        resolved = TrainConfig(n_clusters=3, method=method, neighbors=4)
+        assert resolved.neighbor_weight == weight and resolved.to_dict()["neighbor_weight"] == weight
+        assert build_model(resolved, blobs()).neighbor_weight == weight
     with pytest.raises(ValueError, match="one device"):
         TrainConfig(n_clusters=3, neighbors=4, strategy="mirrored")
     with pytest.raises(ValueError, match="neighbors must be an integer ≥ 0"):

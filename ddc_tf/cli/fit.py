@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         drop_remainder=not args.keep_partial_batches,
         pretrain_steps=args.pretrain_steps,
         neighbors=k_neighbors,
-        neighbor_weight=1.0 if args.neighbor_weight is None else args.neighbor_weight,
+        neighbor_weight=args.neighbor_weight,
     )
     out = Path(args.out) if args.out else default_out(args.data, method=args.method)
     callbacks_for = None

@@ -106,7 +106,8 @@ class TrainConfig:
             ``ddc_tf.losses.neighbor_distance``); 0 (default) trains the method's own loss.
             ``ddc-tf fit``'s default: ``ddc_tf.options.default_neighbors``.
         neighbor_weight: weight of that term (the model's ``neighbor_weight``; used when
-            ``neighbors`` > 0).
+            ``neighbors`` > 0); ``None``: the method's ``DEFAULT_NEIGHBOR_WEIGHT`` (DDC and
+            OT 1, DCAN 0.1).
     """
 
     n_clusters: int
@@ -131,7 +132,7 @@ class TrainConfig:
     pretrain_steps: int | None = None
     model_options: Mapping[str, Any] | None = None
     neighbors: int = 0
-    neighbor_weight: float = 1.0
+    neighbor_weight: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("n_clusters", "steps", "batch_size"):
@@ -179,6 +180,8 @@ class TrainConfig:
         if self.model_options is not None:
             self.model_options = check_model_options(self.method, self.model_options)
         self.neighbors = non_negative_int(self.neighbors, "neighbors", " (neighbours per point; 0 = off)")
+        if self.neighbor_weight is None:
+            self.neighbor_weight = METHODS[self.method].DEFAULT_NEIGHBOR_WEIGHT
         self.neighbor_weight = non_negative_number(self.neighbor_weight, "neighbor_weight")
         if self.neighbors and self.strategy != "none":
             raise ValueError("neighbour-pair training runs on one device: use neighbors=0 with a tf.distribute strategy")
@@ -419,7 +422,7 @@ def pretrain_backbone(
     ``model``."""
     ddc_config = dataclasses.replace(
         config, method="ddc", steps=config.pretrain_steps, pretrain_steps=None, epsilon=None,
-        proportions="uniform", strategy="none", model_options=None, neighbor_weight=1.0,
+        proportions="uniform", strategy="none", model_options=None, neighbor_weight=None,
     )
     ddc_model, _ = train_run(data, ddc_config, seed, verbose=0, neighbors=neighbors)
     model.backbone.set_weights(ddc_model.backbone.get_weights())

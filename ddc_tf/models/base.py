@@ -161,8 +161,9 @@ class ClusteringModel(keras.Model):
             pair every point with one of its input-space neighbours
             (``to_dataset(..., neighbors=...)``; ``TrainConfig(neighbors=k)``): the step
             minimises ``objective + neighbor_weight · neighbors`` (what ``neighbors`` is
-            depends on the method: ``neighbor_training_terms``). Plain batches train the
-            method's own loss whatever this is.
+            depends on the method: ``neighbor_training_terms``); ``None``: the class's
+            ``DEFAULT_NEIGHBOR_WEIGHT``. Plain batches train the method's own loss whatever
+            this is.
         **kwargs: passed to ``keras.Model`` (e.g. ``name``).
 
     Call:
@@ -176,6 +177,8 @@ class ClusteringModel(keras.Model):
     #: Which entry of the terms dict each metric tracker is updated with (default: its name;
     #: ``loss`` is updated with ``total``).
     METRIC_INPUTS: ClassVar[dict[str, str]] = {}
+    #: ``neighbor_weight`` when none is given (measured per method: README, "Sibling losses").
+    DEFAULT_NEIGHBOR_WEIGHT: ClassVar[float] = 1.0
 
     def __init__(
         self,
@@ -183,7 +186,7 @@ class ClusteringModel(keras.Model):
         backbone: str | keras.layers.Layer = "conv",
         hidden_units: int | None = None,
         input_dropout: float = 0.0,
-        neighbor_weight: float = 1.0,
+        neighbor_weight: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -203,7 +206,9 @@ class ClusteringModel(keras.Model):
         self.hidden_layer = networks.hidden_head(self.hidden_units)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.term_trackers = {name: keras.metrics.Mean(name=name) for name in ("l1", "l2", "l3")}
-        self.neighbor_weight = non_negative_number(neighbor_weight, "neighbor_weight")
+        self.neighbor_weight = non_negative_number(
+            self.DEFAULT_NEIGHBOR_WEIGHT if neighbor_weight is None else neighbor_weight, "neighbor_weight"
+        )
         self.neighbor_tracker = keras.metrics.Mean(name="neighbors")
 
     # ----------------------------------------------------------------- building

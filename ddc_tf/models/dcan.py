@@ -103,7 +103,8 @@ class DCAN(ClusteringModel):
         input_dropout: fraction of input entries dropped in training (0 = off).
         neighbor_weight: weight of the neighbour term on neighbour-pair batches: the mean
             squared distance between a point's latent and its neighbour's over ``2σ²``
-            (:func:`ddc_tf.losses.neighbor_distance`; the units of the ABC loss ``l3``).
+            (:func:`ddc_tf.losses.neighbor_distance`; the units of the ABC loss ``l3``);
+            default ``DEFAULT_NEIGHBOR_WEIGHT`` (0.1).
         **kwargs: passed to ``keras.Model``.
 
     Call:
@@ -117,6 +118,9 @@ class DCAN(ClusteringModel):
 
     METHOD = "dcan"
     TERM_DESCRIPTIONS = TERM_DESCRIPTIONS
+    #: digits, MLP, 5 seeds × 2 000 steps, runs' ACC: 0.632 without the term, 0.576 at
+    #: weight 0.03, 0.652 at 0.1, 0.420 at 1 (the pull shrinks the clusters the prior keeps at σ).
+    DEFAULT_NEIGHBOR_WEIGHT = 0.1
 
     def __init__(
         self,
@@ -132,7 +136,7 @@ class DCAN(ClusteringModel):
         reconstruction_weight: float = DEFAULT_RECONSTRUCTION_WEIGHT,
         seed: int | None = None,
         input_dropout: float = 0.0,
-        neighbor_weight: float = 1.0,
+        neighbor_weight: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(n_clusters, backbone, hidden_units, input_dropout, neighbor_weight, **kwargs)

@@ -93,7 +93,7 @@ class DDC(ClusteringModel):
         loss_weights: Sequence[float] = (1.0, 1.0, 1.0),
         kernel: str = "global",
         input_dropout: float = 0.0,
-        neighbor_weight: float = 1.0,
+        neighbor_weight: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(n_clusters, backbone, hidden_units, input_dropout, neighbor_weight, **kwargs)

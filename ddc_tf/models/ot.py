@@ -186,7 +186,7 @@ class OTClustering(ClusteringModel):
         init_centroids: bool | str = "auto",
         seed: int | None = None,
         input_dropout: float = 0.0,
-        neighbor_weight: float = 1.0,
+        neighbor_weight: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(n_clusters, backbone, hidden_units, input_dropout, neighbor_weight, **kwargs)
