@@ -331,6 +331,58 @@ class StopAfterSteps(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def check_trainable(data: ArrayData, config: TrainConfig) -> None:
+    """A clear error when ``data`` is too small for ``config`` (fewer points than clusters,
+    or than one batch when partial batches are dropped)."""
+    if data.n < config.n_clusters:
+        raise ValueError(f"{data.name}: {data.n} points but {config.n_clusters} clusters")
+    if config.drop_remainder and data.n < config.batch_size:
+        raise ValueError(
+            f"{data.name}: {data.n} points is fewer than one batch of {config.batch_size}; "
+            "lower the batch size (--batch-size) or keep partial batches (--keep-partial-batches; "
+            "drop_remainder=False in Python)"
+        )
+
+
+def chunking(steps: int) -> tuple[int, int]:
+    """``(chunk, epochs)``: a run of ``steps`` batches trains in ``fit`` epochs of ``chunk``
+    batches (``LOG_CHUNKS`` of them; the history and the backups are per chunk)."""
+    chunk = max(1, math.ceil(steps / LOG_CHUNKS))
+    return chunk, math.ceil(steps / chunk)
+
+
+def neighbors_for(data: ArrayData, config: TrainConfig, neighbors: np.ndarray | None) -> np.ndarray | None:
+    """The ``(n, k)`` neighbour graph a run of ``config`` trains on: ``None`` without
+    ``config.neighbors``; else ``neighbors`` checked, or searched when ``None``."""
+    if not config.neighbors:
+        return None
+    if neighbors is None:
+        return nearest_neighbors(data, config.neighbors, n_jobs=-1)
+    if np.shape(neighbors) != (data.n, config.neighbors):
+        raise ValueError(f"neighbors has shape {np.shape(neighbors)}; config.neighbors={config.neighbors} "
+                         f"on {data.n} points needs ({data.n}, {config.neighbors})")
+    return neighbors
+
+
+def training_stream(
+    data: ArrayData, config: TrainConfig, seed: int, *, start_batch: int = 0, neighbors: np.ndarray | None = None
+) -> Any:
+    """The endless ``tf.data.Dataset`` of training batches of the run with ``seed`` (reshuffled every
+    pass; from batch ``start_batch`` on, so a resumed run goes on with the batches it has
+    not seen; neighbour pairs with ``neighbors``)."""
+    return to_dataset(
+        data,
+        batch_size=config.batch_size,
+        shuffle=True,
+        seed=seed,
+        drop_remainder=config.drop_remainder,
+        with_labels=False,
+        repeat=True,
+        start_batch=start_batch,
+        neighbors=neighbors,
+    )
+
+
 def train_run(
     data: ArrayData,
     config: TrainConfig,
@@ -362,41 +414,16 @@ def train_run(
     Returns:
         The trained model and the ``fit`` history (``loss``, ``l1``, ``l2``, ``l3`` per chunk).
     """
-    if data.n < config.n_clusters:
-        raise ValueError(f"{data.name}: {data.n} points but {config.n_clusters} clusters")
-    if config.drop_remainder and data.n < config.batch_size:
-        raise ValueError(
-            f"{data.name}: {data.n} points is fewer than one batch of {config.batch_size}; "
-            "lower the batch size (--batch-size) or keep partial batches (--keep-partial-batches; "
-            "drop_remainder=False in Python)"
-        )
+    check_trainable(data, config)
     keras.utils.set_random_seed(seed)
     model = build_model(config, data)
-    chunk = max(1, math.ceil(config.steps / LOG_CHUNKS))
-    epochs = math.ceil(config.steps / chunk)
+    chunk, epochs = chunking(config.steps)
     checkpoint = ChunkCheckpoint(backup_dir, fingerprint) if backup_dir is not None else None
     done = checkpoint.restore(model) if checkpoint is not None else 0
-    if config.neighbors:
-        if neighbors is None:
-            neighbors = nearest_neighbors(data, config.neighbors, n_jobs=-1)
-        elif np.shape(neighbors) != (data.n, config.neighbors):
-            raise ValueError(f"neighbors has shape {np.shape(neighbors)}; config.neighbors={config.neighbors} "
-                             f"on {data.n} points needs ({data.n}, {config.neighbors})")
-    else:
-        neighbors = None
+    neighbors = neighbors_for(data, config, neighbors)
     if config.pretrain_steps and not done:
         pretrain_backbone(model, data, config, seed, neighbors)
-    dataset = to_dataset(
-        data,
-        batch_size=config.batch_size,
-        shuffle=True,
-        seed=seed,
-        drop_remainder=config.drop_remainder,
-        with_labels=False,
-        repeat=True,
-        start_batch=done * chunk,  # a resumed run goes on with the batches it has not seen
-        neighbors=neighbors,
-    )
+    dataset = training_stream(data, config, seed, start_batch=done * chunk, neighbors=neighbors)
     all_callbacks = [StopAfterSteps(config.steps, chunk), *callbacks]
     if checkpoint is not None:
         all_callbacks.append(checkpoint)  # last: it records the chunk's logs, then saves

@@ -1,0 +1,115 @@
+"""``train_runs``: several runs of one configuration trained together, each what it would be alone.
+
+``train_run`` trains one seed; ``train_runs`` trains the seeds ``seeds`` at once in a
+:class:`ddc_tf.models.group.RunGroup` — one traced training step for all of them — and
+returns, per seed, the same model and history ``train_run`` would (up to the order of
+floating-point operations). Every member is built exactly as its single run is (weights
+drawn after ``keras.utils.set_random_seed(seed)``, DCAN/OT random generators seeded the
+same way, its own DDC pre-training), and reads its own batch stream
+(``training_stream(data, config, seed)``). The group backs itself up after every chunk
+and resumes exactly, like a single run.
+
+Why: the runs of a protocol are independent, and a batch-100 step of the paper's small
+networks leaves much of a CPU (and most of a GPU) idle between kernels; one program for R
+runs pays the loop's fixed cost once per step (``benchmarks/protocol_throughput.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ddc_tf.data import ArrayData
+from ddc_tf.experiments.resume import ChunkCheckpoint
+from ddc_tf.experiments.training import (
+    StopAfterSteps,
+    TrainConfig,
+    build_model,
+    check_trainable,
+    chunking,
+    neighbors_for,
+    pretrain_backbone,
+    training_stream,
+)
+from ddc_tf.models import ClusteringModel
+from ddc_tf.models.group import RunGroup, member_key
+
+__all__ = ["train_runs"]
+
+
+def train_runs(
+    data: ArrayData,
+    config: TrainConfig,
+    seeds: Sequence[int],
+    *,
+    verbose: int | str = 0,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    backup_dir: str | os.PathLike | None = None,
+    fingerprint: str | None = None,
+    neighbors: np.ndarray | None = None,
+) -> list[tuple[ClusteringModel, dict[str, list[float]]]]:
+    """Train one fresh model per seed, all in one program, for ``config.steps`` batches each.
+
+    Args:
+        data: the training data (labels, if any, are not used).
+        config: hyper-parameters shared by the runs (one device: no ``strategy``).
+        seeds: the runs' seeds (distinct); run ``seeds[r]`` equals ``train_run(data, config, seeds[r])``.
+        verbose: Keras ``fit`` verbosity.
+        callbacks: extra Keras callbacks of the group's ``fit`` (its logs are ``<metric>_<r>``).
+        backup_dir: if given, the group's training state is backed up there after every
+            chunk and an interrupted group resumes from it exactly.
+        fingerprint: identifies the data, configuration and seeds of the backup.
+        neighbors: the ``(n, k)`` neighbour graph when ``config.neighbors`` > 0 (searched
+            here when ``None``).
+
+    Returns:
+        ``[(model, history), …]`` in the order of ``seeds``; each history as ``train_run``'s.
+    """
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
+    if config.strategy != "none":
+        raise ValueError("runs are trained together on one device: use strategy='none'")
+    check_trainable(data, config)
+    members = []
+    for seed in seeds:
+        keras.utils.set_random_seed(seed)  # the member's weights and generators: its single run's
+        members.append(build_model(config, data))
+    group = RunGroup(members)
+    group.compile(jit_compile=config.jit_compile)
+    chunk, epochs = chunking(config.steps)
+    checkpoint = ChunkCheckpoint(backup_dir, fingerprint) if backup_dir is not None else None
+    done = checkpoint.restore(group) if checkpoint is not None else 0
+    neighbors = neighbors_for(data, config, neighbors)
+    if config.pretrain_steps and not done:
+        for member, seed in zip(members, seeds):
+            pretrain_backbone(member, data, config, seed, neighbors)
+    streams = {}
+    for r, seed in enumerate(seeds):
+        # tf.data's shuffle seed is combined with the global seed when the stream is made:
+        # each stream is made under its run's global seed, as train_run makes its own.
+        keras.utils.set_random_seed(seed)
+        streams[member_key(r)] = training_stream(data, config, seed, start_batch=done * chunk, neighbors=neighbors)
+    all_callbacks = [StopAfterSteps(config.steps, chunk), *callbacks]
+    if checkpoint is not None:
+        all_callbacks.append(checkpoint)  # last: it records the chunk's logs, then saves
+    history = group.fit(
+        tf.data.Dataset.zip(streams).prefetch(tf.data.AUTOTUNE),
+        initial_epoch=done,
+        epochs=epochs,
+        steps_per_epoch=chunk,
+        callbacks=all_callbacks,
+        verbose=verbose,
+        shuffle=False,
+    )
+    logged = checkpoint.history if checkpoint is not None else history.history
+    out = []
+    for r, member in enumerate(members):
+        suffix = f"_{r}"
+        own = {k[: -len(suffix)]: [float(v) for v in vals] for k, vals in logged.items() if k.endswith(suffix)}
+        out.append((member, own))
+    return out
