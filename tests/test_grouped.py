@@ -79,3 +79,25 @@ def test_bad_groups_are_refused():
         train_runs(data, config(strategy="mirrored"), [0, 1])
     with pytest.raises(ValueError, match="at least one member"):
         RunGroup([])
+
+
+def test_the_protocol_trains_groups_of_runs_with_the_same_results(tmp_path):
+    from ddc_tf.experiments.protocol import run_protocol
+
+    data = small_vectors()
+    cfg = config(steps=10, neighbors=3)
+    alone, _ = run_protocol(data, cfg, runs=3, out_dir=tmp_path / "alone", verbose=0)
+    grouped, _ = run_protocol(data, cfg, runs=3, out_dir=tmp_path / "grouped", verbose=0, runs_at_once=2)
+    for a, b in zip(alone["runs"], grouped["runs"]):
+        assert a["seed"] == b["seed"] and a["cluster_sizes"] == b["cluster_sizes"]
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4)
+    assert grouped["best"]["seed"] == alone["best"]["seed"]
+    assert not list((tmp_path / "grouped").glob("backup_seeds_*"))  # finished groups leave no backup
+    # finished runs are reused, a group of one unfinished run trains just that one
+    (tmp_path / "grouped" / "runs" / "seed_1" / "run.json").unlink()
+    again, _ = run_protocol(data, cfg, runs=3, out_dir=tmp_path / "grouped", verbose=0, runs_at_once=3)
+    assert [r["loss"] for r in again["runs"]] == pytest.approx([r["loss"] for r in grouped["runs"]], rel=1e-4)
+    with pytest.raises(ValueError, match="runs_at_once"):
+        run_protocol(data, cfg, runs=3, verbose=0, runs_at_once=2, callbacks_for=lambda seed: [])
+    with pytest.raises(ValueError, match="runs_at_once must be a positive integer"):
+        run_protocol(data, cfg, runs=3, verbose=0, runs_at_once=0)

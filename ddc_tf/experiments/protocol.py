@@ -37,11 +37,12 @@ from scipy.stats import spearmanr
 
 from ddc_tf import baselines as baseline_methods
 from ddc_tf import evaluation, run_files, selection
-from ddc_tf.checks import non_negative_int
+from ddc_tf.checks import non_negative_int, positive_int
 from ddc_tf.data import ArrayData
 from ddc_tf.data.neighbors import nearest_neighbors
 from ddc_tf.models import ClusteringModel
 from ddc_tf.experiments.distill import distill
+from ddc_tf.experiments.grouped import train_runs
 from ddc_tf.experiments.training import TrainConfig, dataset_loss, infer, predict_assignments, train_run
 from ddc_tf.run_files import (
     BASELINES_FILE,
@@ -111,46 +112,32 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, path)  # atomic: a half-written file never looks finished
 
 
-def _run_one(
-    data: ArrayData,
-    config: TrainConfig,
-    seed: int,
-    run_dir: Path | None,
-    verbose: int | str,
-    callbacks_for: Callable[[int], list] | None,
-    neighbor_graph: Callable[[], np.ndarray | None] = lambda: None,
-) -> tuple[dict[str, Any], np.ndarray, Any]:
-    """Train (or reload) one run; returns its record, its cluster ids and the model.
-    ``neighbor_graph()`` gives the data's neighbour indices when the run trains on
-    neighbour pairs (called only if the run has to be trained)."""
-    signature = _config_signature(data, config)
-    fingerprint = run_files.data_fingerprint(data)
-    if run_dir is not None and (run_dir / RUN_FILE).exists():
-        record = json.loads((run_dir / RUN_FILE).read_text())
-        if record.get("signature") != signature:
-            raise ValueError(
-                f"{run_dir} holds a run of a different configuration; use another --out folder"
-            )
-        if record.get("data_fingerprint", fingerprint) != fingerprint:  # runs from before it: trusted
-            raise ValueError(
-                f"{run_dir} holds a run trained on other data than {data.name} (same name and size, "
-                "different contents); use another --out folder"
-            )
-        clusters = np.load(run_dir / LABELS_FILE, allow_pickle=False)
-        return record, clusters, None
+def _load_finished(run_dir: Path | None, signature: dict[str, Any], fingerprint: str,
+                   ) -> tuple[dict[str, Any], np.ndarray] | None:
+    """``(record, cluster ids)`` of the finished run in ``run_dir``, or ``None`` if it has
+    not finished; a clear error if it is a run of another configuration or other data."""
+    if run_dir is None or not (run_dir / RUN_FILE).exists():
+        return None
+    record = json.loads((run_dir / RUN_FILE).read_text())
+    if record.get("signature") != signature:
+        raise ValueError(f"{run_dir} holds a run of a different configuration; use another --out folder")
+    if record.get("data_fingerprint", fingerprint) != fingerprint:  # runs from before it: trusted
+        raise ValueError(
+            f"{run_dir} holds a run trained on other data than {signature['data']} (same name and size, "
+            "different contents); use another --out folder"
+        )
+    return record, np.load(run_dir / LABELS_FILE, allow_pickle=False)
 
-    callbacks = callbacks_for(seed) if callbacks_for else []
-    backup_dir = run_dir / "backup" if run_dir is not None else None
-    start = time.perf_counter()
-    backup_key = f"{fingerprint}:{json.dumps(signature, sort_keys=True)}:{seed}"
-    model, history = train_run(
-        data, config, seed, verbose=verbose, callbacks=callbacks, backup_dir=backup_dir,
-        fingerprint=backup_key, neighbors=neighbor_graph(),
-    )
-    seconds = time.perf_counter() - start
+
+def _finish_run(
+    data: ArrayData, config: TrainConfig, seed: int, model: ClusteringModel, history: dict[str, list[float]],
+    seconds: float, run_dir: Path | None, signature: dict[str, Any], fingerprint: str,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Score a trained run (unsupervised loss on the fixed permutation, cluster ids, ACC/NMI),
+    save it in ``run_dir`` (the record last: it marks the run finished) and return
+    ``(record, cluster ids)``."""
     terms = dataset_loss(model, data, batch_size=config.batch_size)
-    probabilities = predict_assignments(model, data)
-    clusters = probabilities.argmax(axis=1).astype(np.int64)
+    clusters = predict_assignments(model, data).argmax(axis=1).astype(np.int64)
     record = {
         "seed": seed,
         "loss": terms["loss"],
@@ -167,8 +154,72 @@ def _run_one(
         model.save(run_dir / MODEL_FILE)
         np.save(run_dir / LABELS_FILE, clusters)
         _write_json(run_dir / RUN_FILE, record)  # last: marks the run finished
-        shutil.rmtree(backup_dir, ignore_errors=True)  # the finished run no longer needs it
+        shutil.rmtree(run_dir / "backup", ignore_errors=True)  # the finished run no longer needs it
+    return record, clusters
+
+
+def _backup_key(fingerprint: str, signature: dict[str, Any], seeds: Sequence[int]) -> str:
+    return f"{fingerprint}:{json.dumps(signature, sort_keys=True)}:{':'.join(map(str, seeds))}"
+
+
+def _run_one(
+    data: ArrayData,
+    config: TrainConfig,
+    seed: int,
+    run_dir: Path | None,
+    verbose: int | str,
+    callbacks_for: Callable[[int], list] | None,
+    neighbor_graph: Callable[[], np.ndarray | None] = lambda: None,
+) -> tuple[dict[str, Any], np.ndarray, Any]:
+    """Train (or reload) one run; returns its record, its cluster ids and the model (``None``
+    when reloaded). ``neighbor_graph()`` gives the data's neighbour indices when the run
+    trains on neighbour pairs (called only if the run has to be trained)."""
+    signature = _config_signature(data, config)
+    fingerprint = run_files.data_fingerprint(data)
+    finished = _load_finished(run_dir, signature, fingerprint)
+    if finished is not None:
+        return (*finished, None)
+    start = time.perf_counter()
+    model, history = train_run(
+        data, config, seed, verbose=verbose, callbacks=callbacks_for(seed) if callbacks_for else [],
+        backup_dir=run_dir / "backup" if run_dir is not None else None,
+        fingerprint=_backup_key(fingerprint, signature, [seed]), neighbors=neighbor_graph(),
+    )
+    record, clusters = _finish_run(data, config, seed, model, history, time.perf_counter() - start, run_dir,
+                                   signature, fingerprint)
     return record, clusters, model
+
+
+def _run_group(
+    data: ArrayData,
+    config: TrainConfig,
+    seeds: Sequence[int],
+    out: Path | None,
+    verbose: int | str,
+    neighbor_graph: Callable[[], np.ndarray | None],
+) -> list[tuple[dict[str, Any], np.ndarray, Any]]:
+    """Train (or reload) the runs ``seeds`` together (``ddc_tf.experiments.grouped.train_runs``)
+    — only those not finished — and return each one's ``(record, cluster ids, model)`` as
+    :func:`_run_one` does; each run's ``seconds`` is the group's time divided among its runs."""
+    signature = _config_signature(data, config)
+    fingerprint = run_files.data_fingerprint(data)
+    run_dirs = {s: run_files.run_dir(out, s) if out is not None else None for s in seeds}
+    found = {s: _load_finished(run_dirs[s], signature, fingerprint) for s in seeds}
+    todo = [s for s in seeds if found[s] is None]
+    trained: dict[int, tuple[dict[str, Any], np.ndarray, Any]] = {}
+    if todo:
+        start = time.perf_counter()
+        backup = out / f"backup_seeds_{'_'.join(map(str, todo))}" if out is not None else None
+        results = train_runs(data, config, todo, verbose=verbose, backup_dir=backup,
+                             fingerprint=_backup_key(fingerprint, signature, todo), neighbors=neighbor_graph())
+        seconds = (time.perf_counter() - start) / len(todo)
+        for seed, (model, history) in zip(todo, results):
+            record, clusters = _finish_run(data, config, seed, model, history, seconds, run_dirs[seed],
+                                           signature, fingerprint)
+            trained[seed] = (record, clusters, model)
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)  # every run of the group is finished
+    return [trained[s] if found[s] is None else (*found[s], None) for s in seeds]
 
 
 def _selection_summary(records: list[dict[str, Any]], chosen: int) -> dict[str, float | None]:
@@ -249,6 +300,7 @@ def run_protocol(
     vote_runs: int | None = None,
     progress: bool | None = None,
     distill_steps: int = 0,
+    runs_at_once: int = 1,
 ) -> tuple[dict[str, Any], ClusteringModel]:
     """Train ``runs`` models (seeds ``seed, seed+1, …``), pick one without labels, vote.
 
@@ -276,6 +328,10 @@ def run_protocol(
             this many mini-batches on the ensemble's cluster ids (DDC-DISTILLED,
             :func:`ddc_tf.experiments.distill.distill`) and becomes the returned and saved
             model (``model.keras``); the chosen run itself stays in ``runs/seed_<s>/``.
+        runs_at_once: train this many runs together in one program
+            (``ddc_tf.experiments.grouped.train_runs``; each run what it would be alone, up to
+            the order of float operations); 1 trains them one by one. Not with
+            ``callbacks_for`` or a ``tf.distribute`` strategy.
 
     Returns:
         ``(results, best_model)``: the chosen run's trained model and the results dict
@@ -295,6 +351,10 @@ def run_protocol(
     non_negative_int(distill_steps, "distill_steps")
     if distill_steps and config.strategy != "none":
         raise ValueError("distillation runs on one device: use distill_steps=0 with a tf.distribute strategy")
+    positive_int(runs_at_once, "runs_at_once")
+    if runs_at_once > 1 and (callbacks_for is not None or config.strategy != "none"):
+        raise ValueError("runs_at_once > 1 trains runs together on one device, without per-run callbacks "
+                         "(TensorBoard, curves): use runs_at_once=1 with callbacks_for or a strategy")
     selection.check_selector(selector)  # before hours of training, not after
     n_vote = selection.vote_size(runs, vote_runs)  # validates vote_runs before training
     if isinstance(baselines, str):
@@ -308,15 +368,21 @@ def run_protocol(
     neighbor_graph = functools.cache(
         lambda: nearest_neighbors(data, config.neighbors, n_jobs=-1) if config.neighbors else None
     )
-    for r in range(runs):
-        run_dir = run_files.run_dir(out, seed + r) if out is not None else None
-        record, clusters, model = _run_one(data, config, seed + r, run_dir, verbose, callbacks_for, neighbor_graph)
-        if progress if progress is not None else verbose:
-            how = "reused (finished before)" if model is None else f"{record['seconds']:.1f} s"
-            print(f"run {r + 1}/{runs} (seed {seed + r}): loss {record['loss']:.4f}, {how}", flush=True)
-        records.append(record)
-        labelings.append(clusters)
-        models.append(model)
+    group = runs_at_once
+    for first in range(0, runs, group):
+        seeds = [seed + r for r in range(first, min(first + group, runs))]
+        if group == 1:
+            run_dir = run_files.run_dir(out, seeds[0]) if out is not None else None
+            done = [_run_one(data, config, seeds[0], run_dir, verbose, callbacks_for, neighbor_graph)]
+        else:
+            done = _run_group(data, config, seeds, out, verbose, neighbor_graph)
+        for r, (record, clusters, model) in zip(range(first, first + len(seeds)), done):
+            if progress if progress is not None else verbose:
+                how = "reused (finished before)" if model is None else f"{record['seconds']:.1f} s"
+                print(f"run {r + 1}/{runs} (seed {seed + r}): loss {record['loss']:.4f}, {how}", flush=True)
+            records.append(record)
+            labelings.append(clusters)
+            models.append(model)
 
     consensus = selection.consensus_scores(labelings)
     order = selection.rank_runs(records, labelings, selector, consensus=consensus)
