@@ -48,12 +48,7 @@ def neighbor_consistency(assignments: tf.Tensor, neighbor_assignments: tf.Tensor
         >>> float(neighbor_consistency(a, a))  # −(log 1 + log 0.5) / 2
         0.3465...
     """
-    a = tf.cast(assignments, tf.float32)
-    b = tf.cast(neighbor_assignments, tf.float32)
-    if a.shape.rank != 2 or b.shape.rank != 2:
-        raise ValueError(f"assignments must be (m, k) matrices, got shapes {a.shape} and {b.shape}")
-    if not a.shape.is_compatible_with(b.shape):
-        raise ValueError(f"assignments {a.shape} and neighbour assignments {b.shape} differ in shape")
+    a, b = _paired_rows(assignments, neighbor_assignments, "assignments", "(m, k)")
     agreement = tf.reduce_sum(a * b, axis=1)
     return -tf.reduce_mean(tf.math.log(tf.maximum(agreement, EPS_CONSISTENCY)))
 
@@ -72,10 +67,15 @@ def neighbor_distance(latent: tf.Tensor, neighbor_latent: tf.Tensor) -> tf.Tenso
         >>> float(neighbor_distance(tf.constant([[0.0, 0.0], [1.0, 1.0]]), tf.constant([[3.0, 4.0], [1.0, 1.0]])))
         12.5
     """
-    a = tf.cast(latent, tf.float32)
-    b = tf.cast(neighbor_latent, tf.float32)
-    if a.shape.rank != 2 or b.shape.rank != 2:
-        raise ValueError(f"latent points must be (m, d) matrices, got shapes {a.shape} and {b.shape}")
-    if not a.shape.is_compatible_with(b.shape):
-        raise ValueError(f"latent points {a.shape} and neighbour latent points {b.shape} differ in shape")
+    a, b = _paired_rows(latent, neighbor_latent, "latent points", "(m, d)")
     return tf.reduce_mean(tf.reduce_sum(tf.square(a - b), axis=1))
+
+
+def _paired_rows(rows: tf.Tensor, partner_rows: tf.Tensor, what: str, shape: str) -> tuple[tf.Tensor, tf.Tensor]:
+    """Both as float32 matrices of the same shape, or a ValueError naming ``what``."""
+    a, b = tf.cast(rows, tf.float32), tf.cast(partner_rows, tf.float32)
+    if a.shape.rank != 2 or b.shape.rank != 2:
+        raise ValueError(f"{what} must be {shape} matrices, got shapes {a.shape} and {b.shape}")
+    if not a.shape.is_compatible_with(b.shape):
+        raise ValueError(f"{what} {a.shape} and their neighbours' {b.shape} differ in shape")
+    return a, b

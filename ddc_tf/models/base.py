@@ -372,6 +372,21 @@ class ClusteringModel(keras.Model):
     def after_train_step(self, terms: dict[str, tf.Tensor]) -> None:
         """Hook: state changes after the gradient step (none by default)."""
 
+    def step_objective(
+        self, x: tf.Tensor, neighbors: tf.Tensor | None, tape: tf.GradientTape
+    ) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        """``(terms, objective)`` of a training step on the batch ``x`` (with its neighbour
+        partners, or ``None``), computed under ``tape``: the objective is ``terms["objective"]``
+        (default ``total``) plus the weight regularisers of a custom backbone."""
+        if neighbors is None:
+            terms = self.training_terms(x, tape)
+        else:
+            terms = self.neighbor_training_terms(x, neighbors, tape)
+        objective = terms.get("objective", terms["total"])
+        if self.losses:  # weight regularisers of a custom backbone
+            objective = objective + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
+        return terms, objective
+
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         x, neighbors = split_neighbors(_inputs_of(data))
         self._built_for(x)
@@ -379,13 +394,7 @@ class ClusteringModel(keras.Model):
             self.optimizer.build(self.trainable_variables)
         self.before_train_step(x)
         with tf.GradientTape() as tape:
-            if neighbors is None:
-                terms = self.training_terms(x, tape)
-            else:
-                terms = self.neighbor_training_terms(x, neighbors, tape)
-            loss = terms.get("objective", terms["total"])
-            if self.losses:  # weight regularisers of a custom backbone
-                loss = loss + tf.add_n([tf.cast(l, tf.float32) for l in self.losses])
+            terms, loss = self.step_objective(x, neighbors, tape)
             replicas = num_replicas()
             if replicas > 1:
                 # The optimizer sums gradients over replicas: divide by R for their mean

@@ -86,13 +86,7 @@ class RunGroup(keras.Model):
         with tf.GradientTape() as tape:
             all_terms, scaled = [], []
             for member, (x, neighbors) in zip(self.members, batches):
-                if neighbors is None:
-                    terms = member.training_terms(x, tape)
-                else:
-                    terms = member.neighbor_training_terms(x, neighbors, tape)
-                objective = terms.get("objective", terms["total"])
-                if member.losses:  # weight regularisers of a custom backbone
-                    objective = objective + tf.add_n([tf.cast(l, tf.float32) for l in member.losses])
+                terms, objective = member.step_objective(x, neighbors, tape)
                 all_terms.append(terms)
                 scaled.append(member.optimizer.scale_loss(objective))
             total = tf.add_n(scaled)
