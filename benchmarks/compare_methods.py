@@ -1,105 +1,131 @@
-"""DDC vs optimal-transport clustering vs DCAN vs k-means, at an equal step budget.
+"""DDC vs optimal-transport clustering vs DCAN vs k-means++, each method as ``ddc-tf fit --method M``
+runs it by default, at an equal budget of runs × steps.
 
-Every deep method trains through the same protocol (``ddc_tf.experiments.protocol.run_protocol``):
-the same backbone, batch size, learning rate, number of steps and seeds; each run is
-scored by *its own* unsupervised loss, the lowest-loss run is reported, and with three or
-more runs the vote over the best three. k-means++ (best of 20 restarts) runs on the raw
-inputs. Per method the script also records the mean ± std of ACC over the runs and the
-training time per step (the methods' steps do not cost the same).
+Every deep method trains through the same protocol (``ddc_tf.experiments.protocol.run_protocol``)
+with the CLI's defaults for its method and the data's backbone — learning rate, batch size,
+neighbour pairs (``ddc_tf.options.default_neighbors``, at the method's default weight), the
+DDC-pretrained backbone of the siblings (``ddc_tf.options.default_pretrain_steps``), the
+consensus selector, DDC-VOTE, DDC-ENSEMBLE and the distilled saved model
+(``DEFAULT_DISTILL_STEPS``) — only the number of runs and steps is the budget's. k-means++ (best
+of 20 restarts) runs on the raw inputs. Per method: the runs' ACC / NMI mean ± std, the
+consensus pick, the vote, the ensemble, the saved (distilled) model and the time per step.
 
-    python benchmarks/compare_methods.py --data digits fashion_mnist --seeds 3 --steps 1500
+    python benchmarks/compare_methods.py --data digits fashion_mnist 20news --subset 10000 --seeds 5 --steps 2000
+    python benchmarks/compare_methods.py --markdown            # the README table from the results file
 
-Writes ``benchmarks/results/compare_methods.json`` (rewritten after every method, so an
-interrupted run keeps what it finished).
+Runs go to ``benchmarks/outputs/compare/<name>/<data>/<method>`` (an interrupted or repeated
+command reuses finished runs); results to ``benchmarks/results/<name>.json``, rewritten after
+every method.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from common import subsample, write_results
+from common import RESULTS_DIR, subsample, write_results
 from ddc_tf import baselines
 from ddc_tf import data as ddc_data
 from ddc_tf.experiments.protocol import run_protocol
-from ddc_tf.experiments.training import TrainConfig
+from ddc_tf.experiments.training import TrainConfig, resolve_backbone
+from ddc_tf.options import DEFAULT_DISTILL_STEPS, default_neighbors, default_pretrain_steps
 
-#: (backbone, learning rate) per data set, shared by every method: the paper's CNN for
-#: 28×28 images, the MLP for vectors, Adam at 1e-3 for both (the budgets are short).
-SETTINGS = {"digits": ("mlp", 1e-3), "fashion_mnist": ("conv", 1e-3), "mnist": ("conv", 1e-3), "circles": ("mlp", 1e-3)}
 METHODS = ("ddc", "ot", "dcan")
+OUT = Path(__file__).resolve().parent / "outputs" / "compare"
 
 
-def run_method(arrays, method: str, backbone: str, lr: float, steps: int, seeds: int,
-               pretrain_steps: int | None = None) -> dict:
-    config = TrainConfig(
-        n_clusters=arrays.n_classes, backbone=backbone, steps=steps, learning_rate=lr, method=method,
-        pretrain_steps=pretrain_steps if method != "ddc" else None,
+def default_config(arrays, method: str, steps: int) -> TrainConfig:
+    """The ``TrainConfig`` ``ddc-tf fit --data <arrays> --method <method> --steps <steps>`` builds."""
+    backbone = resolve_backbone("auto", arrays)
+    return TrainConfig(
+        n_clusters=arrays.n_classes, steps=steps, method=method,
+        neighbors=default_neighbors(method, backbone, arrays.n),
+        pretrain_steps=default_pretrain_steps(method),
     )
+
+
+def run_method(arrays, method: str, steps: int, seeds: int, out_dir: Path, runs_at_once: int = 1) -> dict:
+    config = default_config(arrays, method, steps)
     start = time.perf_counter()
-    results, _ = run_protocol(arrays, config, runs=seeds, verbose=0)
+    results, _ = run_protocol(arrays, config, runs=seeds, out_dir=out_dir, verbose=0,
+                              distill_steps=DEFAULT_DISTILL_STEPS, runs_at_once=runs_at_once)
     seconds = time.perf_counter() - start
     accs = np.array([r["acc"] for r in results["runs"]])
     nmis = np.array([r["nmi"] for r in results["runs"]])
+    pick = lambda key: None if results.get(key) is None else {k: results[key][k] for k in ("acc", "nmi")}  # noqa: E731
     return {
         "method": method,
         "config": config.to_dict(),
-        "best": results["best"],
-        "vote": results["vote"],
-        "acc_mean": float(accs.mean()),
-        "acc_std": float(accs.std()),
-        "nmi_mean": float(nmis.mean()),
-        "runs": results["runs"],
+        "acc_mean": float(accs.mean()), "acc_std": float(accs.std()),
+        "nmi_mean": float(nmis.mean()), "nmi_std": float(nmis.std()),
+        "pick": pick("best"), "vote": pick("vote"), "ensemble": pick("ensemble"), "distilled": pick("distilled"),
+        "runs": [{k: r[k] for k in ("seed", "acc", "nmi")} for r in results["runs"]],
         "seconds": round(seconds, 1),
-        "seconds_per_step": round(seconds / (seeds * steps), 4),
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", nargs="+", default=["digits", "fashion_mnist"])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--seeds", type=int, default=3, help="runs per method (seeds 0..R-1)")
-    parser.add_argument("--steps", type=int, default=1500, help="training steps per run, every method")
-    parser.add_argument("--subset", type=int, default=None, help="random subset size per data set")
-    parser.add_argument("--name", default="compare_methods")
-    parser.add_argument("--pretrain-steps", type=int, default=None,
-                        help="OT/DCAN: start from a DDC-trained backbone of this many steps")
-    args = parser.parse_args()
-    command = "python benchmarks/compare_methods.py " + " ".join(
-        f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in vars(args).items() if v is not None
-    )
+def markdown(name: str) -> str:
+    """The README table: one row per data set and method."""
+    rows = json.loads((RESULTS_DIR / f"{name}.json").read_text())["rows"]
+    fmt = lambda r: "–" if r is None else f"{r['acc']:.3f} / {r['nmi']:.3f}"  # noqa: E731
+    lines = ["| data | method | runs ACC (NMI), mean ± std | consensus pick | DDC-VOTE | ensemble | **saved model** |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        if row["method"] == "kmeans":
+            lines.append(f"| {row['data']} | k-means++ (best of 20) | | | | | **{row['acc']:.3f} / {row['nmi']:.3f}** |")
+            continue
+        config = row["config"]
+        extras = [f"{config['neighbors']} neighbours × {config['neighbor_weight']:g}" if config.get("neighbors") else "",
+                  f"DDC-pretrained {config['pretrain_steps']}" if config.get("pretrain_steps") else ""]
+        label = row["method"].upper() + (f" ({', '.join(e for e in extras if e)})" if any(extras) else "")
+        lines.append(
+            f"| {row['data']} | {label} | {row['acc_mean']:.3f} ± {row['acc_std']:.3f} ({row['nmi_mean']:.3f} ± "
+            f"{row['nmi_std']:.3f}) | {fmt(row['pick'])} | {fmt(row['vote'])} | {fmt(row['ensemble'])} | "
+            f"**{fmt(row['distilled'])}** |"
+        )
+    return "\n".join(lines)
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", nargs="+", default=["digits", "fashion_mnist", "20news"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--seeds", type=int, default=5, help="runs per method (seeds 0..R-1)")
+    parser.add_argument("--steps", type=int, default=2000, help="training steps per run, every method")
+    parser.add_argument("--subset", type=int, default=None, help="random subset size per data set")
+    parser.add_argument("--runs-at-once", type=int, default=1, help="train this many runs together (same results)")
+    parser.add_argument("--name", default="compare_methods")
+    parser.add_argument("--markdown", action="store_true", help="print the README table of --name and stop")
+    args = parser.parse_args()
+    if args.markdown:
+        print(markdown(args.name))
+        return
+    command = "python benchmarks/compare_methods.py " + " ".join(sys.argv[1:])
     rows: list[dict] = []
     for source in args.data:
         arrays = subsample(ddc_data.load_arrays(source), args.subset)
-        backbone, lr = SETTINGS.get(source, ("auto", None))
-        start = time.perf_counter()
         x = arrays.x.reshape(arrays.n, -1) if not arrays.is_sparse else arrays.x
         km = baselines.kmeans_baseline(x, arrays.y, arrays.n_classes, seed=0)
-        rows.append({
-            "data": arrays.name, "n": arrays.n, "method": "kmeans",
-            "acc": km["acc"], "nmi": km["nmi"], "seconds": round(time.perf_counter() - start, 1),
-        })
-        print(f"{arrays.name:<22}{'kmeans':<8} ACC {km['acc']:.3f}  NMI {km['nmi']:.3f}", flush=True)
-        write_results(args.name, {"command": command, "steps": args.steps, "seeds": args.seeds, "rows": rows})
+        rows.append({"data": arrays.name, "n": arrays.n, "method": "kmeans", "acc": km["acc"], "nmi": km["nmi"]})
+        print(f"{arrays.name:<22}{'kmeans':<6} ACC {km['acc']:.3f} NMI {km['nmi']:.3f}", flush=True)
         for method in args.methods:
-            row = {"data": arrays.name, "n": arrays.n, "backbone": backbone, "learning_rate": lr, "steps": args.steps,
-                   **run_method(arrays, method, backbone, lr, args.steps, args.seeds, args.pretrain_steps)}
+            row = {"data": arrays.name, "n": arrays.n, "steps": args.steps,
+                   **run_method(arrays, method, args.steps, args.seeds, OUT / args.name / arrays.name / method,
+                                args.runs_at_once)}
             rows.append(row)
-            vote = row["vote"]
-            print(
-                f"{arrays.name:<22}{method:<8} chosen ACC {row['best']['acc']:.3f} NMI {row['best']['nmi']:.3f}"
-                f"  mean ACC {row['acc_mean']:.3f} ± {row['acc_std']:.3f}"
-                + (f"  vote ACC {vote['acc']:.3f}" if vote else "")
-                + f"  ({row['seconds_per_step'] * 1000:.0f} ms/step)",
-                flush=True,
-            )
+            print(f"{arrays.name:<22}{method:<6} runs {row['acc_mean']:.3f} ± {row['acc_std']:.3f} "
+                  f"(NMI {row['nmi_mean']:.3f}) pick {row['pick']['acc']:.3f} saved model "
+                  f"{row['distilled']['acc'] if row['distilled'] else float('nan'):.3f} / "
+                  f"{row['distilled']['nmi'] if row['distilled'] else float('nan'):.3f} ({row['seconds']:.0f} s)",
+                  flush=True)
             write_results(args.name, {"command": command, "steps": args.steps, "seeds": args.seeds, "rows": rows})
 
 

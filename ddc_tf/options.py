@@ -16,6 +16,8 @@ __all__ = [
     "DEFAULT_EXPORT_DIR",
     "DEFAULT_NEIGHBORS",
     "default_neighbors",
+    "DEFAULT_PRETRAIN_STEPS",
+    "default_pretrain_steps",
     "DEFAULT_REL_SIGMA",
     "DEFAULT_SELECTOR",
     "DEFAULT_SIGMA_MODE",
@@ -51,12 +53,30 @@ DEFAULT_NEIGHBORS = 10
 
 def default_neighbors(method: str, backbone: str, n: int | None = None, strategy: str = "none") -> int:
     """The neighbours per point ``ddc-tf fit``, ``DDCClustering``, the presets and the demo use
-    when none is given: ``DEFAULT_NEIGHBORS`` (at most ``n`` − 1) for DDC with the MLP on one
-    device; 0 — the paper's loss — with the CNN (on Fashion-MNIST the term traded ACC for
-    NMI), for the siblings (they do not support it) and under a ``tf.distribute`` strategy."""
-    if method != "ddc" or backbone != "mlp" or strategy != "none":
+    when none is given: ``DEFAULT_NEIGHBORS`` (at most ``n`` − 1) for every method with the MLP
+    on one device (DDC: digits and 20news; OT and DCAN: digits — README "Sibling losses"),
+    for OT with the CNN too (its size constraint keeps every cluster filled: Fashion-MNIST);
+    0 — the method's own loss — for DDC and DCAN with the CNN (DDC on Fashion-MNIST
+    emptied clusters and traded ACC for NMI) and under a ``tf.distribute`` strategy."""
+    if strategy != "none" or (backbone != "mlp" and method != "ot"):
         return 0
-    return DEFAULT_NEIGHBORS if n is None else min(DEFAULT_NEIGHBORS, n - 1)
+    return DEFAULT_NEIGHBORS if n is None else max(0, min(DEFAULT_NEIGHBORS, n - 1))
+
+
+#: ``ddc-tf fit --pretrain-steps`` for the siblings: their backbone starts from a DDC run of this
+#: many steps (the pretrained feature extractor DCAN's author recommends; README "Sibling losses").
+DEFAULT_PRETRAIN_STEPS = 1000
+
+
+def default_pretrain_steps(method: str, steps: int | None = None) -> int | None:
+    """DDC-pretraining steps of a method's backbone when none are given: ``DEFAULT_PRETRAIN_STEPS``
+    (at most the run's own ``steps``) for OT and DCAN (from scratch, OT's saved model fell below
+    k-means++ on Fashion-MNIST and DCAN's on digits and Fashion-MNIST), ``None`` for DDC."""
+    if method not in ("ot", "dcan"):
+        return None
+    return DEFAULT_PRETRAIN_STEPS if steps is None else min(DEFAULT_PRETRAIN_STEPS, steps)
+
+
 #: Values of ``TrainConfig.lr_schedule``.
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 #: Values of ``TrainConfig.strategy``.

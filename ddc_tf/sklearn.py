@@ -33,7 +33,7 @@ from ddc_tf.data.arrays import canonical_csr, check_float32_range
 from ddc_tf.experiments.protocol import run_protocol
 from ddc_tf.experiments.training import TrainConfig, dataset_loss, infer, resolve_backbone, train_run
 from ddc_tf.models import METHODS
-from ddc_tf.options import DEFAULT_DISTILL_STEPS, default_neighbors
+from ddc_tf.options import DEFAULT_DISTILL_STEPS, default_neighbors, default_pretrain_steps
 
 __all__ = ["DDCClustering"]
 
@@ -54,10 +54,11 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             mini-batches on the consensus clustering of all runs (DDC-DISTILLED, as
             ``ddc-tf fit`` does by default; ``ddc_tf.experiments.distill``); 0 keeps the chosen
             run as trained.
-        neighbors: ``method="ddc"``: pair each point with one of its this many nearest
-            neighbours in the input space and add their consistency to the loss (README:
-            "Beating k-means", item 8); 0: the paper's loss; ``None`` (default): 10 for DDC with the MLP
-            (at most n − 1), 0 with the CNN and for the siblings (as ``ddc-tf fit``).
+        neighbors: pair each point with one of its this many nearest neighbours in the input
+            space and add a neighbour term to the loss (README: "Beating k-means", item 8;
+            "Sibling losses"); 0: the method's own loss; ``None`` (default): as ``ddc-tf fit``
+            (``ddc_tf.options.default_neighbors``: 10 with the MLP, at most n − 1). With
+            ``method="ot"`` or ``"dcan"`` the backbone starts from a DDC run, as in ``ddc-tf fit``.
         learning_rate: Adam's rate; ``None``: 1e-3.
         rel_sigma, sigma_mode: the DDC kernel bandwidth (``ddc_tf.losses.bandwidth_sq``).
         random_state: seed of the first run (run r uses ``random_state + r``); ``None``: 0.
@@ -148,6 +149,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             method=self.method,
             neighbors=(self.neighbors if self.neighbors is not None
                        else default_neighbors(self.method, backbone, n)),
+            pretrain_steps=default_pretrain_steps(self.method, self.steps),
         )
 
     # ----------------------------------------------------------------- the API

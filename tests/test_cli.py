@@ -188,7 +188,7 @@ def test_cli_modules_import_each_other_statically():
     assert "importlib" not in source
 
 
-def test_neighbors_default_applies_to_ddc_with_the_mlp_on_one_device():
+def test_neighbors_default_applies_with_the_mlp_and_for_ot_on_one_device():
     from ddc_tf.cli import build_parser
     from ddc_tf.cli.common import resolve_data_and_clusters
     from ddc_tf.cli.fit import neighbors
@@ -198,7 +198,10 @@ def test_neighbors_default_applies_to_ddc_with_the_mlp_on_one_device():
     assert neighbors(parse(["fit", "--data", "digits"]), "mlp", 1797) == DEFAULT_NEIGHBORS
     assert neighbors(parse(["fit", "--data", "fashion_mnist"]), "conv", 1797) == 0
     assert neighbors(parse(["fit", "--data", "fashion_mnist", "--neighbors", "10"]), "conv", 1797) == 10
-    assert neighbors(parse(["fit", "--data", "digits", "--method", "ot"]), "mlp", 1797) == 0
+    assert neighbors(parse(["fit", "--data", "digits", "--method", "ot"]), "mlp", 1797) == DEFAULT_NEIGHBORS
+    assert neighbors(parse(["fit", "--data", "digits", "--method", "dcan"]), "mlp", 1797) == DEFAULT_NEIGHBORS
+    assert neighbors(parse(["fit", "--data", "fashion_mnist", "--method", "ot"]), "conv", 1797) == DEFAULT_NEIGHBORS
+    assert neighbors(parse(["fit", "--data", "fashion_mnist", "--method", "dcan"]), "conv", 1797) == 0
     assert neighbors(parse(["fit", "--data", "digits", "--strategy", "mirrored"]), "mlp", 1797) == 0
     assert neighbors(parse(["fit", "--data", "digits", "--neighbors", "0"]), "mlp", 1797) == 0
     assert neighbors(parse(["fit", "--data", "tiny"]), "mlp", 6) == 5  # the default fits small data
@@ -211,6 +214,22 @@ def test_neighbors_default_applies_to_ddc_with_the_mlp_on_one_device():
     cpu = parse(["fit", "--preset", "digits-cpu"])
     resolve_data_and_clusters(cpu)
     assert neighbors(cpu, "mlp", 1797) == DEFAULT_NEIGHBORS
+
+
+def test_pretrain_steps_default_to_a_ddc_backbone_for_the_siblings():
+    from ddc_tf.cli import build_parser
+    from ddc_tf.cli.fit import pretrain_steps
+    from ddc_tf.options import DEFAULT_PRETRAIN_STEPS
+
+    parse = build_parser().parse_args
+    assert pretrain_steps(parse(["fit", "--data", "digits", "--method", "dcan"])) == DEFAULT_PRETRAIN_STEPS
+    assert pretrain_steps(parse(["fit", "--data", "digits", "--method", "dcan", "--pretrain-steps", "0"])) is None
+    assert pretrain_steps(parse(["fit", "--data", "digits", "--method", "ot"])) == DEFAULT_PRETRAIN_STEPS
+    assert pretrain_steps(parse(["fit", "--data", "digits", "--method", "ot", "--pretrain-steps", "200"])) == 200
+    assert pretrain_steps(parse(["fit", "--data", "digits", "--method", "ot", "--steps", "30"])) == 30  # at most the run
+    assert pretrain_steps(parse(["fit", "--data", "digits"])) is None
+    with pytest.raises(ValueError, match="--pretrain-steps applies to --method ot/dcan"):
+        pretrain_steps(parse(["fit", "--data", "digits", "--pretrain-steps", "200"]))
 
 
 def test_distill_steps_default_applies_on_one_device():

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         clipnorm=args.clipnorm,
         lr_schedule=args.lr_schedule,
         drop_remainder=not args.keep_partial_batches,
-        pretrain_steps=args.pretrain_steps,
+        pretrain_steps=pretrain_steps(args),
         neighbors=k_neighbors,
         neighbor_weight=args.neighbor_weight,
     )
@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         selector=args.selector,
         vote_runs=args.vote_runs,
         distill_steps=distill_steps(args),
+        runs_at_once=args.runs_at_once,
     )
     print(format_results_table(results, results.get("kmeans")))
     print(f"\nresults: {out / RESULTS_FILE}\nbest model: {out / MODEL_FILE}")
@@ -116,6 +117,18 @@ def distill_steps(args: argparse.Namespace) -> int:
     return DEFAULT_DISTILL_STEPS if args.strategy == "none" else 0
 
 
+def pretrain_steps(args: argparse.Namespace) -> int | None:
+    """``--pretrain-steps`` (0: from scratch), else the method's default
+    (``ddc_tf.options.default_pretrain_steps``: DDC-pretrained for OT and DCAN)."""
+    from ddc_tf.options import default_pretrain_steps
+
+    if args.pretrain_steps is None:
+        return default_pretrain_steps(args.method, args.steps)
+    if args.pretrain_steps and args.method == "ddc":
+        raise ValueError("--pretrain-steps applies to --method ot/dcan (their backbone starts from DDC's)")
+    return args.pretrain_steps or None
+
+
 def neighbors(args: argparse.Namespace, backbone: str, n: int) -> int:
     """``--neighbors`` (or the preset's), else its default for the resolved ``backbone`` and
     ``n`` points (``ddc_tf.options.default_neighbors``)."""
@@ -125,8 +138,8 @@ def neighbors(args: argparse.Namespace, backbone: str, n: int) -> int:
     if k is None:
         k = default_neighbors(args.method, backbone, n, args.strategy)
     if k == 0 and args.neighbor_weight is not None:
-        raise ValueError("--neighbor-weight weighs the neighbour-consistency term, which is off here (--neighbors 0, "
-                         "--method ot/dcan, --strategy or a -paper preset); drop it or give --neighbors K")
+        raise ValueError("--neighbor-weight weighs the neighbour term, which is off here (--neighbors 0, the CNN "
+                         "with ddc/dcan, --strategy or a -paper preset); drop it or give --neighbors K")
     return k
 
 
@@ -135,6 +148,7 @@ def register(subparsers: Any) -> None:
     from ddc_tf.options import (
         DEFAULT_DISTILL_STEPS,
         DEFAULT_NEIGHBORS,
+        DEFAULT_PRETRAIN_STEPS,
         DEFAULT_SELECTOR,
         LR_SCHEDULES,
         METHOD_NAMES,
@@ -160,16 +174,21 @@ def register(subparsers: Any) -> None:
                           f"(default: {DEFAULT_DISTILL_STEPS}; 0 under --strategy)")
     fit.add_argument("--neighbors", type=non_negative_int, default=None, metavar="K",
                      help=f"pair each training point with one of its K nearest neighbours in the input space (cosine for non-negative inputs, else Euclidean) and "
-                          f"add their consistency -log(a·a') to DDC's loss (README: 'Beating k-means', item 8); 0: the paper's "
-                          f"loss (default: {DEFAULT_NEIGHBORS} for ddc with the MLP backbone on one device; 0 with the CNN, "
-                          f"for ot/dcan, under --strategy and in the -paper presets)")
+                          f"add a neighbour term to the loss — ddc: their consistency -log(a·a'); ot, dcan: their latent distance "
+                          f"(README: 'Beating k-means', item 8; 'Sibling losses'); 0: the method's own loss (default: {DEFAULT_NEIGHBORS} "
+                          f"with the MLP backbone and for ot, on one device; 0 for ddc/dcan with the CNN, under --strategy and in the -paper presets)")
     fit.add_argument("--neighbor-weight", type=float, default=None, metavar="W",
-                     help="weight of the neighbour-consistency term (default 1.0)")
+                     help="weight of the neighbour term (default: 1 for ddc and ot, 0.1 for dcan)")
+    fit.add_argument("--runs-at-once", type=positive_int, default=1, metavar="R",
+                     help="train R runs together in one program (each exactly the run it would be alone, up to float "
+                          "rounding; faster per run, R times the memory; not with --tensorboard/--log-curves or "
+                          "--strategy); default 1")
     fit.add_argument("--clipnorm", type=float, default=None, help="clip the gradient's global norm at this value (default: no clipping)")
     fit.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant", help="constant (default) or cosine (decay to 0 over --steps)")
     fit.add_argument("--method", choices=METHOD_NAMES, default="ddc", help="clustering loss: ddc (default), ot (optimal transport with cluster-size constraints), dcan (adversarial)")
-    fit.add_argument("--pretrain-steps", type=positive_int, default=None, metavar="N",
-                     help="--method ot/dcan: start the backbone from a DDC run of N steps (same seed) instead of from scratch")
+    fit.add_argument("--pretrain-steps", type=non_negative_int, default=None, metavar="N",
+                     help=f"--method ot/dcan: start the backbone from a DDC run of N steps (same seed; 0: from scratch; "
+                          f"default: {DEFAULT_PRETRAIN_STEPS}, at most --steps)")
     fit.add_argument("--epsilon", type=float, default=None, help="--method ot: entropic regularisation ε, in units of the embedding's variance (default 0.01)")
     fit.add_argument("--proportions", default="uniform", metavar="P1,P2,...|uniform|free", help="--method ot/dcan: target cluster proportions (e.g. 0.5,0.3,0.2; normalised), uniform (default) or free (ot: no size constraint)")
     fit.add_argument("--mixed-precision", choices=("bfloat16", "float16"), default=None, help="run the network in mixed precision (loss stays float32)")
