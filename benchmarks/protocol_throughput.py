@@ -1,13 +1,13 @@
 """Throughput of training R runs together (``ddc-tf fit --runs-at-once R``) against one by one.
 
 For each backbone and R, ``ddc_tf.experiments.grouped.train_runs`` trains R runs of the
-CLI's default configuration for a short and a long budget; the difference of the two wall
-times divided by the difference of steps is the steady-state time of one step of the
-group (model building, tracing and the first steps cancel). Reported: ms per group step,
+CLI's default configuration; a callback times every step (batch end to batch end, the first
+step of each chunk left out) and the median is the steady-state time of one step of the
+group (model building and tracing excluded). Reported: ms per group step,
 ms per run-step and examples·runs per second (batch 100), and the speed-up over R = 1.
 
     python benchmarks/protocol_throughput.py                       # conv and mlp, R = 1 4 10
-    python benchmarks/protocol_throughput.py --backbones conv --runs 1 4 10 20 --steps 20 120
+    python benchmarks/protocol_throughput.py --backbones conv --runs 1 2 4 10 20 --steps 200
     python benchmarks/protocol_throughput.py --protocol 10 --protocol-steps 3000 --runs-at-once 1 5
 
 ``--protocol R`` also times the whole protocol — R runs × ``--protocol-steps`` of the paper's
@@ -26,6 +26,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras
 import numpy as np
 
 from common import machine, subsample, write_results
@@ -48,22 +49,37 @@ def synthetic(backbone: str, n: int = 2000) -> ArrayData:
                      else "vector", raw_dtype="float32", scale=1.0)
 
 
-def group_step_seconds(data: ArrayData, config: TrainConfig, runs: int, steps: tuple[int, int]) -> float:
-    """Steady-state seconds of one step of a group of ``runs`` (difference of two budgets)."""
-    times = []
-    for budget in steps:
-        cfg = TrainConfig(**{**config.to_dict(), "steps": budget})
-        start = time.perf_counter()
-        train_runs(data, cfg, list(range(runs)))
-        times.append(time.perf_counter() - start)
-    return (times[1] - times[0]) / (steps[1] - steps[0])
+class StepTimes(keras.callbacks.Callback):
+    """Wall time between consecutive training-batch ends (the steady-state step time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: float | None = None
+        self.intervals: list[float] = []
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        now = time.perf_counter()
+        if self.last is not None:
+            self.intervals.append(now - self.last)
+        self.last = now
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self.last = None  # the epoch boundary (logs, callbacks) is not a step
+
+
+def group_step_seconds(data: ArrayData, config: TrainConfig, runs: int, steps: int) -> float:
+    """Median seconds of one training step of a group of ``runs`` (all steps after the first
+    of each chunk; model building and tracing excluded)."""
+    timer = StepTimes()
+    train_runs(data, TrainConfig(**{**config.to_dict(), "steps": steps}), list(range(runs)), callbacks=[timer])
+    return float(np.median(timer.intervals))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbones", nargs="+", default=["conv", "mlp"], choices=["conv", "mlp"])
     parser.add_argument("--runs", type=int, nargs="+", default=[1, 4, 10])
-    parser.add_argument("--steps", type=int, nargs=2, default=[20, 120], metavar=("SHORT", "LONG"))
+    parser.add_argument("--steps", type=int, default=200, help="steps per group (10 chunks; the median step is kept)")
     parser.add_argument("--protocol", type=int, default=0, metavar="R", help="also time a whole protocol of R runs")
     parser.add_argument("--protocol-steps", type=int, default=3000)
     parser.add_argument("--runs-at-once", type=int, nargs="+", default=[1, 5])
@@ -77,7 +93,7 @@ def main() -> None:
                              neighbors=default_neighbors("ddc", backbone, data.n))
         single = None
         for runs in args.runs:
-            seconds = group_step_seconds(data, config, runs, tuple(args.steps))
+            seconds = group_step_seconds(data, config, runs, args.steps)
             single = single or seconds
             row = {"backbone": backbone, "neighbors": config.neighbors, "runs": runs,
                    "ms_per_group_step": round(1000 * seconds, 2), "ms_per_run_step": round(1000 * seconds / runs, 2),
