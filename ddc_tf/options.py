@@ -17,6 +17,8 @@ __all__ = [
     "DEFAULT_NEIGHBORS",
     "default_neighbors",
     "DEFAULT_PRETRAIN_STEPS",
+    "DEFAULT_RUNS_AT_ONCE",
+    "default_runs_at_once",
     "default_pretrain_steps",
     "DEFAULT_REL_SIGMA",
     "DEFAULT_SELECTOR",
@@ -75,6 +77,21 @@ def default_pretrain_steps(method: str, steps: int | None = None) -> int | None:
     if method not in ("ot", "dcan"):
         return None
     return DEFAULT_PRETRAIN_STEPS if steps is None else min(DEFAULT_PRETRAIN_STEPS, steps)
+
+
+#: ``ddc-tf fit --runs-at-once``: runs trained together in one program (``run_protocol``'s
+#: ``runs_at_once``); ``benchmarks/protocol_throughput.py``: ×1.2–1.3 per run for the CNN and
+#: ×1.6–1.75 for the MLP at R = 2–10 on 2 cores, so a small group keeps the memory low.
+DEFAULT_RUNS_AT_ONCE = 4
+
+
+def default_runs_at_once(runs: int, strategy: str = "none", per_run_callbacks: bool = False) -> int:
+    """Runs trained together when none is given: ``DEFAULT_RUNS_AT_ONCE`` (at most ``runs``) on
+    one device; 1 under a ``tf.distribute`` strategy or with per-run callbacks (TensorBoard,
+    training curves), which a group does not take."""
+    if strategy != "none" or per_run_callbacks:
+        return 1
+    return max(1, min(DEFAULT_RUNS_AT_ONCE, runs))
 
 
 #: Values of ``TrainConfig.lr_schedule``.

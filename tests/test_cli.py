@@ -232,6 +232,21 @@ def test_pretrain_steps_default_to_a_ddc_backbone_for_the_siblings():
         pretrain_steps(parse(["fit", "--data", "digits", "--pretrain-steps", "200"]))
 
 
+def test_runs_at_once_defaults_to_a_group_on_one_device_without_per_run_callbacks():
+    from ddc_tf.cli import build_parser
+    from ddc_tf.cli.fit import runs_at_once
+    from ddc_tf.options import DEFAULT_RUNS_AT_ONCE
+
+    parse = build_parser().parse_args
+    assert runs_at_once(parse(["fit", "--data", "digits", "--runs", "10"]), False) == DEFAULT_RUNS_AT_ONCE
+    assert runs_at_once(parse(["fit", "--data", "digits", "--runs", "2"]), False) == 2
+    assert runs_at_once(parse(["fit", "--data", "digits", "--runs", "10"]), True) == 1  # --tensorboard / --log-curves
+    assert runs_at_once(parse(["fit", "--data", "digits", "--runs", "10", "--strategy", "mirrored"]), False) == 1
+    assert runs_at_once(parse(["fit", "--data", "digits", "--runs", "10", "--runs-at-once", "1"]), False) == 1
+    with pytest.raises(ValueError, match="--runs-at-once"):
+        runs_at_once(parse(["fit", "--data", "digits", "--runs", "10", "--runs-at-once", "3"]), True)
+
+
 def test_distill_steps_default_applies_on_one_device():
     import ddc_tf.cli as cli
     from ddc_tf.cli.fit import distill_steps

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         selector=args.selector,
         vote_runs=args.vote_runs,
         distill_steps=distill_steps(args),
-        runs_at_once=args.runs_at_once,
+        runs_at_once=runs_at_once(args, callbacks_for is not None),
     )
     print(format_results_table(results, results.get("kmeans")))
     print(f"\nresults: {out / RESULTS_FILE}\nbest model: {out / MODEL_FILE}")
@@ -115,6 +115,18 @@ def distill_steps(args: argparse.Namespace) -> int:
     if args.distill_steps is not None:
         return args.distill_steps
     return DEFAULT_DISTILL_STEPS if args.strategy == "none" else 0
+
+
+def runs_at_once(args: argparse.Namespace, per_run_callbacks: bool) -> int:
+    """``--runs-at-once``, else its default (``ddc_tf.options.default_runs_at_once``)."""
+    from ddc_tf.options import default_runs_at_once
+
+    if args.runs_at_once is None:
+        return default_runs_at_once(args.runs, args.strategy, per_run_callbacks)
+    if args.runs_at_once > 1 and (per_run_callbacks or args.strategy != "none"):
+        raise ValueError("--runs-at-once > 1 trains runs together on one device: not with --tensorboard, "
+                         "--log-curves or --strategy")
+    return args.runs_at_once
 
 
 def pretrain_steps(args: argparse.Namespace) -> int | None:
@@ -149,6 +161,7 @@ def register(subparsers: Any) -> None:
         DEFAULT_DISTILL_STEPS,
         DEFAULT_NEIGHBORS,
         DEFAULT_PRETRAIN_STEPS,
+        DEFAULT_RUNS_AT_ONCE,
         DEFAULT_SELECTOR,
         LR_SCHEDULES,
         METHOD_NAMES,
@@ -179,10 +192,10 @@ def register(subparsers: Any) -> None:
                           f"with the MLP backbone and for ot, on one device; 0 for ddc/dcan with the CNN, under --strategy and in the -paper presets)")
     fit.add_argument("--neighbor-weight", type=float, default=None, metavar="W",
                      help="weight of the neighbour term (default: 1 for ddc and ot, 0.1 for dcan)")
-    fit.add_argument("--runs-at-once", type=positive_int, default=1, metavar="R",
-                     help="train R runs together in one program (each exactly the run it would be alone, up to float "
-                          "rounding; faster per run, R times the memory; not with --tensorboard/--log-curves or "
-                          "--strategy); default 1")
+    fit.add_argument("--runs-at-once", type=positive_int, default=None, metavar="R",
+                     help=f"train R runs together in one program (each the run it would be alone, up to float "
+                          f"rounding; faster per run, R times the memory); default {DEFAULT_RUNS_AT_ONCE} (at most "
+                          f"--runs), 1 with --tensorboard, --log-curves or --strategy")
     fit.add_argument("--clipnorm", type=float, default=None, help="clip the gradient's global norm at this value (default: no clipping)")
     fit.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant", help="constant (default) or cosine (decay to 0 over --steps)")
     fit.add_argument("--method", choices=METHOD_NAMES, default="ddc", help="clustering loss: ddc (default), ot (optimal transport with cluster-size constraints), dcan (adversarial)")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ddc_tf.options import DEFAULT_DISTILL_STEPS, default_neighbors
+from ddc_tf.options import DEFAULT_DISTILL_STEPS, default_neighbors, default_runs_at_once
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -81,7 +81,8 @@ def run_demo(out_dir: str | os.PathLike = "outputs/demo", steps: int | None = No
         print(f"\n=== {case.source}: {case.runs} runs × {config.steps} steps ===", flush=True)
         start = time.perf_counter()
         results, _ = run_protocol(arrays, config, runs=case.runs, out_dir=out / case.source, verbose=0,
-                                  progress=True, distill_steps=DEFAULT_DISTILL_STEPS)
+                                  progress=True, distill_steps=DEFAULT_DISTILL_STEPS,
+                                  runs_at_once=default_runs_at_once(case.runs))
         seconds = time.perf_counter() - start
         kmeans = baselines.kmeans_baseline(arrays.x, arrays.y, case.n_clusters)
         kmeans = {"acc": kmeans["acc"], "nmi": kmeans["nmi"]}
