@@ -32,13 +32,13 @@ def assert_same_run(alone, together, rtol=1e-5, atol=1e-6):
     {},
     {"neighbors": 3},
     {"method": "ot", "neighbors": 3},
-    {"method": "dcan", "pretrain_steps": 4},
-    {"input_dropout": 0.1, "lr_schedule": "cosine"},
+    pytest.param({"method": "dcan", "pretrain_steps": 4}, marks=pytest.mark.slow),
+    pytest.param({"input_dropout": 0.1, "lr_schedule": "cosine"}, marks=pytest.mark.slow),
 ], ids=["ddc", "ddc_neighbors", "ot_neighbors", "dcan_pretrained", "ddc_dropout_cosine"])
 def test_runs_trained_together_equal_the_runs_trained_alone(options):
     data = small_vectors()
     cfg = config(steps=10, **options)
-    seeds = [3, 4, 5, 6]
+    seeds = [3, 4, 5]
     together = train_runs(data, cfg, seeds)
     for seed, result in zip(seeds, together):
         assert_same_run(train_run(data, cfg, seed, verbose=0), result)
