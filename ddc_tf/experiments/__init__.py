@@ -2,6 +2,8 @@
 
 - :mod:`~ddc_tf.experiments.training`: ``TrainConfig``, ``build_model``, ``train_run``,
   the selection loss on a fixed random order (``dataset_loss``).
+- :mod:`~ddc_tf.experiments.grouped`: ``train_runs`` — several runs trained together, each
+  what ``train_run`` gives alone (up to float rounding).
 - :mod:`~ddc_tf.experiments.protocol`: ``run_protocol`` — R runs, label-free selection,
   DDC-VOTE and DDC-ENSEMBLE, k-means++ baselines, ``results.json``.
 - :mod:`~ddc_tf.experiments.ablation`: Table 2 (loss-term subsets).

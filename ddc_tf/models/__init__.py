@@ -7,6 +7,8 @@
 - :mod:`ddc_tf.models.dcan`: ``DCAN`` (adversarial clustering loss).
 - :mod:`ddc_tf.models.networks`: the paper's backbones, the hidden head, decoder and
   discriminator.
+- :mod:`ddc_tf.models.group`: ``RunGroup``, R independent models trained by one step
+  (``ddc_tf.experiments.grouped.train_runs``; ``ddc-tf fit --runs-at-once``).
 
 A new clustering loss is one module here (a ``ClusteringModel`` subclass with its head and
 ``loss_terms``), its tensor code in :mod:`ddc_tf.losses`, and an entry in ``METHODS``.
