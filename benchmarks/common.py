@@ -1,4 +1,4 @@
-"""Shared helpers of the benchmark scripts: subsetting data, writing result files."""
+"""Shared helpers of the benchmark scripts: subsetting data, timing training steps, writing result files."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -22,6 +23,26 @@ def subsample(data, n: int | None, seed: int = 0):
     idx = np.sort(np.random.default_rng(seed).choice(data.n, size=n, replace=False))
     y = None if data.y is None else data.y[idx]
     return dataclasses.replace(data, x=data.x[idx], y=y, name=f"{data.name}[{n}]")
+
+
+class StepTimes(keras.callbacks.Callback):
+    """Wall-clock intervals between consecutive ``on_train_batch_end`` calls of ``fit`` (the
+    steady-state step time). Timing restarts at every epoch: the boundary (end-of-epoch logs,
+    callbacks, backups) is not a step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: float | None = None
+        self.intervals: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self.last = None
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        now = time.perf_counter()
+        if self.last is not None:
+            self.intervals.append(now - self.last)
+        self.last = now
 
 
 def machine() -> dict[str, Any]:

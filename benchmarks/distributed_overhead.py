@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -30,22 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import tensorflow as tf
 
-class StepTimes(__import__("keras").callbacks.Callback):
-    """Wall-clock intervals between consecutive ``on_train_batch_end`` calls."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.last: float | None = None
-        self.intervals: list[float] = []
-
-    def on_train_begin(self, logs=None) -> None:
-        self.last = None
-
-    def on_train_batch_end(self, batch, logs=None) -> None:
-        now = time.perf_counter()
-        if self.last is not None:
-            self.intervals.append(now - self.last)
-        self.last = now
+from common import StepTimes
 
 
 RESULTS = Path(__file__).resolve().parent / "results" / "distributed_overhead.json"

@@ -26,10 +26,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras
 import numpy as np
 
-from common import machine, subsample, write_results
+from common import StepTimes, machine, subsample, write_results
 from ddc_tf import data as ddc_data
 from ddc_tf.data import ArrayData
 from ddc_tf.experiments.grouped import train_runs
@@ -47,24 +46,6 @@ def synthetic(backbone: str, n: int = 2000) -> ArrayData:
     x = rng.random((n, *shape), dtype=np.float32)
     return ArrayData(x=x, y=rng.integers(0, 10, n), name=f"random_{backbone}", kind="image" if backbone == "conv"
                      else "vector", raw_dtype="float32", scale=1.0)
-
-
-class StepTimes(keras.callbacks.Callback):
-    """Wall time between consecutive training-batch ends (the steady-state step time)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.last: float | None = None
-        self.intervals: list[float] = []
-
-    def on_train_batch_end(self, batch, logs=None) -> None:
-        now = time.perf_counter()
-        if self.last is not None:
-            self.intervals.append(now - self.last)
-        self.last = now
-
-    def on_epoch_begin(self, epoch, logs=None) -> None:
-        self.last = None  # the epoch boundary (logs, callbacks) is not a step
 
 
 def group_step_seconds(data: ArrayData, config: TrainConfig, runs: int, steps: int) -> float:

@@ -61,7 +61,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common import write_results
+from common import StepTimes, write_results
 from ddc_tf.models import DDC
 
 if _threads_from_argv() > 0:
@@ -135,22 +135,6 @@ def torch_model_and_step(policy: str):
 
 
 # ----------------------------------------------------------------------------- ddc_tf
-class StepTimes(keras.callbacks.Callback):
-    def __init__(self) -> None:
-        super().__init__()
-        self.last = None
-        self.intervals: list[float] = []
-
-    def on_train_begin(self, logs=None) -> None:
-        self.last = None
-
-    def on_train_batch_end(self, batch, logs=None) -> None:
-        now = time.perf_counter()
-        if self.last is not None:
-            self.intervals.append(now - self.last)
-        self.last = now
-
-
 def tf_model(policy: str, dataset):
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)

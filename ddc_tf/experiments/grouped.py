@@ -36,7 +36,7 @@ from ddc_tf.experiments.training import (
     training_stream,
 )
 from ddc_tf.models import ClusteringModel
-from ddc_tf.models.group import RunGroup, member_key
+from ddc_tf.models.group import RunGroup, member_histories, member_key
 
 __all__ = ["train_runs"]
 
@@ -107,9 +107,4 @@ def train_runs(
         shuffle=False,
     )
     logged = checkpoint.history if checkpoint is not None else history.history
-    out = []
-    for r, member in enumerate(members):
-        suffix = f"_{r}"
-        own = {k[: -len(suffix)]: [float(v) for v in vals] for k, vals in logged.items() if k.endswith(suffix)}
-        out.append((member, own))
-    return out
+    return list(zip(members, member_histories(logged, len(members))))

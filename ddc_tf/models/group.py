@@ -28,12 +28,27 @@ import tensorflow as tf
 
 from ddc_tf.models.base import ClusteringModel, split_neighbors
 
-__all__ = ["RunGroup", "member_key"]
+__all__ = ["RunGroup", "member_histories", "member_key", "member_log"]
 
 
 def member_key(r: int) -> str:
-    """The batch-dict key and log suffix of member ``r``: ``"run_<r>"``."""
+    """The batch-dict key of member ``r``: ``"run_<r>"``."""
     return f"run_{r}"
+
+
+def member_log(name: str, r: int) -> str:
+    """The key under which ``fit`` logs member ``r``'s metric ``name``: ``"<name>_<r>"``."""
+    return f"{name}_{r}"
+
+
+def member_histories(logged: dict[str, list[float]], members: int) -> list[dict[str, list[float]]]:
+    """Split a group's ``fit`` history (keys :func:`member_log`) into one history per member,
+    keyed by the metric names a single run logs."""
+    out = []
+    for r in range(members):
+        suffix = member_log("", r)
+        out.append({k[: -len(suffix)]: [float(v) for v in vals] for k, vals in logged.items() if k.endswith(suffix)})
+    return out
 
 
 class RunGroup(keras.Model):
@@ -99,7 +114,7 @@ class RunGroup(keras.Model):
         logs: dict[str, tf.Tensor] = {}
         for r, (member, terms) in enumerate(zip(self.members, all_terms)):
             member.after_train_step(terms)
-            logs.update({f"{name}_{r}": value for name, value in member.update_metrics(terms).items()})
+            logs.update({member_log(name, r): value for name, value in member.update_metrics(terms).items()})
         return logs
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
