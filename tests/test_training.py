@@ -81,6 +81,39 @@ def test_train_run_takes_exactly_config_steps(steps):
     assert all(np.all(np.isfinite(v)) for v in history.values())
 
 
+def test_steps_per_call_divides_the_chunks_and_the_run():
+    assert training.steps_per_call(3000, 300) == 20
+    assert training.steps_per_call(23, 3) == 1  # the run ends inside a chunk: one step per call
+    assert training.steps_per_call(24, 12) == 12
+    assert training.steps_per_call(1234, 124) == 2
+    assert training.steps_per_call(3000, 300, per_step_callbacks=True) == 1
+    assert training.steps_per_call(3000, 300, strategy="mirrored") == 1
+    for steps in range(1, 200):
+        chunk, _ = training.chunking(steps)
+        per_call = training.steps_per_call(steps, chunk)
+        assert chunk % per_call == 0 and steps % per_call == 0 and per_call <= training.MAX_STEPS_PER_CALL
+
+
+@pytest.mark.parametrize("method, neighbors", [("ddc", 0), ("ddc", 2), ("dcan", 0)])
+def test_several_steps_per_call_train_exactly_the_one_step_run(monkeypatch, method, neighbors):
+    """Steps run n per call of the compiled function (steps_per_call) give the run one step
+    per call gives, bit for bit: same weights, same step count, the same chunk logs; the model
+    keeps the setting it was compiled (and is saved) with."""
+    data = small_vectors()
+    cfg = config(steps=30, method=method, neighbors=neighbors, input_dropout=0.1 if method == "ddc" else 0.0)
+    assert training.steps_per_call(cfg.steps, training.chunking(cfg.steps)[0]) == 3
+    fast, fast_history = train_run(data, cfg, seed=5, verbose=0)
+    monkeypatch.setattr(training, "MAX_STEPS_PER_CALL", 1)
+    slow, slow_history = train_run(data, cfg, seed=5, verbose=0)
+    assert int(fast.optimizer.iterations.numpy()) == int(slow.optimizer.iterations.numpy()) == 30
+    for a, b in zip(fast.get_weights(), slow.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert fast_history.keys() == slow_history.keys()
+    for key in fast_history:  # a chunk's mean metric may differ in its last bit (DCAN: 1e-7)
+        np.testing.assert_allclose(fast_history[key], slow_history[key], rtol=1e-6, err_msg=key)
+    assert fast.steps_per_execution == 1 and fast.get_compile_config()["steps_per_execution"] == 1
+
+
 def test_train_run_is_deterministic_given_the_seed():
     data = small_vectors()
     cfg = config(steps=8)

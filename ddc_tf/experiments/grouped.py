@@ -29,10 +29,12 @@ from ddc_tf.experiments.training import (
     StopAfterSteps,
     TrainConfig,
     build_model,
+    calls_of,
     check_trainable,
     chunking,
     neighbors_for,
     pretrain_backbone,
+    steps_per_call,
     training_stream,
 )
 from ddc_tf.models import ClusteringModel
@@ -97,14 +99,15 @@ def train_runs(
     all_callbacks = [StopAfterSteps(config.steps, chunk), *callbacks]
     if checkpoint is not None:
         all_callbacks.append(checkpoint)  # last: it records the chunk's logs, then saves
-    history = group.fit(
-        tf.data.Dataset.zip(streams).prefetch(tf.data.AUTOTUNE),
-        initial_epoch=done,
-        epochs=epochs,
-        steps_per_epoch=chunk,
-        callbacks=all_callbacks,
-        verbose=verbose,
-        shuffle=False,
-    )
+    with calls_of(group, steps_per_call(config.steps, chunk, per_step_callbacks=bool(callbacks))):
+        history = group.fit(
+            tf.data.Dataset.zip(streams).prefetch(tf.data.AUTOTUNE),
+            initial_epoch=done,
+            epochs=epochs,
+            steps_per_epoch=chunk,
+            callbacks=all_callbacks,
+            verbose=verbose,
+            shuffle=False,
+        )
     logged = checkpoint.history if checkpoint is not None else history.history
     return list(zip(members, member_histories(logged, len(members))))

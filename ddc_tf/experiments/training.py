@@ -10,6 +10,7 @@ permutation of the points, no labels) — the paper's criterion for picking a ru
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import math
@@ -48,6 +49,12 @@ EVALUATION_SEED = 0
 #: fit() shows this many progress lines per run (Keras "epochs" are logging chunks here;
 #: the data itself is reshuffled at every pass over it, independently of these chunks).
 LOG_CHUNKS = 10
+
+#: At most this many training steps run per call of the compiled train function
+#: (Keras ``steps_per_execution``; ``steps_per_call``): one Python round trip, one iterator
+#: hand-off and one round of callbacks per call instead of per step. The steps and their
+#: results are the same; measured: ``benchmarks/steps_per_call.py``.
+MAX_STEPS_PER_CALL = 20
 
 
 @dataclass
@@ -313,22 +320,53 @@ class StopAfterSteps(keras.callbacks.Callback):
     """Stops ``fit`` after exactly ``steps`` training batches.
 
     ``steps_per_epoch`` lets it count from the right place when ``fit`` starts at a later
-    epoch (a run resumed from its backup, ``ddc_tf.experiments.resume``).
+    epoch (a run resumed from its backup, ``ddc_tf.experiments.resume``). It counts by the
+    batch index Keras reports, so it is exact with several steps per call too (then
+    ``steps`` must end a call: ``steps_per_call`` sees to it).
     """
 
     def __init__(self, steps: int, steps_per_epoch: int) -> None:
         super().__init__()
         self.steps = steps
         self.steps_per_epoch = steps_per_epoch
-        self.seen = 0
+        self.epoch_start = 0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.seen = max(self.seen, epoch * self.steps_per_epoch)
+        self.epoch_start = epoch * self.steps_per_epoch
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.seen += 1
-        if self.seen >= self.steps:
+        if self.epoch_start + batch + 1 >= self.steps:
             self.model.stop_training = True
+
+
+def steps_per_call(steps: int, chunk: int, *, per_step_callbacks: bool = False, strategy: str = "none") -> int:
+    """How many training steps one call of the compiled train function runs for a run of
+    ``steps`` batches logged every ``chunk``: the largest divisor of both (so every chunk and
+    the run's end fall on a call's end) up to ``MAX_STEPS_PER_CALL``; 1 with callbacks that
+    act per step (curves, TensorBoard: they would only see every n-th step) or under a
+    ``tf.distribute`` strategy."""
+    if per_step_callbacks or strategy != "none":
+        return 1
+    common = math.gcd(steps, chunk)
+    return max(d for d in range(1, min(common, MAX_STEPS_PER_CALL) + 1) if common % d == 0)
+
+
+@contextlib.contextmanager
+def calls_of(model: keras.Model, steps: int) -> Any:
+    """Within the block, ``model.fit`` runs ``steps`` training steps per call of its compiled
+    train function (Keras ``steps_per_execution``); the model's own setting (what it was
+    compiled and is saved with) is restored afterwards."""
+    previous = model.steps_per_execution
+    if steps == previous:
+        yield model
+        return
+    model.steps_per_execution = steps
+    model.make_train_function(force=True)
+    try:
+        yield model
+    finally:
+        model.steps_per_execution = previous
+        model.train_function = None  # rebuilt with the model's own setting at its next fit
 
 
 def check_trainable(data: ArrayData, config: TrainConfig) -> None:
@@ -427,15 +465,17 @@ def train_run(
     all_callbacks = [StopAfterSteps(config.steps, chunk), *callbacks]
     if checkpoint is not None:
         all_callbacks.append(checkpoint)  # last: it records the chunk's logs, then saves
-    history = model.fit(
-        dataset,
-        initial_epoch=done,
-        epochs=epochs,
-        steps_per_epoch=chunk,
-        callbacks=all_callbacks,
-        verbose=verbose,
-        shuffle=False,  # the dataset reshuffles itself every pass; fit cannot shuffle a tf.data stream
-    )
+    per_call = steps_per_call(config.steps, chunk, per_step_callbacks=bool(callbacks), strategy=config.strategy)
+    with calls_of(model, per_call):
+        history = model.fit(
+            dataset,
+            initial_epoch=done,
+            epochs=epochs,
+            steps_per_epoch=chunk,
+            callbacks=all_callbacks,
+            verbose=verbose,
+            shuffle=False,  # the dataset reshuffles itself every pass; fit cannot shuffle a tf.data stream
+        )
     logged = checkpoint.history if checkpoint is not None else history.history
     return model, {k: [float(v) for v in vals] for k, vals in logged.items()}
 
