@@ -28,7 +28,8 @@ def subsample(data, n: int | None, seed: int = 0):
 class StepTimes(keras.callbacks.Callback):
     """Wall-clock intervals between consecutive ``on_train_batch_end`` calls of ``fit`` (the
     steady-state step time). Timing restarts at every epoch: the boundary (end-of-epoch logs,
-    callbacks, backups) is not a step."""
+    callbacks, backups) is not a step. A model that runs several steps per call
+    (``steps_per_execution``) ends a batch once per call: each interval is divided by it."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -41,7 +42,7 @@ class StepTimes(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None) -> None:
         now = time.perf_counter()
         if self.last is not None:
-            self.intervals.append(now - self.last)
+            self.intervals.append((now - self.last) / self.model.steps_per_execution)
         self.last = now
 
 

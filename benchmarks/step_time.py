@@ -3,7 +3,8 @@
     python benchmarks/step_time.py [--steps 200] [--policies float32 mixed_bfloat16] [--xla both]
 
 Times ``model.fit`` over a repeated in-memory batch stream after a warm-up (the first
-call traces and compiles), for the CNN on 28×28×1 and the MLP on 2000-d inputs.
+call traces and compiles), for the CNN on 28×28×1 and the MLP on 2000-d inputs, with as many
+steps per call of the compiled function as ``train_run`` uses (``training.steps_per_call``).
 Writes ``benchmarks/results/step_time.json``.
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import write_results
+from ddc_tf.experiments import training
 from ddc_tf.models import DDC
 
 INPUTS = {"conv": (28, 28, 1), "mlp": (2000,)}
@@ -32,8 +34,9 @@ def time_steps(backbone: str, policy: str, xla: bool, steps: int, batch: int = 1
     x = np.random.default_rng(0).random((10 * batch, *INPUTS[backbone]), dtype=np.float32)
     dataset = tf.data.Dataset.from_tensor_slices(x).batch(batch, drop_remainder=True).repeat().prefetch(2)
     model = DDC(k, backbone=backbone)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=xla)
-    model.fit(dataset, steps_per_epoch=20, epochs=1, verbose=0)  # trace + compile
+    per_call = training.steps_per_call(steps, steps)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=xla, steps_per_execution=per_call)
+    model.fit(dataset, steps_per_epoch=2 * per_call, epochs=1, verbose=0)  # trace + compile
     start = time.perf_counter()
     model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
     seconds = (time.perf_counter() - start) / steps

@@ -13,7 +13,10 @@ PyTorch side is ``torch.autocast("cpu", dtype=torch.bfloat16)`` (loss in float32
 
 Both are timed in the same process on the same machine, batch 100, interleaved in rounds
 (the machine is shared; the median over all steps is reported): ddc_tf through ``model.fit``
-(a callback records the time between batch ends), PyTorch by timing each eager step.
+(a callback records the time between batch ends) with as many steps per call of the
+compiled function as ``train_run`` uses (``training.steps_per_call``; the time per call
+divided by them) and, as ``ddc_tf_one_step_per_call_ms``, one step per call; PyTorch by
+timing each eager step.
 The figure is ``ratio = ddc_tf step time / PyTorch step time`` (< 1: ddc_tf is faster).
 
 FLOPs of the conv step: counted analytically (multiply-adds × 2 of every conv / dense layer,
@@ -62,6 +65,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import StepTimes, write_results
+from ddc_tf.experiments import training
 from ddc_tf.models import DDC
 
 if _threads_from_argv() > 0:
@@ -135,13 +139,13 @@ def torch_model_and_step(policy: str):
 
 
 # ----------------------------------------------------------------------------- ddc_tf
-def tf_model(policy: str, dataset):
+def tf_model(policy: str, dataset, steps_per_call: int = 1):
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)
     model = DDC(K, backbone="conv")
     model.build((None, *SHAPE))
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(dataset, steps_per_epoch=5, epochs=1, verbose=0)  # trace
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=steps_per_call)
+    model.fit(dataset, steps_per_epoch=2 * steps_per_call, epochs=1, verbose=0)  # trace
     keras.mixed_precision.set_global_policy("float32")
     return model
 
@@ -203,33 +207,41 @@ def main() -> None:
     rows = []
     peaks: list[dict] = [matmul_peak(repeats=3)]
     flops = conv_step_flops()
+    # ddc_tf as train_run trains (several steps per call of the compiled function), and
+    # one step per call (plain model.fit): the A/B of training.steps_per_call
+    per_call = training.steps_per_call(args.steps, args.steps)
     for policy in args.policies:
-        model = tf_model(policy, dataset)
+        models = {"ddc_tf": tf_model(policy, dataset, per_call), "one_per_call": tf_model(policy, dataset)}
         step = torch_model_and_step(policy)
         for i in range(3):
             step(x_torch[i % 4])  # warm up
-        tf_times, torch_times = [], []
+        times: dict[str, list[float]] = {name: [] for name in models}
+        torch_times = []
         for _ in range(args.rounds):
-            timer = StepTimes()
-            model.fit(dataset, steps_per_epoch=args.steps, epochs=1, verbose=0, callbacks=[timer])
-            tf_times.extend(timer.intervals)
+            for name, model in models.items():
+                timer = StepTimes()
+                model.fit(dataset, steps_per_epoch=args.steps, epochs=1, verbose=0, callbacks=[timer])
+                times[name].extend(timer.intervals)
             for i in range(args.steps):
                 start = time.perf_counter()
                 step(x_torch[i % 4]).item()
                 torch_times.append(time.perf_counter() - start)
             peaks.append(matmul_peak(repeats=3))  # interleaved: the best moment is kept
-        tf_s, torch_s = float(np.median(tf_times)), float(np.median(torch_times))
+        tf_s, torch_s = float(np.median(times["ddc_tf"])), float(np.median(torch_times))
+        one_s = float(np.median(times["one_per_call"]))
         rows.append({
-            "policy": policy, "batch": BATCH,
+            "policy": policy, "batch": BATCH, "ddc_tf_steps_per_call": per_call,
             "ddc_tf_ms_per_step": 1e3 * tf_s, "torch_ms_per_step": 1e3 * torch_s,
+            "ddc_tf_one_step_per_call_ms": 1e3 * one_s,
             "ratio_tf_over_torch": tf_s / torch_s,
             "ddc_tf_examples_per_s": BATCH / tf_s, "torch_examples_per_s": BATCH / torch_s,
             "ddc_tf_achieved_gflops": flops["total"] / tf_s / 1e9,
             "torch_achieved_gflops": flops["total"] / torch_s / 1e9,
-            "steps_timed": {"ddc_tf": len(tf_times), "torch": len(torch_times)},
+            "intervals_timed": {"ddc_tf": len(times["ddc_tf"]), "one_per_call": len(times["one_per_call"]),
+                                "torch": len(torch_times)},
         })
-        print(f"{policy:<16} ddc_tf {1e3 * tf_s:7.1f} ms  torch {1e3 * torch_s:7.1f} ms  "
-              f"ratio {tf_s / torch_s:5.2f}", flush=True)
+        print(f"{policy:<16} ddc_tf {1e3 * tf_s:7.1f} ms ({per_call}/call; {1e3 * one_s:.1f} at 1/call)  "
+              f"torch {1e3 * torch_s:7.1f} ms  ratio {tf_s / torch_s:5.2f}", flush=True)
     peak = max(peaks, key=lambda p: p["peak_gflops"])
     peak["all_measurements_gflops"] = [round(p["peak_gflops"], 1) for p in peaks]
     for row in rows:

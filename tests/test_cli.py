@@ -192,15 +192,15 @@ def test_neighbors_default_applies_with_the_mlp_and_for_ot_on_one_device():
     from ddc_tf.cli import build_parser
     from ddc_tf.cli.common import resolve_data_and_clusters
     from ddc_tf.cli.fit import neighbors
-    from ddc_tf.options import DEFAULT_NEIGHBORS
+    from ddc_tf.options import DEFAULT_NEIGHBORS, SIBLING_NEIGHBORS
 
     parse = build_parser().parse_args
     assert neighbors(parse(["fit", "--data", "digits"]), "mlp", 1797) == DEFAULT_NEIGHBORS
     assert neighbors(parse(["fit", "--data", "fashion_mnist"]), "conv", 1797) == 0
     assert neighbors(parse(["fit", "--data", "fashion_mnist", "--neighbors", "10"]), "conv", 1797) == 10
-    assert neighbors(parse(["fit", "--data", "digits", "--method", "ot"]), "mlp", 1797) == DEFAULT_NEIGHBORS
-    assert neighbors(parse(["fit", "--data", "digits", "--method", "dcan"]), "mlp", 1797) == DEFAULT_NEIGHBORS
-    assert neighbors(parse(["fit", "--data", "fashion_mnist", "--method", "ot"]), "conv", 1797) == DEFAULT_NEIGHBORS
+    assert neighbors(parse(["fit", "--data", "digits", "--method", "ot"]), "mlp", 1797) == SIBLING_NEIGHBORS
+    assert neighbors(parse(["fit", "--data", "digits", "--method", "dcan"]), "mlp", 1797) == SIBLING_NEIGHBORS
+    assert neighbors(parse(["fit", "--data", "fashion_mnist", "--method", "ot"]), "conv", 1797) == SIBLING_NEIGHBORS
     assert neighbors(parse(["fit", "--data", "fashion_mnist", "--method", "dcan"]), "conv", 1797) == 0
     assert neighbors(parse(["fit", "--data", "digits", "--strategy", "mirrored"]), "mlp", 1797) == 0
     assert neighbors(parse(["fit", "--data", "digits", "--neighbors", "0"]), "mlp", 1797) == 0

@@ -166,6 +166,7 @@ def register(subparsers: Any) -> None:
         LR_SCHEDULES,
         METHOD_NAMES,
         SELECTORS,
+        SIBLING_NEIGHBORS,
         STRATEGIES,
     )
 
@@ -188,8 +189,8 @@ def register(subparsers: Any) -> None:
     fit.add_argument("--neighbors", type=non_negative_int, default=None, metavar="K",
                      help=f"pair each training point with one of its K nearest neighbours in the input space (cosine for non-negative inputs, else Euclidean) and "
                           f"add a neighbour term to the loss — ddc: their consistency -log(a·a'); ot, dcan: their latent distance "
-                          f"(README: 'Beating k-means', item 8; 'Sibling losses'); 0: the method's own loss (default: {DEFAULT_NEIGHBORS} "
-                          f"with the MLP backbone and for ot, on one device; 0 for ddc/dcan with the CNN, under --strategy and in the -paper presets)")
+                          f"(README: 'Beating k-means', item 8; 'Sibling losses'); 0: the method's own loss (default: {DEFAULT_NEIGHBORS} for ddc, "
+                          f"{SIBLING_NEIGHBORS} for ot and dcan, with the MLP backbone and for ot, on one device; 0 for ddc/dcan with the CNN, under --strategy and in the -paper presets)")
     fit.add_argument("--neighbor-weight", type=float, default=None, metavar="W",
                      help="weight of the neighbour term (default: 1 for ddc and ot, 0.1 for dcan)")
     fit.add_argument("--runs-at-once", type=positive_int, default=None, metavar="R",

@@ -482,11 +482,11 @@ def train_run(
 
 def pretrain_backbone(
     model: ClusteringModel, data: ArrayData, config: TrainConfig, seed: int, neighbors: np.ndarray | None = None
-) -> None:
+) -> ClusteringModel:
     """Train DDC for ``config.pretrain_steps`` on ``data`` (same backbone, hidden width,
     batch size, learning rate and seed; with ``config.neighbors``, on the same neighbour
-    pairs ``neighbors`` at DDC's default weight) and copy its backbone and hidden head into
-    ``model``."""
+    pairs ``neighbors`` at DDC's default weight), copy its backbone and hidden head into
+    ``model`` and return the trained DDC model."""
     ddc_config = dataclasses.replace(
         config, method="ddc", steps=config.pretrain_steps, pretrain_steps=None, epsilon=None,
         proportions="uniform", strategy="none", model_options=None, neighbor_weight=None,
@@ -494,6 +494,7 @@ def pretrain_backbone(
     ddc_model, _ = train_run(data, ddc_config, seed, verbose=0, neighbors=neighbors)
     model.backbone.set_weights(ddc_model.backbone.get_weights())
     model.hidden_layer.set_weights(ddc_model.hidden_layer.get_weights())
+    return ddc_model
 
 
 def evaluation_order(n: int, batch_size: int, seed: int = EVALUATION_SEED) -> np.ndarray:
