@@ -29,6 +29,7 @@ from common import subsample, write_results
 from ddc_tf import data as ddc_data
 from ddc_tf.evaluation import accuracy, nmi
 from ddc_tf.experiments import training
+from ddc_tf.experiments.protocol import embed_data
 from ddc_tf.experiments.training import TrainConfig, predict_assignments, train_run
 
 SETTINGS = {
@@ -37,10 +38,6 @@ SETTINGS = {
     "rec0.3": {"model_options": {"reconstruction_weight": 0.3}},
 }
 RIDGE = 1e-3  # per point: the fit's regulariser, relative to the hidden features' scale
-
-
-def hidden(model, x: np.ndarray, batch: int = 500) -> np.ndarray:
-    return np.concatenate([np.asarray(model.embed(x[i:i + batch])) for i in range(0, len(x), batch)])
 
 
 def warm_starting(record: dict):
@@ -52,7 +49,7 @@ def warm_starting(record: dict):
         ddc_config = dataclasses.replace(config, learning_rate=None)  # the DCAN rate is not DDC's
         ddc_model = plain(model, data, ddc_config, seed, neighbors)
         clusters = predict_assignments(ddc_model, data).argmax(axis=1)
-        features = np.hstack([hidden(ddc_model, data.x), np.ones((data.n, 1))]).astype(np.float64)
+        features = np.hstack([embed_data(ddc_model, data), np.ones((data.n, 1))]).astype(np.float64)
         targets = model.separation * np.eye(model.n_clusters, model.latent_dim)[clusters]
         gram = features.T @ features + RIDGE * data.n * np.eye(features.shape[1])
         weights = np.linalg.solve(gram, features.T @ targets)
