@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import StepTimes, write_results
-from torch_reference import conv_step_flops, matmul_peak
+from torch_reference import conv_step_flops, matmul_peak, tf_model
 from ddc_tf.experiments import training
 from ddc_tf.models import DDC
 
@@ -127,13 +127,8 @@ def main() -> None:
     model.optimizer.build(model.trainable_variables)
     pieces = step_pieces(model, tf.constant(xs[:BATCH]))
     per_call = training.steps_per_call(args.repeats, args.repeats)
-    fit_models = {}
-    for steps in (1, per_call):
-        keras.utils.set_random_seed(0)
-        fit_model = DDC(10, backbone="conv")
-        fit_model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=steps)
-        fit_model.fit(dataset, steps_per_epoch=2 * steps, epochs=1, verbose=0)  # trace
-        fit_models[f"model.fit, {steps} step{'s' if steps > 1 else ''} per call"] = fit_model
+    fit_models = {f"model.fit, {steps} step{'s' if steps > 1 else ''} per call": tf_model("float32", dataset, steps)
+                  for steps in (1, per_call)}  # built and traced as torch_reference.py's
     for fn, _ in kernels.values():
         timed(fn, 3)
     for fn in pieces.values():

@@ -58,8 +58,8 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             space and add a neighbour term to the loss (README: "Beating k-means", item 8;
             "Sibling losses"); 0: the method's own loss; ``None`` (default): as ``ddc-tf fit``
             (``ddc_tf.options.default_neighbors``: 5 for DDC, 10 for OT and DCAN with the MLP, at
-            most n − 1). With
-            ``method="ot"`` or ``"dcan"`` the backbone starts from a DDC run, as in ``ddc-tf fit``.
+            most n − 1). With ``method="ot"`` or ``"dcan"`` the backbone starts from a DDC run,
+            as in ``ddc-tf fit``.
         learning_rate: Adam's rate; ``None``: 1e-3.
         rel_sigma, sigma_mode: the DDC kernel bandwidth (``ddc_tf.losses.bandwidth_sq``).
         random_state: seed of the first run (run r uses ``random_state + r``); ``None``: 0.
