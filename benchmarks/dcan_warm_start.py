@@ -38,16 +38,17 @@ SETTINGS = {
     "rec0.3": {"model_options": {"reconstruction_weight": 0.3}},
 }
 RIDGE = 1e-3  # per point: the fit's regulariser, relative to the hidden features' scale
+#: The package's pre-training, taken once: each run's wrapper must call it, not the wrapper
+#: of the run before (that chain redid every earlier fit and wrote into earlier runs' records).
+PRETRAIN_BACKBONE = training.pretrain_backbone
 
 
 def warm_starting(record: dict):
     """A ``pretrain_backbone`` that also fits DCAN's latent layer onto the pretrained clusters
     (and records what it started from in ``record``)."""
-    plain = training.pretrain_backbone
-
     def pretrain(model, data, config, seed, neighbors=None):
         ddc_config = dataclasses.replace(config, learning_rate=None)  # the DCAN rate is not DDC's
-        ddc_model = plain(model, data, ddc_config, seed, neighbors)
+        ddc_model = PRETRAIN_BACKBONE(model, data, ddc_config, seed, neighbors)
         clusters = predict_assignments(ddc_model, data).argmax(axis=1)
         features = np.hstack([embed_data(ddc_model, data), np.ones((data.n, 1))]).astype(np.float64)
         targets = model.separation * np.eye(model.n_clusters, model.latent_dim)[clusters]
