@@ -9,10 +9,14 @@ runs, and DDC-ENSEMBLE (the consensus clustering of all runs). No training. Labe
 score the picks.
 
 Selectors (``ddc_tf.selection``): ``loss`` (the paper), ``l1`` (the public PyTorch DDC),
-``consensus`` (mean NMI with the other runs). Diagnostic only: ``l1+l3``, ``l2+l3`` and
+``consensus`` (mean NMI with the other runs), ``ensemble`` (NMI with DDC-ENSEMBLE). Diagnostic only: ``l1+l3``, ``l2+l3`` and
 ``imbalance`` (1 − entropy of the cluster sizes / log k).
 
     python benchmarks/selection.py --folders outputs/quality/quality_screen/*/* --name selection
+    python benchmarks/selection.py --folders outputs/distill/20news-nbr5-w1 --protocols-of 10 --stride 2
+
+``--protocols-of R`` cuts a folder of many runs (``benchmarks/distill.py``'s) into protocols
+of R consecutive seeds, as that benchmark did.
 
 Writes ``benchmarks/results/<name>.json`` and prints, per selector, on how many folders
 its pick was at or above the median (the rule that chooses the default selector).
@@ -29,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from common import write_results
+from common import subsample, write_results
 from ddc_tf import evaluation, selection
 
 
@@ -59,11 +63,16 @@ def read_folder(folder: Path) -> tuple[list[dict], list[np.ndarray]]:
     return runs, labelings
 
 
-def evaluate_folder(folder: Path, y: np.ndarray) -> dict:
+def evaluate_folder(folder: Path, y: np.ndarray, first: int = 0, count: int | None = None) -> dict:
+    """Every selector on the runs ``first … first+count-1`` (in seed order) of ``folder``:
+    all of them by default."""
     runs, labelings = read_folder(folder)
+    stop = len(runs) if count is None else first + count
+    runs, labelings = runs[first:stop], labelings[first:stop]
     accs = np.array([r["acc"] for r in runs])
     median = float(np.median(accs))
     row = {"folder": str(folder), "data": runs[0]["signature"]["data"], "runs": len(runs),
+           "seeds": [r["seed"] for r in runs],
            "acc_mean": float(accs.mean()), "acc_std": float(accs.std()), "acc_median": median,
            "acc_max": float(accs.max()), "selectors": {}}
     consensus = selection.consensus_scores(labelings)
@@ -93,15 +102,31 @@ def evaluate_folder(folder: Path, y: np.ndarray) -> dict:
     return row
 
 
+def _print_row(row: dict) -> None:
+    print(f"{row['folder']} seeds {row['seeds'][0]}–{row['seeds'][-1]} ({row['runs']} runs, ACC mean "
+          f"{row['acc_mean']:.3f}, median {row['acc_median']:.3f}, max {row['acc_max']:.3f}); "
+          f"ENSEMBLE of all: ACC {row['ensemble']['acc']:.3f} NMI {row['ensemble']['nmi']:.3f}")
+    for sel, c in row["selectors"].items():
+        rho = "—" if c["spearman_rank_acc"] is None else f"{c['spearman_rank_acc']:+.2f}"
+        votes = "  ".join(f"VOTE{k} {v['acc']:.3f}" for k, v in c["vote"].items())
+        print(f"  {sel:<10} picks {c['picked_acc']:.3f} {'≥' if c['at_or_above_median'] else '<'} median"
+              f"  Spearman {rho:>6}  {votes}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folders", nargs="+", required=True, help="protocol folders (holding runs/seed_*/)")
+    parser.add_argument("--protocols-of", type=int, default=None, metavar="R",
+                        help="score each folder's runs as protocols of R consecutive runs (seed order) "
+                             "instead of one protocol of all (a folder of at most R runs stays one)")
+    parser.add_argument("--stride", type=int, default=None,
+                        help="with --protocols-of: runs between the first runs of consecutive protocols (default R)")
     parser.add_argument("--name", default="selection")
     args = parser.parse_args()
 
     from ddc_tf.data import load_arrays
 
-    labels: dict[str, np.ndarray] = {}
+    labels: dict[tuple[str, int], np.ndarray] = {}
     rows = []
     for folder in map(Path, args.folders):
         if not list(folder.glob("runs/seed_*/run.json")):
@@ -110,22 +135,18 @@ def main() -> None:
         if (folder / LABELS_FILE).exists():
             y = np.load(folder / LABELS_FILE, allow_pickle=False)
         else:  # a ddc-tf fit folder of a named data set
-            name = signature["data"]
-            if name not in labels:
-                labels[name] = load_arrays(name).y
-            y = labels[name]
+            name = signature["data"].split("[")[0]  # "fashion_mnist[10000]": common.subsample's seeded subset
+            if (name, signature["n"]) not in labels:
+                labels[name, signature["n"]] = subsample(load_arrays(name), signature["n"]).y
+            y = labels[name, signature["n"]]
         if y is None or y.shape[0] != signature["n"]:
             print(f"{folder}: no labels for its {signature['n']} points; skipped")
             continue
-        row = evaluate_folder(folder, y)
-        rows.append(row)
-        print(f"{folder} ({row['runs']} runs, ACC mean {row['acc_mean']:.3f}, median {row['acc_median']:.3f}, "
-              f"max {row['acc_max']:.3f}); ENSEMBLE of all: ACC {row['ensemble']['acc']:.3f} NMI {row['ensemble']['nmi']:.3f}")
-        for sel, c in row["selectors"].items():
-            rho = "—" if c["spearman_rank_acc"] is None else f"{c['spearman_rank_acc']:+.2f}"
-            votes = "  ".join(f"VOTE{k} {v['acc']:.3f}" for k, v in c["vote"].items())
-            print(f"  {sel:<10} picks {c['picked_acc']:.3f} {'≥' if c['at_or_above_median'] else '<'} median"
-                  f"  Spearman {rho:>6}  {votes}")
+        total = len(read_folder(folder)[0])
+        size = min(args.protocols_of or total, total)  # a folder of fewer runs is one protocol
+        for first in range(0, total - size + 1, args.stride or size):
+            rows.append(evaluate_folder(folder, y, first, size))
+            _print_row(rows[-1])
     tally = {}
     for sel in selection.SELECTORS + tuple(EXTRA_CRITERIA):
         picks = [r["selectors"][sel] for r in rows]
@@ -133,16 +154,20 @@ def main() -> None:
             "at_or_above_median": int(sum(p["at_or_above_median"] for p in picks)),
             "folders": len(picks),
             "mean_picked_acc": float(np.mean([p["picked_acc"] for p in picks])) if picks else None,
+            "mean_picked_nmi": float(np.mean([p["picked_nmi"] for p in picks])) if picks else None,
             "mean_vote3_acc": float(np.mean([p["vote"]["3"]["acc"] for p in picks if "3" in p["vote"]])) if picks else None,
             "mean_vote5_acc": float(np.mean([p["vote"]["5"]["acc"] for p in picks if "5" in p["vote"]])) if picks else None,
+            "mean_vote5_nmi": float(np.mean([p["vote"]["5"]["nmi"] for p in picks if "5" in p["vote"]])) if picks else None,
         }
         print(f"{sel:<10} at/above median on {tally[sel]['at_or_above_median']}/{len(picks)} folders; "
-              f"mean pick {tally[sel]['mean_picked_acc']:.3f}, VOTE3 {tally[sel]['mean_vote3_acc']:.3f}")
-    if rows:
-        tally["ensemble"] = {"mean_acc": float(np.mean([r["ensemble"]["acc"] for r in rows])),
-                             "mean_nmi": float(np.mean([r["ensemble"]["nmi"] for r in rows]))}
-        print(f"ENSEMBLE of all runs: mean ACC {tally['ensemble']['mean_acc']:.3f}, "
-              f"NMI {tally['ensemble']['mean_nmi']:.3f}")
+              f"mean pick {tally[sel]['mean_picked_acc']:.3f} / {tally[sel]['mean_picked_nmi']:.3f}, "
+              f"VOTE3 {tally[sel]['mean_vote3_acc']:.3f}, VOTE5 {tally[sel]['mean_vote5_acc']:.3f} / "
+              f"{tally[sel]['mean_vote5_nmi']:.3f}")
+    if rows:  # DDC-ENSEMBLE, the consensus clustering (not the selector of that name)
+        tally["ddc_ensemble"] = {"mean_acc": float(np.mean([r["ensemble"]["acc"] for r in rows])),
+                                 "mean_nmi": float(np.mean([r["ensemble"]["nmi"] for r in rows]))}
+        print(f"ENSEMBLE of all runs: mean ACC {tally['ddc_ensemble']['mean_acc']:.3f}, "
+              f"NMI {tally['ddc_ensemble']['mean_nmi']:.3f}")
     write_results(args.name, {"command": "python benchmarks/selection.py " + " ".join(sys.argv[1:]),
                               "tally": tally, "rows": rows})
 

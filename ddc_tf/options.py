@@ -42,7 +42,7 @@ DEFAULT_SIGMA_MODE: SigmaMode = "reference"
 #: The paper's relative bandwidth.
 DEFAULT_REL_SIGMA = 0.15
 #: Label-free run selectors (``ddc_tf.selection.rank_runs``).
-SELECTORS: tuple[str, ...] = ("loss", "l1", "consensus")
+SELECTORS: tuple[str, ...] = ("loss", "l1", "consensus", "ensemble")
 #: The protocol's default selector (see the README's selection table for the measurement).
 DEFAULT_SELECTOR = "consensus"
 #: ``ddc-tf fit --distill-steps``: mini-batches that fine-tune the chosen run on DDC-ENSEMBLE

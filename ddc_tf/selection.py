@@ -7,10 +7,14 @@ labels. Selectors rank the runs best first:
 * ``"l1"``: the lowest Cauchy–Schwarz term ``l1`` alone (the public PyTorch DDC's rule);
 * ``"consensus"``: the run that agrees most with the other runs — the highest mean NMI
   between its cluster ids and each other run's (an ensemble-style criterion: a good
-  local minimum is one that many seeds find, a poor one is idiosyncratic).
+  local minimum is one that many seeds find, a poor one is idiosyncratic);
+* ``"ensemble"``: the run that agrees most with DDC-ENSEMBLE, the consensus clustering of
+  all runs (below) — the highest NMI between its cluster ids and the ensemble's. Where
+  ``"consensus"`` averages pairwise agreements, so that two runs sharing one odd partition
+  support each other, this compares every run with what the runs agree on as a whole.
 
-Ties (and consensus with fewer than three runs, where every run agrees equally with the
-other) fall back to the total loss. DDC-VOTE then votes over the first ``vote_size(R)``
+Ties (and ``"consensus"`` / ``"ensemble"`` with fewer than three runs, where there is no
+majority to agree with) fall back to the total loss. DDC-VOTE then votes over the first ``vote_size(R)``
 runs of the ranking (ties to the best-ranked run). DDC-ENSEMBLE (:func:`ensemble`) combines
 *all* runs into one consensus clustering: k-means on the concatenated one-hot cluster
 indicators of the runs — the quadratic-mutual-information consensus of Topchy, Jain &
@@ -33,7 +37,7 @@ from ddc_tf import baselines, evaluation
 from ddc_tf.options import DEFAULT_SELECTOR, SELECTORS  # the names rank_runs accepts
 
 __all__ = ["SELECTORS", "DEFAULT_SELECTOR", "MIN_VOTE_RUNS", "vote_size", "agreement_matrix",
-           "consensus_scores", "check_selector", "rank_runs", "ensemble"]
+           "consensus_scores", "ensemble_agreement", "check_selector", "rank_runs", "ensemble"]
 
 #: DDC-VOTE needs at least this many runs (the paper votes over the best three, §4.6).
 MIN_VOTE_RUNS = 3
@@ -76,6 +80,12 @@ def consensus_scores(labelings: Sequence[np.ndarray]) -> np.ndarray:
     return (table.sum(axis=1) - 1.0) / (runs - 1)
 
 
+def ensemble_agreement(labelings: Sequence[np.ndarray], combined: np.ndarray) -> np.ndarray:
+    """NMI of each run's cluster ids with the consensus clustering ``combined`` (DDC-ENSEMBLE,
+    :func:`ensemble`): ``(R,)`` float64, higher = closer to what the runs agree on."""
+    return np.array([evaluation.nmi(combined, labels) for labels in labelings], dtype=np.float64)
+
+
 def check_selector(selector: str) -> str:
     """``selector`` if it is one of :data:`SELECTORS`, else a ValueError naming them."""
     if selector not in SELECTORS:
@@ -88,16 +98,21 @@ def rank_runs(
     labelings: Sequence[np.ndarray] | None = None,
     selector: str = DEFAULT_SELECTOR,
     consensus: np.ndarray | None = None,
+    combined: np.ndarray | None = None,
 ) -> list[int]:
     """Order runs best first by a label-free selector.
 
     Args:
         records: one dict per run with ``"loss"`` and ``"terms"`` (``{"l1", ...}``), as the
             protocol writes them.
-        labelings: each run's ``(n,)`` cluster ids (needed by ``"consensus"``).
+        labelings: each run's ``(n,)`` cluster ids (needed by ``"consensus"`` and
+            ``"ensemble"``).
         selector: one of :data:`SELECTORS`.
         consensus: ``consensus_scores(labelings)`` when the caller has them already
             (``"consensus"`` then needs no labelings).
+        combined: ``ensemble(labelings, k, seed=…)`` when the caller has it already (the
+            protocol reports that one); ``None``: ``"ensemble"`` computes it with seed 0,
+            ``k`` the length of the records' ``"cluster_sizes"`` (else the largest id + 1).
 
     Returns:
         Indices into ``records``, best first.
@@ -108,6 +123,15 @@ def rank_runs(
         primary = loss
     elif selector == "l1":
         primary = np.array([r["terms"]["l1"] for r in records], dtype=np.float64)
+    elif selector == "ensemble":
+        if len(records) < MIN_VOTE_RUNS:
+            primary = np.zeros(len(records))  # no majority to agree with: the loss decides
+        else:
+            if labelings is None or len(labelings) != len(records):
+                raise ValueError("selector='ensemble' needs the cluster ids of every run")
+            if combined is None:
+                combined = ensemble(labelings, _n_clusters(records, labelings), seed=0)
+            primary = -ensemble_agreement(labelings, combined)
     else:
         if consensus is None:
             if labelings is None or len(labelings) != len(records):
@@ -116,6 +140,14 @@ def rank_runs(
         primary = -np.asarray(consensus, dtype=np.float64)
     # lexsort: last key is the primary one; the loss breaks ties
     return [int(i) for i in np.lexsort((loss, primary))]
+
+
+def _n_clusters(records: Sequence[dict[str, Any]], labelings: Sequence[np.ndarray]) -> int:
+    """The runs' k: the length of their ``"cluster_sizes"`` when recorded, else the largest
+    cluster id + 1 (a cluster no point chose is then not counted)."""
+    if "cluster_sizes" in records[0]:
+        return len(records[0]["cluster_sizes"])
+    return int(max(np.max(labels) for labels in labelings)) + 1
 
 
 def ensemble(labelings: Sequence[np.ndarray], n_clusters: int, *, seed: int = 0,

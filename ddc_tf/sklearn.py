@@ -49,7 +49,8 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         steps: training mini-batches per run.
         batch_size: points per mini-batch (the kernel's size); at most ``n``.
         runs: independent networks trained; the ``selector`` picks one without labels.
-        selector: ``"consensus"`` (default), ``"loss"`` or ``"l1"`` (``ddc_tf.selection``).
+        selector: one of ``ddc_tf.selection.SELECTORS`` (default ``DEFAULT_SELECTOR``):
+            ``"loss"``, ``"l1"``, ``"consensus"`` or ``"ensemble"``.
         distill_steps: with ``runs ≥ 3``, the chosen network is then fine-tuned this many
             mini-batches on the consensus clustering of all runs (DDC-DISTILLED, as
             ``ddc-tf fit`` does by default; ``ddc_tf.experiments.distill``); 0 keeps the chosen

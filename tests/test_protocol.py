@@ -160,10 +160,14 @@ def test_selectors_rank_the_same_runs_without_retraining(three_runs, monkeypatch
     labelings = [np.load(out / "runs" / f"seed_{r['seed']}" / "clusters.npy") for r in results["runs"]]
     np.testing.assert_allclose([r["consensus"] for r in results["runs"]],
                                selection.consensus_scores(labelings))
+    # DDC-ENSEMBLE: the consensus clustering of all runs, whatever the selector
+    combined = selection.ensemble(labelings, cfg.n_clusters, seed=SEED)
+    np.testing.assert_allclose([r["ensemble_agreement"] for r in results["runs"]],
+                               selection.ensemble_agreement(labelings, combined))
     for name in selection.SELECTORS:
         picked, _ = run_protocol(data, cfg, runs=3, seed=SEED, out_dir=out, verbose=0,
                                  selector=name, vote_runs=2)
-        order = selection.rank_runs(results["runs"], labelings, name)
+        order = selection.rank_runs(results["runs"], labelings, name, combined=combined)
         assert picked["selector"] == name
         assert picked["best"] == {k: results["runs"][order[0]][k] for k in ("seed", "loss", "acc", "nmi")}
         assert picked["vote"]["seeds"] == [results["runs"][i]["seed"] for i in order[:2]]
@@ -171,8 +175,6 @@ def test_selectors_rank_the_same_runs_without_retraining(three_runs, monkeypatch
         assert picked["vote"]["acc"] == pytest.approx(evaluation.accuracy(data.y, voted))
         accs = np.array([r["acc"] for r in results["runs"]])
         assert picked["summary"]["chosen_acc_rank"] == 1 + int((accs > accs[order[0]]).sum())
-    # DDC-ENSEMBLE: the consensus clustering of all runs, whatever the selector
-    combined = selection.ensemble(labelings, cfg.n_clusters, seed=SEED)
     assert picked["ensemble"]["seeds"] == [r["seed"] for r in results["runs"]]
     assert picked["ensemble"]["acc"] == pytest.approx(evaluation.accuracy(data.y, combined))
     np.testing.assert_array_equal(np.load(out / "ensemble_clusters.npy"), combined)

@@ -1,4 +1,4 @@
-"""ddc_tf.selection: label-free run selectors (loss, l1, consensus), checked against
+"""ddc_tf.selection: label-free run selectors (loss, l1, consensus, ensemble), checked against
 scikit-learn's NMI and hand-made runs."""
 
 from __future__ import annotations
@@ -62,6 +62,35 @@ def test_rank_runs_by_each_selector():
     assert ranked[-1] == 3 and sorted(ranked[:3]) == [0, 1, 2]
     # precomputed scores give the same ranking, without the labelings
     assert selection.rank_runs(records, None, "consensus", consensus=selection.consensus_scores(runs)) == ranked
+
+
+def test_ensemble_agreement_is_nmi_with_the_consensus_clustering():
+    runs = _runs()
+    combined = selection.ensemble(runs, 3, seed=0)
+    scores = selection.ensemble_agreement(runs, combined)
+    for labels, score in zip(runs, scores):
+        assert score == pytest.approx(normalized_mutual_info_score(combined, labels), abs=1e-10)
+    assert np.argmin(scores) == 3  # the idiosyncratic run is farthest from what the others agree on
+
+
+def test_rank_runs_by_agreement_with_the_ensemble():
+    runs = _runs()
+    records = [{**r, "cluster_sizes": [100, 100, 100]} for r in _records([0.5, 0.4, 0.6, 0.1], [0.3, 0.1, 0.2, 0.4])]
+    combined = selection.ensemble(runs, 3, seed=0)
+    expected = [int(i) for i in np.argsort(-selection.ensemble_agreement(runs, combined), kind="stable")]
+    assert selection.rank_runs(records, runs, "ensemble", combined=combined) == expected
+    assert expected[-1] == 3
+    # without `combined` it clusters the runs itself: seed 0, k from the records' cluster sizes
+    assert selection.rank_runs(records, runs, "ensemble") == expected
+    assert selection.rank_runs(_records([0.5, 0.4, 0.6, 0.1], [0.0] * 4), runs, "ensemble") == expected
+    # a run that disagrees with a 2-to-1 majority ranks last even at the lowest loss
+    same = np.repeat(np.arange(3), 40)
+    odd = np.tile(np.arange(3), 40)
+    assert selection.rank_runs(_records([0.3, 0.2, 0.1], [0.0] * 3), [same, same, odd], "ensemble")[-1] == 2
+    # fewer than three runs: no majority, the loss decides
+    assert selection.rank_runs(records[:2], runs[:2], "ensemble") == [1, 0]
+    with pytest.raises(ValueError, match="cluster ids of every run"):
+        selection.rank_runs(records, None, "ensemble")
 
 
 def test_consensus_ties_fall_back_to_the_loss():

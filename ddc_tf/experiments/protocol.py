@@ -3,8 +3,8 @@
 Every run trains a fresh model with its own seed and is scored by its **unsupervised**
 loss over the whole data set (batches of a fixed random permutation of the points);
 labels are used only to report ACC/NMI, never to choose. A selector
-(:mod:`ddc_tf.selection`: the lowest loss as in the paper, ``l1``, or the consensus
-between runs) ranks the runs; DDC-VOTE aligns the next best runs to the first (Hungarian
+(:mod:`ddc_tf.selection`: the lowest loss as in the paper, ``l1``, the consensus
+between runs, or the agreement with DDC-ENSEMBLE) ranks the runs; DDC-VOTE aligns the next best runs to the first (Hungarian
 on their contingency tables) and takes a per-point majority vote, ties to the best run;
 DDC-ENSEMBLE clusters the points by how often all runs put them together (a consensus
 clustering, ``selection.ensemble``).
@@ -317,8 +317,8 @@ def run_protocol(
             ``"kmeans_hidden"`` (the same on the chosen run's hidden representation);
             each adds a key of that name, ``{acc, nmi, seed, ...}``, to the results.
         selector: how the reported run is picked (``ddc_tf.selection.SELECTORS``): ``"loss"``
-            (lowest total loss, the paper), ``"l1"`` or ``"consensus"`` (most agreement
-            with the other runs).
+            (lowest total loss, the paper), ``"l1"``, ``"consensus"`` (most agreement
+            with the other runs) or ``"ensemble"`` (most agreement with DDC-ENSEMBLE).
         vote_runs: DDC-VOTE combines the best this many runs of the selector's ranking
             (3 in the paper; no vote when fewer runs were trained); ``None``: the better half
             of the runs, at least 3 (``ddc_tf.selection.vote_size``).
@@ -336,10 +336,13 @@ def run_protocol(
     Returns:
         ``(results, best_model)``: the chosen run's trained model and the results dict
         written to ``results.json``: ``data, n, clusters, steps, config,
-        runs`` (one ``{seed, loss, consensus, acc, nmi, ...}`` per run), ``selector``,
+        runs`` (one ``{seed, loss, consensus, ensemble_agreement, acc, nmi, ...}`` per run:
+        ``consensus`` its mean NMI with the other runs, ``ensemble_agreement`` its NMI with
+        DDC-ENSEMBLE, 0 when R < 3), ``selector``,
         ``best`` (the selector's pick), ``ensemble`` (``{seeds, acc, nmi}`` of DDC-ENSEMBLE,
         the consensus clustering of all runs, ``ddc_tf.selection.ensemble``; None when
-        R < 3), ``vote`` (``{acc, nmi}`` of DDC-VOTE, or None when R < 3), ``distilled``
+        R < 3), ``vote`` (``{acc, nmi}`` of DDC-VOTE, or None when R < 3 or fewer than
+        ``vote_runs``), ``distilled``
         (``{seed, steps, acc, nmi, agreement}`` of DDC-DISTILLED — ``agreement``: the share
         of points on which it predicts the ensemble's cluster — or None), and ``summary``
         (mean ± std and max of ACC/NMI over all runs, plus how well the selection did:
@@ -385,19 +388,22 @@ def run_protocol(
             models.append(model)
 
     consensus = selection.consensus_scores(labelings)
-    order = selection.rank_runs(records, labelings, selector, consensus=consensus)
+    combined, ensemble = None, None
+    if runs >= selection.MIN_VOTE_RUNS:  # DDC-ENSEMBLE: what the runs agree on
+        combined = selection.ensemble(labelings, config.n_clusters, seed=seed)
+        ensemble = {"seeds": [r["seed"] for r in records], **_metrics(data.y, combined)}
+    agreement = selection.ensemble_agreement(labelings, combined) if combined is not None else np.zeros(runs)
+    order = selection.rank_runs(records, labelings, selector, consensus=consensus, combined=combined)
     best = order[0]
     vote = None
-    ensemble = None
     if n_vote is not None:
         voted = evaluation.vote([labelings[i] for i in order[:n_vote]])
         vote = {"seeds": [records[i]["seed"] for i in order[:n_vote]], **_metrics(data.y, voted)}
-        combined = selection.ensemble(labelings, config.n_clusters, seed=seed)
-        ensemble = {"seeds": [r["seed"] for r in records], **_metrics(data.y, combined)}
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
+    if out is not None and combined is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        np.save(out / ENSEMBLE_FILE, combined)
+        if n_vote is not None:
             np.save(out / VOTE_FILE, voted)
-            np.save(out / ENSEMBLE_FILE, combined)
 
     def brief(record: dict[str, Any]) -> dict[str, Any]:
         return {k: record[k] for k in ("seed", "loss", "acc", "nmi")}
@@ -418,9 +424,9 @@ def run_protocol(
         "steps": config.steps,
         "config": config.to_dict(),
         "runs": [
-            {**brief(r), "terms": r["terms"], "consensus": float(c),
+            {**brief(r), "terms": r["terms"], "consensus": float(c), "ensemble_agreement": float(a),
              "cluster_sizes": r["cluster_sizes"], "seconds": r.get("seconds")}
-            for r, c in zip(records, consensus)
+            for r, c, a in zip(records, consensus, agreement)
         ],
         "selector": selector,
         "best": brief(records[best]),
