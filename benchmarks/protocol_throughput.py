@@ -13,7 +13,8 @@ ms per run-step and examples·runs per second (batch 100), and the speed-up over
 ``--protocol R`` also times the whole protocol — R runs × ``--protocol-steps`` of the paper's
 CNN on a random 10 000 Fashion-MNIST images (``run_protocol``, as ``ddc-tf fit`` runs it,
 distillation included) — once per ``--runs-at-once`` value, and reports each run's ACC so
-that "results unchanged" can be checked. Writes ``benchmarks/results/protocol_throughput.json``.
+that "results unchanged" can be checked. ``--mixed-precision bfloat16`` trains everything in
+that policy, as ``ddc-tf fit --mixed-precision bfloat16`` does. Writes ``benchmarks/results/protocol_throughput.json``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras
 import numpy as np
 
 from common import StepTimes, machine, subsample, write_results
@@ -64,10 +66,14 @@ def main() -> None:
     parser.add_argument("--protocol", type=int, default=0, metavar="R", help="also time a whole protocol of R runs")
     parser.add_argument("--protocol-steps", type=int, default=3000)
     parser.add_argument("--runs-at-once", type=int, nargs="+", default=[1, 5])
+    parser.add_argument("--mixed-precision", choices=("bfloat16", "float16"), default=None,
+                        help="train in this mixed precision (as `ddc-tf fit --mixed-precision`; the loss stays float32)")
     parser.add_argument("--name", default="protocol_throughput")
     args = parser.parse_args()
+    if args.mixed_precision:
+        keras.mixed_precision.set_global_policy(f"mixed_{args.mixed_precision}")
     payload: dict = {"command": "python benchmarks/protocol_throughput.py " + " ".join(sys.argv[1:]),
-                     "machine": machine(), "batch": BATCH, "throughput": [], "protocol": []}
+                     "machine": machine(), "batch": BATCH, "mixed_precision": args.mixed_precision, "throughput": [], "protocol": []}
     for backbone in args.backbones:
         data = synthetic(backbone)
         config = TrainConfig(n_clusters=10, backbone=backbone, batch_size=BATCH,
@@ -94,6 +100,7 @@ def main() -> None:
                 seconds = time.perf_counter() - start
             row = {"runs": args.protocol, "steps": args.protocol_steps, "runs_at_once": at_once,
                    "seconds": round(seconds, 1), "acc": [round(r["acc"], 4) for r in results["runs"]],
+                   "nmi": [round(r["nmi"], 4) for r in results["runs"]],
                    "distilled": results["distilled"] and {k: results["distilled"][k] for k in ("acc", "nmi")}}
             payload["protocol"].append(row)
             print(f"protocol {args.protocol} × {args.protocol_steps} CNN, runs at once {at_once}: {seconds:.0f} s, "

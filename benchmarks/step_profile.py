@@ -1,7 +1,8 @@
-"""Where the paper's CNN training step spends its time (batch 100, float32): each
-convolution kernel alone, then the step built up piece by piece.
+"""Where the paper's CNN training step spends its time (batch 100, float32 or
+mixed_bfloat16): each convolution kernel alone, then the step built up piece by piece.
 
     python benchmarks/step_profile.py [--rounds 5] [--repeats 30]
+    python benchmarks/step_profile.py --policy mixed_bfloat16 --name step_profile_bf16
 
 Kernels (``tf.function`` of one op, inputs fixed): conv1 / conv2 forward, their filter
 gradients, conv2's input gradient (conv1 needs none), with the GFLOP/s each reaches.
@@ -11,7 +12,7 @@ Cumulative pieces: the backbone's forward + backward (a sum-of-squares loss), + 
 per call (what ``train_run`` uses). Every piece is timed in rounds, interleaved (the machine
 is shared); the median over rounds is reported, with the SGEMM peak measured alongside
 (the best of all measurements, as in ``torch_reference.py``).
-Writes ``benchmarks/results/step_profile.json``.
+Writes ``benchmarks/results/<name>.json`` (``step_profile.json`` by default).
 """
 
 from __future__ import annotations
@@ -35,14 +36,18 @@ from ddc_tf.models import DDC
 BATCH = 100
 
 
-def conv_kernels(rng: np.random.Generator) -> dict[str, tuple[callable, float]]:
-    """``name -> (zero-argument tf.function, GFLOP of the op)`` for the CNN's convolutions."""
-    x = tf.constant(rng.random((BATCH, 28, 28, 1), dtype=np.float32))
-    h = tf.constant(rng.random((BATCH, 12, 12, 32), dtype=np.float32))
-    w1 = tf.constant(rng.normal(size=(5, 5, 1, 32)).astype(np.float32))
-    w2 = tf.constant(rng.normal(size=(5, 5, 32, 64)).astype(np.float32))
-    d1 = tf.constant(rng.random((BATCH, 24, 24, 32), dtype=np.float32))
-    d2 = tf.constant(rng.random((BATCH, 8, 8, 64), dtype=np.float32))
+def conv_kernels(rng: np.random.Generator, dtype: tf.DType = tf.float32) -> dict[str, tuple[callable, float]]:
+    """``name -> (zero-argument tf.function, GFLOP of the op)`` for the CNN's convolutions,
+    computed in ``dtype`` (bfloat16: what they run in under ``mixed_bfloat16``)."""
+    def const(values: np.ndarray) -> tf.Tensor:
+        return tf.cast(tf.constant(values.astype(np.float32)), dtype)
+
+    x = const(rng.random((BATCH, 28, 28, 1)))
+    h = const(rng.random((BATCH, 12, 12, 32)))
+    w1 = const(rng.normal(size=(5, 5, 1, 32)))
+    w2 = const(rng.normal(size=(5, 5, 32, 64)))
+    d1 = const(rng.random((BATCH, 24, 24, 32)))
+    d2 = const(rng.random((BATCH, 8, 8, 64)))
     ones = [1, 1, 1, 1]
     conv1 = 2 * BATCH * 24 * 24 * 32 * 25 / 1e9
     conv2 = 2 * BATCH * 8 * 8 * 64 * 25 * 32 / 1e9
@@ -115,11 +120,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=30, help="calls (or fit steps) per piece per round")
+    parser.add_argument("--policy", choices=("float32", "mixed_bfloat16"), default="float32",
+                        help="Keras dtype policy of the models (the kernels then run in bfloat16 too)")
+    parser.add_argument("--name", default="step_profile", help="results file name")
     args = parser.parse_args()
+    keras.mixed_precision.set_global_policy(args.policy)
     rng = np.random.default_rng(0)
     xs = rng.random((4 * BATCH, 28, 28, 1), dtype=np.float32)
     dataset = tf.data.Dataset.from_tensor_slices(xs).batch(BATCH, drop_remainder=True).repeat().prefetch(2)
-    kernels = conv_kernels(rng)
+    kernels = conv_kernels(rng, tf.bfloat16 if args.policy == "mixed_bfloat16" else tf.float32)
     keras.utils.set_random_seed(0)
     model = DDC(10, backbone="conv")
     model.build((None, 28, 28, 1))
@@ -127,7 +136,7 @@ def main() -> None:
     model.optimizer.build(model.trainable_variables)
     pieces = step_pieces(model, tf.constant(xs[:BATCH]))
     per_call = training.steps_per_call(args.repeats, args.repeats)
-    fit_models = {f"model.fit, {steps} step{'s' if steps > 1 else ''} per call": tf_model("float32", dataset, steps)
+    fit_models = {f"model.fit, {steps} step{'s' if steps > 1 else ''} per call": tf_model(args.policy, dataset, steps)
                   for steps in (1, per_call)}  # built and traced as torch_reference.py's
     for fn, _ in kernels.values():
         timed(fn, 3)
@@ -161,8 +170,8 @@ def main() -> None:
     kernel_ms = sum(r["ms"] for r in rows if r["kind"] == "kernel")
     print(f"convolution kernels together {kernel_ms:.2f} ms; SGEMM peak {peak:.1f} GFLOP/s; "
           f"whole step {step_gflop:.2f} GFLOP = {step_gflop / peak * 1e3:.1f} ms at peak")
-    path = write_results("step_profile", {
-        "rows": rows, "convolution_kernels_ms": kernel_ms, "sgemm_peak_gflops": peak,
+    path = write_results(args.name, {
+        "policy": args.policy, "rows": rows, "convolution_kernels_ms": kernel_ms, "sgemm_peak_gflops": peak,
         "sgemm_measurements_gflops": [round(p["peak_gflops"], 1) for p in peaks], "step_gflop": step_gflop,
         "load_avg": os.getloadavg(), "command": "python benchmarks/step_profile.py " + " ".join(sys.argv[1:]),
     })
