@@ -76,7 +76,8 @@ def evaluate_folder(folder: Path, y: np.ndarray, first: int = 0, count: int | No
            "acc_mean": float(accs.mean()), "acc_std": float(accs.std()), "acc_median": median,
            "acc_max": float(accs.max()), "selectors": {}}
     consensus = selection.consensus_scores(labelings)
-    orders = {name: selection.rank_runs(runs, labelings, name, consensus=consensus)
+    combined = selection.ensemble(labelings, len(runs[0]["cluster_sizes"]), seed=0)  # DDC-ENSEMBLE
+    orders = {name: selection.rank_runs(runs, labelings, name, consensus=consensus, combined=combined)
               for name in selection.SELECTORS}
     for name, score in EXTRA_CRITERIA.items():
         values = np.array([score(r) for r in runs])
@@ -97,8 +98,7 @@ def evaluate_folder(folder: Path, y: np.ndarray, first: int = 0, count: int | No
             "at_or_above_median": picked >= median, "spearman_rank_acc": rho, "vote": votes,
         }
     row["consensus"] = consensus.tolist()
-    k = int(max(lab.max() for lab in labelings)) + 1
-    row["ensemble"] = evaluation.cluster_metrics(y, selection.ensemble(labelings, k, seed=0))
+    row["ensemble"] = evaluation.cluster_metrics(y, combined)
     return row
 
 

@@ -14,8 +14,8 @@ labels. Selectors rank the runs best first:
   support each other, this compares every run with what the runs agree on as a whole.
 
 Ties (and ``"consensus"`` / ``"ensemble"`` with fewer than three runs, where there is no
-majority to agree with) fall back to the total loss. DDC-VOTE then votes over the first ``vote_size(R)``
-runs of the ranking (ties to the best-ranked run). DDC-ENSEMBLE (:func:`ensemble`) combines
+majority to agree with) fall back to the total loss. DDC-VOTE then votes over the first
+``vote_size(R)`` runs of the ranking (ties to the best-ranked run). DDC-ENSEMBLE (:func:`ensemble`) combines
 *all* runs into one consensus clustering: k-means on the concatenated one-hot cluster
 indicators of the runs — the quadratic-mutual-information consensus of Topchy, Jain &
 Punch (2005), which finds the partition sharing the most information with the runs. Labels
@@ -127,19 +127,24 @@ def rank_runs(
         if len(records) < MIN_VOTE_RUNS:
             primary = np.zeros(len(records))  # no majority to agree with: the loss decides
         else:
-            if labelings is None or len(labelings) != len(records):
-                raise ValueError("selector='ensemble' needs the cluster ids of every run")
             if combined is None:
+                _check_labelings(selector, records, labelings)
                 combined = ensemble(labelings, _n_clusters(records, labelings), seed=0)
-            primary = -ensemble_agreement(labelings, combined)
+            primary = -ensemble_agreement(_check_labelings(selector, records, labelings), combined)
     else:
         if consensus is None:
-            if labelings is None or len(labelings) != len(records):
-                raise ValueError("selector='consensus' needs the cluster ids of every run")
-            consensus = consensus_scores(labelings)
+            consensus = consensus_scores(_check_labelings(selector, records, labelings))
         primary = -np.asarray(consensus, dtype=np.float64)
     # lexsort: last key is the primary one; the loss breaks ties
     return [int(i) for i in np.lexsort((loss, primary))]
+
+
+def _check_labelings(selector: str, records: Sequence[dict[str, Any]],
+                     labelings: Sequence[np.ndarray] | None) -> Sequence[np.ndarray]:
+    """``labelings`` if there is one per record, else a ValueError naming the selector."""
+    if labelings is None or len(labelings) != len(records):
+        raise ValueError(f"selector={selector!r} needs the cluster ids of every run")
+    return labelings
 
 
 def _n_clusters(records: Sequence[dict[str, Any]], labelings: Sequence[np.ndarray]) -> int:

@@ -4,8 +4,9 @@ Every run trains a fresh model with its own seed and is scored by its **unsuperv
 loss over the whole data set (batches of a fixed random permutation of the points);
 labels are used only to report ACC/NMI, never to choose. A selector
 (:mod:`ddc_tf.selection`: the lowest loss as in the paper, ``l1``, the consensus
-between runs, or the agreement with DDC-ENSEMBLE) ranks the runs; DDC-VOTE aligns the next best runs to the first (Hungarian
-on their contingency tables) and takes a per-point majority vote, ties to the best run;
+between runs, or the agreement with DDC-ENSEMBLE) ranks the runs; DDC-VOTE aligns the
+next best runs to the first (Hungarian on their contingency tables) and takes a per-point
+majority vote, ties to the best run;
 DDC-ENSEMBLE clusters the points by how often all runs put them together (a consensus
 clustering, ``selection.ensemble``).
 
