@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=None)
     parser.add_argument("--neighbors", type=int, default=0, help="TrainConfig.neighbors (0: the paper's loss)")
     parser.add_argument("--neighbor-weight", type=float, default=1.0)
+    parser.add_argument("--kmeans-init", type=int, default=0, help="TrainConfig.kmeans_init (0: random start)")
     parser.add_argument("--name", default=None)
     parser.add_argument("--out", default="outputs/distill")
     args = parser.parse_args()
@@ -56,16 +57,17 @@ def main() -> None:
     command = "python benchmarks/distill.py " + " ".join(sys.argv[1:])
     payload = {"command": command, "protocols": args.protocols, "runs": args.runs, "stride": stride,
                "independent": stride >= args.runs, "steps": args.steps, "neighbors": args.neighbors,
-               "neighbor_weight": args.neighbor_weight, "data": {}}
+               "neighbor_weight": args.neighbor_weight, "kmeans_init": args.kmeans_init, "data": {}}
     for name in args.data:
         data = subsample(ddc_data.load_arrays(name), args.subset)
         k = data.n_classes
         x = data.x if data.is_sparse else data.x.reshape(data.n, -1)
         km = kmeans_baseline(x, data.y, k, seed=0)
         config = TrainConfig(n_clusters=k, steps=args.steps, neighbors=args.neighbors,
-                             neighbor_weight=args.neighbor_weight)
+                             neighbor_weight=args.neighbor_weight, kmeans_init=args.kmeans_init)
         per_protocol = []
         suffix = f"-nbr{args.neighbors}-w{args.neighbor_weight:g}" if args.neighbors else ""
+        suffix += f"-km{args.kmeans_init}" if args.kmeans_init else ""
         for p in range(args.protocols):
             row = {"seeds": [p * stride, p * stride + args.runs - 1], "distilled": {}}
             for steps in args.distill_steps:
@@ -74,6 +76,7 @@ def main() -> None:
                                           out_dir=f"{args.out}/{name}{suffix}", distill_steps=steps)
                 row.update({key: {m: results[key][m] for m in ("acc", "nmi")} for key in ("best", "vote", "ensemble")})
                 row["runs_acc_mean"] = float(np.mean([r["acc"] for r in results["runs"]]))
+                row["runs_nmi_mean"] = float(np.mean([r["nmi"] for r in results["runs"]]))
                 row["distilled"][str(steps)] = {m: results["distilled"][m] for m in ("acc", "nmi", "agreement", "seconds")}
                 print(f"{name} protocol {p} (seeds {row['seeds']}), distill {steps}: pick {row['best']['acc']:.3f}/{row['best']['nmi']:.3f} "
                       f"vote {row['vote']['acc']:.3f}/{row['vote']['nmi']:.3f} ensemble {row['ensemble']['acc']:.3f}/{row['ensemble']['nmi']:.3f} "
@@ -86,10 +89,11 @@ def main() -> None:
             summary[f"distilled_{steps}"] = {m: mean_std([r["distilled"][str(steps)][m] for r in per_protocol])
                                              for m in ("acc", "nmi")}
         summary["runs_acc_mean"] = mean_std([r["runs_acc_mean"] for r in per_protocol])
+        summary["runs_nmi_mean"] = mean_std([r["runs_nmi_mean"] for r in per_protocol])
         payload["data"][name] = {"n": data.n, "k": k, "kmeans": {"acc": km["acc"], "nmi": km["nmi"]},
                                  "protocols": per_protocol, "summary": summary}
         for key, value in summary.items():
-            if key != "runs_acc_mean":
+            if not key.startswith("runs_"):
                 print(f"  {key:14s} ACC {value['acc']['mean']:.3f} ± {value['acc']['std']:.3f} "
                       f"NMI {value['nmi']['mean']:.3f} ± {value['nmi']['std']:.3f}")
         print(f"  k-means++      ACC {km['acc']:.3f} NMI {km['nmi']:.3f}", flush=True)

@@ -1,6 +1,7 @@
 """R runs trained together (``train_runs`` / ``RunGroup``) against the same runs trained
 alone (``train_run``): the same loss curves and weights, per method, with neighbour pairs,
-gradient clipping and DDC pre-training, and an exact resume after an interruption."""
+gradient clipping, DDC pre-training and the k-means start, and an exact resume after an
+interruption."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def assert_same_run(alone, together, rtol=1e-5, atol=1e-6):
     {"method": "ot", "neighbors": 3},
     pytest.param({"method": "dcan", "pretrain_steps": 4}, marks=pytest.mark.slow),
     pytest.param({"input_dropout": 0.1, "lr_schedule": "cosine"}, marks=pytest.mark.slow),
-], ids=["ddc", "ddc_neighbors", "ot_neighbors", "dcan_pretrained", "ddc_dropout_cosine"])
+    {"neighbors": 3, "kmeans_init": 5},
+], ids=["ddc", "ddc_neighbors", "ot_neighbors", "dcan_pretrained", "ddc_dropout_cosine", "ddc_kmeans_start"])
 def test_runs_trained_together_equal_the_runs_trained_alone(options):
     data = small_vectors()
     cfg = config(steps=10, **options)

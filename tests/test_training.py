@@ -284,7 +284,8 @@ def test_interrupted_run_resumes_from_backup(tmp_path):
 
 
 @pytest.mark.parametrize("method", ["ddc", "ddc_neighbors", pytest.param("ot", marks=pytest.mark.slow),
-                                    pytest.param("dcan", marks=pytest.mark.slow), "ot_neighbors_pretrained"])
+                                    pytest.param("dcan", marks=pytest.mark.slow), "ot_neighbors_pretrained",
+                                    "ddc_kmeans_start"])
 def test_resumed_run_equals_the_uninterrupted_run(tmp_path, method):
     """Weights (optimizer and seed states included), the batch stream (and the neighbours drawn
     for it) and the history are all restored: the resumed run ends where the uninterrupted
@@ -294,6 +295,7 @@ def test_resumed_run_equals_the_uninterrupted_run(tmp_path, method):
               "ddc_neighbors": {"neighbors": 3},
               # the DDC pretraining and the OT run on the same pairs
               "ot_neighbors_pretrained": {"method": "ot", "neighbors": 3, "pretrain_steps": 5},
+              "ddc_kmeans_start": {"kmeans_init": 5},  # not redone on resume: the backup has it
               }.get(method, {"method": method})
     cfg = config(steps=30, **kwargs)
     straight, straight_history = train_run(data, cfg, seed=3, verbose=0)
@@ -347,6 +349,32 @@ def test_siblings_can_start_from_a_ddc_trained_backbone():
         np.testing.assert_array_equal(got, want)
     trained, history = train_run(data, cfg, seed=2, verbose=0)
     assert int(trained.optimizer.iterations.numpy()) == 4 and np.isfinite(history["loss"]).all()
+
+
+def test_the_k_means_start_fits_the_network_to_a_seeded_k_means_partition():
+    from ddc_tf import baselines, evaluation
+    from ddc_tf.experiments.training import build_model, kmeans_start, predict_assignments
+
+    data = small_vectors()
+    with pytest.raises(ValueError, match="kmeans_init applies to method 'ddc'"):
+        config(method="ot", kmeans_init=5)
+    with pytest.raises(ValueError, match="kmeans_init"):
+        config(kmeans_init=-1)
+    assert "kmeans_init" not in config().to_dict()  # runs keep their signature without it
+    cfg = config(steps=4, kmeans_init=60)
+    assert cfg.to_dict()["kmeans_init"] == 60
+    keras.utils.set_random_seed(2)
+    model = build_model(cfg, data)
+    partition = kmeans_start(model, data, cfg, seed=2)
+    np.testing.assert_array_equal(partition, baselines.kmeans(data.x, cfg.n_clusters, n_init=1, seed=2))
+    predicted = predict_assignments(model, data).argmax(axis=1)
+    assert evaluation.nmi(partition, predicted) > 0.9  # the network now separates k-means' clusters
+    # train_run starts from it: the same network as kmeans_start + train_run's own steps
+    trained, history = train_run(data, cfg, seed=2, verbose=0)
+    assert int(trained.optimizer.iterations.numpy()) == 4 and np.isfinite(history["loss"]).all()
+    again, _ = train_run(data, cfg, seed=2, verbose=0)
+    for got, want in zip(again.weights, trained.weights):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 
 
 def test_model_options_reach_the_constructor_and_are_checked():

@@ -32,6 +32,7 @@ from ddc_tf.experiments.training import (
     calls_of,
     check_trainable,
     chunking,
+    kmeans_start,
     neighbors_for,
     pretrain_backbone,
     steps_per_call,
@@ -90,6 +91,9 @@ def train_runs(
     if config.pretrain_steps and not done:
         for member, seed in zip(members, seeds):
             pretrain_backbone(member, data, config, seed, neighbors)
+    if config.kmeans_init and not done:
+        for member, seed in zip(members, seeds):
+            kmeans_start(member, data, config, seed)
     streams = {}
     for r, seed in enumerate(seeds):
         # tf.data's shuffle seed is combined with the global seed when the stream is made:

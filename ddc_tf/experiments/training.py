@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 import keras
 import numpy as np
 
-from ddc_tf import losses
+from ddc_tf import baselines, losses
 from ddc_tf.models import networks
 from ddc_tf.data import ArrayData, to_dataset
 from ddc_tf.data.neighbors import nearest_neighbors
@@ -36,6 +36,7 @@ __all__ = [
     "resolve_backbone",
     "build_model",
     "train_run",
+    "kmeans_start",
     "dataset_loss",
     "evaluation_order",
     "EVALUATION_SEED",
@@ -115,6 +116,11 @@ class TrainConfig:
         neighbor_weight: weight of that term (the model's ``neighbor_weight``; used when
             ``neighbors`` > 0); ``None``: the method's ``DEFAULT_NEIGHBOR_WEIGHT`` (DDC and
             OT 1, DCAN 0.1).
+        kmeans_init: DDC only: > 0 first fits the fresh network this many mini-batches to a
+            k-means++ partition of the inputs (one initialisation seeded by the run's seed;
+            cross-entropy, as ``ddc_tf.experiments.distill``), then trains DDC from there
+            (:func:`kmeans_start`); 0 (default) starts from the random initialisation, as the
+            paper. ``ddc-tf fit``'s default: ``ddc_tf.options.default_kmeans_init``.
     """
 
     n_clusters: int
@@ -140,6 +146,7 @@ class TrainConfig:
     model_options: Mapping[str, Any] | None = None
     neighbors: int = 0
     neighbor_weight: float | None = None
+    kmeans_init: int = 0
 
     def __post_init__(self) -> None:
         for name in ("n_clusters", "steps", "batch_size"):
@@ -192,6 +199,11 @@ class TrainConfig:
         self.neighbor_weight = non_negative_number(self.neighbor_weight, "neighbor_weight")
         if self.neighbors and self.strategy != "none":
             raise ValueError("neighbour-pair training runs on one device: use neighbors=0 with a tf.distribute strategy")
+        self.kmeans_init = non_negative_int(self.kmeans_init, "kmeans_init", " (mini-batches; 0 = off)")
+        if self.kmeans_init and self.method != "ddc":
+            raise ValueError("kmeans_init applies to method 'ddc' (the siblings start from DDC: pretrain_steps)")
+        if self.kmeans_init and self.strategy != "none":
+            raise ValueError("the k-means start runs on one device: use kmeans_init=0 with a tf.distribute strategy")
 
     def to_dict(self) -> dict[str, Any]:
         config = {**dataclasses.asdict(self), "loss_weights": list(self.loss_weights)}
@@ -201,7 +213,7 @@ class TrainConfig:
             config.pop("strategy")
         for key, default in (("clipnorm", None), ("lr_schedule", "constant"), ("weight_decay", None),
                              ("input_dropout", 0.0), ("pretrain_steps", None), ("model_options", None),
-                             ("neighbors", 0)):
+                             ("neighbors", 0), ("kmeans_init", 0)):
             if config[key] == default:  # ... and before these options
                 config.pop(key)
         if not self.neighbors:
@@ -461,6 +473,8 @@ def train_run(
     neighbors = neighbors_for(data, config, neighbors)
     if config.pretrain_steps and not done:
         pretrain_backbone(model, data, config, seed, neighbors)
+    if config.kmeans_init and not done:
+        kmeans_start(model, data, config, seed)
     dataset = training_stream(data, config, seed, start_batch=done * chunk, neighbors=neighbors)
     all_callbacks = [StopAfterSteps(config.steps, chunk), *callbacks]
     if checkpoint is not None:
@@ -495,6 +509,27 @@ def pretrain_backbone(
     model.backbone.set_weights(ddc_model.backbone.get_weights())
     model.hidden_layer.set_weights(ddc_model.hidden_layer.get_weights())
     return ddc_model
+
+
+def kmeans_start(model: ClusteringModel, data: ArrayData, config: TrainConfig, seed: int) -> np.ndarray:
+    """Fit the fresh ``model`` to a k-means++ partition of ``data`` before DDC trains it.
+
+    One k-means++ initialisation seeded by ``seed`` (Lloyd to convergence, on the flattened
+    inputs; different runs start from different partitions), then ``config.kmeans_init``
+    mini-batches of cross-entropy towards it (``ddc_tf.experiments.distill.distill``, batch
+    size ``config.batch_size``, seeded by ``seed``). DDC's training then starts from a network
+    that already separates k-means' clusters and refines them instead of finding a partition
+    from random weights (README "Beating k-means").
+
+    Returns:
+        The ``(n,)`` k-means cluster ids the network was fitted to.
+    """
+    from ddc_tf.experiments.distill import distill  # it needs this module's predict_assignments
+
+    x = data.x if data.is_sparse else data.x.reshape(data.n, -1)
+    partition = baselines.kmeans(x, config.n_clusters, n_init=1, seed=seed)
+    distill(model, data, partition, steps=config.kmeans_init, batch_size=config.batch_size, seed=seed)
+    return partition
 
 
 def evaluation_order(n: int, batch_size: int, seed: int = EVALUATION_SEED) -> np.ndarray:
