@@ -216,28 +216,19 @@ def test_neighbors_default_applies_with_the_mlp_and_for_ot_on_one_device():
     assert neighbors(cpu, "mlp", 1797) == DEFAULT_NEIGHBORS
 
 
-def test_kmeans_init_default_applies_to_ddc_with_the_mlp_on_one_device():
+def test_kmeans_init_is_off_unless_asked_for():
     from ddc_tf.cli import build_parser
-    from ddc_tf.cli.common import resolve_data_and_clusters
-    from ddc_tf.cli.fit import kmeans_init
-    from ddc_tf.options import DEFAULT_KMEANS_INIT
+    from ddc_tf.experiments.training import TrainConfig
+    from ddc_tf.options import KMEANS_INIT_STEPS
 
     parse = build_parser().parse_args
-    assert kmeans_init(parse(["fit", "--data", "digits"]), "mlp") == DEFAULT_KMEANS_INIT
-    assert kmeans_init(parse(["fit", "--data", "fashion_mnist"]), "conv") == 0
-    assert kmeans_init(parse(["fit", "--data", "fashion_mnist", "--kmeans-init", "50"]), "conv") == 50
-    assert kmeans_init(parse(["fit", "--data", "digits", "--kmeans-init", "0"]), "mlp") == 0
-    for method in ("ot", "dcan"):
-        assert kmeans_init(parse(["fit", "--data", "digits", "--method", method]), "mlp") == 0
-        with pytest.raises(ValueError, match="--kmeans-init applies to --method ddc"):
-            kmeans_init(parse(["fit", "--data", "digits", "--method", method, "--kmeans-init", "5"]), "mlp")
-    assert kmeans_init(parse(["fit", "--data", "digits", "--strategy", "mirrored"]), "mlp") == 0
-    paper = parse(["fit", "--preset", "reuters-paper", "--data", "digits"])
-    resolve_data_and_clusters(paper)  # the -paper presets start from random weights
-    assert kmeans_init(paper, "mlp") == 0
-    cpu = parse(["fit", "--preset", "20news-cpu"])
-    resolve_data_and_clusters(cpu)
-    assert kmeans_init(cpu, "mlp") == DEFAULT_KMEANS_INIT
+    assert parse(["fit", "--data", "digits"]).kmeans_init == 0
+    assert parse(["fit", "--data", "digits", "--kmeans-init"]).kmeans_init == KMEANS_INIT_STEPS
+    assert parse(["fit", "--data", "digits", "--kmeans-init", "50"]).kmeans_init == 50
+    with pytest.raises(SystemExit):
+        parse(["fit", "--data", "digits", "--kmeans-init", "-1"])
+    with pytest.raises(ValueError, match="kmeans_init applies to method 'ddc'"):
+        TrainConfig(n_clusters=3, method="ot", kmeans_init=parse(["fit", "--kmeans-init"]).kmeans_init)
 
 
 def test_pretrain_steps_default_to_a_ddc_backbone_for_the_siblings():

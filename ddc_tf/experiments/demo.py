@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ddc_tf.options import DEFAULT_DISTILL_STEPS, default_kmeans_init, default_neighbors, default_runs_at_once
+from ddc_tf.options import DEFAULT_DISTILL_STEPS, default_neighbors, default_runs_at_once
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -77,7 +77,6 @@ def run_demo(out_dir: str | os.PathLike = "outputs/demo", steps: int | None = No
             steps=steps or case.steps,
             learning_rate=case.learning_rate,
             neighbors=default_neighbors("ddc", "mlp", arrays.n),  # as ddc-tf fit does with the MLP
-            kmeans_init=default_kmeans_init("ddc", "mlp"),
         )
         print(f"\n=== {case.source}: {case.runs} runs × {config.steps} steps ===", flush=True)
         start = time.perf_counter()

@@ -29,7 +29,7 @@ from typing import Any, Mapping
 
 from ddc_tf import losses
 from ddc_tf.experiments.training import TrainConfig
-from ddc_tf.options import DEFAULT_KMEANS_INIT, DEFAULT_NEIGHBORS, default_kmeans_init, default_neighbors
+from ddc_tf.options import DEFAULT_NEIGHBORS, default_neighbors
 
 __all__ = ["Preset", "PRESETS", "FIT_DEFAULTS", "get_preset", "resolve_fit_options", "describe_presets"]
 
@@ -77,7 +77,6 @@ class Preset:
     rel_sigma: float = losses.DEFAULT_REL_SIGMA
     sigma_mode: str = losses.DEFAULT_SIGMA_MODE
     neighbors: int | None = None
-    kmeans_init: int | None = None
     description: str = ""
     departures: tuple[str, ...] = field(default=())
 
@@ -91,7 +90,6 @@ class Preset:
             "rel_sigma": self.rel_sigma,
             "sigma_mode": self.sigma_mode,
             "neighbors": self.default_neighbors(),
-            "kmeans_init": self.default_kmeans_init(),
             **overrides,
         }
         return TrainConfig(n_clusters=n_clusters, **values)
@@ -100,11 +98,6 @@ class Preset:
         """``neighbors``, or for ``None`` ``ddc-tf fit``'s default: ``DEFAULT_NEIGHBORS`` with the
         MLP, 0 with the CNN."""
         return self.neighbors if self.neighbors is not None else default_neighbors("ddc", self.backbone)
-
-    def default_kmeans_init(self) -> int:
-        """``kmeans_init``, or for ``None`` ``ddc-tf fit``'s default: ``DEFAULT_KMEANS_INIT``
-        with the MLP, 0 with the CNN."""
-        return self.kmeans_init if self.kmeans_init is not None else default_kmeans_init("ddc", self.backbone)
 
     def fit_options(self) -> dict[str, Any]:
         """The preset as ``ddc-tf fit`` option values (keys as the parser's ``dest``)."""
@@ -118,7 +111,6 @@ class Preset:
             "rel_sigma": self.rel_sigma,
             "sigma_mode": self.sigma_mode,
             "neighbors": self.neighbors,
-            "kmeans_init": self.kmeans_init,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,7 +120,7 @@ class Preset:
 def _paper(name: str, source: str, backbone: str, what: str) -> Preset:
     return Preset(
         name=name, source=source, backbone=backbone, steps=PAPER_STEPS, runs=PAPER_RUNS,
-        learning_rate=PAPER_LR[backbone], neighbors=0, kmeans_init=0,
+        learning_rate=PAPER_LR[backbone], neighbors=0,
         description=f"{what}: the paper's protocol (§4.6), {PAPER_RUNS} runs × {PAPER_STEPS} iterations",
         departures=(_SIGMA_DEPARTURE,),
     )
@@ -146,11 +138,6 @@ _NEIGHBORS_DEPARTURE = (
     f"the loss adds the neighbour-consistency term ({DEFAULT_NEIGHBORS} input-space neighbours per point, "
     "README: Beating k-means, item 8), which lifted DDC above k-means++ on digits and 20 Newsgroups; "
     "--neighbors 0 trains the paper's loss"
-)
-_KMEANS_DEPARTURE = (
-    f"each run's network is first fitted {DEFAULT_KMEANS_INIT} mini-batches to a k-means++ partition (one "
-    "initialisation, the run's seed; README: Beating k-means, item 9), so DDC refines a partition "
-    "instead of finding one from random weights; --kmeans-init 0 starts from random weights"
 )
 _MLP_LR_DEPARTURE = (
     "Adam lr 1e-3 instead of the paper's 1e-5 for the MLP: at a few thousand iterations 1e-5 "
@@ -185,7 +172,6 @@ PRESETS: dict[str, Preset] = {
                 "assignments stop changing well before)",
                 _MLP_LR_DEPARTURE,
                 _NEIGHBORS_DEPARTURE,
-                _KMEANS_DEPARTURE,
                 _SIGMA_DEPARTURE,
             ),
         ),
@@ -200,7 +186,6 @@ PRESETS: dict[str, Preset] = {
                 "10 runs × 3 000 iterations instead of 20 × 70 000: a CPU budget",
                 _MLP_LR_DEPARTURE,
                 _NEIGHBORS_DEPARTURE,
-                _KMEANS_DEPARTURE,
                 _SIGMA_DEPARTURE,
             ),
         ),
@@ -218,7 +203,6 @@ FIT_DEFAULTS: dict[str, Any] = {
     "rel_sigma": losses.DEFAULT_REL_SIGMA,
     "sigma_mode": losses.DEFAULT_SIGMA_MODE,
     "neighbors": None,  # None: the method's default (cli.fit.neighbors)
-    "kmeans_init": None,  # None: the method's default (cli.fit.kmeans_init)
 }
 
 
@@ -260,7 +244,7 @@ def describe_presets() -> str:
             f"    data={preset.source} backbone={preset.backbone} steps={preset.steps} "
             f"runs={preset.runs} batch={preset.batch_size} lr={preset.learning_rate:g} "
             f"rel_sigma={preset.rel_sigma} sigma_mode={preset.sigma_mode} "
-            f"neighbors={preset.default_neighbors()} kmeans_init={preset.default_kmeans_init()}"
+            f"neighbors={preset.default_neighbors()}"
         )
         lines.extend(f"    departs: {d}" for d in preset.departures)
     return "\n".join(lines)
