@@ -160,11 +160,11 @@ def register(subparsers: Any) -> None:
     """Add ``fit`` to the ``ddc-tf`` sub-commands."""
     from ddc_tf.options import (
         DEFAULT_DISTILL_STEPS,
-        KMEANS_INIT_STEPS,
         DEFAULT_NEIGHBORS,
         DEFAULT_PRETRAIN_STEPS,
         DEFAULT_RUNS_AT_ONCE,
         DEFAULT_SELECTOR,
+        KMEANS_INIT_STEPS,
         LR_SCHEDULES,
         METHOD_NAMES,
         SELECTORS,
