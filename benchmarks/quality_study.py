@@ -106,6 +106,7 @@ SETTINGS: dict[str, dict] = {
     "nbr10_w2": {"neighbors": 10, "neighbor_weight": 2.0},
     # the k-means start (README "Beating k-means", item 9): the network first fitted to a k-means++ partition
     "nbr5_km300": {"neighbors": 5, "kmeans_init": 300},
+    "km300": {"kmeans_init": 300},
     # the siblings' neighbour term (latent distance of neighbours, ddc_tf.losses.neighbor_distance)
     "ot_nbr10": {"method": "ot", "neighbors": 10},
     "ot_nbr10_w0.3": {"method": "ot", "neighbors": 10, "neighbor_weight": 0.3},
