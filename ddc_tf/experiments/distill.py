@@ -23,7 +23,7 @@ import tensorflow as tf
 from ddc_tf import evaluation
 from ddc_tf.checks import positive_int
 from ddc_tf.data import ArrayData, to_dataset
-from ddc_tf.experiments.training import predict_assignments
+from ddc_tf.experiments.inference import predict_assignments
 from ddc_tf.models import ClusteringModel
 
 __all__ = ["distill", "DEFAULT_DISTILL_LEARNING_RATE"]

@@ -26,6 +26,8 @@ from ddc_tf.models import networks
 from ddc_tf.data import ArrayData, to_dataset
 from ddc_tf.data.neighbors import nearest_neighbors
 from ddc_tf.checks import non_negative_int, non_negative_number, positive_int
+from ddc_tf.experiments.distill import distill
+from ddc_tf.experiments.inference import infer, predict_assignments  # re-exported: part of this module's API
 from ddc_tf.experiments.resume import ChunkCheckpoint
 from ddc_tf.models import METHODS, ClusteringModel
 from ddc_tf.models.base import parse_proportions
@@ -525,8 +527,6 @@ def kmeans_start(model: ClusteringModel, data: ArrayData, config: TrainConfig, s
     Returns:
         The ``(n,)`` k-means cluster ids the network was fitted to.
     """
-    from ddc_tf.experiments.distill import distill  # it needs this module's predict_assignments
-
     x = data.x if data.is_sparse else data.x.reshape(data.n, -1)
     partition = baselines.kmeans(x, config.n_clusters, n_init=1, seed=seed)
     distill(model, data, partition, steps=config.kmeans_init, batch_size=config.batch_size, seed=seed)
@@ -572,22 +572,3 @@ def dataset_loss(
     result = model.evaluate(dataset, verbose=0, return_dict=True)
     return {name: float(result[name]) for name in ("loss", *losses.TERM_NAMES)}
 
-
-def infer(model: ClusteringModel, data: ArrayData, batch_size: int = 256, *, hidden: bool = False) -> np.ndarray:
-    """Every point of ``data``, in order, through ``model`` with batch norm in inference mode.
-
-    Returns:
-        float32 cluster probabilities ``(n, k)``, or with ``hidden=True`` the hidden
-        representation ``(n, hidden_units)``.
-    """
-    dataset = to_dataset(data, batch_size=batch_size, shuffle=False, with_labels=False)
-    # Eager, batch by batch: a traced function per model (Keras' predict included) is traced
-    # anew for every run of a protocol, which costs more than it saves and makes TensorFlow
-    # warn about frequent retracing.
-    forward = model.embed if hidden else model
-    return np.concatenate([np.asarray(forward(x, training=False)) for x in dataset], axis=0).astype(np.float32)
-
-
-def predict_assignments(model: ClusteringModel, data: ArrayData, batch_size: int = 256) -> np.ndarray:
-    """Cluster probabilities ``(n, k)`` float32 for every point of ``data``, in order."""
-    return infer(model, data, batch_size)
