@@ -63,12 +63,9 @@ def read_folder(folder: Path) -> tuple[list[dict], list[np.ndarray]]:
     return runs, labelings
 
 
-def evaluate_folder(folder: Path, y: np.ndarray, first: int = 0, count: int | None = None) -> dict:
-    """Every selector on the runs ``first … first+count-1`` (in seed order) of ``folder``:
-    all of them by default."""
-    runs, labelings = read_folder(folder)
-    stop = len(runs) if count is None else first + count
-    runs, labelings = runs[first:stop], labelings[first:stop]
+def evaluate_folder(folder: Path, y: np.ndarray, runs: list[dict], labelings: list[np.ndarray]) -> dict:
+    """Every selector on one protocol: ``runs`` and their ``labelings`` (``read_folder``'s, or
+    a slice of them) from ``folder``."""
     accs = np.array([r["acc"] for r in runs])
     median = float(np.median(accs))
     row = {"folder": str(folder), "data": runs[0]["signature"]["data"], "runs": len(runs),
@@ -129,9 +126,10 @@ def main() -> None:
     labels: dict[tuple[str, int], np.ndarray] = {}
     rows = []
     for folder in map(Path, args.folders):
-        if not list(folder.glob("runs/seed_*/run.json")):
+        all_runs, all_labelings = read_folder(folder)
+        if not all_runs:
             continue
-        signature = read_folder(folder)[0][0]["signature"]
+        signature = all_runs[0]["signature"]
         if (folder / LABELS_FILE).exists():
             y = np.load(folder / LABELS_FILE, allow_pickle=False)
         else:  # a ddc-tf fit folder of a named data set
@@ -142,10 +140,11 @@ def main() -> None:
         if y is None or y.shape[0] != signature["n"]:
             print(f"{folder}: no labels for its {signature['n']} points; skipped")
             continue
-        total = len(read_folder(folder)[0])
+        total = len(all_runs)
         size = min(args.protocols_of or total, total)  # a folder of fewer runs is one protocol
         for first in range(0, total - size + 1, args.stride or size):
-            rows.append(evaluate_folder(folder, y, first, size))
+            protocol = slice(first, first + size)
+            rows.append(evaluate_folder(folder, y, all_runs[protocol], all_labelings[protocol]))
             _print_row(rows[-1])
     tally = {}
     for sel in selection.SELECTORS + tuple(EXTRA_CRITERIA):

@@ -127,10 +127,10 @@ def rank_runs(
         if len(records) < MIN_VOTE_RUNS:
             primary = np.zeros(len(records))  # no majority to agree with: the loss decides
         else:
+            labelings = _check_labelings(selector, records, labelings)
             if combined is None:
-                _check_labelings(selector, records, labelings)
                 combined = ensemble(labelings, _n_clusters(records, labelings), seed=0)
-            primary = -ensemble_agreement(_check_labelings(selector, records, labelings), combined)
+            primary = -ensemble_agreement(labelings, combined)
     else:
         if consensus is None:
             consensus = consensus_scores(_check_labelings(selector, records, labelings))

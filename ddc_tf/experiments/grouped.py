@@ -32,9 +32,8 @@ from ddc_tf.experiments.training import (
     calls_of,
     check_trainable,
     chunking,
-    kmeans_start,
     neighbors_for,
-    pretrain_backbone,
+    prepare_start,
     steps_per_call,
     training_stream,
 )
@@ -88,12 +87,9 @@ def train_runs(
     checkpoint = ChunkCheckpoint(backup_dir, fingerprint) if backup_dir is not None else None
     done = checkpoint.restore(group) if checkpoint is not None else 0
     neighbors = neighbors_for(data, config, neighbors)
-    if config.pretrain_steps and not done:
+    if not done:
         for member, seed in zip(members, seeds):
-            pretrain_backbone(member, data, config, seed, neighbors)
-    if config.kmeans_init and not done:
-        for member, seed in zip(members, seeds):
-            kmeans_start(member, data, config, seed)
+            prepare_start(member, data, config, seed, neighbors)
     streams = {}
     for r, seed in enumerate(seeds):
         # tf.data's shuffle seed is combined with the global seed when the stream is made:

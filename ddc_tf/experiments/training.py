@@ -38,6 +38,7 @@ __all__ = [
     "resolve_backbone",
     "build_model",
     "train_run",
+    "prepare_start",
     "kmeans_start",
     "dataset_loss",
     "evaluation_order",
@@ -474,10 +475,8 @@ def train_run(
     checkpoint = ChunkCheckpoint(backup_dir, fingerprint) if backup_dir is not None else None
     done = checkpoint.restore(model) if checkpoint is not None else 0
     neighbors = neighbors_for(data, config, neighbors)
-    if config.pretrain_steps and not done:
-        pretrain_backbone(model, data, config, seed, neighbors)
-    if config.kmeans_init and not done:
-        kmeans_start(model, data, config, seed)
+    if not done:
+        prepare_start(model, data, config, seed, neighbors)
     dataset = training_stream(data, config, seed, start_batch=done * chunk, neighbors=neighbors)
     all_callbacks = [StopAfterSteps(config.steps, chunk), *callbacks]
     if checkpoint is not None:
@@ -495,6 +494,19 @@ def train_run(
         )
     logged = checkpoint.history if checkpoint is not None else history.history
     return model, {k: [float(v) for v in vals] for k, vals in logged.items()}
+
+
+def prepare_start(
+    model: ClusteringModel, data: ArrayData, config: TrainConfig, seed: int, neighbors: np.ndarray | None = None
+) -> None:
+    """What a fresh run does to its network before its own training steps: the siblings' DDC
+    pre-training (``config.pretrain_steps``: :func:`pretrain_backbone`) and DDC's k-means
+    start (``config.kmeans_init``: :func:`kmeans_start`); nothing when neither is set. A run
+    resumed from its backup skips it (the backup holds the prepared network)."""
+    if config.pretrain_steps:
+        pretrain_backbone(model, data, config, seed, neighbors)
+    if config.kmeans_init:
+        kmeans_start(model, data, config, seed)
 
 
 def pretrain_backbone(
@@ -527,8 +539,7 @@ def kmeans_start(model: ClusteringModel, data: ArrayData, config: TrainConfig, s
     Returns:
         The ``(n,)`` k-means cluster ids the network was fitted to.
     """
-    x = data.x if data.is_sparse else data.x.reshape(data.n, -1)
-    partition = baselines.kmeans(x, config.n_clusters, n_init=1, seed=seed)
+    partition = baselines.kmeans(data.x, config.n_clusters, n_init=1, seed=seed)  # flattens images itself
     distill(model, data, partition, steps=config.kmeans_init, batch_size=config.batch_size, seed=seed)
     return partition
 
