@@ -94,7 +94,7 @@ def test_steps_per_call_divides_the_chunks_and_the_run():
         assert chunk % per_call == 0 and steps % per_call == 0 and per_call <= training.MAX_STEPS_PER_CALL
 
 
-@pytest.mark.parametrize("method, neighbors", [("ddc", 0), ("ddc", 2), ("dcan", 0)])
+@pytest.mark.parametrize("method, neighbors", [("ddc", 0), ("ddc", 2), pytest.param("dcan", 0, marks=pytest.mark.slow)])
 def test_several_steps_per_call_train_exactly_the_one_step_run(monkeypatch, method, neighbors):
     """Steps run n per call of the compiled function (steps_per_call) give the run one step
     per call gives, bit for bit: same weights, same step count, the same chunk logs; the model
