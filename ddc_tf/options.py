@@ -22,6 +22,9 @@ __all__ = [
     "default_runs_at_once",
     "default_pretrain_steps",
     "KMEANS_INIT_STEPS",
+    "REFINE_START_STEPS",
+    "DEFAULT_REFINE_RUNS",
+    "default_refine_runs",
     "DEFAULT_REL_SIGMA",
     "DEFAULT_SELECTOR",
     "DEFAULT_SIGMA_MODE",
@@ -81,6 +84,20 @@ def default_neighbors(method: str, backbone: str, n: int | None = None, strategy
 #: k-means' convex clusters where the data's are not (circles: ACC 1.00 → 0.52; README "Beating
 #: k-means", item 9).
 KMEANS_INIT_STEPS = 300
+
+
+#: ``ddc-tf fit --refine-steps`` / ``run_protocol(refine_steps=)``: the mini-batches that fit a
+#: refined run's fresh network to DDC-ENSEMBLE before DDC trains it (as DDC-DISTILLED's 300).
+REFINE_START_STEPS = 300
+#: ``ddc-tf fit --refine-runs``: runs added to a DDC protocol that start from its DDC-ENSEMBLE
+#: (README "Beating k-means", item 10).
+DEFAULT_REFINE_RUNS = 3
+
+
+def default_refine_runs(method: str, runs: int, strategy: str = "none") -> int:
+    """Refined runs when none are asked for: ``DEFAULT_REFINE_RUNS`` for DDC on one device with
+    at least 3 runs (DDC-ENSEMBLE needs them); 0 for OT and DCAN (not measured) and otherwise."""
+    return DEFAULT_REFINE_RUNS if method == "ddc" and runs >= 3 and strategy == "none" else 0
 
 
 #: ``ddc-tf fit --pretrain-steps`` for the siblings: their backbone starts from a DDC run of this

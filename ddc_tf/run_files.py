@@ -30,11 +30,13 @@ __all__ = [
     "RESULTS_FILE",
     "RUN_FILE",
     "RUNS_DIR",
+    "REFINED_DIR",
     "VOTE_FILE",
     "data_fingerprint",
     "describe_data",
     "find_model_file",
     "load_model",
+    "refined_dir",
     "run_dir",
 ]
 
@@ -48,6 +50,8 @@ ENSEMBLE_FILE = "ensemble_clusters.npy"
 #: The cluster ids of DDC-DISTILLED (the chosen run fine-tuned on DDC-ENSEMBLE).
 DISTILLED_FILE = "distilled_clusters.npy"
 RUNS_DIR = "runs"
+#: The protocol's refined runs (started from DDC-ENSEMBLE), one sub-folder per ensemble.
+REFINED_DIR = "refined"
 #: In a run folder: the run's record (written last: it marks the run finished) and clusters.
 RUN_FILE = "run.json"
 LABELS_FILE = "clusters.npy"
@@ -56,6 +60,12 @@ LABELS_FILE = "clusters.npy"
 def run_dir(out: str | os.PathLike, seed: int) -> Path:
     """The folder of the run with ``seed`` inside the protocol folder ``out``."""
     return Path(out) / RUNS_DIR / f"seed_{int(seed)}"
+
+
+def refined_dir(out: str | os.PathLike, first_seed: int, last_seed: int) -> Path:
+    """The protocol folder (``runs/seed_<s>/`` inside) of the refined runs that start from the
+    DDC-ENSEMBLE of the runs ``first_seed … last_seed`` of the protocol folder ``out``."""
+    return Path(out) / REFINED_DIR / f"from_seeds_{int(first_seed)}-{int(last_seed)}"
 
 
 def describe_data(data: "ArrayData") -> dict[str, Any]:

@@ -169,7 +169,7 @@ def test_selectors_rank_the_same_runs_without_retraining(three_runs, monkeypatch
                                  selector=name, vote_runs=2)
         order = selection.rank_runs(results["runs"], labelings, name, combined=combined)
         assert picked["selector"] == name
-        assert picked["best"] == {k: results["runs"][order[0]][k] for k in ("seed", "loss", "acc", "nmi")}
+        assert picked["best"] == {k: results["runs"][order[0]][k] for k in ("seed", "refined", "loss", "acc", "nmi")}
         assert picked["vote"]["seeds"] == [results["runs"][i]["seed"] for i in order[:2]]
         voted = evaluation.vote([labelings[i] for i in order[:2]])
         assert picked["vote"]["acc"] == pytest.approx(evaluation.accuracy(data.y, voted))

@@ -27,6 +27,7 @@ from ddc_tf.data import ArrayData
 from ddc_tf.experiments.resume import ChunkCheckpoint
 from ddc_tf.experiments.training import (
     StopAfterSteps,
+    PartitionStart,
     TrainConfig,
     build_model,
     calls_of,
@@ -53,6 +54,7 @@ def train_runs(
     backup_dir: str | os.PathLike | None = None,
     fingerprint: str | None = None,
     neighbors: np.ndarray | None = None,
+    start: PartitionStart | None = None,
 ) -> list[tuple[ClusteringModel, dict[str, list[float]]]]:
     """Train one fresh model per seed, all in one program, for ``config.steps`` batches each.
 
@@ -67,6 +69,7 @@ def train_runs(
         fingerprint: identifies the data, configuration and seeds of the backup.
         neighbors: the ``(n, k)`` neighbour graph when ``config.neighbors`` > 0 (searched
             here when ``None``).
+        start: the partition every member is fitted to first, as in ``train_run``.
 
     Returns:
         ``[(model, history), …]`` in the order of ``seeds``; each history as ``train_run``'s.
@@ -89,7 +92,7 @@ def train_runs(
     neighbors = neighbors_for(data, config, neighbors)
     if not done:
         for member, seed in zip(members, seeds):
-            prepare_start(member, data, config, seed, neighbors)
+            prepare_start(member, data, config, seed, neighbors, start)
     streams = {}
     for r, seed in enumerate(seeds):
         # tf.data's shuffle seed is combined with the global seed when the stream is made:

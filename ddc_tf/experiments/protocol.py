@@ -8,7 +8,9 @@ between runs, or the agreement with DDC-ENSEMBLE) ranks the runs; DDC-VOTE align
 next best runs to the first (Hungarian on their contingency tables) and takes a per-point
 majority vote, ties to the best run;
 DDC-ENSEMBLE clusters the points by how often all runs put them together (a consensus
-clustering, ``selection.ensemble``).
+clustering, ``selection.ensemble``). With ``refine_runs`` = M, M more runs then start from
+DDC-ENSEMBLE (their fresh networks fitted to its cluster ids, then trained like every run) and
+are ranked with the others: the refined runs (README "Beating k-means", item 10).
 
 Baselines run in the same harness (``baselines=``): ``"kmeans"`` is k-means++ (best of 20
 restarts, as the paper) on the raw inputs, and ``"kmeans_hidden"`` the same k-means on the
@@ -42,9 +44,17 @@ from ddc_tf.checks import non_negative_int, positive_int
 from ddc_tf.data import ArrayData
 from ddc_tf.data.neighbors import nearest_neighbors
 from ddc_tf.models import ClusteringModel
+from ddc_tf.options import REFINE_START_STEPS
 from ddc_tf.experiments.distill import distill
 from ddc_tf.experiments.grouped import train_runs
-from ddc_tf.experiments.training import TrainConfig, dataset_loss, infer, predict_assignments, train_run
+from ddc_tf.experiments.training import (
+    PartitionStart,
+    TrainConfig,
+    dataset_loss,
+    infer,
+    predict_assignments,
+    train_run,
+)
 from ddc_tf.run_files import (
     BASELINES_FILE,
     DATA_FILE,
@@ -103,8 +113,10 @@ def kmeans_on_hidden(
     return baseline_methods.kmeans_baseline(hidden, data.y, n_clusters, n_init=n_init, seed=seed)
 
 
-def _config_signature(data: ArrayData, config: TrainConfig) -> dict[str, Any]:
-    return {"data": data.name, "n": data.n, "config": config.to_dict()}
+def _config_signature(data: ArrayData, config: TrainConfig, start: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What identifies a run's training: data, configuration and — for a refined run — its start."""
+    signature = {"data": data.name, "n": data.n, "config": config.to_dict()}
+    return signature if start is None else {**signature, "start": start}
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -171,22 +183,25 @@ def _run_one(
     verbose: int | str,
     callbacks_for: Callable[[int], list] | None,
     neighbor_graph: Callable[[], np.ndarray | None] = lambda: None,
+    start: tuple[PartitionStart, dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], np.ndarray, Any]:
     """Train (or reload) one run; returns its record, its cluster ids and the model (``None``
     when reloaded). ``neighbor_graph()`` gives the data's neighbour indices when the run
-    trains on neighbour pairs (called only if the run has to be trained)."""
-    signature = _config_signature(data, config)
+    trains on neighbour pairs (called only if the run has to be trained). ``start``: the
+    partition a refined run starts from and how its signature names it."""
+    signature = _config_signature(data, config, start[1] if start else None)
     fingerprint = run_files.data_fingerprint(data)
     finished = _load_finished(run_dir, signature, fingerprint)
     if finished is not None:
         return (*finished, None)
-    start = time.perf_counter()
+    began = time.perf_counter()
     model, history = train_run(
         data, config, seed, verbose=verbose, callbacks=callbacks_for(seed) if callbacks_for else [],
         backup_dir=run_dir / "backup" if run_dir is not None else None,
         fingerprint=_backup_key(fingerprint, signature, [seed]), neighbors=neighbor_graph(),
+        start=start[0] if start else None,
     )
-    record, clusters = _finish_run(data, config, seed, model, history, time.perf_counter() - start, run_dir,
+    record, clusters = _finish_run(data, config, seed, model, history, time.perf_counter() - began, run_dir,
                                    signature, fingerprint)
     return record, clusters, model
 
@@ -198,22 +213,24 @@ def _run_group(
     out: Path | None,
     verbose: int | str,
     neighbor_graph: Callable[[], np.ndarray | None],
+    start: tuple[PartitionStart, dict[str, Any]] | None = None,
 ) -> list[tuple[dict[str, Any], np.ndarray, Any]]:
     """Train (or reload) the runs ``seeds`` together (``ddc_tf.experiments.grouped.train_runs``)
     — only those not finished — and return each one's ``(record, cluster ids, model)`` as
     :func:`_run_one` does; each run's ``seconds`` is the group's time divided among its runs."""
-    signature = _config_signature(data, config)
+    signature = _config_signature(data, config, start[1] if start else None)
     fingerprint = run_files.data_fingerprint(data)
     run_dirs = {s: run_files.run_dir(out, s) if out is not None else None for s in seeds}
     found = {s: _load_finished(run_dirs[s], signature, fingerprint) for s in seeds}
     todo = [s for s in seeds if found[s] is None]
     trained: dict[int, tuple[dict[str, Any], np.ndarray, Any]] = {}
     if todo:
-        start = time.perf_counter()
+        began = time.perf_counter()
         backup = out / f"backup_seeds_{'_'.join(map(str, todo))}" if out is not None else None
         results = train_runs(data, config, todo, verbose=verbose, backup_dir=backup,
-                             fingerprint=_backup_key(fingerprint, signature, todo), neighbors=neighbor_graph())
-        seconds = (time.perf_counter() - start) / len(todo)
+                             fingerprint=_backup_key(fingerprint, signature, todo), neighbors=neighbor_graph(),
+                             start=start[0] if start else None)
+        seconds = (time.perf_counter() - began) / len(todo)
         for seed, (model, history) in zip(todo, results):
             record, clusters = _finish_run(data, config, seed, model, history, seconds, run_dirs[seed],
                                            signature, fingerprint)
@@ -302,6 +319,8 @@ def run_protocol(
     progress: bool | None = None,
     distill_steps: int = 0,
     runs_at_once: int = 1,
+    refine_runs: int = 0,
+    refine_steps: int = REFINE_START_STEPS,
 ) -> tuple[dict[str, Any], ClusteringModel]:
     """Train ``runs`` models (seeds ``seed, seed+1, …``), pick one without labels, vote.
 
@@ -333,11 +352,21 @@ def run_protocol(
             (``ddc_tf.experiments.grouped.train_runs``; each run what it would be alone, up to
             the order of float operations); 1 trains them one by one. Not with
             ``callbacks_for`` or a ``tf.distribute`` strategy.
+        refine_runs: after the ``runs`` runs, train this many more (seeds ``seed+runs, …``)
+            whose fresh networks are first fitted ``refine_steps`` mini-batches to
+            DDC-ENSEMBLE's cluster ids (:class:`~ddc_tf.experiments.training.PartitionStart`),
+            then trained like every run; the selector, DDC-VOTE and the summary rank all
+            ``runs + refine_runs`` runs (DDC-VOTE's default size stays the better half of
+            ``runs``), DDC-ENSEMBLE stays that of the independent ``runs``
+            (what the refined runs start from). They are kept in
+            ``refined/from_seeds_<first>-<last>/runs/seed_<s>/``. Needs ``runs ≥ 3``.
+        refine_steps: the refined runs' mini-batches towards DDC-ENSEMBLE (≥ 1).
 
     Returns:
         ``(results, best_model)``: the chosen run's trained model and the results dict
         written to ``results.json``: ``data, n, clusters, steps, config,
-        runs`` (one ``{seed, loss, consensus, ensemble_agreement, acc, nmi, ...}`` per run:
+        runs`` (one ``{seed, refined, loss, consensus, ensemble_agreement, acc, nmi, ...}`` per
+        run, the refined runs last:
         ``consensus`` its mean NMI with the other runs, ``ensemble_agreement`` its NMI with
         DDC-ENSEMBLE, 0 when R < 3), ``selector``,
         ``best`` (the selector's pick), ``ensemble`` (``{seeds, acc, nmi}`` of DDC-ENSEMBLE,
@@ -346,7 +375,8 @@ def run_protocol(
         ``vote_runs``), ``distilled``
         (``{seed, steps, acc, nmi, agreement}`` of DDC-DISTILLED — ``agreement``: the share
         of points on which it predicts the ensemble's cluster — or None), and ``summary``
-        (mean ± std and max of ACC/NMI over all runs, plus how well the selection did:
+        (mean ± std and max of ACC/NMI over the independent runs, ``refined_acc_mean`` and
+        ``refined_nmi_mean`` with refined runs, plus how well the selection did over all runs:
         ``loss_acc_spearman``, ``best_acc_rank`` of the lowest-loss run and
         ``chosen_acc_rank`` of the pick; None without labels).
     """
@@ -360,40 +390,63 @@ def run_protocol(
         raise ValueError("runs_at_once > 1 trains runs together on one device, without per-run callbacks "
                          "(TensorBoard, curves): use runs_at_once=1 with callbacks_for or a strategy")
     selection.check_selector(selector)  # before hours of training, not after
-    n_vote = selection.vote_size(runs, vote_runs)  # validates vote_runs before training
+    non_negative_int(refine_runs, "refine_runs")
+    if refine_runs:
+        positive_int(refine_steps, "refine_steps")
+        if runs < selection.MIN_VOTE_RUNS:
+            raise ValueError(f"refine_runs start from DDC-ENSEMBLE, which needs runs ≥ {selection.MIN_VOTE_RUNS}; "
+                             f"got runs={runs}")
+        if config.strategy != "none":
+            raise ValueError("refined runs start on one device: use refine_runs=0 with a tf.distribute strategy")
+    # validates vote_runs before training; the default counts the independent runs only (the
+    # refined runs start from one partition: the better half of R + M would outvote them)
+    n_vote = selection.vote_size(runs if vote_runs is None else runs + refine_runs, vote_runs)
     if isinstance(baselines, str):
         baselines = (baselines,)
     unknown = sorted(set(baselines) - set(BASELINES))
     if unknown:  # fail before hours of training, not after
         raise ValueError(f"unknown baseline(s) {unknown}; expected some of {list(BASELINES)}")
     out = Path(out_dir) if out_dir is not None else None
-    records, labelings, models = [], [], []
+    records, labelings, models, run_dirs = [], [], [], []
     # The neighbour graph is the same for every run: computed once, when a run first needs it.
     neighbor_graph = functools.cache(
         lambda: nearest_neighbors(data, config.neighbors, n_jobs=-1) if config.neighbors else None
     )
-    group = runs_at_once
-    for first in range(0, runs, group):
-        seeds = [seed + r for r in range(first, min(first + group, runs))]
-        if group == 1:
-            run_dir = run_files.run_dir(out, seeds[0]) if out is not None else None
-            done = [_run_one(data, config, seeds[0], run_dir, verbose, callbacks_for, neighbor_graph)]
-        else:
-            done = _run_group(data, config, seeds, out, verbose, neighbor_graph)
-        for r, (record, clusters, model) in zip(range(first, first + len(seeds)), done):
-            if progress if progress is not None else verbose:
-                how = "reused (finished before)" if model is None else f"{record['seconds']:.1f} s"
-                print(f"run {r + 1}/{runs} (seed {seed + r}): loss {record['loss']:.4f}, {how}", flush=True)
-            records.append(record)
-            labelings.append(clusters)
-            models.append(model)
 
-    consensus = selection.consensus_scores(labelings)
+    def train(seeds: list[int], base: Path | None, start: tuple[PartitionStart, dict[str, Any]] | None,
+              label: str) -> None:
+        """Train (or reload) the runs ``seeds`` in groups of ``runs_at_once`` into ``base``."""
+        for first in range(0, len(seeds), runs_at_once):
+            some = seeds[first:first + runs_at_once]
+            if runs_at_once == 1:
+                run_dir = run_files.run_dir(base, some[0]) if base is not None else None
+                done = [_run_one(data, config, some[0], run_dir, verbose, callbacks_for, neighbor_graph, start)]
+            else:
+                done = _run_group(data, config, some, base, verbose, neighbor_graph, start)
+            for r, s, (record, clusters, model) in zip(range(first, first + len(some)), some, done):
+                if progress if progress is not None else verbose:
+                    how = "reused (finished before)" if model is None else f"{record['seconds']:.1f} s"
+                    print(f"{label} {r + 1}/{len(seeds)} (seed {s}): loss {record['loss']:.4f}, {how}", flush=True)
+                records.append(record)
+                labelings.append(clusters)
+                models.append(model)
+                run_dirs.append(run_files.run_dir(base, s) if base is not None else None)
+
+    train([seed + r for r in range(runs)], out, None, "run")
     combined, ensemble = None, None
     if runs >= selection.MIN_VOTE_RUNS:  # DDC-ENSEMBLE: what the runs agree on
         combined = selection.ensemble(labelings, config.n_clusters, seed=seed)
         ensemble = {"seeds": [r["seed"] for r in records], **_metrics(data.y, combined)}
-    agreement = selection.ensemble_agreement(labelings, combined) if combined is not None else np.zeros(runs)
+    if refine_runs:  # more runs, each starting from the ensemble's partition
+        last = seed + runs - 1
+        start = (PartitionStart(combined, refine_steps),
+                 {"from": "ddc_ensemble", "seeds": ensemble["seeds"], "steps": int(refine_steps)})
+        base = run_files.refined_dir(out, seed, last) if out is not None else None
+        train([seed + runs + r for r in range(refine_runs)], base, start, "refined run")
+    refined = [False] * runs + [True] * refine_runs
+    consensus = selection.consensus_scores(labelings)
+    agreement = (selection.ensemble_agreement(labelings, combined) if combined is not None
+                 else np.zeros(len(records)))
     order = selection.rank_runs(records, labelings, selector, consensus=consensus, combined=combined)
     best = order[0]
     vote = None
@@ -410,14 +463,17 @@ def run_protocol(
         return {k: record[k] for k in ("seed", "loss", "acc", "nmi")}
 
     summary = None
-    if data.y is not None:
-        accs = np.array([r["acc"] for r in records])
-        nmis = np.array([r["nmi"] for r in records])
+    if data.y is not None:  # the spread of the independent runs; the refined runs apart
+        accs = np.array([r["acc"] for r in records[:runs]])
+        nmis = np.array([r["nmi"] for r in records[:runs]])
         summary = {
             "acc_mean": float(accs.mean()), "acc_std": float(accs.std()), "acc_max": float(accs.max()),
             "nmi_mean": float(nmis.mean()), "nmi_std": float(nmis.std()), "nmi_max": float(nmis.max()),
             **_selection_summary(records, best),
         }
+        if refine_runs:
+            summary["refined_acc_mean"] = float(np.mean([r["acc"] for r in records[runs:]]))
+            summary["refined_nmi_mean"] = float(np.mean([r["nmi"] for r in records[runs:]]))
     results = {
         "data": data.name,
         "n": data.n,
@@ -425,12 +481,12 @@ def run_protocol(
         "steps": config.steps,
         "config": config.to_dict(),
         "runs": [
-            {**brief(r), "terms": r["terms"], "consensus": float(c), "ensemble_agreement": float(a),
+            {**brief(r), "refined": f, "terms": r["terms"], "consensus": float(c), "ensemble_agreement": float(a),
              "cluster_sizes": r["cluster_sizes"], "seconds": r.get("seconds")}
-            for r, c, a in zip(records, consensus, agreement)
+            for r, f, c, a in zip(records, refined, consensus, agreement)
         ],
         "selector": selector,
-        "best": brief(records[best]),
+        "best": {**brief(records[best]), "refined": refined[best]},
         "vote": vote,
         "ensemble": ensemble,
         "distilled": None,
@@ -438,8 +494,7 @@ def run_protocol(
     }
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        best_model = run_files.run_dir(out, records[best]["seed"]) / MODEL_FILE
-        shutil.copyfile(best_model, out / MODEL_FILE)
+        shutil.copyfile(run_dirs[best] / MODEL_FILE, out / MODEL_FILE)
         np.save(out / "best_clusters.npy", labelings[best])
         _write_json(out / DATA_FILE, describe_data(data))
 

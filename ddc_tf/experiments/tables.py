@@ -378,8 +378,9 @@ def format_results_table(results: dict[str, Any], kmeans: dict[str, Any] | None 
     selector = results.get("selector", "loss")
     for run in sorted(results["runs"], key=lambda r: r["loss"]):
         mark = f"  ← chosen ({selector})" if run["seed"] == results["best"]["seed"] else ""
+        name = f"{run['seed']} refined" if run.get("refined") else str(run["seed"])
         lines.append(
-            f"{run['seed']:<14}{run['loss']:>10.4f}{_format(run['acc'], '>9.4f')}"
+            f"{name:<14}{run['loss']:>10.4f}{_format(run['acc'], '>9.4f')}"
             f"{_format(run['nmi'], '>8.4f')}{mark}"
         )
     best = results["best"]
@@ -392,7 +393,7 @@ def format_results_table(results: dict[str, Any], kmeans: dict[str, Any] | None 
     if results.get("ensemble"):
         combined = results["ensemble"]
         lines.append(f"{label + '-ENSEMBLE':<14}{'':>10}{_format(combined['acc'], '>9.4f')}{_format(combined['nmi'], '>8.4f')}"
-              f"  (consensus of all {len(combined['seeds'])} runs)")
+              f"  (consensus of the {len(combined['seeds'])} independent runs)")
     if results.get("distilled"):
         distilled = results["distilled"]
         lines.append(f"{label + '-DISTILLED':<14}{'':>10}{_format(distilled['acc'], '>9.4f')}"
@@ -400,10 +401,14 @@ def format_results_table(results: dict[str, Any], kmeans: dict[str, Any] | None 
                      f"{distilled['steps']} steps on the ensemble: the saved model)")
     if results.get("summary"):
         s = results["summary"]
+        refined = s.get("refined_acc_mean") is not None
         lines.append(
-            f"{'all runs':<14}{'':>10}  ACC {s['acc_mean']:.4f} ± {s['acc_std']:.4f} (max {s['acc_max']:.4f}),"
-            f" NMI {s['nmi_mean']:.4f} ± {s['nmi_std']:.4f}"
+            f"{'indep. runs' if refined else 'all runs':<14}{'':>10}  ACC {s['acc_mean']:.4f} ± {s['acc_std']:.4f} "
+            f"(max {s['acc_max']:.4f}), NMI {s['nmi_mean']:.4f} ± {s['nmi_std']:.4f}"
         )
+        if refined:
+            lines.append(f"{'refined runs':<14}{'':>10}  ACC {s['refined_acc_mean']:.4f}, NMI {s['refined_nmi_mean']:.4f} "
+                         f"(mean; they start from DDC-ENSEMBLE)")
         if s.get("chosen_acc_rank") is not None and len(results["runs"]) > 1:
             lines.append(f"{'':<14}{'':>10}  the chosen run is #{s['chosen_acc_rank']} of {len(results['runs'])} "
                   f"runs by ACC (labels used for this report only)")

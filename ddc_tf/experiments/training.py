@@ -39,6 +39,7 @@ __all__ = [
     "build_model",
     "train_run",
     "prepare_start",
+    "PartitionStart",
     "kmeans_start",
     "dataset_loss",
     "evaluation_order",
@@ -447,6 +448,7 @@ def train_run(
     backup_dir: str | os.PathLike | None = None,
     fingerprint: str | None = None,
     neighbors: np.ndarray | None = None,
+    start: PartitionStart | None = None,
 ) -> tuple[ClusteringModel, dict[str, list[float]]]:
     """Train one fresh model of ``config.method`` on ``data`` for ``config.steps`` mini-batches.
 
@@ -464,6 +466,9 @@ def train_run(
         neighbors: with ``config.neighbors`` = k > 0, the ``(n, k)`` neighbour indices of
             ``data`` (``ddc_tf.data.neighbors.nearest_neighbors``), when the caller already
             has them (the protocol computes them once for all its runs); ``None``: computed here.
+        start: a partition to fit the fresh network to before training (:class:`PartitionStart`;
+            the protocol's refined runs start from DDC-ENSEMBLE); ``None``: :func:`prepare_start`'s
+            usual start.
 
     Returns:
         The trained model and the ``fit`` history (``loss``, ``l1``, ``l2``, ``l3`` per chunk).
@@ -476,7 +481,7 @@ def train_run(
     done = checkpoint.restore(model) if checkpoint is not None else 0
     neighbors = neighbors_for(data, config, neighbors)
     if not done:
-        prepare_start(model, data, config, seed, neighbors)
+        prepare_start(model, data, config, seed, neighbors, start)
     dataset = training_stream(data, config, seed, start_batch=done * chunk, neighbors=neighbors)
     all_callbacks = [StopAfterSteps(config.steps, chunk), *callbacks]
     if checkpoint is not None:
@@ -496,16 +501,37 @@ def train_run(
     return model, {k: [float(v) for v in vals] for k, vals in logged.items()}
 
 
+@dataclass(frozen=True)
+class PartitionStart:
+    """A partition a fresh run's network is fitted to before its own training.
+
+    Attributes:
+        partition: ``(n,)`` int cluster ids of the training points (e.g. DDC-ENSEMBLE's).
+        steps: mini-batches of cross-entropy towards it (``ddc_tf.experiments.distill.distill``).
+    """
+
+    partition: np.ndarray
+    steps: int
+
+
 def prepare_start(
-    model: ClusteringModel, data: ArrayData, config: TrainConfig, seed: int, neighbors: np.ndarray | None = None
+    model: ClusteringModel,
+    data: ArrayData,
+    config: TrainConfig,
+    seed: int,
+    neighbors: np.ndarray | None = None,
+    start: PartitionStart | None = None,
 ) -> None:
     """What a fresh run does to its network before its own training steps: the siblings' DDC
-    pre-training (``config.pretrain_steps``: :func:`pretrain_backbone`) and DDC's k-means
-    start (``config.kmeans_init``: :func:`kmeans_start`); nothing when neither is set. A run
-    resumed from its backup skips it (the backup holds the prepared network)."""
+    pre-training (``config.pretrain_steps``: :func:`pretrain_backbone`), then either the given
+    ``start`` — ``start.steps`` mini-batches towards ``start.partition``, seeded by ``seed`` —
+    or DDC's k-means start (``config.kmeans_init``: :func:`kmeans_start`); nothing when none is
+    set. A run resumed from its backup skips it (the backup holds the prepared network)."""
     if config.pretrain_steps:
         pretrain_backbone(model, data, config, seed, neighbors)
-    if config.kmeans_init:
+    if start is not None:
+        distill(model, data, start.partition, steps=start.steps, batch_size=config.batch_size, seed=seed)
+    elif config.kmeans_init:
         kmeans_start(model, data, config, seed)
 
 
