@@ -33,7 +33,7 @@ from ddc_tf.data.arrays import canonical_csr, check_float32_range
 from ddc_tf.experiments.protocol import run_protocol
 from ddc_tf.experiments.training import TrainConfig, dataset_loss, infer, resolve_backbone, train_run
 from ddc_tf.models import METHODS
-from ddc_tf.options import DEFAULT_DISTILL_STEPS, default_neighbors, default_pretrain_steps
+from ddc_tf.options import DEFAULT_DISTILL_STEPS, default_neighbors, default_pretrain_steps, default_refine_runs
 
 __all__ = ["DDCClustering"]
 
@@ -65,6 +65,10 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             k-means++ partition before DDC trains it (``TrainConfig.kmeans_init``; README:
             "Beating k-means", item 9 — it helps on digits and 20news, and keeps DDC in
             k-means' convex clusters where the data's are not); 0 (default): random start.
+        refine_runs: with ``runs ≥ 3``, this many more runs start from the consensus
+            clustering of the ``runs`` (DDC-ENSEMBLE) and are ranked with them
+            (``run_protocol(refine_runs=)``; README: "Beating k-means", item 10); ``None``
+            (default): as ``ddc-tf fit`` (``ddc_tf.options.default_refine_runs``: 3 for DDC).
         learning_rate: Adam's rate; ``None``: 1e-3.
         rel_sigma, sigma_mode: the DDC kernel bandwidth (``ddc_tf.losses.bandwidth_sq``).
         random_state: seed of the first run (run r uses ``random_state + r``); ``None``: 0.
@@ -93,6 +97,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         distill_steps: int = DEFAULT_DISTILL_STEPS,
         neighbors: int | None = None,
         kmeans_init: int = 0,
+        refine_runs: int | None = None,
         learning_rate: float | None = None,
         rel_sigma: float = 0.15,
         sigma_mode: str = "reference",
@@ -110,6 +115,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.distill_steps = distill_steps
         self.neighbors = neighbors
         self.kmeans_init = kmeans_init
+        self.refine_runs = refine_runs
         self.learning_rate = learning_rate
         self.rel_sigma = rel_sigma
         self.sigma_mode = sigma_mode
@@ -173,6 +179,8 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             self.results_, self.model_ = run_protocol(
                 data, config, runs=int(self.runs), seed=seed, verbose=self.verbose,
                 selector=self.selector, progress=False, distill_steps=self.distill_steps,
+                refine_runs=(self.refine_runs if self.refine_runs is not None
+                             else default_refine_runs(self.method, int(self.runs))),
             )
             self.loss_ = float(self.results_["best"]["loss"])
         else:

@@ -21,7 +21,8 @@ from ddc_tf.cli import main
 
 @pytest.fixture(scope="module")
 def digits_fit(tmp_path_factory):
-    """``ddc-tf fit`` on digits, 3 runs of 20 steps: (exit code, out folder, stdout, stderr)."""
+    """``ddc-tf fit`` on digits, 3 runs of 20 steps (and, by default, 3 refined runs): (exit code,
+    out folder, stdout, stderr)."""
     out = tmp_path_factory.mktemp("cli") / "fit"
     stdout, stderr = io.StringIO(), io.StringIO()
     with redirect_stdout(stdout), redirect_stderr(stderr):
@@ -40,7 +41,11 @@ def test_fit_on_digits_writes_results_json(digits_fit):
     assert results["n"] == 1797
     assert results["clusters"] == 10  # --clusters defaults to the number of classes
     assert results["steps"] == 20
-    assert [r["seed"] for r in results["runs"]] == [0, 1, 2]
+    # the 3 runs, then the default 3 refined runs that start from their ensemble
+    assert [r["seed"] for r in results["runs"]] == [0, 1, 2, 3, 4, 5]
+    assert [r["refined"] for r in results["runs"]] == [False] * 3 + [True] * 3
+    assert results["ensemble"]["seeds"] == [0, 1, 2]
+    assert (out / "refined" / "from_seeds_0-2" / "runs" / "seed_3" / "model.keras").is_file()
     for record in [*results["runs"], results["best"]]:
         assert {"seed", "loss", "acc", "nmi"} <= set(record)
         assert np.isfinite(record["loss"])
@@ -68,10 +73,18 @@ def test_fit_prints_a_results_table(digits_fit):
     assert str(out / "results.json") in stdout
     # how the chosen run ranks by ACC among all runs (labels for the report only)
     rank = results["summary"]["chosen_acc_rank"]
-    assert f"the chosen run is #{rank} of 3 runs by ACC" in stdout
+    assert f"the chosen run is #{rank} of 6 runs by ACC" in stdout
     assert "← chosen (consensus)" in stdout
     ensemble_line = next(line for line in stdout.splitlines() if line.startswith("DDC-ENSEMBLE"))
-    assert f"{results['ensemble']['acc']:.4f}" in ensemble_line and "all 3 runs" in ensemble_line
+    assert f"{results['ensemble']['acc']:.4f}" in ensemble_line and "the 3 independent runs" in ensemble_line
+    assert any(line.startswith("3 refined") for line in stdout.splitlines())
+    summary = results["summary"]  # the independent runs' spread; the refined runs' mean apart
+    accs = [r["acc"] for r in results["runs"]]
+    assert summary["acc_mean"] == pytest.approx(np.mean(accs[:3]))
+    assert summary["refined_acc_mean"] == pytest.approx(np.mean(accs[3:]))
+    assert any(line.startswith("indep. runs") for line in stdout.splitlines())
+    assert any(line.startswith("refined runs") and f"{summary['refined_acc_mean']:.4f}" in line
+               for line in stdout.splitlines())
 
 
 def test_fit_clusters_option_and_default(tmp_path, capsys):
@@ -372,3 +385,18 @@ def test_option_vocabularies_match_the_code():
     from ddc_tf.models import METHODS
 
     assert tuple(METHODS) == options.METHOD_NAMES
+
+
+def test_refine_runs_default_to_three_for_ddc_with_an_ensemble_on_one_device():
+    from ddc_tf.cli import build_parser
+    from ddc_tf.cli.fit import refine_runs
+    from ddc_tf.options import DEFAULT_REFINE_RUNS
+
+    parse = build_parser().parse_args
+    assert DEFAULT_REFINE_RUNS == 3
+    assert refine_runs(parse(["fit", "--data", "digits", "--runs", "10"])) == 3
+    assert refine_runs(parse(["fit", "--data", "digits", "--runs", "2"])) == 0  # no ensemble to start from
+    assert refine_runs(parse(["fit", "--data", "digits", "--runs", "10", "--method", "ot"])) == 0
+    assert refine_runs(parse(["fit", "--data", "digits", "--runs", "10", "--strategy", "mirrored"])) == 0
+    assert refine_runs(parse(["fit", "--data", "digits", "--refine-runs", "5"])) == 5
+    assert refine_runs(parse(["fit", "--data", "digits", "--refine-runs", "0"])) == 0

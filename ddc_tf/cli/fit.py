@@ -103,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         vote_runs=args.vote_runs,
         distill_steps=distill_steps(args),
         runs_at_once=runs_at_once(args, callbacks_for is not None),
+        refine_runs=refine_runs(args),
+        refine_steps=args.refine_steps,
     )
     print(format_results_table(results, results.get("kmeans")))
     print(f"\nresults: {out / RESULTS_FILE}\nbest model: {out / MODEL_FILE}")
@@ -116,6 +118,15 @@ def distill_steps(args: argparse.Namespace) -> int:
     if args.distill_steps is not None:
         return args.distill_steps
     return DEFAULT_DISTILL_STEPS if args.strategy == "none" else 0
+
+
+def refine_runs(args: argparse.Namespace) -> int:
+    """``--refine-runs``, or its default (``ddc_tf.options.default_refine_runs``)."""
+    from ddc_tf.options import default_refine_runs
+
+    if args.refine_runs is not None:
+        return args.refine_runs
+    return default_refine_runs(args.method, args.runs, args.strategy)
 
 
 def runs_at_once(args: argparse.Namespace, per_run_callbacks: bool) -> int:
@@ -162,11 +173,13 @@ def register(subparsers: Any) -> None:
         DEFAULT_DISTILL_STEPS,
         DEFAULT_NEIGHBORS,
         DEFAULT_PRETRAIN_STEPS,
+        DEFAULT_REFINE_RUNS,
         DEFAULT_RUNS_AT_ONCE,
         DEFAULT_SELECTOR,
         KMEANS_INIT_STEPS,
         LR_SCHEDULES,
         METHOD_NAMES,
+        REFINE_START_STEPS,
         SELECTORS,
         SIBLING_NEIGHBORS,
         STRATEGIES,
@@ -188,6 +201,13 @@ def register(subparsers: Any) -> None:
                      help=f"fine-tune the chosen run N mini-batches on DDC-ENSEMBLE's clusters and save that network "
                           f"as model.keras (DDC-DISTILLED; needs the vote's ≥ 3 runs); 0: save the chosen run as trained "
                           f"(default: {DEFAULT_DISTILL_STEPS}; 0 under --strategy)")
+    fit.add_argument("--refine-runs", type=non_negative_int, default=None, metavar="M",
+                     help=f"after the R runs, train M more that start from DDC-ENSEMBLE (each fresh network fitted "
+                          f"--refine-steps mini-batches to its clusters, then trained like every run) and rank them "
+                          f"with the others (README: 'Beating k-means', item 10); needs R ≥ 3 "
+                          f"(default: {DEFAULT_REFINE_RUNS} for ddc with R ≥ 3 on one device, else 0)")
+    fit.add_argument("--refine-steps", type=positive_int, default=REFINE_START_STEPS, metavar="N",
+                     help=f"mini-batches that fit a refined run to DDC-ENSEMBLE (default {REFINE_START_STEPS})")
     fit.add_argument("--neighbors", type=non_negative_int, default=None, metavar="K",
                      help=f"pair each training point with one of its K nearest neighbours in the input space (cosine for non-negative inputs, else Euclidean) and "
                           f"add a neighbour term to the loss — ddc: their consistency -log(a·a'); ot, dcan: their latent distance "

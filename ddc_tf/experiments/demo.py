@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ddc_tf.options import DEFAULT_DISTILL_STEPS, default_neighbors, default_runs_at_once
+from ddc_tf.options import DEFAULT_DISTILL_STEPS, default_neighbors, default_refine_runs, default_runs_at_once
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -82,7 +82,8 @@ def run_demo(out_dir: str | os.PathLike = "outputs/demo", steps: int | None = No
         start = time.perf_counter()
         results, _ = run_protocol(arrays, config, runs=case.runs, out_dir=out / case.source, verbose=0,
                                   progress=True, distill_steps=DEFAULT_DISTILL_STEPS,
-                                  runs_at_once=default_runs_at_once(case.runs))
+                                  runs_at_once=default_runs_at_once(case.runs),
+                                  refine_runs=default_refine_runs(config.method, case.runs))
         seconds = time.perf_counter() - start
         kmeans = baselines.kmeans_baseline(arrays.x, arrays.y, case.n_clusters)
         kmeans = {"acc": kmeans["acc"], "nmi": kmeans["nmi"]}
@@ -94,7 +95,7 @@ def run_demo(out_dir: str | os.PathLike = "outputs/demo", steps: int | None = No
             "ddc_distilled": _acc_nmi(results["distilled"]),
             "kmeans": kmeans,
             "seconds": round(seconds, 1),
-            "seconds_per_step": round(seconds / (case.runs * config.steps), 5),
+            "seconds_per_step": round(seconds / (len(results["runs"]) * config.steps), 5),
             "model": str(out / case.source / "model.keras"),
         }
 
