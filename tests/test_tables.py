@@ -117,3 +117,15 @@ def test_table1_lists_ensemble_and_distilled_when_present():
     assert methods.index("DDC-ENSEMBLE") + 1 == methods.index("DDC-DISTILLED")
     assert rows[methods.index("DDC-DISTILLED")]["acc_percent"] == pytest.approx(65.0)
     assert "DDC-DISTILLED" not in [r["method"] for r in table1_rows([protocol_results(distilled=None)])]
+
+
+def test_table1_counts_refined_runs_apart():
+    results = protocol_results(budget="cpu", selector="consensus")
+    for run in results["runs"]:
+        run["refined"] = False
+    results["runs"].append({"seed": 3, "refined": True, "loss": 0.6, "acc": 0.7, "nmi": 0.6})
+    rows = table1_rows([results])
+    assert rows[0]["budget"] == "cpu: 3 runs × 4000 steps + 1 refined, consensus pick, VOTE of 3"
+    assert rows[0]["runs"] == 3
+    spread = next(r for r in rows if r["method"].startswith("DDC, independent runs"))
+    assert spread["acc_percent"] == pytest.approx(55.0)  # the summary: the independent runs
