@@ -17,8 +17,11 @@ from ddc_tf.experiments import training
 from ddc_tf.experiments.distill import distill
 from ddc_tf.experiments.protocol import run_protocol
 from ddc_tf.experiments.training import PartitionStart, predict_assignments, train_run
+from ddc_tf.experiments.grouped import train_runs
 from ddc_tf.run_files import refined_dir, run_dir
+from test_grouped import assert_same_run
 from test_protocol import blobs, config
+from test_training import config as training_config, small_vectors
 
 
 def test_a_partition_start_is_distillation_then_the_run(monkeypatch):
@@ -49,7 +52,7 @@ def test_a_partition_start_is_distillation_then_the_run(monkeypatch):
 
 def test_refined_runs_start_from_the_ensemble_and_are_ranked_with_the_others(tmp_path, capsys):
     data = blobs()
-    cfg = config(steps=20)
+    cfg = config(steps=10)
     results, _ = run_protocol(data, cfg, runs=3, seed=4, out_dir=tmp_path, verbose=0, progress=True,
                               refine_runs=2, refine_steps=30)
     runs = results["runs"]
@@ -73,22 +76,21 @@ def test_refined_runs_start_from_the_ensemble_and_are_ranked_with_the_others(tmp
     # repeating the command trains nothing; more independent runs start new refined runs
     again, _ = run_protocol(data, cfg, runs=3, seed=4, out_dir=tmp_path, verbose=0, refine_runs=2, refine_steps=30)
     assert [r["loss"] for r in again["runs"]] == [r["loss"] for r in runs]
-    more, _ = run_protocol(data, cfg, runs=4, seed=4, out_dir=tmp_path, verbose=0, refine_runs=1, refine_steps=30)
+    more, _ = run_protocol(data, cfg, runs=4, seed=4, out_dir=tmp_path, verbose=0, refine_runs=1, refine_steps=30,
+                           runs_at_once=2)  # the refined run trained as a group (of one)
     assert (refined_dir(tmp_path, 4, 7) / "runs" / "seed_8" / "run.json").exists()
     assert [r["loss"] for r in more["runs"][:3]] == [r["loss"] for r in runs[:3]]
     with pytest.raises(ValueError, match="different configuration"):  # same folder, other start
         run_protocol(data, cfg, runs=3, seed=4, out_dir=tmp_path, verbose=0, refine_runs=2, refine_steps=31)
 
 
-def test_refined_runs_trained_together_equal_those_trained_alone(tmp_path):
-    data = blobs()
-    cfg = config(steps=10)
-    alone, _ = run_protocol(data, cfg, runs=3, out_dir=tmp_path / "alone", verbose=0, refine_runs=2)
-    grouped, _ = run_protocol(data, cfg, runs=3, out_dir=tmp_path / "grouped", verbose=0, refine_runs=2,
-                              runs_at_once=2)
-    for a, b in zip(alone["runs"], grouped["runs"]):
-        assert a["seed"] == b["seed"] and a["refined"] == b["refined"]
-        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4)
+def test_runs_trained_together_from_a_partition_equal_those_trained_alone():
+    data = small_vectors()
+    cfg = training_config(steps=10)  # lr 1e-3, as test_grouped's equivalences
+    start = PartitionStart((np.arange(data.n) * 7) % 3, 5, {"from": "test"})
+    together = train_runs(data, cfg, [3, 4], start=start)
+    for seed, result in zip([3, 4], together):
+        assert_same_run(train_run(data, cfg, seed, verbose=0, start=start), result)
 
 
 def test_refine_runs_needs_an_ensemble_and_one_device():

@@ -113,10 +113,10 @@ def kmeans_on_hidden(
     return baseline_methods.kmeans_baseline(hidden, data.y, n_clusters, n_init=n_init, seed=seed)
 
 
-def _config_signature(data: ArrayData, config: TrainConfig, start: dict[str, Any] | None = None) -> dict[str, Any]:
+def _config_signature(data: ArrayData, config: TrainConfig, start: PartitionStart | None = None) -> dict[str, Any]:
     """What identifies a run's training: data, configuration and — for a refined run — its start."""
     signature = {"data": data.name, "n": data.n, "config": config.to_dict()}
-    return signature if start is None else {**signature, "start": start}
+    return signature if start is None else {**signature, "start": start.signature()}
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -183,13 +183,13 @@ def _run_one(
     verbose: int | str,
     callbacks_for: Callable[[int], list] | None,
     neighbor_graph: Callable[[], np.ndarray | None] = lambda: None,
-    start: tuple[PartitionStart, dict[str, Any]] | None = None,
+    start: PartitionStart | None = None,
 ) -> tuple[dict[str, Any], np.ndarray, Any]:
     """Train (or reload) one run; returns its record, its cluster ids and the model (``None``
     when reloaded). ``neighbor_graph()`` gives the data's neighbour indices when the run
     trains on neighbour pairs (called only if the run has to be trained). ``start``: the
-    partition a refined run starts from and how its signature names it."""
-    signature = _config_signature(data, config, start[1] if start else None)
+    partition a refined run starts from."""
+    signature = _config_signature(data, config, start)
     fingerprint = run_files.data_fingerprint(data)
     finished = _load_finished(run_dir, signature, fingerprint)
     if finished is not None:
@@ -199,7 +199,7 @@ def _run_one(
         data, config, seed, verbose=verbose, callbacks=callbacks_for(seed) if callbacks_for else [],
         backup_dir=run_dir / "backup" if run_dir is not None else None,
         fingerprint=_backup_key(fingerprint, signature, [seed]), neighbors=neighbor_graph(),
-        start=start[0] if start else None,
+        start=start,
     )
     record, clusters = _finish_run(data, config, seed, model, history, time.perf_counter() - began, run_dir,
                                    signature, fingerprint)
@@ -213,12 +213,12 @@ def _run_group(
     out: Path | None,
     verbose: int | str,
     neighbor_graph: Callable[[], np.ndarray | None],
-    start: tuple[PartitionStart, dict[str, Any]] | None = None,
+    start: PartitionStart | None = None,
 ) -> list[tuple[dict[str, Any], np.ndarray, Any]]:
     """Train (or reload) the runs ``seeds`` together (``ddc_tf.experiments.grouped.train_runs``)
     — only those not finished — and return each one's ``(record, cluster ids, model)`` as
     :func:`_run_one` does; each run's ``seconds`` is the group's time divided among its runs."""
-    signature = _config_signature(data, config, start[1] if start else None)
+    signature = _config_signature(data, config, start)
     fingerprint = run_files.data_fingerprint(data)
     run_dirs = {s: run_files.run_dir(out, s) if out is not None else None for s in seeds}
     found = {s: _load_finished(run_dirs[s], signature, fingerprint) for s in seeds}
@@ -229,7 +229,7 @@ def _run_group(
         backup = out / f"backup_seeds_{'_'.join(map(str, todo))}" if out is not None else None
         results = train_runs(data, config, todo, verbose=verbose, backup_dir=backup,
                              fingerprint=_backup_key(fingerprint, signature, todo), neighbors=neighbor_graph(),
-                             start=start[0] if start else None)
+                             start=start)
         seconds = (time.perf_counter() - began) / len(todo)
         for seed, (model, history) in zip(todo, results):
             record, clusters = _finish_run(data, config, seed, model, history, seconds, run_dirs[seed],
@@ -413,8 +413,7 @@ def run_protocol(
         lambda: nearest_neighbors(data, config.neighbors, n_jobs=-1) if config.neighbors else None
     )
 
-    def train(seeds: list[int], base: Path | None, start: tuple[PartitionStart, dict[str, Any]] | None,
-              label: str) -> None:
+    def train(seeds: list[int], base: Path | None, start: PartitionStart | None, label: str) -> None:
         """Train (or reload) the runs ``seeds`` in groups of ``runs_at_once`` into ``base``."""
         for first in range(0, len(seeds), runs_at_once):
             some = seeds[first:first + runs_at_once]
@@ -438,10 +437,8 @@ def run_protocol(
         combined = selection.ensemble(labelings, config.n_clusters, seed=seed)
         ensemble = {"seeds": [r["seed"] for r in records], **_metrics(data.y, combined)}
     if refine_runs:  # more runs, each starting from the ensemble's partition
-        last = seed + runs - 1
-        start = (PartitionStart(combined, refine_steps),
-                 {"from": "ddc_ensemble", "seeds": ensemble["seeds"], "steps": int(refine_steps)})
-        base = run_files.refined_dir(out, seed, last) if out is not None else None
+        start = PartitionStart(combined, refine_steps, {"from": "ddc_ensemble", "seeds": ensemble["seeds"]})
+        base = run_files.refined_dir(out, seed, seed + runs - 1) if out is not None else None
         train([seed + runs + r for r in range(refine_runs)], base, start, "refined run")
     refined = [False] * runs + [True] * refine_runs
     consensus = selection.consensus_scores(labelings)

@@ -501,17 +501,24 @@ def train_run(
     return model, {k: [float(v) for v in vals] for k, vals in logged.items()}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PartitionStart:
     """A partition a fresh run's network is fitted to before its own training.
 
     Attributes:
         partition: ``(n,)`` int cluster ids of the training points (e.g. DDC-ENSEMBLE's).
         steps: mini-batches of cross-entropy towards it (``ddc_tf.experiments.distill.distill``).
+        origin: what the partition is, JSON-able (the protocol's refined runs:
+            ``{"from": "ddc_ensemble", "seeds": [...]}``); part of the run's signature.
     """
 
     partition: np.ndarray
     steps: int
+    origin: Mapping[str, Any] = field(default_factory=dict)
+
+    def signature(self) -> dict[str, Any]:
+        """How a run's record names this start: ``origin`` plus ``steps``."""
+        return {**self.origin, "steps": int(self.steps)}
 
 
 def prepare_start(
