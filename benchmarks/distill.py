@@ -6,7 +6,10 @@ as good as the ensemble? Measured over several independent protocols per data se
 
 Protocol p trains seeds ``p·stride … p·stride + runs - 1`` with the defaults of ``ddc-tf fit``
 (consensus selector, VOTE over the better half, ENSEMBLE of all runs) and then distils the
-chosen run on the ensemble's cluster ids for each ``--distill-steps`` value. With
+chosen run on the ensemble's cluster ids for each ``--distill-steps`` value; with
+``--refine-runs M``, M refined runs per protocol start from its DDC-ENSEMBLE and are ranked with
+the others (kept under ``refined/from_seeds_<first>-<last>/``, so overlapping protocols do not
+share them). With
 ``--stride`` equal to ``--runs`` (the default) the protocols share no run; a smaller stride
 reuses runs between protocols (cheaper, not independent: the results file says which).
 Runs are kept under ``outputs/distill/<data>/`` (shared by all protocols), the table goes to
