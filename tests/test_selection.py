@@ -113,6 +113,11 @@ def test_vote_size_is_the_better_half_or_what_was_asked():
     assert [selection.vote_size(r) for r in (1, 2, 3, 4, 5, 6, 10, 11, 20)] == [None, None, 3, 3, 3, 3, 5, 6, 10]
     assert selection.vote_size(5, 3) == 3 and selection.vote_size(5, 5) == 5
     assert selection.vote_size(4, 5) is None  # fewer runs than asked: no vote
+    # with M refined runs: the better half of the others, at most 2M − 1 (≥ 3), so they carry it
+    assert selection.vote_size(13, refined=3) == 5 and selection.vote_size(23, refined=3) == 5
+    assert selection.vote_size(6, refined=3) == 3 and selection.vote_size(11, refined=1) == 3
+    assert selection.vote_size(30, refined=10) == 10 and selection.vote_size(4, refined=2) is None
+    assert selection.vote_size(13, 7, refined=3) == 7  # asked: exactly that many of all 13
     for bad in (1, 0, 2.5, True):
         with pytest.raises(ValueError, match="vote_runs"):
             selection.vote_size(5, bad)

@@ -356,8 +356,8 @@ def run_protocol(
             whose fresh networks are first fitted ``refine_steps`` mini-batches to
             DDC-ENSEMBLE's cluster ids (:class:`~ddc_tf.experiments.training.PartitionStart`),
             then trained like every run; the selector, DDC-VOTE and the summary rank all
-            ``runs + refine_runs`` runs (DDC-VOTE's default size stays the better half of
-            ``runs``), DDC-ENSEMBLE stays that of the independent ``runs``
+            ``runs + refine_runs`` runs (DDC-VOTE's default size: ``selection.vote_size``,
+            at most ``2·refine_runs − 1``), DDC-ENSEMBLE stays that of the independent ``runs``
             (what the refined runs start from). They are kept in
             ``refined/from_seeds_<first>-<last>/runs/seed_<s>/``. Needs ``runs ≥ 3``.
         refine_steps: the refined runs' mini-batches towards DDC-ENSEMBLE (≥ 1).
@@ -398,9 +398,7 @@ def run_protocol(
                              f"got runs={runs}")
         if config.strategy != "none":
             raise ValueError("refined runs start on one device: use refine_runs=0 with a tf.distribute strategy")
-    # validates vote_runs before training; the default counts the independent runs only (the
-    # refined runs start from one partition: the better half of R + M would outvote them)
-    n_vote = selection.vote_size(runs if vote_runs is None else runs + refine_runs, vote_runs)
+    n_vote = selection.vote_size(runs + refine_runs, vote_runs, refined=refine_runs)  # validates before training
     if isinstance(baselines, str):
         baselines = (baselines,)
     unknown = sorted(set(baselines) - set(BASELINES))
