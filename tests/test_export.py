@@ -277,7 +277,7 @@ def test_python_api_errors_are_clear(tmp_path):
     assert spec.input_shape == (4,) and spec.scale == 0.5
 
 
-@pytest.mark.parametrize("method", ["ot", "dcan"])
+@pytest.mark.parametrize("method", [pytest.param("ot", marks=pytest.mark.slow), "dcan"])
 def test_sibling_methods_export_and_serve_alike(method, tmp_path):
     """OTClustering and DCAN export like DDC; the metadata says which method it is."""
     from ddc_tf.models import METHODS

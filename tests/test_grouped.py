@@ -32,7 +32,7 @@ def assert_same_run(alone, together, rtol=1e-5, atol=1e-6):
 @pytest.mark.parametrize("options", [
     {},
     pytest.param({"neighbors": 3}, marks=pytest.mark.slow),  # ddc_kmeans_start trains on pairs too
-    {"method": "ot", "neighbors": 3},
+    pytest.param({"method": "ot", "neighbors": 3}, marks=pytest.mark.slow),
     pytest.param({"method": "dcan", "pretrain_steps": 4}, marks=pytest.mark.slow),
     pytest.param({"input_dropout": 0.1, "lr_schedule": "cosine"}, marks=pytest.mark.slow),
     {"neighbors": 3, "kmeans_init": 5},
@@ -88,7 +88,7 @@ def test_the_protocol_trains_groups_of_runs_with_the_same_results(tmp_path):
     from ddc_tf.experiments.protocol import run_protocol
 
     data = small_vectors()
-    cfg = config(steps=10, neighbors=3)
+    cfg = config(steps=4, neighbors=3)
     alone, _ = run_protocol(data, cfg, runs=3, out_dir=tmp_path / "alone", verbose=0)
     grouped, _ = run_protocol(data, cfg, runs=3, out_dir=tmp_path / "grouped", verbose=0, runs_at_once=2)
     for a, b in zip(alone["runs"], grouped["runs"]):

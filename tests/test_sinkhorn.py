@@ -275,6 +275,7 @@ def test_mixed_precision_keeps_the_ot_head_in_float32():
     assert model(x[:10]).dtype == tf.float32 and model.latent(x[:10]).dtype == tf.float32
 
 
+@pytest.mark.slow
 def test_cli_fit_method_ot_with_proportions(tmp_path, capsys):
     from ddc_tf.cli import main
 

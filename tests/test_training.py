@@ -284,7 +284,8 @@ def test_interrupted_run_resumes_from_backup(tmp_path):
 
 
 @pytest.mark.parametrize("method", ["ddc", "ddc_neighbors", pytest.param("ot", marks=pytest.mark.slow),
-                                    pytest.param("dcan", marks=pytest.mark.slow), "ot_neighbors_pretrained",
+                                    pytest.param("dcan", marks=pytest.mark.slow),
+                                    pytest.param("ot_neighbors_pretrained", marks=pytest.mark.slow),
                                     "ddc_kmeans_start"])
 def test_resumed_run_equals_the_uninterrupted_run(tmp_path, method):
     """Weights (optimizer and seed states included), the batch stream (and the neighbours drawn
