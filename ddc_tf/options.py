@@ -22,6 +22,7 @@ __all__ = [
     "default_runs_at_once",
     "default_pretrain_steps",
     "KMEANS_INIT_STEPS",
+    "MIN_VOTE_RUNS",
     "REFINE_START_STEPS",
     "DEFAULT_REFINE_RUNS",
     "default_refine_runs",
@@ -86,6 +87,11 @@ def default_neighbors(method: str, backbone: str, n: int | None = None, strategy
 KMEANS_INIT_STEPS = 300
 
 
+#: DDC-VOTE and DDC-ENSEMBLE need at least this many runs (the paper votes over the best three,
+#: §4.6); ``ddc_tf.selection`` uses it, and the refined runs, which start from the ensemble.
+MIN_VOTE_RUNS = 3
+
+
 #: ``ddc-tf fit --refine-steps`` / ``run_protocol(refine_steps=)``: the mini-batches that fit a
 #: refined run's fresh network to DDC-ENSEMBLE before DDC trains it (as DDC-DISTILLED's 300).
 REFINE_START_STEPS = 300
@@ -96,8 +102,9 @@ DEFAULT_REFINE_RUNS = 3
 
 def default_refine_runs(method: str, runs: int, strategy: str = "none") -> int:
     """Refined runs when none are asked for: ``DEFAULT_REFINE_RUNS`` for DDC on one device with
-    at least 3 runs (DDC-ENSEMBLE needs them); 0 for OT and DCAN (not measured) and otherwise."""
-    return DEFAULT_REFINE_RUNS if method == "ddc" and runs >= 3 and strategy == "none" else 0
+    at least ``MIN_VOTE_RUNS`` runs (DDC-ENSEMBLE needs them); 0 for OT and DCAN (not measured)
+    and otherwise."""
+    return DEFAULT_REFINE_RUNS if method == "ddc" and runs >= MIN_VOTE_RUNS and strategy == "none" else 0
 
 
 #: ``ddc-tf fit --pretrain-steps`` for the siblings: their backbone starts from a DDC run of this

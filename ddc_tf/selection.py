@@ -35,12 +35,10 @@ import scipy.sparse as sp
 
 from ddc_tf import baselines, evaluation
 from ddc_tf.options import DEFAULT_SELECTOR, SELECTORS  # the names rank_runs accepts
+from ddc_tf.options import MIN_VOTE_RUNS  # re-exported: the runs DDC-VOTE and DDC-ENSEMBLE need
 
 __all__ = ["SELECTORS", "DEFAULT_SELECTOR", "MIN_VOTE_RUNS", "vote_size", "agreement_matrix",
            "consensus_scores", "ensemble_agreement", "check_selector", "rank_runs", "ensemble"]
-
-#: DDC-VOTE needs at least this many runs (the paper votes over the best three, §4.6).
-MIN_VOTE_RUNS = 3
 
 
 def vote_size(runs: int, vote_runs: int | None = None, refined: int = 0) -> int | None:
