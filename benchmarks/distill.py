@@ -7,9 +7,10 @@ as good as the ensemble? Measured over several independent protocols per data se
 Protocol p trains seeds ``p·stride … p·stride + runs - 1`` with the defaults of ``ddc-tf fit``
 (consensus selector, VOTE over the better half, ENSEMBLE of all runs) and then distils the
 chosen run on the ensemble's cluster ids for each ``--distill-steps`` value; with
-``--refine-runs M``, M refined runs per protocol start from its DDC-ENSEMBLE and are ranked with
-the others (kept under ``refined/from_seeds_<first>-<last>/``, so overlapping protocols do not
-share them). With
+``--refine-runs M``, M refined runs per protocol start from its DDC-ENSEMBLE, train
+``--refine-run-steps`` (default: ``run_protocol``'s) and are ranked with the others (kept under
+``refined/from_seeds_<first>-<last>_start<N>_steps<S>/``, so overlapping protocols do not share
+them). With
 ``--stride`` equal to ``--runs`` (the default) the protocols share no run; a smaller stride
 reuses runs between protocols (cheaper, not independent: the results file says which).
 Runs are kept under ``outputs/distill/<data>/`` (shared by all protocols), the table goes to
@@ -55,6 +56,8 @@ def main() -> None:
     parser.add_argument("--kmeans-init", type=int, default=0, help="TrainConfig.kmeans_init (0: random start)")
     parser.add_argument("--refine-runs", type=int, default=0,
                         help="run_protocol's refine_runs: runs more per protocol that start from its DDC-ENSEMBLE")
+    parser.add_argument("--refine-run-steps", type=int, default=None,
+                        help="run_protocol's refine_run_steps (default: options.REFINED_RUN_STEPS, at most --steps)")
     parser.add_argument("--name", default=None)
     parser.add_argument("--out", default="outputs/distill")
     args = parser.parse_args()
@@ -63,7 +66,7 @@ def main() -> None:
     payload = {"command": command, "protocols": args.protocols, "runs": args.runs, "stride": stride,
                "independent": stride >= args.runs, "steps": args.steps, "neighbors": args.neighbors,
                "neighbor_weight": args.neighbor_weight, "kmeans_init": args.kmeans_init,
-               "refine_runs": args.refine_runs, "data": {}}
+               "refine_runs": args.refine_runs, "refine_run_steps": args.refine_run_steps, "data": {}}
     for name in args.data:
         data = subsample(ddc_data.load_arrays(name), args.subset)
         k = data.n_classes
@@ -80,7 +83,7 @@ def main() -> None:
                 start = time.perf_counter()
                 results, _ = run_protocol(data, config, runs=args.runs, seed=p * stride, verbose=0,
                                           out_dir=f"{args.out}/{name}{suffix}", distill_steps=steps,
-                                          refine_runs=args.refine_runs)
+                                          refine_runs=args.refine_runs, refine_run_steps=args.refine_run_steps)
                 row.update({key: {m: results[key][m] for m in ("acc", "nmi")} for key in ("best", "vote", "ensemble")})
                 row["best"]["refined"] = results["best"]["refined"]
                 independent = [r for r in results["runs"] if not r["refined"]]

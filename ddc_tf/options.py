@@ -24,6 +24,7 @@ __all__ = [
     "KMEANS_INIT_STEPS",
     "MIN_VOTE_RUNS",
     "REFINE_START_STEPS",
+    "REFINED_RUN_STEPS",
     "DEFAULT_REFINE_RUNS",
     "default_refine_runs",
     "DEFAULT_REL_SIGMA",
@@ -95,6 +96,12 @@ MIN_VOTE_RUNS = 3
 #: ``ddc-tf fit --refine-steps`` / ``run_protocol(refine_steps=)``: the mini-batches that fit a
 #: refined run's fresh network to DDC-ENSEMBLE before DDC trains it (as DDC-DISTILLED's 300).
 REFINE_START_STEPS = 300
+#: ``ddc-tf fit --refine-run-steps`` / ``run_protocol(refine_run_steps=)``: the DDC mini-batches a
+#: refined run trains after its start (at most the independent runs' steps). A refined run's
+#: partition is settled within its first ~1 000 steps and then stays (digits, 20news) or drifts
+#: down (20news NMI); 3 000 cost 2 000 more steps per run for no gain (README "Beating k-means",
+#: item 10; ``benchmarks/refine_length.py``).
+REFINED_RUN_STEPS = 1000
 #: ``ddc-tf fit --refine-runs``: runs added to a DDC protocol that start from its DDC-ENSEMBLE
 #: (README "Beating k-means", item 10).
 DEFAULT_REFINE_RUNS = 3

@@ -62,10 +62,13 @@ def run_dir(out: str | os.PathLike, seed: int) -> Path:
     return Path(out) / RUNS_DIR / f"seed_{int(seed)}"
 
 
-def refined_dir(out: str | os.PathLike, first_seed: int, last_seed: int) -> Path:
+def refined_dir(out: str | os.PathLike, first_seed: int, last_seed: int, start_steps: int, steps: int) -> Path:
     """The protocol folder (``runs/seed_<s>/`` inside) of the refined runs that start from the
-    DDC-ENSEMBLE of the runs ``first_seed … last_seed`` of the protocol folder ``out``."""
-    return Path(out) / REFINED_DIR / f"from_seeds_{int(first_seed)}-{int(last_seed)}"
+    DDC-ENSEMBLE of the runs ``first_seed … last_seed`` of the protocol folder ``out``, fitted
+    ``start_steps`` mini-batches to it, then trained ``steps`` (other settings, other folder: the
+    independent runs are reused, the refined runs trained anew)."""
+    name = f"from_seeds_{int(first_seed)}-{int(last_seed)}_start{int(start_steps)}_steps{int(steps)}"
+    return Path(out) / REFINED_DIR / name
 
 
 def describe_data(data: "ArrayData") -> dict[str, Any]:

@@ -45,7 +45,8 @@ def test_fit_on_digits_writes_results_json(digits_fit):
     assert [r["seed"] for r in results["runs"]] == [0, 1, 2, 3, 4, 5]
     assert [r["refined"] for r in results["runs"]] == [False] * 3 + [True] * 3
     assert results["ensemble"]["seeds"] == [0, 1, 2]
-    assert (out / "refined" / "from_seeds_0-2" / "runs" / "seed_3" / "model.keras").is_file()
+    assert results["refine"] == {"runs": 3, "start_steps": 300, "steps": 20}  # at most --steps
+    assert (out / "refined" / "from_seeds_0-2_start300_steps20" / "runs" / "seed_3" / "model.keras").is_file()
     for record in [*results["runs"], results["best"]]:
         assert {"seed", "loss", "acc", "nmi"} <= set(record)
         assert np.isfinite(record["loss"])

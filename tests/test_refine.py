@@ -54,7 +54,7 @@ def test_refined_runs_start_from_the_ensemble_and_are_ranked_with_the_others(tmp
     data = blobs()
     cfg = config(steps=10)
     results, _ = run_protocol(data, cfg, runs=3, seed=4, out_dir=tmp_path, verbose=0, progress=True,
-                              refine_runs=2, refine_steps=30)
+                              refine_runs=2, refine_steps=30, refine_run_steps=4)
     runs = results["runs"]
     assert [r["seed"] for r in runs] == [4, 5, 6, 7, 8]
     assert [r["refined"] for r in runs] == [False, False, False, True, True]
@@ -62,11 +62,15 @@ def test_refined_runs_start_from_the_ensemble_and_are_ranked_with_the_others(tmp
     assert len(results["vote"]["seeds"]) == 3  # the better half of the three independent runs, at least 3
     out = capsys.readouterr().out
     assert "refined run 1/2 (seed 7)" in out and "run 3/3 (seed 6)" in out
-    folder = refined_dir(tmp_path, 4, 6)
+    assert results["refine"] == {"runs": 2, "start_steps": 30, "steps": 4}
+    folder = refined_dir(tmp_path, 4, 6, 30, 4)
+    assert folder.name == "from_seeds_4-6_start30_steps4"
     ensemble = np.load(tmp_path / "ensemble_clusters.npy")
     for seed in (7, 8):
         record = json.loads((run_dir(folder, seed) / "run.json").read_text())
         assert record["signature"]["start"] == {"from": "ddc_ensemble", "seeds": [4, 5, 6], "steps": 30}
+        assert record["signature"]["config"]["steps"] == 4  # the refined runs' own length
+        assert record["signature"]["config"] == {**results["config"], "steps": 4}
         clusters = np.load(run_dir(folder, seed) / "clusters.npy")
         assert evaluation.cluster_metrics(ensemble, clusters)["nmi"] > 0.5  # near where they started
     assert not (tmp_path / "runs" / "seed_7").exists()
@@ -74,14 +78,25 @@ def test_refined_runs_start_from_the_ensemble_and_are_ranked_with_the_others(tmp
     best = results["best"]
     assert set(best) >= {"seed", "refined"}
     # repeating the command trains nothing; more independent runs start new refined runs
-    again, _ = run_protocol(data, cfg, runs=3, seed=4, out_dir=tmp_path, verbose=0, refine_runs=2, refine_steps=30)
+    again, _ = run_protocol(data, cfg, runs=3, seed=4, out_dir=tmp_path, verbose=0, refine_runs=2, refine_steps=30,
+                            refine_run_steps=4)
     assert [r["loss"] for r in again["runs"]] == [r["loss"] for r in runs]
     more, _ = run_protocol(data, cfg, runs=4, seed=4, out_dir=tmp_path, verbose=0, refine_runs=1, refine_steps=30,
-                           runs_at_once=2)  # the refined run trained as a group (of one)
-    assert (refined_dir(tmp_path, 4, 7) / "runs" / "seed_8" / "run.json").exists()
+                           runs_at_once=2)  # the refined run trained as a group (of one), by default ≤ 10 steps
+    assert (refined_dir(tmp_path, 4, 7, 30, 10) / "runs" / "seed_8" / "run.json").exists()
     assert [r["loss"] for r in more["runs"][:3]] == [r["loss"] for r in runs[:3]]
-    with pytest.raises(ValueError, match="different configuration"):  # same folder, other start
-        run_protocol(data, cfg, runs=3, seed=4, out_dir=tmp_path, verbose=0, refine_runs=2, refine_steps=31)
+    # other refinement settings: other folder, the independent runs reused
+    longer, _ = run_protocol(data, cfg, runs=3, seed=4, out_dir=tmp_path, verbose=0, refine_runs=1, refine_steps=30,
+                             refine_run_steps=6)
+    assert [r["loss"] for r in longer["runs"][:3]] == [r["loss"] for r in runs[:3]]
+    assert (refined_dir(tmp_path, 4, 6, 30, 6) / "runs" / "seed_7" / "run.json").exists()
+    stale = refined_dir(tmp_path, 4, 6, 30, 4) / "runs" / "seed_7" / "run.json"
+    record = json.loads(stale.read_text())
+    record["signature"]["start"]["steps"] = 29
+    stale.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="different configuration"):  # a folder that holds another start
+        run_protocol(data, cfg, runs=3, seed=4, out_dir=tmp_path, verbose=0, refine_runs=2, refine_steps=30,
+                     refine_run_steps=4)
 
 
 def test_runs_trained_together_from_a_partition_equal_those_trained_alone():
@@ -101,5 +116,7 @@ def test_refine_runs_needs_an_ensemble_and_one_device():
         run_protocol(data, config(), runs=3, verbose=0, refine_runs=-1)
     with pytest.raises(ValueError, match="refine_steps must be"):
         run_protocol(data, config(), runs=3, verbose=0, refine_runs=1, refine_steps=0)
+    with pytest.raises(ValueError, match="refine_run_steps must be"):
+        run_protocol(data, config(), runs=3, verbose=0, refine_runs=1, refine_run_steps=0)
     with pytest.raises(ValueError, match="one device"):
         run_protocol(data, config(strategy="mirrored"), runs=3, verbose=0, refine_runs=1)

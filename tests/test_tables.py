@@ -126,6 +126,8 @@ def test_table1_counts_refined_runs_apart():
     results["runs"].append({"seed": 3, "refined": True, "loss": 0.6, "acc": 0.7, "nmi": 0.6})
     rows = table1_rows([results])
     assert rows[0]["budget"] == "cpu: 3 runs × 4000 steps + 1 refined, consensus pick, VOTE of 3"
+    results["refine"] = {"runs": 1, "start_steps": 300, "steps": 1000}
+    assert table1_rows([results])[0]["budget"] == "cpu: 3 runs × 4000 steps + 1 refined × 1000, consensus pick, VOTE of 3"
     assert rows[0]["runs"] == 3
     spread = next(r for r in rows if r["method"].startswith("DDC, independent runs"))
     assert spread["acc_percent"] == pytest.approx(55.0)  # the summary: the independent runs

@@ -105,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         runs_at_once=runs_at_once(args, callbacks_for is not None),
         refine_runs=refine_runs(args),
         refine_steps=args.refine_steps,
+        refine_run_steps=args.refine_run_steps,
     )
     print(format_results_table(results, results.get("kmeans")))
     print(f"\nresults: {out / RESULTS_FILE}\nbest model: {out / MODEL_FILE}")
@@ -180,6 +181,7 @@ def register(subparsers: Any) -> None:
         LR_SCHEDULES,
         METHOD_NAMES,
         REFINE_START_STEPS,
+        REFINED_RUN_STEPS,
         SELECTORS,
         SIBLING_NEIGHBORS,
         STRATEGIES,
@@ -203,11 +205,14 @@ def register(subparsers: Any) -> None:
                           f"(default: {DEFAULT_DISTILL_STEPS}; 0 under --strategy)")
     fit.add_argument("--refine-runs", type=non_negative_int, default=None, metavar="M",
                      help=f"after the R runs, train M more that start from DDC-ENSEMBLE (each fresh network fitted "
-                          f"--refine-steps mini-batches to its clusters, then trained like every run) and rank them "
+                          f"--refine-steps mini-batches to its clusters, then trained --refine-run-steps) and rank them "
                           f"with the others (README: 'Beating k-means', item 10); needs R ≥ 3 "
                           f"(default: {DEFAULT_REFINE_RUNS} for ddc with R ≥ 3 on one device, else 0)")
     fit.add_argument("--refine-steps", type=positive_int, default=REFINE_START_STEPS, metavar="N",
                      help=f"mini-batches that fit a refined run to DDC-ENSEMBLE (default {REFINE_START_STEPS})")
+    fit.add_argument("--refine-run-steps", type=positive_int, default=None, metavar="N",
+                     help=f"DDC mini-batches each refined run trains after that start "
+                          f"(default {REFINED_RUN_STEPS}, at most --steps)")
     fit.add_argument("--neighbors", type=non_negative_int, default=None, metavar="K",
                      help=f"pair each training point with one of its K nearest neighbours in the input space (cosine for non-negative inputs, else Euclidean) and "
                           f"add a neighbour term to the loss — ddc: their consistency -log(a·a'); ot, dcan: their latent distance "

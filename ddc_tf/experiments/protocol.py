@@ -26,6 +26,7 @@ are cached in ``baselines.json`` the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -44,7 +45,7 @@ from ddc_tf.checks import non_negative_int, positive_int
 from ddc_tf.data import ArrayData
 from ddc_tf.data.neighbors import nearest_neighbors
 from ddc_tf.models import ClusteringModel
-from ddc_tf.options import REFINE_START_STEPS
+from ddc_tf.options import REFINE_START_STEPS, REFINED_RUN_STEPS
 from ddc_tf.experiments.distill import distill
 from ddc_tf.experiments.grouped import train_runs
 from ddc_tf.experiments.training import (
@@ -304,6 +305,15 @@ def _run_baselines(
     return results
 
 
+def refined_run_config(config: TrainConfig, steps: int | None = None) -> TrainConfig:
+    """The configuration of a protocol's refined runs: ``config`` training ``steps`` mini-batches
+    (``None``: ``REFINED_RUN_STEPS``, at most ``config.steps``)."""
+    if steps is None:
+        steps = min(REFINED_RUN_STEPS, config.steps)
+    positive_int(steps, "refine_run_steps")
+    return dataclasses.replace(config, steps=int(steps))
+
+
 def run_protocol(
     data: ArrayData,
     config: TrainConfig,
@@ -321,6 +331,7 @@ def run_protocol(
     runs_at_once: int = 1,
     refine_runs: int = 0,
     refine_steps: int = REFINE_START_STEPS,
+    refine_run_steps: int | None = None,
 ) -> tuple[dict[str, Any], ClusteringModel]:
     """Train ``runs`` models (seeds ``seed, seed+1, …``), pick one without labels, vote.
 
@@ -359,13 +370,16 @@ def run_protocol(
             ``runs + refine_runs`` runs (DDC-VOTE's default size: ``selection.vote_size``,
             at most ``2·refine_runs − 1``), DDC-ENSEMBLE stays that of the independent ``runs``
             (what the refined runs start from). They are kept in
-            ``refined/from_seeds_<first>-<last>/runs/seed_<s>/``. Needs ``runs ≥ 3``.
+            ``refined/from_seeds_<first>-<last>_start<N>_steps<S>/runs/seed_<s>/``
+            (``run_files.refined_dir``). Needs ``runs ≥ 3``.
         refine_steps: the refined runs' mini-batches towards DDC-ENSEMBLE (≥ 1).
+        refine_run_steps: the DDC mini-batches each refined run then trains (≥ 1); ``None``:
+            ``ddc_tf.options.REFINED_RUN_STEPS`` (1 000), at most ``config.steps``.
 
     Returns:
         ``(results, best_model)``: the chosen run's trained model and the results dict
-        written to ``results.json``: ``data, n, clusters, steps, config,
-        runs`` (one ``{seed, refined, loss, consensus, ensemble_agreement, acc, nmi, ...}`` per
+        written to ``results.json``: ``data, n, clusters, steps, config, refine``
+        (``{runs, start_steps, steps}`` of the refined runs, or None), ``runs`` (one ``{seed, refined, loss, consensus, ensemble_agreement, acc, nmi, ...}`` per
         run, the refined runs last:
         ``consensus`` its mean NMI with the other runs, ``ensemble_agreement`` its NMI with
         DDC-ENSEMBLE, 0 when R < 3), ``selector``,
@@ -393,6 +407,7 @@ def run_protocol(
     non_negative_int(refine_runs, "refine_runs")
     if refine_runs:
         positive_int(refine_steps, "refine_steps")
+        refined_config = refined_run_config(config, refine_run_steps)
         if runs < selection.MIN_VOTE_RUNS:
             raise ValueError(f"refine_runs start from DDC-ENSEMBLE, which needs runs ≥ {selection.MIN_VOTE_RUNS}; "
                              f"got runs={runs}")
@@ -411,8 +426,9 @@ def run_protocol(
         lambda: nearest_neighbors(data, config.neighbors, n_jobs=-1) if config.neighbors else None
     )
 
-    def train(seeds: list[int], base: Path | None, start: PartitionStart | None, label: str) -> None:
-        """Train (or reload) the runs ``seeds`` in groups of ``runs_at_once`` into ``base``."""
+    def train(seeds: list[int], config: TrainConfig, base: Path | None, start: PartitionStart | None,
+              label: str) -> None:
+        """Train (or reload) the runs ``seeds`` of ``config`` in groups of ``runs_at_once`` into ``base``."""
         for first in range(0, len(seeds), runs_at_once):
             some = seeds[first:first + runs_at_once]
             if runs_at_once == 1:
@@ -429,15 +445,16 @@ def run_protocol(
                 models.append(model)
                 run_dirs.append(run_files.run_dir(base, s) if base is not None else None)
 
-    train([seed + r for r in range(runs)], out, None, "run")
+    train([seed + r for r in range(runs)], config, out, None, "run")
     combined, ensemble = None, None
     if runs >= selection.MIN_VOTE_RUNS:  # DDC-ENSEMBLE: what the runs agree on
         combined = selection.ensemble(labelings, config.n_clusters, seed=seed)
         ensemble = {"seeds": [r["seed"] for r in records], **_metrics(data.y, combined)}
     if refine_runs:  # more runs, each starting from the ensemble's partition
         start = PartitionStart(combined, refine_steps, {"from": "ddc_ensemble", "seeds": ensemble["seeds"]})
-        base = run_files.refined_dir(out, seed, seed + runs - 1) if out is not None else None
-        train([seed + runs + r for r in range(refine_runs)], base, start, "refined run")
+        base = (run_files.refined_dir(out, seed, seed + runs - 1, refine_steps, refined_config.steps)
+                if out is not None else None)
+        train([seed + runs + r for r in range(refine_runs)], refined_config, base, start, "refined run")
     refined = [False] * runs + [True] * refine_runs
     consensus = selection.consensus_scores(labelings)
     agreement = (selection.ensemble_agreement(labelings, combined) if combined is not None
@@ -475,6 +492,8 @@ def run_protocol(
         "clusters": config.n_clusters,
         "steps": config.steps,
         "config": config.to_dict(),
+        "refine": ({"runs": refine_runs, "start_steps": int(refine_steps), "steps": refined_config.steps}
+                   if refine_runs else None),
         "runs": [
             {**brief(r), "refined": f, "terms": r["terms"], "consensus": float(c), "ensemble_agreement": float(a),
              "cluster_sizes": r["cluster_sizes"], "seconds": r.get("seconds")}

@@ -175,7 +175,8 @@ def table1_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         refined = sum(bool(r.get("refined")) for r in item["runs"])
         budget = _budget(item, len(item["runs"]) - refined)
         if refined:
-            budget += f" + {refined} refined"
+            refine = item.get("refine") or {}  # results written before refined runs had their own length lack it
+            budget += f" + {refined} refined" + (f" × {refine['steps']}" if "steps" in refine else "")
         if "selector" in item:  # results written before selectors existed picked by the loss
             vote = item.get("vote") or {}
             budget += f", {item['selector']} pick" + (f", VOTE of {len(vote['seeds'])}" if "seeds" in vote else "")
