@@ -379,8 +379,9 @@ def run_protocol(
     Returns:
         ``(results, best_model)``: the chosen run's trained model and the results dict
         written to ``results.json``: ``data, n, clusters, steps, config, refine``
-        (``{runs, start_steps, steps}`` of the refined runs, or None), ``runs`` (one ``{seed, refined, loss, consensus, ensemble_agreement, acc, nmi, ...}`` per
-        run, the refined runs last:
+        (``{runs, start_steps, steps}`` of the refined runs, or None), ``runs`` (one
+        ``{seed, refined, loss, consensus, ensemble_agreement, acc, nmi, ...}`` per run, the
+        refined runs last:
         ``consensus`` its mean NMI with the other runs, ``ensemble_agreement`` its NMI with
         DDC-ENSEMBLE, 0 when R < 3), ``selector``,
         ``best`` (the selector's pick), ``ensemble`` (``{seeds, acc, nmi}`` of DDC-ENSEMBLE,
@@ -426,16 +427,16 @@ def run_protocol(
         lambda: nearest_neighbors(data, config.neighbors, n_jobs=-1) if config.neighbors else None
     )
 
-    def train(seeds: list[int], config: TrainConfig, base: Path | None, start: PartitionStart | None,
+    def train(seeds: list[int], run_config: TrainConfig, base: Path | None, start: PartitionStart | None,
               label: str) -> None:
-        """Train (or reload) the runs ``seeds`` of ``config`` in groups of ``runs_at_once`` into ``base``."""
+        """Train (or reload) the runs ``seeds`` of ``run_config`` in groups of ``runs_at_once`` into ``base``."""
         for first in range(0, len(seeds), runs_at_once):
             some = seeds[first:first + runs_at_once]
             if runs_at_once == 1:
                 run_dir = run_files.run_dir(base, some[0]) if base is not None else None
-                done = [_run_one(data, config, some[0], run_dir, verbose, callbacks_for, neighbor_graph, start)]
+                done = [_run_one(data, run_config, some[0], run_dir, verbose, callbacks_for, neighbor_graph, start)]
             else:
-                done = _run_group(data, config, some, base, verbose, neighbor_graph, start)
+                done = _run_group(data, run_config, some, base, verbose, neighbor_graph, start)
             for r, s, (record, clusters, model) in zip(range(first, first + len(some)), some, done):
                 if progress if progress is not None else verbose:
                     how = "reused (finished before)" if model is None else f"{record['seconds']:.1f} s"
