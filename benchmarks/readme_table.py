@@ -40,11 +40,16 @@ def main() -> None:
         preset = payload.get("preset", {})
         runs = payload["results"]["runs"]
         train_s = sum(r.get("seconds") or 0 for r in runs)
+        refined = sum(bool(r.get("refined")) for r in runs)
+        refine = payload["results"].get("refine") or {}
+        count = (f"{len(runs) - refined} runs × {payload['results']['steps']} steps"
+                 + (f" + {refined} refined runs" + (f" × {refine['steps']} steps" if "steps" in refine else "")
+                    if refined else ""))
         base_s = sum((payload["results"].get(k) or {}).get("seconds") or 0 for k in ("kmeans", "kmeans_hidden"))
         parts.append(
             f"\n- **{payload['results']['data']}, {payload['budget']} budget** (`{payload['command']}`, "
             f"preset `{preset.get('name')}`, {payload['machine']['date']}, {payload['machine']['cpus']} CPUs): "
-            f"{len(runs)} runs × {payload['results']['steps']} steps, {train_s / 60:.0f} min of training "
+            f"{count}, {train_s / 60:.0f} min of training "
             f"and {base_s:.0f} s of k-means (wall time on a machine shared with other jobs). Departs from the "
             "paper: " + "; ".join(preset.get("departures", [])) + ".\n"
         )
