@@ -25,3 +25,13 @@ def _reset_keras_dtype_policy():
     keras = sys.modules.get("keras")
     if keras is not None:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def pytest_sessionstart(session):
+    """Start TensorFlow's runtime with its default thread pools: the CLI commands the tests
+    call in-process would otherwise size the pools for grouped runs
+    (``ddc_tf.experiments.grouped.ops_side_by_side``) for every test after the first, in an
+    order that depends on which tests run. Its own tests start fresh interpreters."""
+    import tensorflow as tf
+
+    tf.constant(0.0) + 0.0

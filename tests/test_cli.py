@@ -276,6 +276,29 @@ def test_runs_at_once_defaults_to_a_group_on_one_device_without_per_run_callback
         runs_at_once(parse(["fit", "--data", "digits", "--runs", "10", "--runs-at-once", "3"]), True)
 
 
+
+@pytest.mark.parametrize("at_once, sized", [(None, True), ("1", False)])
+def test_fit_sizes_the_thread_pools_only_for_runs_trained_together(tmp_path, monkeypatch, at_once, sized):
+    """``ddc-tf fit`` asks for one thread per op (``grouped.ops_side_by_side``) when it trains runs
+    together, before it loads anything; one by one it leaves TensorFlow's pools alone."""
+    import ddc_tf.experiments.grouped as grouped
+
+    calls = []
+    monkeypatch.setattr(grouped, "ops_side_by_side", lambda: calls.append(True) or True)
+    argv = ["fit", "--data", "circles", "--runs", "3", "--steps", "2", "--refine-runs", "0", "--distill-steps", "0",
+            "--out", str(tmp_path), "--quiet"] + (["--runs-at-once", at_once] if at_once else [])
+    with redirect_stdout(io.StringIO()):
+        assert main(argv) == 0
+    assert calls == ([True] if sized else [])
+
+
+def test_only_mlp_groups_get_one_thread_per_op():
+    from ddc_tf.cli.fit import sizes_thread_pools
+
+    assert sizes_thread_pools(4, "mlp")
+    assert not sizes_thread_pools(1, "mlp")  # one run at a time: TensorFlow's pools
+    assert not sizes_thread_pools(4, "conv")  # measured: no faster, other rounding
+
 def test_distill_steps_default_applies_on_one_device():
     import ddc_tf.cli as cli
     from ddc_tf.cli.fit import distill_steps

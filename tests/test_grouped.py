@@ -5,14 +5,16 @@ interruption."""
 
 from __future__ import annotations
 
+import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from ddc_tf.experiments.grouped import train_runs
+from ddc_tf.experiments.grouped import THREAD_POOL_ENV, ops_side_by_side, train_runs
 from ddc_tf.experiments.training import train_run
 from ddc_tf.models.group import RunGroup
 from test_training import Interrupt, InterruptAfter, config, small_vectors
@@ -104,3 +106,36 @@ def test_the_protocol_trains_groups_of_runs_with_the_same_results(tmp_path):
         run_protocol(data, cfg, runs=3, verbose=0, runs_at_once=2, callbacks_for=lambda seed: [])
     with pytest.raises(ValueError, match="runs_at_once must be a positive integer"):
         run_protocol(data, cfg, runs=3, verbose=0, runs_at_once=0)
+
+
+def _pools_in_a_fresh_interpreter(**env: str) -> list:
+    """``[applied, intra-op threads, inter-op threads, cores]`` after ``ops_side_by_side()`` in a new
+    Python process (the thread pools can only be sized before TensorFlow's runtime starts)."""
+    import subprocess
+    import sys
+
+    code = ("import json, tensorflow as tf\n"
+            "from ddc_tf.experiments.grouped import available_cores, ops_side_by_side\n"
+            "applied = ops_side_by_side()\n"
+            "t = tf.config.threading\n"
+            "print(json.dumps([applied, t.get_intra_op_parallelism_threads(), "
+            "t.get_inter_op_parallelism_threads(), available_cores()]))\n")
+    environment = {k: v for k, v in os.environ.items() if k not in THREAD_POOL_ENV}
+    done = subprocess.run([sys.executable, "-c", code], env={**environment, **env}, capture_output=True, text=True,
+                          check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_grouped_runs_size_the_thread_pools_one_thread_per_op():
+    applied, intra, inter, cores = _pools_in_a_fresh_interpreter()
+    assert applied and intra == 1 and inter == cores >= 1
+    # the user's own choice stands
+    assert _pools_in_a_fresh_interpreter(TF_NUM_INTRAOP_THREADS="2")[:3] == [False, 0, 0]
+
+
+def test_ops_side_by_side_leaves_a_started_runtime_alone():
+    threading = tf.config.threading
+    before = threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()
+    tf.constant(1.0) + 1.0  # the runtime runs (conftest started it)
+    assert not ops_side_by_side()
+    assert (threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()) == before

@@ -14,7 +14,9 @@ __all__ = ["register", "run"]
 def run(args: argparse.Namespace) -> int:
     """``ddc-tf demo``: digits and circles, DDC against k-means."""
     from ddc_tf.experiments.demo import run_demo
+    from ddc_tf.experiments.grouped import ops_side_by_side
 
+    ops_side_by_side()  # the demo trains MLP runs 4 at a time (before TensorFlow's runtime starts)
     run_demo(out_dir=args.out, steps=args.steps)
     return 0
 
