@@ -285,7 +285,7 @@ def test_fit_sizes_the_thread_pools_only_for_runs_trained_together(tmp_path, mon
 
     calls = []
     monkeypatch.setattr(grouped, "ops_side_by_side", lambda: calls.append(True) or True)
-    argv = ["fit", "--data", "circles", "--runs", "3", "--steps", "2", "--refine-runs", "0", "--distill-steps", "0",
+    argv = ["fit", "--data", "circles", "--steps", "2", "--refine-runs", "0", "--distill-steps", "0",  # --runs: its default
             "--out", str(tmp_path), "--quiet"] + (["--runs-at-once", at_once] if at_once else [])
     with redirect_stdout(io.StringIO()):
         assert main(argv) == 0

@@ -47,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
     from ddc_tf.experiments.training import TrainConfig, resolve_backbone
     from ddc_tf.run_files import MODEL_FILE, RESULTS_FILE
 
+    arrays, n_clusters = resolve_data_and_clusters(args)  # also fills in a preset's settings (--runs, …)
     per_run_callbacks = bool(args.tensorboard or args.log_curves)
     at_once = runs_at_once(args, per_run_callbacks)
-    arrays, n_clusters = resolve_data_and_clusters(args)
     backbone = resolve_backbone(args.backbone, arrays)
     if sizes_thread_pools(at_once, backbone):
         ops_side_by_side()  # before TensorFlow's runtime starts (loading arrays does not start it)
