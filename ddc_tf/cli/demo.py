@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
         help="the embedded offline demo: digits and circles, DDC vs k-means",
         description=(
             "Train DDC on scikit-learn's digits (10 runs × 1 500 steps) and on circles (3 runs), "
-            "offline, about 2½ minutes on 2 cores; print one line per run, then ACC/NMI of the "
+            "offline, about 2 minutes on 2 cores; print one line per run, then ACC/NMI of the "
             "chosen run, DDC-VOTE, DDC-ENSEMBLE and k-means++; save models and results under --out."
         ),
     )
