@@ -277,19 +277,19 @@ def test_runs_at_once_defaults_to_a_group_on_one_device_without_per_run_callback
 
 
 
-@pytest.mark.parametrize("at_once, sized", [(None, True), ("1", False)])
-def test_fit_sizes_the_thread_pools_only_for_runs_trained_together(tmp_path, monkeypatch, at_once, sized):
-    """``ddc-tf fit`` asks for one thread per op (``grouped.ops_side_by_side``) when it trains runs
-    together, before it loads anything; one by one it leaves TensorFlow's pools alone."""
+def test_fit_sizes_the_thread_pools_for_runs_trained_together(tmp_path, monkeypatch):
+    """``ddc-tf fit`` at its default ``--runs`` asks for one thread per op
+    (``grouped.ops_side_by_side``) for its MLP groups (when it does not:
+    ``test_only_mlp_groups_get_one_thread_per_op``)."""
     import ddc_tf.experiments.grouped as grouped
 
     calls = []
     monkeypatch.setattr(grouped, "ops_side_by_side", lambda: calls.append(True) or True)
     argv = ["fit", "--data", "circles", "--steps", "2", "--refine-runs", "0", "--distill-steps", "0",  # --runs: its default
-            "--out", str(tmp_path), "--quiet"] + (["--runs-at-once", at_once] if at_once else [])
+            "--out", str(tmp_path), "--quiet"]
     with redirect_stdout(io.StringIO()):
         assert main(argv) == 0
-    assert calls == ([True] if sized else [])
+    assert calls == [True]
 
 
 def test_only_mlp_groups_get_one_thread_per_op():

@@ -150,10 +150,8 @@ def runs_at_once(args: argparse.Namespace, per_run_callbacks: bool) -> int:
 
 def sizes_thread_pools(at_once: int, backbone: str) -> bool:
     """Whether ``ddc-tf fit`` gives TensorFlow one thread per op for its grouped runs
-    (``ddc_tf.experiments.grouped.ops_side_by_side``): for MLP groups. Measured on 2 cores,
-    ``ddc-tf fit --data digits`` took 113 s instead of 149 s with the same runs bit for bit;
-    a CNN protocol (10 runs × 1 000 steps, 4 at a time) took 196 s either way, with other
-    rounding, so the CNN keeps TensorFlow's pools."""
+    (``ddc_tf.experiments.grouped.ops_side_by_side``, which has the measurements): for MLP
+    groups; the CNN protocol was no faster that way, so it keeps TensorFlow's pools."""
     return at_once > 1 and backbone == "mlp"
 
 
