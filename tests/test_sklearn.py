@@ -97,6 +97,7 @@ def test_sparse_input_several_runs_and_images():
         DDCClustering(n_clusters=2, image_shape=(8, 8, 1), steps=2).fit(images)
 
 
+@pytest.mark.slow  # 41 s; the siblings' default-suite path is `ddc-tf fit --method dcan` (test_adversarial)
 def test_sibling_methods_through_the_estimator():
     x, _ = _blobs(n=120)
     for method in ("ot", "dcan"):
