@@ -21,13 +21,13 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from common import subsample, write_results
+from common import stored_labelings, subsample, write_results
 from ddc_tf import data as ddc_data
 from ddc_tf import evaluation, run_files, selection
 
 
 def combine(folder: Path, seeds: range, y: np.ndarray, n_clusters: int) -> dict:
-    labelings = [np.load(run_files.run_dir(folder, s) / run_files.LABELS_FILE, allow_pickle=False) for s in seeds]
+    labelings = stored_labelings(folder, seeds)
     records = [json.loads((run_files.run_dir(folder, s) / run_files.RUN_FILE).read_text()) for s in seeds]
     chosen = labelings[selection.rank_runs(records, labelings, "consensus")[0]]
     combined = selection.ensemble(labelings, n_clusters, seed=0)

@@ -25,6 +25,21 @@ def subsample(data, n: int | None, seed: int = 0):
     return dataclasses.replace(data, x=data.x[idx], y=y, name=f"{data.name}[{n}]")
 
 
+def stored_labelings(folder: str | os.PathLike, seeds) -> list[np.ndarray]:
+    """The cluster ids of the finished runs ``seeds`` of a protocol folder (``runs/seed_<s>/``)."""
+    from ddc_tf import run_files
+
+    return [np.load(run_files.run_dir(folder, s) / run_files.LABELS_FILE, allow_pickle=False) for s in seeds]
+
+
+def stored_ensemble(folder: str | os.PathLike, first: int, runs: int, n_clusters: int) -> np.ndarray:
+    """DDC-ENSEMBLE of the stored runs ``first … first + runs − 1``, as ``run_protocol`` computes
+    it for a protocol whose first seed is ``first``."""
+    from ddc_tf import selection
+
+    return selection.ensemble(stored_labelings(folder, range(first, first + runs)), n_clusters, seed=first)
+
+
 class StepTimes(keras.callbacks.Callback):
     """Wall-clock intervals between consecutive ``on_train_batch_end`` calls of ``fit`` (the
     steady-state step time). Timing restarts at every epoch: the boundary (end-of-epoch logs,

@@ -20,14 +20,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from common import write_results
-from ddc_tf import selection
+from common import stored_ensemble, write_results
 from ddc_tf.baselines import kmeans_baseline
 from ddc_tf.data.newsgroups import NEWSGROUPS_FILE
 from ddc_tf.data.paths import find_data_path
 from ddc_tf.data import load_arrays
 from ddc_tf.evaluation import align_labels, cluster_metrics
-from ddc_tf.run_files import run_dir
 
 
 def per_group(clusters: np.ndarray, roots: np.ndarray, groups: np.ndarray, names: np.ndarray) -> dict[str, float]:
@@ -51,9 +49,8 @@ def main() -> None:
     assert np.array_equal(raw["y_root"][keep], data.y), "the 4-root task's rows, in order"
     partitions = {}
     for first in args.protocols:
-        labelings = [np.load(run_dir(args.folder, s) / "clusters.npy") for s in range(first, first + args.runs)]
-        partitions[f"ensemble of seeds {first}-{first + args.runs - 1}"] = selection.ensemble(
-            labelings, data.n_classes, seed=first)
+        partitions[f"ensemble of seeds {first}-{first + args.runs - 1}"] = stored_ensemble(
+            args.folder, first, args.runs, data.n_classes)
     partitions["k-means++ (best of 20)"] = kmeans_baseline(data.x, data.y, data.n_classes, seed=0)["labels"]
     rows = {}
     for label, clusters in partitions.items():

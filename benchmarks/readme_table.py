@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ddc_tf.experiments.tables import collect_results, table1_markdown, table1_rows, table2_markdown, table2_rows
+from ddc_tf.experiments.tables import (collect_results, refined_runs_of, table1_markdown, table1_rows, table2_markdown,
+                                      table2_rows)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -40,11 +41,10 @@ def main() -> None:
         preset = payload.get("preset", {})
         runs = payload["results"]["runs"]
         train_s = sum(r.get("seconds") or 0 for r in runs)
-        refined = sum(bool(r.get("refined")) for r in runs)
-        refine = payload["results"].get("refine") or {}
-        count = (f"{len(runs) - refined} runs × {payload['results']['steps']} steps"
-                 + (f" + {refined} refined runs" + (f" × {refine['steps']} steps" if "steps" in refine else "")
-                    if refined else ""))
+        refined, refined_steps = refined_runs_of(payload["results"])
+        count = f"{len(runs) - refined} runs × {payload['results']['steps']} steps"
+        if refined:
+            count += f" + {refined} refined runs" + (f" × {refined_steps} steps" if refined_steps is not None else "")
         base_s = sum((payload["results"].get(k) or {}).get("seconds") or 0 for k in ("kmeans", "kmeans_hidden"))
         parts.append(
             f"\n- **{payload['results']['data']}, {payload['budget']} budget** (`{payload['command']}`, "

@@ -28,14 +28,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 
-from common import subsample, write_results
+from common import stored_ensemble, subsample, write_results
 from ddc_tf import data as ddc_data
-from ddc_tf import selection
 from ddc_tf.data.neighbors import nearest_neighbors
 from ddc_tf.evaluation import cluster_metrics
 from ddc_tf.experiments.training import PartitionStart, TrainConfig, predict_assignments, train_run
 from ddc_tf.options import REFINE_START_STEPS
-from ddc_tf.run_files import run_dir
 
 
 class ScoreAt(keras.callbacks.Callback):
@@ -76,8 +74,7 @@ def main() -> None:
     checkpoints = sorted(c for c in args.checkpoints if c <= args.steps)
     rows = []
     for first in args.protocols:
-        labelings = [np.load(run_dir(args.folder, s) / "clusters.npy") for s in range(first, first + args.runs)]
-        combined = selection.ensemble(labelings, config.n_clusters, seed=first)
+        combined = stored_ensemble(args.folder, first, args.runs, config.n_clusters)
         start = PartitionStart(combined, REFINE_START_STEPS)
         ensemble = cluster_metrics(data.y, combined)
         for seed in range(first + args.runs, first + args.runs + args.refined):

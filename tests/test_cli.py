@@ -276,7 +276,6 @@ def test_runs_at_once_defaults_to_a_group_on_one_device_without_per_run_callback
         runs_at_once(parse(["fit", "--data", "digits", "--runs", "10", "--runs-at-once", "3"]), True)
 
 
-
 def test_fit_sizes_the_thread_pools_for_runs_trained_together(tmp_path, monkeypatch):
     """``ddc-tf fit`` at its default ``--runs`` asks for one thread per op
     (``grouped.ops_side_by_side``) for its MLP groups (when it does not:
@@ -298,6 +297,7 @@ def test_only_mlp_groups_get_one_thread_per_op():
     assert sizes_thread_pools(4, "mlp")
     assert not sizes_thread_pools(1, "mlp")  # one run at a time: TensorFlow's pools
     assert not sizes_thread_pools(4, "conv")  # measured: no faster, other rounding
+
 
 def test_distill_steps_default_applies_on_one_device():
     import ddc_tf.cli as cli

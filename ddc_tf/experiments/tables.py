@@ -155,6 +155,13 @@ def _budget(item: dict[str, Any], runs: int, repeats: int | None = None) -> str:
     return f"{label}: {text}" if label else text
 
 
+def refined_runs_of(item: dict[str, Any]) -> tuple[int, int | None]:
+    """``(count, steps)`` of a protocol result's refined runs; ``steps`` is None for results
+    written before refined runs had their own length (no ``refine`` record)."""
+    count = sum(bool(r.get("refined")) for r in item["runs"])
+    return count, (item.get("refine") or {}).get("steps")
+
+
 def _paper_key(name: str) -> str | None:
     base = name.split("[")[0].strip().lower().replace("-", "_")
     return base if base in PAPER_TABLE1 else None
@@ -172,11 +179,10 @@ def table1_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for item in results:
         paper = PAPER_TABLE1.get(_paper_key(item["data"]) or "", {})
-        refined = sum(bool(r.get("refined")) for r in item["runs"])
+        refined, refined_steps = refined_runs_of(item)
         budget = _budget(item, len(item["runs"]) - refined)
         if refined:
-            refine = item.get("refine") or {}  # results written before refined runs had their own length lack it
-            budget += f" + {refined} refined" + (f" × {refine['steps']}" if "steps" in refine else "")
+            budget += f" + {refined} refined" + (f" × {refined_steps}" if refined_steps is not None else "")
         if "selector" in item:  # results written before selectors existed picked by the loss
             vote = item.get("vote") or {}
             budget += f", {item['selector']} pick" + (f", VOTE of {len(vote['seeds'])}" if "seeds" in vote else "")
