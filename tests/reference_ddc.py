@@ -109,18 +109,21 @@ def simplex_corner_affinity(a) -> np.ndarray:
     return out
 
 
-def orthogonality(a) -> float:
+def orthogonality(a, proportions=None) -> float:
+    """Mean over pairs q < l of ``a_q · W · a_l``, W = I (the paper) or diag(1 / (k π))."""
     a = _f64(a)
-    m = a.shape[0]
+    m, k = a.shape
     if m < 2:
         return 0.0
     iu = upper_pairs(m)
-    g = a @ a.T
+    w = np.eye(k) if proportions is None else np.diag(1.0 / (k * _f64(proportions)))
+    g = a @ w @ a.T
     return float(g[iu].sum() / (m * (m - 1) / 2))
 
 
 def ddc_loss(hidden, assignments, *, rel_sigma: float = 0.15, sigma_mode: str = "reference",
-             weights=(1.0, 1.0, 1.0), eps: float = DEFAULT_EPS, sigma_sq: float | None = None):
+             weights=(1.0, 1.0, 1.0), eps: float = DEFAULT_EPS, sigma_sq: float | None = None,
+             proportions=None):
     """Return dict l1, l2, l3, total (python floats) and ``sigma_sq`` used.
 
     ``sigma_sq`` given: use that bandwidth instead of estimating it (a fixed bandwidth for
@@ -132,7 +135,7 @@ def ddc_loss(hidden, assignments, *, rel_sigma: float = 0.15, sigma_mode: str = 
     s2 = bandwidth_sq(d, rel_sigma, sigma_mode, eps) if sigma_sq is None else float(sigma_sq)
     kmat = gaussian_kernel(d, s2)
     l1 = cauchy_schwarz(a, kmat)
-    l2 = orthogonality(a)
+    l2 = orthogonality(a, proportions)
     l3 = cauchy_schwarz(simplex_corner_affinity(a), kmat)
     w1, w2, w3 = (float(w) for w in weights)
     total = w1 * l1 + w2 * l2 + w3 * l3

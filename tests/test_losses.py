@@ -309,6 +309,53 @@ def test_gradients_match_finite_differences(m, mode, weights):
     assert np.abs(gz - fd_z).max() <= GRAD_RTOL * np.abs(fd_z).max() + 1e-7
 
 
+PROPORTIONS = (0.55, 0.3, 0.15)
+
+
+@pytest.mark.parametrize("m", [2, 7, 40])
+def test_size_aware_orthogonality_matches_reference(m):
+    _, a, _ = make_inputs(m, 3, 4, seed=300 + m)
+    assert_close(L.orthogonality(a, PROPORTIONS), ref.orthogonality(a, PROPORTIONS), what="weighted l2")
+    # uniform proportions are the paper's term
+    assert_close(L.orthogonality(a, (1 / 3, 1 / 3, 1 / 3)), ref.orthogonality(a), what="uniform l2")
+    terms = L.ddc_loss(make_inputs(m, 3, 4, seed=300 + m)[0], a, proportions=PROPORTIONS)
+    expected = ref.ddc_loss(make_inputs(m, 3, 4, seed=300 + m)[0], a, proportions=PROPORTIONS)
+    for name in TERMS:
+        assert_close(terms[name], expected[name], what=name)
+
+
+def test_size_aware_orthogonality_is_smallest_at_the_target_shares():
+    """One-hot batches of 100 points: the weighted l2 is lowest for sizes 55 / 30 / 15 among
+    all splits, and the paper's l2 for the most equal one."""
+    def one_hot(sizes):
+        return tf.one_hot(np.repeat(np.arange(3), sizes), 3)
+
+    splits = [(a, b, 100 - a - b) for a in range(1, 99) for b in range(1, 100 - a)]
+    weighted = {s: float(L.orthogonality(one_hot(s), PROPORTIONS)) for s in splits[::7] + [(55, 30, 15)]}
+    assert min(weighted, key=weighted.get) == (55, 30, 15)
+    plain = {s: float(L.orthogonality(one_hot(s))) for s in [(34, 33, 33), (55, 30, 15), (80, 10, 10)]}
+    assert min(plain, key=plain.get) == (34, 33, 33)
+
+
+def test_size_aware_orthogonality_gradient_matches_finite_differences():
+    h32, _, logits = make_inputs(12, 3, 4, seed=310, clustered=True)
+    z = tf.Variable(logits.astype(np.float32))
+    with tf.GradientTape() as tape:
+        total = L.ddc_loss(tf.constant(h32), tf.nn.softmax(z), proportions=PROPORTIONS)["total"]
+    gz = _np(tape.gradient(total, z))
+    h64, z64 = h32.astype(np.float64), logits.astype(np.float64)
+    s2 = ref.bandwidth_sq(ref.pairwise_sq_dists(h64), 0.15, "reference", L.EPS_SIGMA)
+    fd = ref.central_difference(
+        lambda zz: ref.ddc_loss(h64, ref.softmax(zz), sigma_sq=s2, proportions=PROPORTIONS)["total"], z64, step=1e-6)
+    assert np.linalg.norm(fd) > 1e-4
+    assert rel_norm_err(gz, fd) < GRAD_RTOL
+
+
+def test_size_aware_orthogonality_rejects_a_wrong_number_of_proportions():
+    with pytest.raises(ValueError, match="one per cluster"):
+        L.orthogonality(tf.fill([4, 3], 1 / 3), (0.5, 0.5))
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_gradient_check_would_catch_a_moving_bandwidth(mode):
     """The FD check above has power: letting σ² follow the input changes the gradient."""

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from ddc_tf import losses
 from ddc_tf.models import DDC
 
 K = 3
@@ -245,6 +246,29 @@ def test_get_config_from_config_round_trip():
     t_clone = clone.loss_terms(tf.constant(x))
     np.testing.assert_allclose(float(t_clone["total"]), float(t_model["total"]), rtol=1e-6)
 
+
+
+def test_size_aware_l2_proportions_reach_the_loss_and_round_trip():
+    x, _ = blobs(n=10)
+    model = new_model(n_clusters=3, proportions=(5, 3, 2))  # sizes work: normalised
+    assert model.proportions == pytest.approx((0.5, 0.3, 0.2))
+    assert new_model(n_clusters=3).proportions is None  # uniform: the paper's l2, unweighted
+    config = model.get_config()
+    assert config["proportions"] == pytest.approx([0.5, 0.3, 0.2])
+    clone = DDC.from_config(config)
+    assert clone.proportions == pytest.approx((0.5, 0.3, 0.2))
+    plain = new_model(n_clusters=3)
+    for m in (model, plain):
+        m.build((None, D))
+    plain.set_weights(model.get_weights())
+    a = model(tf.constant(x))
+    assert float(model.loss_terms(tf.constant(x))["l2"]) == pytest.approx(
+        float(losses.orthogonality(a, (0.5, 0.3, 0.2))), rel=1e-6)
+    assert float(plain.loss_terms(tf.constant(x))["l2"]) == pytest.approx(float(losses.orthogonality(a)), rel=1e-6)
+    with pytest.raises(ValueError, match="for 3 clusters"):
+        new_model(n_clusters=3, proportions=(0.5, 0.5))
+    with pytest.raises(ValueError, match="not available"):
+        new_model(n_clusters=3, proportions=None)
 
 def test_from_config_with_a_custom_backbone():
     model = new_model(backbone=dense_backbone(), hidden_units=10)

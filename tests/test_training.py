@@ -395,3 +395,12 @@ def test_model_options_reach_the_constructor_and_are_checked():
         config(method="dcan", model_options={"separation": {"a": 1}})
     with pytest.raises(ValueError, match="must be a mapping"):
         config(method="ot", model_options=[("iterations", 3)])
+
+
+def test_ddc_takes_cluster_proportions_for_its_size_aware_l2():
+    data = small_vectors()
+    model = training.build_model(config(proportions=(2, 1, 1)), data)
+    assert model.proportions == pytest.approx((0.5, 0.25, 0.25))
+    assert training.build_model(config(), data).proportions is None
+    with pytest.raises(ValueError, match="not available"):
+        config(proportions=None)  # free sizes: OT only

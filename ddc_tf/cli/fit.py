@@ -249,7 +249,7 @@ def register(subparsers: Any) -> None:
                      help=f"--method ot/dcan: start the backbone from a DDC run of N steps (same seed; 0: from scratch; "
                           f"default: {DEFAULT_PRETRAIN_STEPS}, at most --steps)")
     fit.add_argument("--epsilon", type=float, default=None, help="--method ot: entropic regularisation ε, in units of the embedding's variance (default 0.01)")
-    fit.add_argument("--proportions", default="uniform", metavar="P1,P2,...|uniform|free", help="--method ot/dcan: target cluster proportions (e.g. 0.5,0.3,0.2; normalised), uniform (default) or free (ot: no size constraint)")
+    fit.add_argument("--proportions", default="uniform", metavar="P1,P2,...|uniform|free", help="target cluster proportions (e.g. 0.5,0.3,0.2; normalised), uniform (default) or free (ot only: no size constraint); ddc: the size-aware l2, smallest when the clusters have these shares")
     fit.add_argument("--mixed-precision", choices=("bfloat16", "float16"), default=None, help="run the network in mixed precision (loss stays float32)")
     fit.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     fit.add_argument("--strategy", choices=STRATEGIES, default="none", help="tf.distribute strategy: none (default), mirrored (all local devices), multiworker (hosts from TF_CONFIG); --batch-size is the global batch, the DDC kernel is formed on it (docs/distributed.md); ot/dcan compute their loss on each replica's share")

@@ -85,9 +85,9 @@ class TrainConfig:
             ``"dcan"`` (adversarial, :class:`ddc_tf.models.dcan.DCAN`). ``rel_sigma``,
             ``sigma_mode`` and ``loss_weights`` apply to DDC only.
         epsilon: entropic regularisation of ``"ot"``; ``None`` = its default.
-        proportions: cluster proportions for ``"ot"`` (column marginal) and ``"dcan"``
-            (mixture weights): ``"uniform"``, k positive numbers, or ``None`` (``"ot"``
-            only: no size constraint, soft k-means).
+        proportions: cluster proportions for ``"ot"`` (column marginal), ``"dcan"``
+            (mixture weights) and ``"ddc"`` (the size-aware ``l2``): ``"uniform"``, k positive
+            numbers, or ``None`` (``"ot"`` only: no size constraint, soft k-means).
         clipnorm: clip the global norm of the gradient at this value (Adam's
             ``global_clipnorm``); ``None`` = no clipping.
         lr_schedule: ``"constant"`` or ``"cosine"`` (cosine decay from ``learning_rate``
@@ -191,8 +191,6 @@ class TrainConfig:
         if self.epsilon is not None and (self.method != "ot" or not self.epsilon > 0):
             raise ValueError(f"epsilon={self.epsilon!r}: a positive number, for method 'ot' only")
         if self.proportions != "uniform":
-            if self.method == "ddc":
-                raise ValueError("proportions apply to methods 'ot' and 'dcan', not 'ddc'")
             parse_proportions(self.proportions, self.n_clusters, allow_free=self.method == "ot")
             if self.proportions is not None and not isinstance(self.proportions, str):
                 self.proportions = tuple(float(p) for p in self.proportions)
@@ -313,6 +311,7 @@ def build_model(config: TrainConfig, data: ArrayData) -> ClusteringModel:
             sigma_mode=config.sigma_mode,
             loss_weights=config.loss_weights,
             input_dropout=config.input_dropout,
+            proportions=config.proportions,
         )
     if config.neighbors:
         options.update(neighbor_weight=config.neighbor_weight)

@@ -210,22 +210,40 @@ def cauchy_schwarz(b: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
     return tf.math.divide_no_nan(pair_sum, n_pairs)
 
 
-def orthogonality(a: tf.Tensor) -> tf.Tensor:
+def orthogonality(a: tf.Tensor, proportions: Sequence[float] | None = None) -> tf.Tensor:
     """l2: mean over point pairs q < l of the inner products ``a_q · a_l``.
 
     The paper's Eq. 4 writes the plain sum ``triu(A Aᵀ)``; we divide it by the number of
     pairs m (m - 1) / 2 so the term's scale does not grow with the batch size (as the
     PyTorch reference does). Computed in O(m k) as ``(|Σ_q a_q|² - Σ_q |a_q|²) / 2``.
 
+    For one-hot rows it is ``Σ_i n_i (n_i − 1) / (m (m − 1))`` for clusters of n_i points:
+    smallest when the clusters are equal (≈ 1/k). With target ``proportions`` π (the
+    size-aware variant, not in the paper) the inner products are weighted,
+    ``a_q · diag(w) · a_l`` with ``w_i = 1 / (k π_i)``: then ``Σ_i w_i n_i² / m²`` is
+    smallest when cluster i holds the share π_i of the points (Cauchy–Schwarz:
+    ``Σ_i p_i² / π_i ≥ (Σ_i p_i)² / Σ_i π_i = 1``), at the same value ≈ 1/k, and uniform
+    π gives back the paper's term exactly.
+
     Args:
         a: ``(m, k)`` soft assignments.
+        proportions: None (the paper's term) or k positive numbers summing to 1, the
+            target share of the points of each cluster.
 
     Returns:
         float32 scalar (0 for m < 2).
     """
     a = _as_float32(a)
-    column_sums = tf.reduce_sum(a, axis=0)
-    pair_sum = 0.5 * (tf.reduce_sum(tf.square(column_sums)) - tf.reduce_sum(tf.square(a)))
+    if proportions is None:
+        column_sums = tf.reduce_sum(a, axis=0)
+        pair_sum = 0.5 * (tf.reduce_sum(tf.square(column_sums)) - tf.reduce_sum(tf.square(a)))
+    else:
+        pi = tf.constant(proportions, tf.float32)
+        if pi.shape.rank != 1 or (a.shape[-1] is not None and pi.shape[0] != a.shape[-1]):
+            raise ValueError(f"proportions must be {a.shape[-1]} numbers, one per cluster, got {list(proportions)}")
+        weights = 1.0 / (tf.cast(tf.shape(pi)[0], tf.float32) * pi)
+        column_sums = tf.reduce_sum(a, axis=0)
+        pair_sum = 0.5 * tf.reduce_sum(weights * (tf.square(column_sums) - tf.reduce_sum(tf.square(a), axis=0)))
     return tf.math.divide_no_nan(pair_sum, _num_pairs(tf.shape(a)[0]))
 
 
@@ -266,6 +284,7 @@ def ddc_loss(
     rel_sigma: float = DEFAULT_REL_SIGMA,
     sigma_mode: SigmaMode = DEFAULT_SIGMA_MODE,
     weights: Sequence[float] = (1.0, 1.0, 1.0),
+    proportions: Sequence[float] | None = None,
 ) -> dict[str, tf.Tensor]:
     """The DDC loss of one mini-batch (paper Eq. 4) and its three terms.
 
@@ -277,6 +296,8 @@ def ddc_loss(
         sigma_mode: ``"reference"`` or ``"paper"``; see :func:`bandwidth_sq`.
         weights: ``(w1, w2, w3)``; a weight of 0 switches its term off (Table 2 ablation).
             The terms are still computed and reported.
+        proportions: None (the paper's loss) or the k clusters' target shares of the
+            points, summing to 1: the size-aware ``l2`` of :func:`orthogonality`.
 
     Returns:
         dict of float32 scalars: ``l1`` (Cauchy–Schwarz of the assignments), ``l2``
@@ -306,7 +327,7 @@ def ddc_loss(
     kernel = gaussian_kernel(dists_sq, sigma_sq)
     terms = {
         "l1": cauchy_schwarz(a, kernel),
-        "l2": orthogonality(a),
+        "l2": orthogonality(a, proportions),
         "l3": cauchy_schwarz(simplex_corner_affinity(a), kernel),
     }
     total = tf.add_n([w * terms[name] for w, name in zip(weights, TERM_NAMES)])

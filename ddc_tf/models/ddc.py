@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from ddc_tf import losses
 from ddc_tf.models import networks
-from ddc_tf.models.base import ClusteringModel, num_replicas
+from ddc_tf.models.base import ClusteringModel, num_replicas, parse_proportions
 
 __all__ = ["DDC", "KERNEL_MODES"]
 
@@ -48,6 +48,11 @@ class DDC(ClusteringModel):
             default) or ``"paper"`` (σ = rel_sigma · median distance). See
             :func:`ddc_tf.losses.bandwidth_sq`.
         loss_weights: ``(w1, w2, w3)`` for the terms ``l1, l2, l3``; 0 switches a term off.
+        proportions: ``"uniform"`` (the paper's ``l2``, which favours clusters of equal
+            size) or k positive numbers (normalised to sum to 1): the clusters' expected
+            shares of the points, for the size-aware ``l2`` of
+            :func:`ddc_tf.losses.orthogonality` (smallest when cluster i holds the share π_i;
+            README "Beating k-means", item 5).
         input_dropout: drop this fraction of the input entries during training (a
             ``keras.layers.Dropout`` before the backbone; 0 = off). For sparse vectors such as
             TF-IDF it acts as word dropout: the network cannot carve an arbitrary partition
@@ -94,6 +99,7 @@ class DDC(ClusteringModel):
         kernel: str = "global",
         input_dropout: float = 0.0,
         neighbor_weight: float | None = None,
+        proportions: str | Sequence[float] = "uniform",
         **kwargs: Any,
     ) -> None:
         super().__init__(n_clusters, backbone, hidden_units, input_dropout, neighbor_weight, **kwargs)
@@ -113,6 +119,9 @@ class DDC(ClusteringModel):
         self.rel_sigma = float(rel_sigma)
         self.sigma_mode = sigma_mode
         self.loss_weights = loss_weights
+        shares = parse_proportions(proportions, self.n_clusters, allow_free=False)
+        #: None for uniform proportions (the paper's l2, computed exactly as before).
+        self.proportions = None if isinstance(proportions, str) else shares
         if kernel not in KERNEL_MODES:
             raise ValueError(f"kernel={kernel!r}; expected one of {KERNEL_MODES}")
         self.kernel = kernel
@@ -203,6 +212,7 @@ class DDC(ClusteringModel):
             rel_sigma=self.rel_sigma,
             sigma_mode=self.sigma_mode,
             weights=self.loss_weights,
+            proportions=self.proportions,
         )
 
     # ----------------------------------------------------------------- config
@@ -213,5 +223,6 @@ class DDC(ClusteringModel):
             sigma_mode=self.sigma_mode,
             loss_weights=list(self.loss_weights),
             kernel=self.kernel,
+            proportions="uniform" if self.proportions is None else list(self.proportions),
         )
         return config
