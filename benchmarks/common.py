@@ -15,6 +15,10 @@ import numpy as np
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
+#: Backbone of each data set (the protocol's ``auto`` choice, written out).
+BACKBONES = {"digits": "mlp", "20news": "mlp", "fashion_mnist": "conv", "mnist": "conv",
+             "circles": "mlp"}
+
 
 def subsample(data, n: int | None, seed: int = 0):
     """A seeded random subset of ``n`` points of an ``ArrayData`` (all of it if n is None)."""
@@ -23,6 +27,21 @@ def subsample(data, n: int | None, seed: int = 0):
     idx = np.sort(np.random.default_rng(seed).choice(data.n, size=n, replace=False))
     y = None if data.y is None else data.y[idx]
     return dataclasses.replace(data, x=data.x[idx], y=y, name=f"{data.name}[{n}]")
+
+
+def imbalance(data, fractions: list[float], seed: int = 0):
+    """Keep a seeded random ``fractions[c]`` of the points of class ``c`` (paper §5: DDC's
+    orthogonality term assumes balanced clusters; real topic data is not)."""
+    if len(fractions) != data.n_classes:
+        raise SystemExit(f"--imbalance needs {data.n_classes} fractions for {data.name}, got {len(fractions)}")
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c, fraction in enumerate(fractions):
+        members = np.flatnonzero(data.y == c)
+        keep.append(rng.choice(members, size=max(1, round(fraction * members.size)), replace=False))
+    idx = np.sort(np.concatenate(keep))
+    sizes = np.bincount(data.y[idx]).tolist()
+    return dataclasses.replace(data, x=data.x[idx], y=data.y[idx], name=f"{data.name}-imbalanced"), sizes
 
 
 def stored_labelings(folder: str | os.PathLike, seeds) -> list[np.ndarray]:

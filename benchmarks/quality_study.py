@@ -30,15 +30,11 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from common import RESULTS_DIR, subsample, write_results
+from common import BACKBONES, RESULTS_DIR, imbalance, subsample, write_results
 from ddc_tf import data as ddc_data
 from ddc_tf.baselines import kmeans_baseline
 from ddc_tf.experiments.protocol import run_protocol
 from ddc_tf.experiments.training import TrainConfig
-
-#: Backbone of each data set (the protocol's ``auto`` choice, written out).
-BACKBONES = {"digits": "mlp", "20news": "mlp", "fashion_mnist": "conv", "mnist": "conv",
-             "circles": "mlp"}
 
 #: Named settings: ``TrainConfig`` overrides against the pre-study defaults. The key
 #: ``input_rms`` (not a TrainConfig field) rescales the inputs so that the root mean square
@@ -118,21 +114,6 @@ SETTINGS: dict[str, dict] = {
     "ot_pre1000_nbr10": {"method": "ot", "pretrain_steps": 1000, "neighbors": 10},
     "dcan_pre1000_nbr10_w0.1": {"method": "dcan", "pretrain_steps": 1000, "neighbors": 10, "neighbor_weight": 0.1},
 }
-
-
-def imbalance(data, fractions: list[float], seed: int = 0):
-    """Keep a seeded random ``fractions[c]`` of the points of class ``c`` (paper §5: DDC's
-    orthogonality term assumes balanced clusters; real topic data is not)."""
-    if len(fractions) != data.n_classes:
-        raise SystemExit(f"--imbalance needs {data.n_classes} fractions for {data.name}, got {len(fractions)}")
-    rng = np.random.default_rng(seed)
-    keep = []
-    for c, fraction in enumerate(fractions):
-        members = np.flatnonzero(data.y == c)
-        keep.append(rng.choice(members, size=max(1, round(fraction * members.size)), replace=False))
-    idx = np.sort(np.concatenate(keep))
-    sizes = np.bincount(data.y[idx]).tolist()
-    return dataclasses.replace(data, x=data.x[idx], y=data.y[idx], name=f"{data.name}-imbalanced"), sizes
 
 
 def rescale_to_rms(data, rms: float):
