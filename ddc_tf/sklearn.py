@@ -71,6 +71,10 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             (default): as ``ddc-tf fit`` (``ddc_tf.options.default_refine_runs``: 3 for DDC).
         learning_rate: Adam's rate; ``None``: 1e-3.
         rel_sigma, sigma_mode: the DDC kernel bandwidth (``ddc_tf.losses.bandwidth_sq``).
+        proportions: the clusters' expected shares of the points: ``"uniform"`` (default) or k
+            positive numbers (normalised). DDC: its size-aware ``l2``, for clusters of unequal
+            size (README "Beating k-means", item 5); OT: the transport's column marginal
+            (``None``: free); DCAN: the prior's mixture weights.
         random_state: seed of the first run (run r uses ``random_state + r``); ``None``: 0.
         verbose: Keras ``fit`` verbosity.
 
@@ -101,6 +105,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         learning_rate: float | None = None,
         rel_sigma: float = 0.15,
         sigma_mode: str = "reference",
+        proportions: str | Sequence[float] | None = "uniform",
         random_state: int | None = None,
         verbose: int = 0,
     ) -> None:
@@ -119,6 +124,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.rel_sigma = rel_sigma
         self.sigma_mode = sigma_mode
+        self.proportions = proportions
         self.random_state = random_state
         self.verbose = verbose
 
@@ -160,6 +166,8 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             learning_rate=self.learning_rate,
             rel_sigma=self.rel_sigma,
             sigma_mode=self.sigma_mode,
+            proportions=self.proportions if isinstance(self.proportions, str) or self.proportions is None
+            else tuple(self.proportions),
             method=self.method,
             neighbors=(self.neighbors if self.neighbors is not None
                        else default_neighbors(self.method, backbone, n)),

@@ -79,6 +79,12 @@ def test_fit_predict_transform_on_separable_blobs():
     assert np.isfinite(est.loss_)
 
 
+
+def test_proportions_reach_the_size_aware_l2():
+    x, _ = _blobs(n=60)
+    est = DDCClustering(n_clusters=3, steps=2, batch_size=30, proportions=[3, 2, 1], neighbors=0).fit(x)
+    assert est.model_.proportions == pytest.approx((0.5, 1 / 3, 1 / 6))
+
 def test_sparse_input_several_runs_and_images():
     x, _ = _blobs(n=120, d=6)
     x[np.abs(x) < 1] = 0
