@@ -166,8 +166,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             learning_rate=self.learning_rate,
             rel_sigma=self.rel_sigma,
             sigma_mode=self.sigma_mode,
-            proportions=self.proportions if isinstance(self.proportions, str) or self.proportions is None
-            else tuple(self.proportions),
+            proportions=self.proportions,
             method=self.method,
             neighbors=(self.neighbors if self.neighbors is not None
                        else default_neighbors(self.method, backbone, n)),

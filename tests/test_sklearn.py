@@ -82,7 +82,7 @@ def test_fit_predict_transform_on_separable_blobs():
 
 def test_proportions_reach_the_size_aware_l2():
     x, _ = _blobs(n=60)
-    est = DDCClustering(n_clusters=3, steps=2, batch_size=30, proportions=[3, 2, 1], neighbors=0).fit(x)
+    est = DDCClustering(n_clusters=3, steps=2, batch_size=30, proportions=np.array([3, 2, 1]), neighbors=0).fit(x)
     assert est.model_.proportions == pytest.approx((0.5, 1 / 3, 1 / 6))
 
 def test_sparse_input_several_runs_and_images():

@@ -402,5 +402,8 @@ def test_ddc_takes_cluster_proportions_for_its_size_aware_l2():
     model = training.build_model(config(proportions=(2, 1, 1)), data)
     assert model.proportions == pytest.approx((0.5, 0.25, 0.25))
     assert training.build_model(config(), data).proportions is None
+    # a run's signature names its proportions, so a folder of uniform runs is not reused
+    assert config(proportions=(2, 1, 1)).to_dict()["proportions"] == [2.0, 1.0, 1.0]
+    assert "proportions" not in config().to_dict()  # uniform: the signature runs had before
     with pytest.raises(ValueError, match="not available"):
         config(proportions=None)  # free sizes: OT only

@@ -190,7 +190,7 @@ class TrainConfig:
             raise ValueError(f"method={self.method!r}; expected one of {tuple(METHODS)}")
         if self.epsilon is not None and (self.method != "ot" or not self.epsilon > 0):
             raise ValueError(f"epsilon={self.epsilon!r}: a positive number, for method 'ot' only")
-        if self.proportions != "uniform":
+        if not (isinstance(self.proportions, str) and self.proportions == "uniform"):
             parse_proportions(self.proportions, self.n_clusters, allow_free=self.method == "ot")
             if self.proportions is not None and not isinstance(self.proportions, str):
                 self.proportions = tuple(float(p) for p in self.proportions)
@@ -222,8 +222,10 @@ class TrainConfig:
         if not self.neighbors:
             config.pop("neighbor_weight")
         if self.method == "ddc":  # DDC runs keep the signature they had before the siblings
-            for key in ("method", "epsilon", "proportions"):
+            for key in ("method", "epsilon"):
                 config.pop(key)
+            if config["proportions"] == "uniform":  # ... and before its size-aware l2
+                config.pop("proportions")
         return config
 
 

@@ -234,15 +234,14 @@ def orthogonality(a: tf.Tensor, proportions: Sequence[float] | None = None) -> t
         float32 scalar (0 for m < 2).
     """
     a = _as_float32(a)
+    column_sums = tf.reduce_sum(a, axis=0)
     if proportions is None:
-        column_sums = tf.reduce_sum(a, axis=0)
         pair_sum = 0.5 * (tf.reduce_sum(tf.square(column_sums)) - tf.reduce_sum(tf.square(a)))
     else:
         pi = tf.constant(proportions, tf.float32)
         if pi.shape.rank != 1 or (a.shape[-1] is not None and pi.shape[0] != a.shape[-1]):
             raise ValueError(f"proportions must be {a.shape[-1]} numbers, one per cluster, got {list(proportions)}")
         weights = 1.0 / (tf.cast(tf.shape(pi)[0], tf.float32) * pi)
-        column_sums = tf.reduce_sum(a, axis=0)
         pair_sum = 0.5 * tf.reduce_sum(weights * (tf.square(column_sums) - tf.reduce_sum(tf.square(a), axis=0)))
     return tf.math.divide_no_nan(pair_sum, _num_pairs(tf.shape(a)[0]))
 
