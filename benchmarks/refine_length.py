@@ -8,8 +8,8 @@ For each protocol (first seed p), DDC-ENSEMBLE of the stored independent runs ``
 of a ``benchmarks/distill.py`` folder is recomputed as ``run_protocol`` does
 (``selection.ensemble(..., seed=p)``); then ``--refined`` runs (seeds ``p+runs, …``) start from
 it as ``run_protocol``'s refined runs (300 mini-batches of cross-entropy towards it) and train
-``--steps`` DDC steps, scored (ACC / NMI on every point) after the start (step 0: after one DDC
-step) and at each ``--checkpoints`` step. Only the refined runs train; the independent runs must
+``--steps`` DDC steps, scored (ACC / NMI on every point) after the start, before any DDC step
+(step 0), and at each ``--checkpoints`` step. Only the refined runs train; the independent runs must
 be in ``--folder`` (``distill.py`` with the same data, steps and neighbours). One run of ``--steps``
 steps gives the whole curve: the step count is not part of a constant-rate run's updates, so its
 state at step s is that of a run of s steps. Results: ``benchmarks/results/<name>.json``.
@@ -21,7 +21,6 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import replace
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -37,11 +36,15 @@ from ddc_tf.options import REFINE_START_STEPS
 
 
 class ScoreAt(keras.callbacks.Callback):
-    """ACC / NMI of the model on ``data`` after each of the training steps in ``steps``."""
+    """ACC / NMI of the model on ``data`` when training begins (step 0: ``train_run`` has made
+    its start) and after each of the training steps in ``steps``."""
 
     def __init__(self, data, steps: list[int]) -> None:
         super().__init__()
         self.data, self.steps, self.done, self.scores = data, set(steps), 0, {}
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.scores[0] = score(self.model, self.data)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self.done += 1
@@ -79,11 +82,10 @@ def main() -> None:
         ensemble = cluster_metrics(data.y, combined)
         for seed in range(first + args.runs, first + args.runs + args.refined):
             began = time.perf_counter()
-            after_start, _ = train_run(data, replace(config, steps=1), seed, verbose=0, neighbors=graph, start=start)
             scorer = ScoreAt(data, checkpoints)
             train_run(data, config, seed, verbose=0, neighbors=graph, start=start, callbacks=[scorer])
             row = {"protocol": first, "seed": seed, "ensemble": {m: ensemble[m] for m in ("acc", "nmi")},
-                   "curve": {"0": score(after_start, data), **{str(k): v for k, v in scorer.scores.items()}},
+                   "curve": {str(k): v for k, v in scorer.scores.items()},
                    "seconds": round(time.perf_counter() - began, 1)}
             print(f"protocol {first} seed {seed}: ensemble {ensemble['acc']:.3f} | "
                   + " ".join(f"{k}:{v['acc']:.3f}/{v['nmi']:.3f}" for k, v in row["curve"].items()), flush=True)
