@@ -405,5 +405,5 @@ def test_ddc_takes_cluster_proportions_for_its_size_aware_l2():
     # a run's signature names its proportions, so a folder of uniform runs is not reused
     assert config(proportions=(2, 1, 1)).to_dict()["proportions"] == [2.0, 1.0, 1.0]
     assert "proportions" not in config().to_dict()  # uniform: the signature runs had before
-    with pytest.raises(ValueError, match="not available"):
+    with pytest.raises(ValueError, match="is for method 'ot'; method 'ddc' takes 'uniform' or 3 numbers"):
         config(proportions=None)  # free sizes: OT only

@@ -190,6 +190,10 @@ class TrainConfig:
             raise ValueError(f"method={self.method!r}; expected one of {tuple(METHODS)}")
         if self.epsilon is not None and (self.method != "ot" or not self.epsilon > 0):
             raise ValueError(f"epsilon={self.epsilon!r}: a positive number, for method 'ot' only")
+        free_sizes = self.proportions is None or (isinstance(self.proportions, str) and self.proportions == "free")
+        if free_sizes and self.method != "ot":
+            raise ValueError(f"proportions={self.proportions!r} (no size constraint) is for method 'ot'; "
+                             f"method {self.method!r} takes 'uniform' or {self.n_clusters} numbers")
         if not (isinstance(self.proportions, str) and self.proportions == "uniform"):
             parse_proportions(self.proportions, self.n_clusters, allow_free=self.method == "ot")
             if self.proportions is not None and not isinstance(self.proportions, str):
