@@ -210,7 +210,7 @@ def register(subparsers: Any) -> None:
         runs_help="independent runs R; ≥ 3 adds DDC-VOTE (paper: 20; default 10: the selector and the vote need several runs)",
     )
     fit.add_argument("--weights", type=float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("W1", "W2", "W3"), help="weights of l1 l2 l3 (0 switches a term off)")
-    fit.add_argument("--selector", choices=SELECTORS, default=DEFAULT_SELECTOR, help=f"how the reported run is picked, without labels: loss (lowest total loss, the paper), l1, consensus (most agreement with the other runs) or ensemble (most agreement with DDC-ENSEMBLE, the consensus clustering of all runs); default {DEFAULT_SELECTOR}")
+    fit.add_argument("--selector", choices=SELECTORS, default=DEFAULT_SELECTOR, help=f"how the reported run is picked, without labels: loss (lowest total loss, the paper), l1, consensus (most agreement with the other runs) or ensemble (most agreement with DDC-ENSEMBLE, the consensus clustering of all runs); default {DEFAULT_SELECTOR}. loss and l1 rank refined runs (--refine-run-steps, shorter) by the same loss as the others: --refine-run-steps equal to --steps puts them on one footing")
     fit.add_argument("--vote-runs", type=vote_count, default=None, help="DDC-VOTE over the best this many runs of the selector's ranking (paper: 3; default: the better half of the runs, at least 3; with M refined runs, of the R others and at most 2M-1)")
     fit.add_argument("--distill-steps", type=non_negative_int, default=None, metavar="N",
                      help=f"fine-tune the chosen run N mini-batches on DDC-ENSEMBLE's clusters and save that network "
