@@ -99,9 +99,8 @@ def main() -> None:
         per_protocol = []
         suffix = f"-nbr{args.neighbors}-w{args.neighbor_weight:g}" if args.neighbors else ""
         suffix += f"-km{args.kmeans_init}" if args.kmeans_init else ""
-        suffix += "-imb" + "-".join(f"{f:g}" for f in args.imbalance) if args.imbalance else ""
-        suffix += "-lw" + "-".join(f"{w:g}" for w in args.loss_weights) if args.loss_weights else ""
-        suffix += "-prop" + "-".join(f"{p:g}" for p in args.proportions) if args.proportions else ""
+        for tag, values in (("imb", args.imbalance), ("lw", args.loss_weights), ("prop", args.proportions)):
+            suffix += f"-{tag}" + "-".join(f"{v:g}" for v in values) if values else ""
         suffix += f"-at{args.runs_at_once}" if args.runs_at_once > 1 else ""
         for p in range(args.protocols):
             row = {"seeds": [p * stride, p * stride + args.runs - 1], "distilled": {}}

@@ -30,7 +30,9 @@ def _reset_keras_dtype_policy():
 def pytest_xdist_auto_num_workers(config):
     """``-n auto`` (setup.cfg): one worker per core this process may use, at most 4. Two
     workers on the 2-core CI machine took the default suite from 524 s to 313 s; more than
-    4 would mostly add TensorFlow start-ups and memory (each worker imports it)."""
+    4 would mostly add TensorFlow start-ups and memory (each worker imports it). The cores
+    are counted as ``ddc_tf.experiments.grouped.available_cores`` counts them, written out:
+    importing ``ddc_tf`` would start TensorFlow in the controller, which runs no test."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(cores, 4))
 

@@ -195,7 +195,7 @@ class TrainConfig:
             raise ValueError(f"proportions={self.proportions!r} (no size constraint) is for method 'ot'; "
                              f"method {self.method!r} takes 'uniform' or {self.n_clusters} numbers")
         if not (isinstance(self.proportions, str) and self.proportions == "uniform"):
-            parse_proportions(self.proportions, self.n_clusters, allow_free=self.method == "ot")
+            parse_proportions(self.proportions, self.n_clusters)  # free sizes: OT only, checked above
             if self.proportions is not None and not isinstance(self.proportions, str):
                 self.proportions = tuple(float(p) for p in self.proportions)
         if self.model_options is not None:
