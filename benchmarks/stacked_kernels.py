@@ -9,7 +9,7 @@ instead of R small ones, which is what fills a GPU.
 
 This benchmark times both forms of the same training step — the networks of ``ddc-tf fit``
 (MLP 2000-d: 200-200 | 500 BN | k; the paper's CNN on 28×28×1: conv 5×5×32, pool, conv
-5×5×64, pool | 100 BN | k), each run's own DDC loss (``ddc_tf.losses.ddc_loss``) on its own
+5×5×64, pool | 100 BN | k; k = 10), each run's own DDC loss (``ddc_tf.losses.ddc_loss``) on its own
 batch, gradients and an Adam update — in one process, rounds interleaved, and reports the
 median ms per group step. It checks first that both forms compute the same loss from the
 same weights (to 1e-4 relative). Nothing here trains the package's models: it measures
