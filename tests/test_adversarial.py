@@ -174,7 +174,10 @@ def test_evaluate_is_deterministic_and_reports_the_js_loss(trained_on_toy_mixtur
     second = model.evaluate(x, batch_size=100, verbose=0, return_dict=True)
     assert first == second
     assert set(first) >= {"loss", "l1", "l2", "l3", "d_accuracy", "encoder_loss"}
-    np.testing.assert_allclose(first["loss"], math.log(2) - first["l1"] + model.reconstruction_weight * first["l2"], rtol=1e-5)
+    # the loss is a difference of terms of order log 2 and can land near 0: float32 rounding of
+    # those terms (~1e-7) bounds the gap, not a share of the small result
+    np.testing.assert_allclose(first["loss"], math.log(2) - first["l1"] + model.reconstruction_weight * first["l2"],
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_save_load_round_trip_keeps_both_optimizers(trained_on_toy_mixture, tmp_path):
