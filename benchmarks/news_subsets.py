@@ -40,18 +40,15 @@ from common import write_results
 RESULTS = ("best", "vote", "ensemble", "distilled")
 
 
-def load_groups() -> tuple[object, np.ndarray, np.ndarray]:
+def load_groups() -> tuple[object, np.ndarray, tuple[str, ...]]:
     """The 20-group task: CSR TF-IDF ``(18 846, 2000)``, group ids ``(n,)``, group names."""
-    from ddc_tf.data.newsgroups import NEWSGROUPS_FILE, load_20news
-    from ddc_tf.data.paths import find_data_path
+    from ddc_tf.data.newsgroups import load_20news
 
     data = load_20news(task="groups")
-    found, _ = find_data_path([NEWSGROUPS_FILE])
-    names = np.load(found, allow_pickle=False)["groups"]
-    return data.x, np.asarray(data.y), names
+    return data.x, np.asarray(data.y), data.class_names
 
 
-def make_subset(x, y: np.ndarray, names: np.ndarray, topics: int, fractions: list[float], seed: int,
+def make_subset(x, y: np.ndarray, names: tuple[str, ...], topics: int, fractions: list[float], seed: int,
                 path: Path) -> dict:
     """Draw ``topics`` groups (seeded), keep ``fractions[i]`` of group i's posts, write the CSR
     ``.npz`` sorted by topic; return what was drawn."""

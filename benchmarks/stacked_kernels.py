@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -57,23 +58,40 @@ def dense_shapes(backbone: str) -> list[tuple[int, int]]:
 
 
 def make_weights(backbone: str, runs: int, seed: int = 0) -> list[np.ndarray]:
-    """Every run's weights stacked on a leading run axis: conv filters ``(R, h, w, c_in, c_out)``,
-    dense kernels ``(R, d_in, d_out)``, biases ``(R, d_out)``, batch-norm scale/offset ``(R, d)``."""
+    """Every run's weights stacked on a leading run axis: conv filters ``(R, h, w, c_in, c_out)``
+    and biases ``(R, c_out)``, dense kernels ``(R, d_in, d_out)`` and biases ``(R, 1, d_out)``,
+    batch-norm scale/offset ``(R, 1, d)`` (the 1 broadcasts over the batch, one run's slice or all)."""
     rng = np.random.default_rng(seed)
     weights = []
     if backbone == "conv":
         for c_in, c_out in ((1, 32), (32, 64)):
             weights += [_glorot(rng, (runs, 5, 5, c_in, c_out), 25 * c_in, 25 * c_out), np.zeros((runs, c_out), np.float32)]
     for d_in, d_out in dense_shapes(backbone):
-        weights += [_glorot(rng, (runs, d_in, d_out), d_in, d_out), np.zeros((runs, d_out), np.float32)]
+        weights += [_glorot(rng, (runs, d_in, d_out), d_in, d_out), np.zeros((runs, 1, d_out), np.float32)]
     hidden = MLP_HIDDEN if backbone == "mlp" else CONV_HIDDEN
-    weights += [np.ones((runs, hidden), np.float32), np.zeros((runs, hidden), np.float32)]
+    weights += [np.ones((runs, 1, hidden), np.float32), np.zeros((runs, 1, hidden), np.float32)]
     return weights
 
 
-def _batch_norm(h: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor, axis: int) -> tf.Tensor:
-    mean, var = tf.nn.moments(h, axes=[axis], keepdims=True)
+def _batch_norm(h: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor) -> tf.Tensor:
+    """Batch norm over the batch axis (-2) of ``(m, d)`` or ``(R, m, d)``."""
+    mean, var = tf.nn.moments(h, axes=[-2], keepdims=True)
     return tf.nn.batch_normalization(h, mean, var, offset, scale, 1e-3)
+
+
+def dense_head(backbone: str, w: list[tf.Variable], h: tf.Tensor, i: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """The dense layers from weight ``w[i]`` on, for one run (``h`` ``(m, d)``, ``w`` its own)
+    or all stacked (``h`` ``(R, m, d)``, batched matmuls): hidden and assignments."""
+    n_dense = len(dense_shapes(backbone))
+    for layer in range(n_dense):
+        h = tf.matmul(h, w[i]) + w[i + 1]
+        i += 2
+        if layer == n_dense - 2:
+            hidden = _batch_norm(tf.nn.relu(h), w[-2], w[-1])
+            h = hidden
+        elif layer < n_dense - 2:
+            h = tf.nn.relu(h)
+    return hidden, tf.nn.softmax(h)
 
 
 def _pool_relu(h: tf.Tensor) -> tf.Tensor:
@@ -91,16 +109,7 @@ def separate_forward(backbone: str, w: list[tf.Variable], x: tf.Tensor) -> tuple
             h = _pool_relu(tf.nn.conv2d(h, w[i], 1, "VALID") + w[i + 1])
             i += 2
         h = tf.reshape(h, (tf.shape(h)[0], -1))
-    n_dense = len(dense_shapes(backbone))
-    for layer in range(n_dense):
-        h = tf.matmul(h, w[i]) + w[i + 1]
-        i += 2
-        if layer == n_dense - 2:
-            hidden = _batch_norm(tf.nn.relu(h), w[-2], w[-1], axis=0)
-            h = hidden
-        elif layer < n_dense - 2:
-            h = tf.nn.relu(h)
-    return hidden, tf.nn.softmax(h)
+    return dense_head(backbone, w, h, i)
 
 
 def stacked_forward(backbone: str, w: list[tf.Variable], x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -121,16 +130,7 @@ def stacked_forward(backbone: str, w: list[tf.Variable], x: tf.Tensor) -> tuple[
         # (m, 4, 4, R · 64) → (R, m, 4 · 4 · 64) in each run's own flattening order.
         h = tf.reshape(h, (m, 4, 4, runs, 64))
         h = tf.reshape(tf.transpose(h, [3, 0, 1, 2, 4]), (runs, m, FLAT_CONV))
-    n_dense = len(dense_shapes(backbone))
-    for layer in range(n_dense):
-        h = tf.matmul(h, w[i]) + w[i + 1][:, None, :]
-        i += 2
-        if layer == n_dense - 2:
-            hidden = _batch_norm(tf.nn.relu(h), w[-2][:, None, :], w[-1][:, None, :], axis=1)
-            h = hidden
-        elif layer < n_dense - 2:
-            h = tf.nn.relu(h)
-    return hidden, tf.nn.softmax(h)
+    return dense_head(backbone, w, h, i)
 
 
 def make_steps(backbone: str, runs: int) -> dict[str, tuple[tf.types.experimental.GenericFunction, list]]:
@@ -145,8 +145,8 @@ def make_steps(backbone: str, runs: int) -> dict[str, tuple[tf.types.experimenta
         w = [v for run in own for v in run] if own else [tf.Variable(a) for a in initial]
         opt = tf.keras.optimizers.Adam(1e-3)
 
-        def losses(x: tf.Tensor, form: str = form, w: list = w, own: list | None = own) -> tf.Tensor:
-            if form == "separate":
+        def losses(x: tf.Tensor, w: list = w, own: list | None = own) -> tf.Tensor:
+            if own is not None:
                 outs = [separate_forward(backbone, own[r], x[r]) for r in range(runs)]
             else:
                 hidden, a = stacked_forward(backbone, w, x)
@@ -222,7 +222,7 @@ def main() -> None:
             print(f"{backbone:4s} R={runs:2d}: separate {row['separate_ms']:7.2f} ms, stacked {row['stacked_ms']:7.2f} ms "
                   f"(×{row['stacked_speedup']:.2f}; losses agree to {row['loss_relative_gap']:.1e})", flush=True)
     path = write_results(args.name, {
-        "command": "python benchmarks/stacked_kernels.py " + " ".join(os.sys.argv[1:]),
+        "command": "python benchmarks/stacked_kernels.py " + " ".join(sys.argv[1:]),
         "batch_size": args.batch_size, "threads_per_op": args.threads_per_op or "default", "rows": rows,
     })
     print(f"wrote {path}")
