@@ -8,7 +8,11 @@ neighbour-consistency term (``ddc-tf fit --neighbors K``) can be trusted on a da
 those training uses (``ddc_tf.data.neighbors.nearest_neighbors``, metric ``auto``); labels only score.
 With ``--model``, the neighbours are searched in that trained model's hidden representation
 (``model.embed``) instead of the input space — would re-mining them from a trained run (as SCAN
-does) give purer pairs?
+does) give purer pairs? With ``--lsa D …``, they are also searched (cosine) in a D-dimensional
+LSA projection of the inputs (scikit-learn's ``TruncatedSVD`` of the unit-length rows), the usual
+space for comparing TF-IDF documents:
+
+    python benchmarks/neighbor_purity.py --data 20news --k 1 3 5 10 --lsa 100 200 400 --name neighbor_purity_lsa
 """
 
 from __future__ import annotations
@@ -38,12 +42,28 @@ def hidden_space(model, data):
                                raw_dtype="float32", scale=1.0)
 
 
+def lsa_space(data, dims: int):
+    """``data`` with its points replaced by their ``dims``-dimensional LSA coordinates (float32)."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.preprocessing import normalize
+
+    x = data.x if data.is_sparse else np.asarray(data.x).reshape(data.n, -1)
+    z = TruncatedSVD(dims, random_state=0).fit_transform(normalize(x))
+    return dataclasses.replace(data, x=z.astype(np.float32), kind="vector", raw_dtype="float32", scale=1.0)
+
+
+def purity_of(found: np.ndarray, y: np.ndarray, ks: list[int]) -> dict[str, float]:
+    """Share of each point's first k neighbours that share its class, for every k of ``ks``."""
+    return {str(k): float((y[found[:, :k]] == y[:, None]).mean()) for k in ks}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", nargs="+", default=["digits", "20news"])
     parser.add_argument("--k", type=int, nargs="+", default=[5, 10, 20])
     parser.add_argument("--subset", type=int, default=None)
     parser.add_argument("--model", nargs="+", default=None, help="trained .keras models: neighbours in their hidden space")
+    parser.add_argument("--lsa", type=int, nargs="+", default=None, help="also search in LSA projections of these dimensions")
     parser.add_argument("--name", default="neighbor_purity")
     args = parser.parse_args()
     rows = {}
@@ -52,17 +72,22 @@ def main() -> None:
         start = time.perf_counter()
         found = nearest_neighbors(data, max(args.k), n_jobs=-1)
         seconds = time.perf_counter() - start
-        purity = {str(k): float((data.y[found[:, :k]] == data.y[:, None]).mean()) for k in args.k}
+        purity = purity_of(found, data.y, args.k)
         rows[name] = {"n": data.n, "metric": neighbor_metric(data), "purity": purity, "seconds": round(seconds, 1)}
         print(f"{name}: n={data.n} metric={rows[name]['metric']} purity "
               + ", ".join(f"k={k} {p:.3f}" for k, p in purity.items()) + f" ({seconds:.1f} s)", flush=True)
         for path in args.model or []:
             hidden = hidden_space(keras.models.load_model(path), data)
             found = nearest_neighbors(hidden, max(args.k), n_jobs=-1)
-            purity = {str(k): float((data.y[found[:, :k]] == data.y[:, None]).mean()) for k in args.k}
+            purity = purity_of(found, data.y, args.k)
             rows[f"{name} hidden of {path}"] = {"metric": neighbor_metric(hidden), "purity": purity}
             print(f"  hidden space of {path}: metric={neighbor_metric(hidden)} purity "
                   + ", ".join(f"k={k} {p:.3f}" for k, p in purity.items()), flush=True)
+        for dims in args.lsa or []:
+            found = nearest_neighbors(lsa_space(data, dims), max(args.k), metric="cosine", n_jobs=-1)
+            purity = purity_of(found, data.y, args.k)
+            rows[f"{name} LSA {dims}"] = {"metric": "cosine", "purity": purity}
+            print(f"  LSA {dims}: purity " + ", ".join(f"k={k} {p:.3f}" for k, p in purity.items()), flush=True)
     write_results(args.name, {"command": "python benchmarks/neighbor_purity.py " + " ".join(sys.argv[1:]),
                               "rows": rows})
 
