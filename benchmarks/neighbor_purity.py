@@ -57,6 +57,11 @@ def purity_of(found: np.ndarray, y: np.ndarray, ks: list[int]) -> dict[str, floa
     return {str(k): float((y[found[:, :k]] == y[:, None]).mean()) for k in ks}
 
 
+def format_purity(purity: dict[str, float]) -> str:
+    """``k=5 0.818, k=10 0.778`` for printing."""
+    return ", ".join(f"k={k} {p:.3f}" for k, p in purity.items())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", nargs="+", default=["digits", "20news"])
@@ -74,20 +79,19 @@ def main() -> None:
         seconds = time.perf_counter() - start
         purity = purity_of(found, data.y, args.k)
         rows[name] = {"n": data.n, "metric": neighbor_metric(data), "purity": purity, "seconds": round(seconds, 1)}
-        print(f"{name}: n={data.n} metric={rows[name]['metric']} purity "
-              + ", ".join(f"k={k} {p:.3f}" for k, p in purity.items()) + f" ({seconds:.1f} s)", flush=True)
+        print(f"{name}: n={data.n} metric={rows[name]['metric']} purity {format_purity(purity)} ({seconds:.1f} s)",
+              flush=True)
         for path in args.model or []:
             hidden = hidden_space(keras.models.load_model(path), data)
             found = nearest_neighbors(hidden, max(args.k), n_jobs=-1)
             purity = purity_of(found, data.y, args.k)
             rows[f"{name} hidden of {path}"] = {"metric": neighbor_metric(hidden), "purity": purity}
-            print(f"  hidden space of {path}: metric={neighbor_metric(hidden)} purity "
-                  + ", ".join(f"k={k} {p:.3f}" for k, p in purity.items()), flush=True)
+            print(f"  hidden space of {path}: metric={neighbor_metric(hidden)} purity {format_purity(purity)}", flush=True)
         for dims in args.lsa or []:
             found = nearest_neighbors(lsa_space(data, dims), max(args.k), metric="cosine", n_jobs=-1)
             purity = purity_of(found, data.y, args.k)
             rows[f"{name} LSA {dims}"] = {"metric": "cosine", "purity": purity}
-            print(f"  LSA {dims}: purity " + ", ".join(f"k={k} {p:.3f}" for k, p in purity.items()), flush=True)
+            print(f"  LSA {dims}: purity {format_purity(purity)}", flush=True)
     write_results(args.name, {"command": "python benchmarks/neighbor_purity.py " + " ".join(sys.argv[1:]),
                               "rows": rows})
 
