@@ -38,8 +38,13 @@ def hidden_space(model, data):
     """``data`` with its points replaced by the model's hidden representation (float32 vectors)."""
     from ddc_tf.experiments.protocol import embed_data
 
-    return dataclasses.replace(data, x=np.asarray(embed_data(model, data), np.float32), kind="vector",
-                               raw_dtype="float32", scale=1.0)
+    return as_vectors(data, embed_data(model, data))
+
+
+def as_vectors(data, z) -> object:
+    """``data`` (same labels and name) with its points replaced by the ``(n, d)`` vectors ``z`` (float32)."""
+    return dataclasses.replace(data, x=np.asarray(z, np.float32), kind="vector", raw_dtype="float32", scale=1.0,
+                               image_shape=None)
 
 
 def lsa_space(data, dims: int):
@@ -48,12 +53,15 @@ def lsa_space(data, dims: int):
     from sklearn.preprocessing import normalize
 
     x = data.x if data.is_sparse else np.asarray(data.x).reshape(data.n, -1)
-    z = TruncatedSVD(dims, random_state=0).fit_transform(normalize(x))
-    return dataclasses.replace(data, x=z.astype(np.float32), kind="vector", raw_dtype="float32", scale=1.0)
+    if not 0 < dims < x.shape[1]:
+        raise SystemExit(f"--lsa {dims}: {data.name} has {x.shape[1]} input dimensions; an LSA projection needs 1 … {x.shape[1] - 1}")
+    return as_vectors(data, TruncatedSVD(dims, random_state=0).fit_transform(normalize(x)))
 
 
-def purity_of(found: np.ndarray, y: np.ndarray, ks: list[int]) -> dict[str, float]:
-    """Share of each point's first k neighbours that share its class, for every k of ``ks``."""
+def purity_in(space, y: np.ndarray, ks: list[int], metric: str = "auto") -> dict[str, float]:
+    """Share of each point's first k neighbours in ``space`` (an ``ArrayData``) that share its
+    class ``y``, for every k of ``ks`` (one search for the largest k)."""
+    found = nearest_neighbors(space, max(ks), metric=metric, n_jobs=-1)
     return {str(k): float((y[found[:, :k]] == y[:, None]).mean()) for k in ks}
 
 
@@ -75,21 +83,18 @@ def main() -> None:
     for name in args.data:
         data = subsample(ddc_data.load_arrays(name), args.subset)
         start = time.perf_counter()
-        found = nearest_neighbors(data, max(args.k), n_jobs=-1)
+        purity = purity_in(data, data.y, args.k)
         seconds = time.perf_counter() - start
-        purity = purity_of(found, data.y, args.k)
         rows[name] = {"n": data.n, "metric": neighbor_metric(data), "purity": purity, "seconds": round(seconds, 1)}
         print(f"{name}: n={data.n} metric={rows[name]['metric']} purity {format_purity(purity)} ({seconds:.1f} s)",
               flush=True)
         for path in args.model or []:
             hidden = hidden_space(keras.models.load_model(path), data)
-            found = nearest_neighbors(hidden, max(args.k), n_jobs=-1)
-            purity = purity_of(found, data.y, args.k)
+            purity = purity_in(hidden, data.y, args.k)
             rows[f"{name} hidden of {path}"] = {"metric": neighbor_metric(hidden), "purity": purity}
             print(f"  hidden space of {path}: metric={neighbor_metric(hidden)} purity {format_purity(purity)}", flush=True)
         for dims in args.lsa or []:
-            found = nearest_neighbors(lsa_space(data, dims), max(args.k), metric="cosine", n_jobs=-1)
-            purity = purity_of(found, data.y, args.k)
+            purity = purity_in(lsa_space(data, dims), data.y, args.k, metric="cosine")
             rows[f"{name} LSA {dims}"] = {"metric": "cosine", "purity": purity}
             print(f"  LSA {dims}: purity {format_purity(purity)}", flush=True)
     write_results(args.name, {"command": "python benchmarks/neighbor_purity.py " + " ".join(sys.argv[1:]),
