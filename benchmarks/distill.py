@@ -15,7 +15,9 @@ them). With ``--stride`` equal to ``--runs`` (the default) the protocols share n
 smaller stride reuses runs between protocols (cheaper, not independent: the results file says
 which). ``--imbalance`` keeps a seeded random share of each class (``common.imbalance``),
 ``--loss-weights`` sets DDC's ``l1, l2, l3`` weights, ``--proportions`` the clusters' target
-shares for DDC's size-aware ``l2`` (``TrainConfig.proportions``; sizes are normalised), and
+shares for DDC's size-aware ``l2`` (``TrainConfig.proportions``; sizes are normalised),
+``--balance-weight W`` the weight of the balance term beside the neighbour term
+(``TrainConfig.balance_weight``), and
 ``--runs-at-once R`` trains R runs in one program as ``ddc-tf fit`` does (for the MLP with its
 thread pools). Runs are kept under ``outputs/distill/<data><settings>/`` (shared by all
 protocols), the table goes to ``benchmarks/results/<name>.json``.
@@ -58,6 +60,7 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=None)
     parser.add_argument("--neighbors", type=int, default=0, help="TrainConfig.neighbors (0: the paper's loss)")
     parser.add_argument("--neighbor-weight", type=float, default=1.0)
+    parser.add_argument("--balance-weight", type=float, default=0.0, help="TrainConfig.balance_weight (0: off)")
     parser.add_argument("--kmeans-init", type=int, default=0, help="TrainConfig.kmeans_init (0: random start)")
     parser.add_argument("--refine-runs", type=int, default=0,
                         help="run_protocol's refine_runs: runs more per protocol that start from its DDC-ENSEMBLE")
@@ -79,7 +82,7 @@ def main() -> None:
     command = "python benchmarks/distill.py " + " ".join(sys.argv[1:])
     payload = {"command": command, "protocols": args.protocols, "runs": args.runs, "stride": stride,
                "independent": stride >= args.runs, "steps": args.steps, "neighbors": args.neighbors,
-               "neighbor_weight": args.neighbor_weight, "kmeans_init": args.kmeans_init,
+               "neighbor_weight": args.neighbor_weight, "balance_weight": args.balance_weight, "kmeans_init": args.kmeans_init,
                "refine_runs": args.refine_runs, "refine_run_steps": args.refine_run_steps,
                "imbalance": args.imbalance, "loss_weights": args.loss_weights, "proportions": args.proportions,
                "runs_at_once": args.runs_at_once,
@@ -93,11 +96,13 @@ def main() -> None:
         x = data.x if data.is_sparse else data.x.reshape(data.n, -1)
         km = kmeans_baseline(x, data.y, k, seed=0)
         config = TrainConfig(n_clusters=k, steps=args.steps, neighbors=args.neighbors,
-                             neighbor_weight=args.neighbor_weight, kmeans_init=args.kmeans_init,
+                             neighbor_weight=args.neighbor_weight, balance_weight=args.balance_weight,
+                             kmeans_init=args.kmeans_init,
                              **({"loss_weights": tuple(args.loss_weights)} if args.loss_weights else {}),
                              **({"proportions": tuple(args.proportions)} if args.proportions else {}))
         per_protocol = []
         suffix = f"-nbr{args.neighbors}-w{args.neighbor_weight:g}" if args.neighbors else ""
+        suffix += f"-bal{args.balance_weight:g}" if args.neighbors and args.balance_weight else ""
         suffix += f"-km{args.kmeans_init}" if args.kmeans_init else ""
         for tag, values in (("imb", args.imbalance), ("lw", args.loss_weights), ("prop", args.proportions)):
             suffix += f"-{tag}" + "-".join(f"{v:g}" for v in values) if values else ""

@@ -12,8 +12,9 @@ sorted by topic as stored data often is) and runs exactly what the user would:
 at every default, in a fresh process. It reports, per subset and as mean ± std over
 subsets, ACC / NMI of the consensus pick, DDC-VOTE, DDC-ENSEMBLE, the saved model
 (DDC-DISTILLED), the independent runs' mean, and k-means++ (best of 20), and in how many
-subsets each DDC result beats k-means++ in both. The labels only score; ``ddc-tf fit`` sees
-them only for its report.
+subsets each DDC result beats k-means++ in both, and per independent run how many clusters
+hold fewer than 1 % of the posts. The labels only score; ``ddc-tf fit`` sees them only for
+its report.
 
     python benchmarks/news_subsets.py --subsets 5                   # 8 topics, seeds 0–4
     python benchmarks/news_subsets.py --subsets 3 --topics 6 --fractions 1 .7 .5 .35 .25 .15
@@ -81,6 +82,16 @@ def run_fit(data: Path, out: Path, extra: list[str]) -> tuple[dict, float, list[
     return json.loads((out / "results.json").read_text()), seconds, command
 
 
+def nearly_empty_clusters(out: Path, k: int) -> list[int]:
+    """Per independent run of the fit folder ``out`` (seed order), how many of its ``k``
+    clusters hold fewer than 1 % of the points (the neighbour term's collapse)."""
+    counts = []
+    for run in sorted((out / "runs").glob("seed_*"), key=lambda p: int(p.name.split("_")[1])):
+        clusters = np.load(run / "clusters.npy")
+        counts.append(int(np.sum(np.bincount(clusters, minlength=k) < 0.01 * clusters.size)))
+    return counts
+
+
 def summarise(rows: list[dict]) -> dict:
     """Mean ± std over subsets of every result, and how many subsets each beats k-means++ in."""
     out = {}
@@ -123,14 +134,16 @@ def main() -> None:
                **{key: {"acc": results[key]["acc"], "nmi": results[key]["nmi"]} for key in RESULTS},
                "runs_mean": {"acc": results["summary"]["acc_mean"], "nmi": results["summary"]["nmi_mean"]},
                "kmeans": {"acc": results["kmeans"]["acc"], "nmi": results["kmeans"]["nmi"]},
-               "chosen_acc_rank": results["summary"]["chosen_acc_rank"], "runs": len(results["runs"])}
+               "chosen_acc_rank": results["summary"]["chosen_acc_rank"], "runs": len(results["runs"]),
+               "nearly_empty_clusters": nearly_empty_clusters(work / f"fit_{args.topics}_{seed}", args.topics)}
         rows.append(row)
         print(f"subset {seed} {drawn['sizes']}: pick {row['best']['acc']:.3f}/{row['best']['nmi']:.3f} "
               f"VOTE {row['vote']['acc']:.3f}/{row['vote']['nmi']:.3f} "
               f"ENSEMBLE {row['ensemble']['acc']:.3f}/{row['ensemble']['nmi']:.3f} "
               f"saved {row['distilled']['acc']:.3f}/{row['distilled']['nmi']:.3f} "
               f"runs {row['runs_mean']['acc']:.3f}/{row['runs_mean']['nmi']:.3f} "
-              f"k-means++ {row['kmeans']['acc']:.3f}/{row['kmeans']['nmi']:.3f} ({seconds:.0f} s)", flush=True)
+              f"k-means++ {row['kmeans']['acc']:.3f}/{row['kmeans']['nmi']:.3f} ({seconds:.0f} s); "
+              f"clusters < 1 % per run {row['nearly_empty_clusters']}", flush=True)
     summary = summarise(rows)
     path = write_results(args.name, {
         "command": "python benchmarks/news_subsets.py " + " ".join(sys.argv[1:]),

@@ -191,6 +191,28 @@ def test_results_table_pads_missing_metrics():
     assert "——" not in "\n".join(lines)
 
 
+def test_results_table_reports_nearly_empty_clusters_and_the_balance_option():
+    """The median independent run's clusters under 1 % of the points, from cluster_sizes
+    (refined runs apart); the --balance-weight hint only for DDC's neighbour term without it."""
+    from ddc_tf.experiments.tables import format_results_table, nearly_empty_note
+
+    def run(seed, sizes, refined=False):
+        return {"seed": seed, "loss": 0.5, "acc": None, "nmi": None, "cluster_sizes": sizes, "refined": refined}
+
+    runs = [run(0, [500, 495, 5, 0]), run(1, [400, 300, 299, 1]), run(2, [250, 250, 250, 250]),
+            run(3, [990, 4, 3, 3], refined=True)]  # medians over 0 / 1 / 2 (the refined run apart): 1
+    results = {"data": "mine", "n": 1000, "clusters": 4, "steps": 5, "runs": runs, "best": runs[2],
+               "config": {"n_clusters": 4, "neighbors": 5, "neighbor_weight": 1.0}}
+    note = nearly_empty_note(results)
+    assert note[0].strip() == "the independent runs leave a median 1 of 4 clusters with < 1 % of the points"
+    assert "--balance-weight 1" in note[1] and "\n".join(note) in format_results_table(results)
+    results["config"]["balance_weight"] = 1.0
+    assert len(nearly_empty_note(results)) == 1  # the option is already on
+    results["runs"] = [run(0, [500, 495, 5, 0]), run(2, [250, 250, 250, 250]), run(4, [260, 240, 250, 250])]
+    assert nearly_empty_note(results) == []  # the median run fills every cluster
+    assert nearly_empty_note({**results, "runs": [{"seed": 0, "loss": 0.5}]}) == []  # older results: no sizes
+
+
 def test_cli_modules_import_each_other_statically():
     """No importlib, no cycle: each command module registers itself from ddc_tf.cli."""
     import ddc_tf.cli as cli
@@ -222,6 +244,9 @@ def test_neighbors_default_applies_with_the_mlp_and_for_ot_on_one_device():
     assert neighbors(parse(["fit", "--data", "digits", "--neighbors", "5", "--neighbor-weight", "0.5"]), "mlp", 1797) == 5
     with pytest.raises(ValueError, match="--neighbor-weight"):
         neighbors(parse(["fit", "--data", "digits", "--neighbors", "0", "--neighbor-weight", "2"]), "mlp", 1797)
+    assert neighbors(parse(["fit", "--data", "digits", "--balance-weight", "0.5"]), "mlp", 1797) == DEFAULT_NEIGHBORS
+    with pytest.raises(ValueError, match="--balance-weight"):
+        neighbors(parse(["fit", "--data", "fashion_mnist", "--balance-weight", "0.5"]), "conv", 1797)
     paper = parse(["fit", "--preset", "mnist-paper", "--data", "digits"])
     resolve_data_and_clusters(paper)  # the -paper presets train the paper's loss
     assert neighbors(paper, "mlp", 1797) == 0

@@ -1,4 +1,4 @@
-"""Neighbour consistency: the loss term against NumPy (value and gradient), the neighbour
+"""Neighbour consistency and the balance term beside it: the loss terms against NumPy (value and gradient), the neighbour
 search against a brute-force NumPy search, the paired batches of ``to_dataset``, the
 training steps of DDC, OT and DCAN on them, and the configuration that turns it on."""
 
@@ -20,7 +20,7 @@ from ddc_tf.data import ArrayData, to_dataset
 from ddc_tf.data.neighbors import check_neighbors, nearest_neighbors
 from ddc_tf.experiments import protocol
 from ddc_tf.experiments.training import TrainConfig, build_model, train_run
-from ddc_tf.losses.neighbors import EPS_CONSISTENCY, neighbor_consistency, neighbor_distance
+from ddc_tf.losses.neighbors import EPS_CONSISTENCY, cluster_balance, neighbor_consistency, neighbor_distance
 from ddc_tf.models.base import ClusteringModel
 
 
@@ -78,6 +78,33 @@ def test_consistency_rejects_mismatched_shapes():
         neighbor_consistency(tf.ones([4, 3]) / 3, tf.ones([5, 3]) / 3)
     with pytest.raises(ValueError, match=r"\(m, k\)"):
         neighbor_consistency(tf.ones([4]), tf.ones([4]))
+
+
+def numpy_balance(a: np.ndarray) -> float:
+    """log k + Σ_j p̄_j log p̄_j with p̄ the column means, written out with loops."""
+    m, k = a.shape
+    means = [sum(float(a[q, j]) for q in range(m)) / m for j in range(k)]
+    return float(np.log(k) + sum(p * np.log(p) for p in means if p > 0))
+
+
+@pytest.mark.parametrize("k", [2, 20])
+def test_balance_matches_numpy_and_its_bounds(k):
+    rng = np.random.default_rng(k)
+    a = softmax_rows(rng, 60, k)
+    assert float(cluster_balance(a)) == pytest.approx(numpy_balance(a), rel=1e-4, abs=1e-6)
+    # all points in one cluster: log k; every cluster equally full: 0; an empty cluster counts 0 log 0 = 0
+    assert float(cluster_balance(np.eye(k, dtype=np.float32)[np.zeros(60, int)])) == pytest.approx(np.log(k), rel=1e-6)
+    assert float(cluster_balance(np.eye(k, dtype=np.float32)[np.arange(60 * k) % k])) == pytest.approx(0.0, abs=1e-6)
+    half = np.eye(k, dtype=np.float32)[np.arange(60) % (k // 2)]
+    assert float(cluster_balance(half)) == pytest.approx(numpy_balance(half), rel=1e-5)
+
+
+def test_balance_gradient_matches_finite_differences():
+    logits = tf.constant(np.random.default_rng(2).normal(size=(8, 5)), tf.float64)
+    analytic, numeric = tf.test.compute_gradient(lambda z: cluster_balance(tf.nn.softmax(z)), [logits], delta=1e-3)
+    np.testing.assert_allclose(analytic[0], numeric[0], rtol=2e-2, atol=2e-3)
+    with pytest.raises(ValueError, match=r"\(m, k\)"):
+        cluster_balance(tf.ones([4]))
 
 
 def numpy_distance(z: np.ndarray, z_nbr: np.ndarray) -> float:
@@ -199,6 +226,17 @@ def test_training_terms_on_pairs_add_the_weighted_consistency():
     a = model(x, training=True).numpy()
     assert float(paired["neighbors"]) == pytest.approx(numpy_consistency(a, a), rel=1e-3)
     assert float(paired["objective"]) == pytest.approx(float(paired["total"]) + 0.7 * float(paired["neighbors"]), rel=1e-6)
+    assert float(paired["balance"]) == pytest.approx(numpy_balance(a), rel=1e-3, abs=1e-5)  # logged, weight 0
+    balanced = DDC(n_clusters=3, backbone="mlp", hidden_units=16, neighbor_weight=0.7, balance_weight=0.4)
+    balanced.build((None, 5))
+    balanced.set_weights(model.get_weights())
+    with tf.GradientTape() as tape:
+        weighted = balanced.neighbor_training_terms(x, x, tape)
+    assert float(weighted["objective"]) == pytest.approx(
+        float(paired["total"]) + 0.7 * float(paired["neighbors"]) + 0.4 * float(paired["balance"]), rel=1e-5)
+    assert DDC.from_config(balanced.get_config()).balance_weight == 0.4
+    with pytest.raises(ValueError, match="balance_weight"):
+        DDC(n_clusters=3, balance_weight=-0.1)
 
 
 def test_fit_on_pairs_logs_the_term_and_evaluate_scores_the_points_only():
@@ -209,7 +247,7 @@ def test_fit_on_pairs_logs_the_term_and_evaluate_scores_the_points_only():
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     ds = to_dataset(data, batch_size=30, seed=0, drop_remainder=True, repeat=True, neighbors=neighbors)
     history = model.fit(ds, steps_per_epoch=5, epochs=2, verbose=0)  # an unbuilt model builds from the dict spec
-    assert set(history.history) == {"loss", "l1", "l2", "l3", "neighbors"}
+    assert set(history.history) == {"loss", "l1", "l2", "l3", "balance", "neighbors"}
     assert all(np.isfinite(history.history["neighbors"]))
     logs = model.evaluate(to_dataset(data, batch_size=30, with_labels=False), verbose=0, return_dict=True)
     assert set(logs) == {"loss", "l1", "l2", "l3"}
@@ -282,6 +320,16 @@ def test_config_turns_the_term_on_and_checks_it():
         resolved = TrainConfig(n_clusters=3, method=method, neighbors=4)
         assert resolved.neighbor_weight == weight and resolved.to_dict()["neighbor_weight"] == weight
         assert build_model(resolved, blobs()).neighbor_weight == weight
+    # the balance term: DDC only, beside the neighbour term; off (0) runs keep their signature
+    assert TrainConfig(n_clusters=3, neighbors=4).balance_weight == DDC.DEFAULT_BALANCE_WEIGHT
+    assert "balance_weight" not in TrainConfig(n_clusters=3, neighbors=4, balance_weight=0).to_dict()
+    assert "balance_weight" not in TrainConfig(n_clusters=3, balance_weight=0.5).to_dict()  # no pairs: no term
+    balanced = TrainConfig(n_clusters=3, neighbors=4, balance_weight=0.5)
+    assert balanced.to_dict()["balance_weight"] == 0.5 and build_model(balanced, blobs()).balance_weight == 0.5
+    with pytest.raises(ValueError, match="balance_weight applies to method 'ddc'"):
+        TrainConfig(n_clusters=3, method="ot", neighbors=4, balance_weight=0.5)
+    with pytest.raises(ValueError, match="balance_weight"):
+        TrainConfig(n_clusters=3, neighbors=4, balance_weight=-1)
     with pytest.raises(ValueError, match="one device"):
         TrainConfig(n_clusters=3, neighbors=4, strategy="mirrored")
     with pytest.raises(ValueError, match="neighbors must be an integer ≥ 0"):

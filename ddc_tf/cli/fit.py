@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         pretrain_steps=pretrain_steps(args),
         neighbors=k_neighbors,
         neighbor_weight=args.neighbor_weight,
+        balance_weight=args.balance_weight,
         kmeans_init=args.kmeans_init,
     )
     out = Path(args.out) if args.out else default_out(args.data, method=args.method)
@@ -178,6 +179,9 @@ def neighbors(args: argparse.Namespace, backbone: str, n: int) -> int:
     if k == 0 and args.neighbor_weight is not None:
         raise ValueError("--neighbor-weight weighs the neighbour term, which is off here (--neighbors 0, the CNN "
                          "with ddc/dcan, --strategy or a -paper preset); drop it or give --neighbors K")
+    if k == 0 and args.balance_weight:
+        raise ValueError("--balance-weight weighs the balance term, which trains beside the neighbour term, off "
+                         "here (--neighbors 0, the CNN, --strategy or a -paper preset); drop it or give --neighbors K")
     return k
 
 
@@ -238,6 +242,10 @@ def register(subparsers: Any) -> None:
                           f"(README: 'Beating k-means', item 9); 0 (default): random start, as the paper")
     fit.add_argument("--neighbor-weight", type=float, default=None, metavar="W",
                      help="weight of the neighbour term (default: 1 for ddc and ot, 0.1 for dcan)")
+    fit.add_argument("--balance-weight", type=float, default=None, metavar="W",
+                     help="ddc with neighbours: weight of the balance term (log k minus the entropy of a batch's "
+                          "mean assignment), which keeps the neighbour term from emptying clusters; helps when the "
+                          "clusters are of similar size, costs when they are not (default: 0, off)")
     fit.add_argument("--runs-at-once", type=positive_int, default=None, metavar="R",
                      help=f"train R runs together in one program (each the run it would be alone, up to float "
                           f"rounding; faster per run, R times the memory); default {DEFAULT_RUNS_AT_ONCE} (at most "

@@ -28,6 +28,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import numpy as np
+
 __all__ = [
     "PAPER_TABLE1",
     "PAPER_TABLE2",
@@ -39,6 +41,7 @@ __all__ = [
     "render_tables",
     "write_tables",
     "format_results_table",
+    "nearly_empty_note",
 ]
 
 #: The paper's Table 1 (NMI, ACC %) for the data sets we can run, by our data set name.
@@ -380,6 +383,31 @@ def _format(value: float | None, pattern: str) -> str:
     return format(value, pattern)
 
 
+#: A cluster holding less than this share of the points counts as nearly empty.
+NEARLY_EMPTY_SHARE = 0.01
+
+
+def nearly_empty_note(results: dict[str, Any]) -> list[str]:
+    """Lines saying how many clusters the independent runs leave nearly empty (< 1 % of the
+    points; median over runs, from each run's ``cluster_sizes``; no labels needed), with the
+    option that keeps them filled when the run trained the neighbour term without the
+    balance term. No lines when the median run fills every cluster."""
+    sizes = [run["cluster_sizes"] for run in results["runs"] if not run.get("refined") and run.get("cluster_sizes")]
+    if not sizes:
+        return []
+    counts = [sum(size < NEARLY_EMPTY_SHARE * sum(run) for size in run) for run in sizes]
+    median = float(np.median(counts))
+    if median < 1:
+        return []
+    lines = [f"{'':<14}{'':>10}  the independent runs leave a median {median:g} of {results['clusters']} "
+             f"clusters with < 1 % of the points"]
+    config = results.get("config", {})
+    if config.get("neighbors") and not config.get("balance_weight") and config.get("method", "ddc") == "ddc":
+        lines.append(f"{'':<14}{'':>10}  (the neighbour term merges clusters; if yours should be of similar size, "
+                     f"--balance-weight 1 keeps them: README, \"Beating k-means\", item 12)")
+    return lines
+
+
 def format_results_table(results: dict[str, Any], kmeans: dict[str, Any] | None = None) -> str:
     """A short plain-text table of a protocol's results (one line per run, then the summary)."""
     lines: list[str] = []
@@ -422,6 +450,7 @@ def format_results_table(results: dict[str, Any], kmeans: dict[str, Any] | None 
         if s.get("chosen_acc_rank") is not None and len(results["runs"]) > 1:
             lines.append(f"{'':<14}{'':>10}  the chosen run is #{s['chosen_acc_rank']} of {len(results['runs'])} "
                   f"runs by ACC (labels used for this report only)")
+    lines.extend(nearly_empty_note(results))
     if kmeans is not None:
         lines.append(f"{'k-means++':<14}{'':>10}{_format(kmeans['acc'], '>9.4f')}{_format(kmeans['nmi'], '>8.4f')}")
     if results.get("kmeans_hidden"):

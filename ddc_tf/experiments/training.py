@@ -120,6 +120,9 @@ class TrainConfig:
         neighbor_weight: weight of that term (the model's ``neighbor_weight``; used when
             ``neighbors`` > 0); ``None``: the method's ``DEFAULT_NEIGHBOR_WEIGHT`` (DDC and
             OT 1, DCAN 0.1).
+        balance_weight: DDC only: weight of the balance term that trains beside the
+            neighbour term (``DDC(balance_weight=...)``, ``ddc_tf.losses.cluster_balance``;
+            used when ``neighbors`` > 0); ``None``: ``DDC.DEFAULT_BALANCE_WEIGHT``.
         kmeans_init: DDC only: > 0 first fits the fresh network this many mini-batches to a
             k-means++ partition of the inputs (one initialisation seeded by the run's seed;
             cross-entropy, as ``ddc_tf.experiments.distill``), then trains DDC from there
@@ -151,6 +154,7 @@ class TrainConfig:
     model_options: Mapping[str, Any] | None = None
     neighbors: int = 0
     neighbor_weight: float | None = None
+    balance_weight: float | None = None
     kmeans_init: int = 0
 
     def __post_init__(self) -> None:
@@ -204,6 +208,11 @@ class TrainConfig:
         if self.neighbor_weight is None:
             self.neighbor_weight = METHODS[self.method].DEFAULT_NEIGHBOR_WEIGHT
         self.neighbor_weight = non_negative_number(self.neighbor_weight, "neighbor_weight")
+        if self.balance_weight is None:
+            self.balance_weight = getattr(METHODS[self.method], "DEFAULT_BALANCE_WEIGHT", 0.0)
+        self.balance_weight = non_negative_number(self.balance_weight, "balance_weight")
+        if self.balance_weight and self.method != "ddc":
+            raise ValueError(f"balance_weight applies to method 'ddc' (got {self.balance_weight} with {self.method!r})")
         if self.neighbors and self.strategy != "none":
             raise ValueError("neighbour-pair training runs on one device: use neighbors=0 with a tf.distribute strategy")
         self.kmeans_init = non_negative_int(self.kmeans_init, "kmeans_init", " (mini-batches; 0 = off)")
@@ -225,6 +234,8 @@ class TrainConfig:
                 config.pop(key)
         if not self.neighbors:
             config.pop("neighbor_weight")
+        if not self.neighbors or not self.balance_weight:  # runs keep the signature they had before it
+            config.pop("balance_weight")
         if self.method == "ddc":  # DDC runs keep the signature they had before the siblings
             for key in ("method", "epsilon"):
                 config.pop(key)
@@ -236,7 +247,7 @@ class TrainConfig:
 #: Constructor arguments ``TrainConfig`` sets from its own fields (or the model sets itself):
 #: not accepted in ``model_options``.
 _CONFIG_OWNED = {"self", "n_clusters", "backbone", "hidden_units", "proportions", "epsilon", "rel_sigma",
-                 "sigma_mode", "loss_weights", "input_dropout", "kwargs", "seed"}
+                 "sigma_mode", "loss_weights", "input_dropout", "balance_weight", "kwargs", "seed"}
 
 
 def check_model_options(method: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -321,6 +332,8 @@ def build_model(config: TrainConfig, data: ArrayData) -> ClusteringModel:
         )
     if config.neighbors:
         options.update(neighbor_weight=config.neighbor_weight)
+        if config.method == "ddc":
+            options.update(balance_weight=config.balance_weight)
     options.update(config.model_options or {})
     model = METHODS[config.method](**options)
     model.build((None, *data.input_shape))
@@ -556,7 +569,7 @@ def pretrain_backbone(
     ``model`` and return the trained DDC model."""
     ddc_config = dataclasses.replace(
         config, method="ddc", steps=config.pretrain_steps, pretrain_steps=None, epsilon=None,
-        proportions="uniform", strategy="none", model_options=None, neighbor_weight=None,
+        proportions="uniform", strategy="none", model_options=None, neighbor_weight=None, balance_weight=None,
     )
     ddc_model, _ = train_run(data, ddc_config, seed, verbose=0, neighbors=neighbors)
     model.backbone.set_weights(ddc_model.backbone.get_weights())

@@ -9,6 +9,7 @@
 - :mod:`ddc_tf.losses.batch_kmeans`: k-means on one batch, in graph.
 - :mod:`ddc_tf.losses.neighbors`: neighbour consistency (a point and its input-space
   neighbour in the same cluster), the optional fourth term of DDC's training objective,
+  the balance term that keeps it from emptying clusters,
   and the siblings' version of it (their latent points close).
 """
 
@@ -31,7 +32,7 @@ from ddc_tf.losses.ddc import (
     simplex_corner_affinity,
     upper_triangle_median,
 )
-from ddc_tf.losses.neighbors import neighbor_consistency, neighbor_distance
+from ddc_tf.losses.neighbors import cluster_balance, neighbor_consistency, neighbor_distance
 
 __all__ = [
     "DEFAULT_REL_SIGMA",
@@ -45,6 +46,7 @@ __all__ = [
     "bandwidth_sq",
     "batch_kmeans",
     "cauchy_schwarz",
+    "cluster_balance",
     "ddc",
     "ddc_loss",
     "gaussian_kernel",

@@ -16,12 +16,13 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import keras
 import tensorflow as tf
 
 from ddc_tf import losses
+from ddc_tf.checks import non_negative_number
 from ddc_tf.models import networks
 from ddc_tf.models.base import ClusteringModel, num_replicas, parse_proportions
 
@@ -71,14 +72,21 @@ class DDC(ClusteringModel):
             pair every point with one of its input-space neighbours
             (``to_dataset(..., neighbors=...)``; ``TrainConfig(neighbors=k)``). Plain batches
             train the paper's loss whatever this is.
+        balance_weight: weight w5 of the balance term on those same batches
+            (:func:`ddc_tf.losses.cluster_balance`: ``log k`` − the entropy of the batch's
+            mean assignment, SCAN's guard against the consistency term emptying clusters);
+            ``None``: ``DEFAULT_BALANCE_WEIGHT``. It pulls the cluster sizes towards equal,
+            so it helps where the clusters are of similar size and costs where they are not
+            (README, "Beating k-means", item 12).
         **kwargs: passed to ``keras.Model`` (e.g. ``name``).
 
     Call:
         ``model(x)`` → ``(batch, n_clusters)`` float32 cluster probabilities (softmax).
 
     Metrics shown by ``fit``/``evaluate``: ``loss`` (the weighted total), ``l1``, ``l2``, ``l3``;
-    ``neighbors`` (the consistency term) too when training on neighbour pairs, where the
-    gradient step minimises ``loss + neighbor_weight · neighbors``.
+    ``balance`` and ``neighbors`` (the consistency term) too when training on neighbour
+    pairs, where the gradient step minimises
+    ``loss + neighbor_weight · neighbors + balance_weight · balance``.
     """
 
     METHOD = "ddc"
@@ -87,6 +95,8 @@ class DDC(ClusteringModel):
         "l2": "orthogonality: mean off-diagonal entry of A A^T",
         "l3": "Cauchy-Schwarz divergence of the simplex-corner affinities",
     }
+    #: ``balance_weight`` when none is given.
+    DEFAULT_BALANCE_WEIGHT: ClassVar[float] = 0.0
 
     def __init__(
         self,
@@ -100,9 +110,14 @@ class DDC(ClusteringModel):
         input_dropout: float = 0.0,
         neighbor_weight: float | None = None,
         proportions: str | Sequence[float] = "uniform",
+        balance_weight: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(n_clusters, backbone, hidden_units, input_dropout, neighbor_weight, **kwargs)
+        self.balance_weight = non_negative_number(
+            self.DEFAULT_BALANCE_WEIGHT if balance_weight is None else balance_weight, "balance_weight"
+        )
+        self.balance_tracker = keras.metrics.Mean(name="balance")
         if sigma_mode not in losses.SIGMA_MODES:
             raise ValueError(f"sigma_mode={sigma_mode!r}; expected one of {losses.SIGMA_MODES}")
         if not (math.isfinite(rel_sigma) and rel_sigma > 0):
@@ -187,16 +202,25 @@ class DDC(ClusteringModel):
     def neighbor_training_terms(
         self, x: tf.Tensor, neighbors: tf.Tensor, tape: tf.GradientTape
     ) -> dict[str, tf.Tensor]:
-        """The DDC terms of the batch ``x`` and the consistency of each point's assignment
-        with that of its neighbour (``neighbors``, row by row); the objective is
-        ``total + neighbor_weight · neighbors``. Points and neighbours go through the network
-        in one pass (so batch norm sees both); the kernel is the points' own."""
+        """The DDC terms of the batch ``x``, the consistency of each point's assignment with
+        that of its neighbour (``neighbors``, row by row) and the balance of the points'
+        assignments; the objective is ``total + neighbor_weight · neighbors +
+        balance_weight · balance`` (the last only when ``balance_weight`` > 0). Points and
+        neighbours go through the network in one pass (so batch norm sees both); the kernel
+        and the balance are the points' own."""
         self._built_for(x)
         both, m = self.paired_inputs(x, neighbors)
         hidden, logits = self.hidden_and_logits(both, training=True)
         assignments = self.softmax(logits)
         terms = self._terms(hidden[:m], assignments[:m])
-        return self.with_neighbor_term(terms, losses.neighbor_consistency(assignments[:m], assignments[m:]))
+        terms["balance"] = losses.cluster_balance(assignments[:m])
+        terms = self.with_neighbor_term(terms, losses.neighbor_consistency(assignments[:m], assignments[m:]))
+        if self.balance_weight:
+            terms["objective"] = terms["objective"] + self.balance_weight * terms["balance"]
+        return terms
+
+    def extra_metrics(self) -> list[keras.metrics.Metric]:
+        return [self.balance_tracker]
 
     def _terms(self, hidden: tf.Tensor, assignments: tf.Tensor) -> dict[str, tf.Tensor]:
         """``losses.ddc_loss`` of a batch's hidden representation and assignments (of the
@@ -224,5 +248,6 @@ class DDC(ClusteringModel):
             loss_weights=list(self.loss_weights),
             kernel=self.kernel,
             proportions="uniform" if self.proportions is None else list(self.proportions),
+            balance_weight=self.balance_weight,
         )
         return config
