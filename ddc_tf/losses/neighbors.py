@@ -18,7 +18,7 @@ TF-IDF rows, 78 % of each post's 10 cosine neighbours share its category).
 ≥ 0): 0 when the batch's mean assignment is uniform over the k clusters, log k when every
 point is in one cluster. The consistency term alone rewards merging clusters (two points in
 one cluster always agree); with many clusters DDC's own terms do not hold that back — on all
-20 newsgroups (k = 20) runs trained with the consistency term left 10–17 clusters with < 1 %
+20 newsgroups (k = 20) runs trained with the consistency term left 12–17 clusters with < 1 %
 of the posts. The balance term does, at a price on imbalanced data, whose mean assignment is
 not uniform (README, "Beating k-means", item 12).
 
