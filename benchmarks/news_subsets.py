@@ -82,16 +82,6 @@ def run_fit(data: Path, out: Path, extra: list[str]) -> tuple[dict, float, list[
     return json.loads((out / "results.json").read_text()), seconds, command
 
 
-def nearly_empty_clusters(out: Path, k: int) -> list[int]:
-    """Per independent run of the fit folder ``out`` (seed order), how many of its ``k``
-    clusters hold fewer than 1 % of the points (the neighbour term's collapse)."""
-    counts = []
-    for run in sorted((out / "runs").glob("seed_*"), key=lambda p: int(p.name.split("_")[1])):
-        clusters = np.load(run / "clusters.npy")
-        counts.append(int(np.sum(np.bincount(clusters, minlength=k) < 0.01 * clusters.size)))
-    return counts
-
-
 def summarise(rows: list[dict]) -> dict:
     """Mean ± std over subsets of every result, and how many subsets each beats k-means++ in."""
     out = {}
@@ -117,6 +107,8 @@ def main() -> None:
     parser.add_argument("--name", default="news_subsets")
     parser.add_argument("fit_args", nargs=argparse.REMAINDER, help="after --: more ddc-tf fit flags")
     args = parser.parse_args()
+    from ddc_tf.experiments.tables import nearly_empty_counts
+
     if len(args.fractions) != args.topics:
         raise SystemExit(f"--fractions needs {args.topics} values (one per topic), got {len(args.fractions)}")
     if not all(0 < f <= 1 for f in args.fractions):
@@ -135,7 +127,7 @@ def main() -> None:
                "runs_mean": {"acc": results["summary"]["acc_mean"], "nmi": results["summary"]["nmi_mean"]},
                "kmeans": {"acc": results["kmeans"]["acc"], "nmi": results["kmeans"]["nmi"]},
                "chosen_acc_rank": results["summary"]["chosen_acc_rank"], "runs": len(results["runs"]),
-               "nearly_empty_clusters": nearly_empty_clusters(work / f"fit_{args.topics}_{seed}", args.topics)}
+               "nearly_empty_clusters": nearly_empty_counts(results)}
         rows.append(row)
         print(f"subset {seed} {drawn['sizes']}: pick {row['best']['acc']:.3f}/{row['best']['nmi']:.3f} "
               f"VOTE {row['vote']['acc']:.3f}/{row['vote']['nmi']:.3f} "

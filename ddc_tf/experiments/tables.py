@@ -41,6 +41,7 @@ __all__ = [
     "render_tables",
     "write_tables",
     "format_results_table",
+    "nearly_empty_counts",
     "nearly_empty_note",
 ]
 
@@ -387,20 +388,24 @@ def _format(value: float | None, pattern: str) -> str:
 NEARLY_EMPTY_SHARE = 0.01
 
 
-def nearly_empty_note(results: dict[str, Any]) -> list[str]:
-    """Lines saying how many clusters the independent runs leave nearly empty (< 1 % of the
-    points; median over runs, from each run's ``cluster_sizes``; no labels needed), with the
-    option that keeps them filled when the run trained the neighbour term without the
-    balance term. No lines when the median run fills every cluster."""
+def nearly_empty_counts(results: dict[str, Any]) -> list[int]:
+    """Per independent run of a protocol's ``results`` (in order; the refined runs apart), how
+    many clusters hold fewer than ``NEARLY_EMPTY_SHARE`` of the points, from its
+    ``cluster_sizes`` (no labels needed); ``[]`` for results that do not record sizes."""
     sizes = [run["cluster_sizes"] for run in results["runs"] if not run.get("refined") and run.get("cluster_sizes")]
-    if not sizes:
+    return [sum(size < NEARLY_EMPTY_SHARE * sum(run) for size in run) for run in sizes]
+
+
+def nearly_empty_note(results: dict[str, Any]) -> list[str]:
+    """Lines saying how many clusters the median independent run leaves nearly empty
+    (:func:`nearly_empty_counts`), with the option that keeps them filled when the runs trained
+    DDC's neighbour term without the balance term. No lines when the median run fills every
+    cluster."""
+    counts = nearly_empty_counts(results)
+    if not counts or np.median(counts) < 1:
         return []
-    counts = [sum(size < NEARLY_EMPTY_SHARE * sum(run) for size in run) for run in sizes]
-    median = float(np.median(counts))
-    if median < 1:
-        return []
-    lines = [f"{'':<14}{'':>10}  the independent runs leave a median {median:g} of {results['clusters']} "
-             f"clusters with < 1 % of the points"]
+    lines = [f"{'':<14}{'':>10}  the independent runs leave a median {float(np.median(counts)):g} of "
+             f"{results['clusters']} clusters with < 1 % of the points"]
     config = results.get("config", {})
     if config.get("neighbors") and not config.get("balance_weight") and config.get("method", "ddc") == "ddc":
         lines.append(f"{'':<14}{'':>10}  (the neighbour term merges clusters; if yours should be of similar size, "
