@@ -61,6 +61,10 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             (``ddc_tf.options.default_neighbors``: 5 for DDC, 10 for OT and DCAN with the MLP, at
             most n − 1). With ``method="ot"`` or ``"dcan"`` the backbone starts from a DDC run,
             as in ``ddc-tf fit``.
+        balance_weight: DDC with neighbours only: weight of the balance term beside the
+            neighbour term (``TrainConfig.balance_weight``; README: "Beating k-means", item 12 —
+            it keeps the runs from emptying clusters and helps when the clusters are of similar
+            size, costs when they are not); 0 (default): off.
         kmeans_init: DDC only: fit each run's fresh network this many mini-batches to a
             k-means++ partition before DDC trains it (``TrainConfig.kmeans_init``; README:
             "Beating k-means", item 9 — it helps on digits and 20news, and keeps DDC in
@@ -100,6 +104,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         selector: str = selection.DEFAULT_SELECTOR,
         distill_steps: int = DEFAULT_DISTILL_STEPS,
         neighbors: int | None = None,
+        balance_weight: float = 0.0,
         kmeans_init: int = 0,
         refine_runs: int | None = None,
         learning_rate: float | None = None,
@@ -119,6 +124,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.selector = selector
         self.distill_steps = distill_steps
         self.neighbors = neighbors
+        self.balance_weight = balance_weight
         self.kmeans_init = kmeans_init
         self.refine_runs = refine_runs
         self.learning_rate = learning_rate
@@ -171,6 +177,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             neighbors=(self.neighbors if self.neighbors is not None
                        else default_neighbors(self.method, backbone, n)),
             pretrain_steps=default_pretrain_steps(self.method, self.steps),
+            balance_weight=self.balance_weight,
             kmeans_init=self.kmeans_init,
         )
 

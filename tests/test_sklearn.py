@@ -80,6 +80,14 @@ def test_fit_predict_transform_on_separable_blobs():
 
 
 
+def test_balance_weight_reaches_the_model_beside_the_neighbour_term():
+    x = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    est = DDCClustering(n_clusters=3, steps=2, batch_size=30, balance_weight=0.5).fit(x)
+    assert est.model_.balance_weight == 0.5 and est.model_.neighbor_weight == 1.0
+    with pytest.raises(ValueError, match="balance_weight applies to method 'ddc'"):
+        DDCClustering(n_clusters=3, steps=2, batch_size=30, method="ot", balance_weight=0.5).fit(x)
+
+
 def test_proportions_reach_the_size_aware_l2():
     x, _ = _blobs(n=60)
     est = DDCClustering(n_clusters=3, steps=2, batch_size=30, proportions=np.array([3, 2, 1]), neighbors=0).fit(x)
