@@ -64,7 +64,8 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         balance_weight: DDC with neighbours only: weight of the balance term beside the
             neighbour term (``TrainConfig.balance_weight``; README: "Beating k-means", item 12 —
             it keeps the runs from emptying clusters and helps when the clusters are of similar
-            size, costs when they are not); 0 (default): off.
+            size, costs when they are not); ``None`` (default): ``DDC.DEFAULT_BALANCE_WEIGHT``
+            (0, off), as in the CLI.
         kmeans_init: DDC only: fit each run's fresh network this many mini-batches to a
             k-means++ partition before DDC trains it (``TrainConfig.kmeans_init``; README:
             "Beating k-means", item 9 — it helps on digits and 20news, and keeps DDC in
@@ -104,7 +105,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         selector: str = selection.DEFAULT_SELECTOR,
         distill_steps: int = DEFAULT_DISTILL_STEPS,
         neighbors: int | None = None,
-        balance_weight: float = 0.0,
+        balance_weight: float | None = None,
         kmeans_init: int = 0,
         refine_runs: int | None = None,
         learning_rate: float | None = None,

@@ -402,9 +402,10 @@ def nearly_empty_note(results: dict[str, Any]) -> list[str]:
     DDC's neighbour term without the balance term. No lines when the median run fills every
     cluster."""
     counts = nearly_empty_counts(results)
-    if not counts or np.median(counts) < 1:
+    median = float(np.median(counts)) if counts else 0.0
+    if median < 1:
         return []
-    lines = [f"{'':<14}{'':>10}  the independent runs leave a median {float(np.median(counts)):g} of "
+    lines = [f"{'':<14}{'':>10}  the independent runs leave a median {median:g} of "
              f"{results['clusters']} clusters with < 1 % of the points"]
     config = results.get("config", {})
     if config.get("neighbors") and not config.get("balance_weight") and config.get("method", "ddc") == "ddc":
