@@ -100,6 +100,9 @@ SETTINGS: dict[str, dict] = {
     "nbr10_w0.3": {"neighbors": 10, "neighbor_weight": 0.3},
     "nbr10_w0.5": {"neighbors": 10, "neighbor_weight": 0.5},
     "nbr10_w2": {"neighbors": 10, "neighbor_weight": 2.0},
+    # the balance term beside the neighbour term (README "Beating k-means", item 12)
+    "nbr5_bal1": {"neighbors": 5, "balance_weight": 1.0},
+    "nbr10_bal1": {"neighbors": 10, "balance_weight": 1.0},
     # the k-means start (README "Beating k-means", item 9): the network first fitted to a k-means++ partition
     "nbr5_km300": {"neighbors": 5, "kmeans_init": 300},
     "km300": {"kmeans_init": 300},
