@@ -38,6 +38,7 @@ import tensorflow as tf
 from ddc_tf import evaluation
 from ddc_tf.losses import TERM_NAMES
 from ddc_tf.models import ClusteringModel
+from ddc_tf.options import DEFAULT_CURVE_SUBSET
 
 __all__ = ["TrainingCurves", "CURVE_COLUMNS", "read_curves"]
 
@@ -73,7 +74,7 @@ class TrainingCurves(keras.callbacks.Callback):
         y: np.ndarray | None = None,
         *,
         every: int = 100,
-        subset: int | None = 2000,
+        subset: int | None = DEFAULT_CURVE_SUBSET,
         batch_size: int = 100,
         csv_path: str | os.PathLike | None = None,
         log_dir: str | os.PathLike | None = None,
@@ -82,6 +83,8 @@ class TrainingCurves(keras.callbacks.Callback):
         super().__init__()
         if every < 1:
             raise ValueError(f"every must be ≥ 1 step, got {every}")
+        if subset is not None and (isinstance(subset, bool) or int(subset) != subset or subset < 1):
+            raise ValueError(f"subset must be a whole number ≥ 1 of points (None: all of them), got {subset!r}")
         if batch_size < 2:
             raise ValueError(f"batch_size must be ≥ 2 (the kernel needs pairs), got {batch_size}")
         n = x.shape[0]

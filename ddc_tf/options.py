@@ -54,6 +54,9 @@ DEFAULT_SELECTOR = "consensus"
 #: ``ddc-tf fit --distill-steps``: mini-batches that fine-tune the chosen run on DDC-ENSEMBLE
 #: (DDC-DISTILLED, ``ddc_tf.experiments.distill``); 0 exports the chosen run as it is.
 DEFAULT_DISTILL_STEPS = 300
+#: ``ddc-tf fit --curve-subset``, ``TrainingCurves(subset=)``: points the training curves are
+#: evaluated on (a fixed, seeded random subset).
+DEFAULT_CURVE_SUBSET = 2000
 #: ``ddc-tf fit --neighbors`` for DDC: each training point is paired with one of its this many
 #: nearest input-space neighbours and DDC's objective gains the neighbour-consistency term
 #: (``ddc_tf.losses.neighbors``; README "Beating k-means", item 8); 0 trains the paper's loss.

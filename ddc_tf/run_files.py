@@ -84,7 +84,23 @@ def describe_data(data: "ArrayData") -> dict[str, Any]:
         "class_names": list(data.class_names) if data.class_names else None,
         "image_shape": list(data.image_shape) if data.image_shape else None,
         "sparse": data.is_sparse,
+        "load_options": dict(data.load_options) if data.load_options else None,
     }
+
+
+def recorded_load_options(model_file: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``load_options`` of the training data recorded in the ``data.json`` beside
+    ``model_file`` (an image folder's ``image_size`` and ``color``), or None: no ``data.json``,
+    or its data took none."""
+    import json
+
+    described = Path(model_file).parent / DATA_FILE
+    if not described.is_file():
+        return None
+    try:
+        return json.loads(described.read_text()).get("load_options") or None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{described}: unreadable data description: {error}") from None
 
 
 def data_fingerprint(data: "ArrayData") -> str:

@@ -188,6 +188,8 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         data = self._arrays(X, reset=True)
         if not (isinstance(self.n_clusters, (int, np.integer)) and 2 <= self.n_clusters <= data.n):
             raise ValueError(f"n_clusters={self.n_clusters!r}: need an integer in [2, n_samples={data.n}]")
+        if isinstance(self.runs, bool) or not (isinstance(self.runs, (int, np.integer)) and self.runs >= 1):
+            raise ValueError(f"runs={self.runs!r}: need a whole number ≥ 1 (independent networks to train)")
         config = self._config(data)
         seed = 0 if self.random_state is None else int(self.random_state)
         if self.runs > 1:

@@ -113,6 +113,9 @@ def test_bad_arguments():
         TrainingCurves(x, y, every=0)
     with pytest.raises(ValueError, match="labels"):
         TrainingCurves(x, y[:5])
+    for subset in (0, -3, 2.5):
+        with pytest.raises(ValueError, match="subset must be a whole number ≥ 1"):
+            TrainingCurves(x, y, subset=subset)
 
 
 def test_fit_log_curves_writes_one_csv_per_run(tmp_path, capsys):

@@ -131,9 +131,54 @@ def test_bad_option_values_exit_2(tmp_path, capsys):
         main(["fit", "--data", "digits", "--backbone", "resnet", "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "resnet" in capsys.readouterr().err
-    code = main(["fit", "--data", "digits", "--steps", "0", "--out", str(tmp_path / "o"), "--quiet"])
-    assert code == 2
-    assert "steps" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--steps", "0"], "argument --steps: must be ≥ 1, got 0"),
+    (["--clusters", "1"], "argument --clusters: must be ≥ 2, got 1"),
+    (["--clusters", "0"], "argument --clusters: must be ≥ 2, got 0"),
+    (["--runs", "-4"], "argument --runs: must be ≥ 1, got -4"),
+    (["--batch-size", "1"], "argument --batch-size: must be ≥ 2, got 1"),
+    (["--seed", "-1"], "argument --seed: must be ≥ 0, got -1"),
+    (["--lr", "-1"], "argument --lr: must be > 0"),
+    (["--rel-sigma", "nan"], "argument --rel-sigma: must be a finite number"),
+    (["--weights", "1", "-1", "1"], "argument --weights: must be ≥ 0"),
+    (["--balance-weight", "-0.5"], "argument --balance-weight: must be ≥ 0"),
+    (["--clipnorm", "0"], "argument --clipnorm: must be > 0"),
+    (["--log-curves", "0"], "argument --log-curves: must be ≥ 1, got 0"),
+    (["--log-curves", "--curve-subset", "0"], "argument --curve-subset: must be ≥ 1, got 0"),
+])
+def test_bad_numbers_are_argument_errors(flags, message, capsys):
+    """Refused by the parser (exit 2, one line), before any data or TensorFlow is loaded."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--data", "digits", *flags])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--runs", "3", "--refine-runs", "1", "--vote-runs", "5"],
+     "--vote-runs 5 votes over more runs than are trained (--runs 3 and 1 refined)"),
+    (["--runs", "2", "--distill-steps", "10"], "--distill-steps fine-tunes on DDC-ENSEMBLE, which needs ≥ 3 runs"),
+    (["--runs", "3", "--refine-runs", "0", "--refine-steps", "50"], "--refine-steps sets the refined runs, which are off"),
+    (["--runs", "2", "--refine-run-steps", "50"], "--refine-run-steps sets the refined runs, which are off"),
+    (["--curve-subset", "50"], "--curve-subset sets the points --log-curves evaluates"),
+])
+def test_flags_that_would_have_no_effect_are_refused(flags, message, tmp_path, capsys):
+    assert main(["fit", "--data", "digits", "--steps", "2", "--out", str(tmp_path / "o"), "--quiet", *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # refused before anything was trained or written
+
+
+def test_demo_steps_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--steps", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --steps: must be ≥ 1, got 0" in capsys.readouterr().err
+    from ddc_tf.experiments.demo import run_demo
+
+    with pytest.raises(ValueError, match="steps=0"):
+        run_demo(steps=0)
 
 
 def test_console_script_help():
@@ -374,6 +419,72 @@ def test_image_folder_flags_reach_the_loader(tmp_path, capsys):
     assert data["input_shape"] == [12, 10, 1]
     assert main(["fit", "--data", "digits", "--image-size", "8", "--out", str(tmp_path / "o2"), "--quiet"]) == 2
     assert "--image-size: only for image folders" in capsys.readouterr().err
+
+
+def test_predict_plot_and_export_read_an_image_folder_as_training_did(tmp_path, capsys):
+    """The image options of ``fit`` are recorded in data.json and reused for the same kind of
+    source; explicit flags override them; a SavedModel carries them in its metadata."""
+    try:
+        from tests.data_fixtures import write_image_folder
+    except ImportError:  # run from inside tests/
+        from data_fixtures import write_image_folder
+
+    photos = tmp_path / "photos"
+    write_image_folder(photos / "a", 4, size=(16, 16))
+    write_image_folder(photos / "b", 4, size=(18, 16), seed=1)  # two sizes: --image-size needed
+    out = tmp_path / "fit"
+    assert main(["fit", "--data", str(photos), "--image-size", "12", "10", "--color", "grayscale", "--steps", "2",
+                 "--runs", "1", "--batch-size", "4", "--backbone", "mlp", "--out", str(out), "--quiet"]) == 0
+    assert json.loads((out / "data.json").read_text())["load_options"] == {"image_size": [12, 10], "color": "grayscale"}
+    capsys.readouterr()
+    assert main(["predict", "--model", str(out), "--data", str(photos), "--out", str(tmp_path / "p.npz")]) == 0
+    assert np.load(tmp_path / "p.npz")["cluster"].shape == (8,)
+    assert main(["predict", "--model", str(out), "--data", str(photos), "--image-size", "12", "10",
+                 "--out", str(tmp_path / "p2.npz")]) == 2  # explicit flags win: the images are RGB without --color
+    assert "expected shape (n, 12, 10, 1), got (8, 12, 10, 3)" in capsys.readouterr().err
+    assert main(["plot", "--model", str(out), "--data", str(photos), "--out", str(tmp_path / "figs")]) == 0
+    capsys.readouterr()
+    assert main(["export", "--model", str(out), "--data", str(photos), "--name", "photos",
+                 "--base-dir", str(tmp_path / "served")]) == 0
+    assert main(["predict", "--model", str(tmp_path / "served" / "photos"), "--data", str(photos),
+                 "--out", str(tmp_path / "p3.npz")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "p3.npz")["cluster"], np.load(tmp_path / "p.npz")["cluster"])
+    assert main(["export", "--model", str(out), "--image-size", "12", "--name", "x",
+                 "--base-dir", str(tmp_path / "served")]) == 2
+    assert "give --data too" in capsys.readouterr().err
+
+
+def test_ablation_needs_labels(tmp_path, capsys):
+    np.savez(tmp_path / "nolabels.npz", x=np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32))
+    assert main(["ablation", "--data", str(tmp_path / "nolabels.npz"), "--clusters", "2", "--steps", "2",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "has no labels: the ablation table compares" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_piped_output_gets_plain_progress_lines(monkeypatch):
+    import argparse
+
+    from ddc_tf.cli.common import keras_verbosity
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
+    assert keras_verbosity(argparse.Namespace(quiet=False)) == 2
+    assert keras_verbosity(argparse.Namespace(quiet=True)) == 0
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    assert keras_verbosity(argparse.Namespace(quiet=False)) == "auto"
+
+
+def test_plot_reports_a_shape_mismatch_in_one_line(tmp_path, capsys):
+    np.savez(tmp_path / "five.npz", x=np.random.default_rng(0).normal(size=(40, 5)).astype(np.float32))
+    np.savez(tmp_path / "three.npz", x=np.random.default_rng(1).normal(size=(40, 3)).astype(np.float32))
+    out = tmp_path / "fit"
+    assert main(["fit", "--data", str(tmp_path / "five.npz"), "--clusters", "2", "--steps", "2", "--runs", "1",
+                 "--batch-size", "10", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["plot", "--model", str(out), "--data", str(tmp_path / "three.npz"), "--out", str(tmp_path / "f")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "\x1b" not in err, err
+    assert "inputs of shape (3,) (model expects (5,))" in err
 
 
 def test_too_few_points_for_a_batch_names_the_flags(tmp_path, capsys):

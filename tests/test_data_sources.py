@@ -79,8 +79,42 @@ def test_20news_roots_and_groups():
 def test_20news_missing_file_is_clear(tmp_path, monkeypatch):
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
     monkeypatch.setattr("ddc_tf.data.paths.REPO_ROOT", tmp_path / "repo")
-    with pytest.raises(FileNotFoundError, match=f"20news: {NEWSGROUPS_FILE} not found; looked in {tmp_path}"):
+    with pytest.raises(FileNotFoundError, match=f"20news: {NEWSGROUPS_FILE} not found; looked in {tmp_path}") as error:
         load_arrays("20news")
+    assert "python -m ddc_tf.data.newsgroups --out DIR" in str(error.value)  # how to build it
+
+
+def test_20news_file_is_built_from_scikit_learns_download(tmp_path, monkeypatch):
+    """The download path (``fetch_20newsgroups``, offline here: a stand-in corpus with the
+    real group names) writes a file that ``--data 20news`` reads with both label sets."""
+    import sklearn.datasets
+    from sklearn.utils import Bunch
+
+    from ddc_tf.data.newsgroups import ROOTS, main
+
+    names = ["alt.atheism", "comp.graphics", "misc.forsale", "rec.autos", "sci.space", "soc.religion.christian",
+             "talk.politics.guns"]
+    words = {name: name.replace(".", " ") + " common words here" for name in names}
+    target = np.arange(70) % len(names)
+    posts = [f"{words[names[t]]} post {i % 5}" for i, t in enumerate(target)]
+    asked = {}
+
+    def fetch(**kwargs):
+        asked.update(kwargs)
+        return Bunch(data=posts, target=target, target_names=names)
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_20newsgroups", fetch)
+    assert main(["--out", str(tmp_path)]) == 0
+    assert asked["subset"] == "all" and asked["remove"] == ("headers",)
+    roots = load_arrays("20news", path=tmp_path / NEWSGROUPS_FILE)
+    kept = [names[t].split(".")[0] in ROOTS for t in target]
+    assert roots.is_sparse and roots.n == sum(kept) and roots.class_names == ROOTS
+    np.testing.assert_array_equal(roots.y, [ROOTS.index(names[t].split(".")[0]) for t in target if names[t].split(".")[0] in ROOTS])
+    groups = load_arrays("20news", path=tmp_path / NEWSGROUPS_FILE, task="groups")
+    assert groups.n == 70 and groups.class_names == tuple(names)
+    np.testing.assert_allclose(np.asarray(groups.x.multiply(groups.x).sum(axis=1)).ravel(), 1.0, rtol=1e-5)  # TF-IDF rows, L2
+    with np.load(tmp_path / NEWSGROUPS_FILE, allow_pickle=False) as stored:  # no pickled objects
+        assert stored["vocabulary"].shape == (groups.x.shape[1],) and "space" in stored["vocabulary"]
 
 
 def test_data_dir_env_is_searched(tmp_path, monkeypatch):

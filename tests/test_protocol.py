@@ -146,8 +146,9 @@ def test_repeating_the_protocol_does_not_retrain(three_runs, monkeypatch):
 def test_a_different_config_in_the_same_folder_raises(three_runs, monkeypatch):
     data, cfg, out, _, _ = three_runs
     monkeypatch.setattr(ddc_tf.experiments.protocol, "train_run", lambda *a, **k: pytest.fail("trained"))
-    with pytest.raises(ValueError, match="different configuration"):
+    with pytest.raises(ValueError, match="different configuration") as error:
         run_protocol(data, config(steps=cfg.steps + 1), runs=3, seed=SEED, out_dir=out, verbose=0)
+    assert f"config.steps: {cfg.steps} there, {cfg.steps + 1} here" in str(error.value)  # names what differs
     with pytest.raises(ValueError, match="different configuration"):
         run_protocol(blobs(n=90), cfg, runs=3, seed=SEED, out_dir=out, verbose=0)
 

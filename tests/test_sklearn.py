@@ -111,6 +111,13 @@ def test_sparse_input_several_runs_and_images():
         DDCClustering(n_clusters=2, image_shape=(8, 8, 1), steps=2).fit(images)
 
 
+def test_runs_must_be_a_whole_number_of_at_least_one():
+    x, _ = _blobs(n=60)
+    for runs in (0, -4, 1.5, True):
+        with pytest.raises(ValueError, match="runs="):
+            DDCClustering(n_clusters=3, runs=runs, steps=2).fit(x)
+
+
 @pytest.mark.slow  # 41 s; the siblings' default-suite path is `ddc-tf fit --method dcan` (test_adversarial)
 def test_sibling_methods_through_the_estimator():
     x, _ = _blobs(n=120)

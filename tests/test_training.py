@@ -266,7 +266,7 @@ class CountBatches(keras.callbacks.Callback):
         self.batches += 1
 
 
-def test_interrupted_run_resumes_from_backup(tmp_path):
+def test_interrupted_run_resumes_from_backup(tmp_path, capsys):
     data = small_vectors()
     cfg = config(steps=30)  # logging (and backup) chunks of 3 steps
     backup = tmp_path / "backup"
@@ -274,13 +274,25 @@ def test_interrupted_run_resumes_from_backup(tmp_path):
         train_run(data, cfg, seed=0, verbose=0, callbacks=[InterruptAfter(14)], backup_dir=backup)
     assert backup.exists() and any(backup.iterdir()), "no backup was written before the interruption"
 
+    capsys.readouterr()
     counter = CountBatches()
     model, history = train_run(data, cfg, seed=0, verbose=0, callbacks=[counter], backup_dir=backup)
+    assert capsys.readouterr().out == ""  # verbose=0: quiet
     # 4 full chunks (12 steps) were backed up before the interruption at step 14
     assert counter.start_iterations == 12, "the resumed run did not start from the backup"
     assert counter.batches == 30 - 12
     assert int(model.optimizer.iterations.numpy()) == 30
     assert all(np.all(np.isfinite(v)) for v in history.values())
+
+
+def test_a_resumed_run_says_where_it_resumed(tmp_path, capsys):
+    data = small_vectors()
+    cfg = config(steps=30)
+    with pytest.raises(Interrupt):
+        train_run(data, cfg, seed=0, verbose=0, callbacks=[InterruptAfter(14)], backup_dir=tmp_path)
+    capsys.readouterr()
+    train_run(data, cfg, seed=0, verbose=1, backup_dir=tmp_path)
+    assert "seed 0: resumed from its backup after 12 of 30 steps" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("method", ["ddc", "ddc_neighbors", pytest.param("ot", marks=pytest.mark.slow),

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ddc_tf.cli.common import add_training_arguments, default_out, resolve_data_and_clusters
+from ddc_tf.cli.common import add_training_arguments, default_out, keras_verbosity, resolve_data_and_clusters
 
 __all__ = ["register", "run"]
 
@@ -22,6 +22,9 @@ def run(args: argparse.Namespace) -> int:
 
     runs_given = args.runs is not None or args.preset is not None
     arrays, n_clusters = resolve_data_and_clusters(args)
+    if arrays.y is None:
+        raise ValueError(f"{args.data} has no labels: the ablation table compares the loss's terms by ACC and "
+                         "NMI, which need them")
     if not runs_given:  # one run per repeat unless asked (fit's default of 10 would be 70× that)
         args.runs = 1
     config = TrainConfig(
@@ -33,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     subsets = [parse_subset(t) for t in args.terms] if args.terms else SUBSETS
     table = run_ablation(
         arrays, config, subsets=subsets, repeats=args.repeats, runs=args.runs,
-        seed=args.seed, out_dir=out, verbose=0 if args.quiet else "auto",
+        seed=args.seed, out_dir=out, verbose=keras_verbosity(args),
     )
     print(table2_markdown(table2_rows([table])))
     print(f"ablation: {out / ABLATION_FILE}")

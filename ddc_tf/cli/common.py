@@ -9,14 +9,23 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "AS_TRAINED",
     "DEFAULT_OUT_ROOT",
+    "add_image_arguments",
     "add_training_arguments",
+    "at_least_two",
     "default_out",
+    "explicit_image_options",
+    "image_options_for",
+    "keras_verbosity",
+    "load_with_options",
     "positive_int",
     "resolve_data_and_clusters",
     "scale_value",
     "vote_count",
+    "non_negative_float",
     "non_negative_int",
+    "positive_float",
 ]
 
 
@@ -39,6 +48,39 @@ def positive_int(text: str) -> int:
 def non_negative_int(text: str) -> int:
     """argparse ``type=``: a whole number ≥ 0, with a message naming what came in."""
     return _int_at_least(text, 0)
+
+
+def at_least_two(text: str) -> int:
+    """argparse ``type=`` of ``--clusters`` and ``--batch-size``: a whole number ≥ 2 (clusters
+    to tell apart; points to form the kernel's pairs)."""
+    return _int_at_least(text, 2)
+
+
+def _number(text: str) -> float:
+    """``text`` as a finite float, or an argparse error naming what came in."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse ``type=``: a finite number > 0 (a rate, a bandwidth, a norm)."""
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse ``type=``: a finite number ≥ 0 (a loss term's weight; 0 switches it off)."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be ≥ 0, got {text!r}")
+    return value
 
 
 def vote_count(text: str) -> int:
@@ -74,6 +116,71 @@ def default_out(data: str, *, method: str = "ddc", prefix: str = "") -> Path:
     return Path(DEFAULT_OUT_ROOT) / f"{prefix}{stem}{suffix}"
 
 
+def keras_verbosity(args: argparse.Namespace) -> int | str:
+    """``fit``'s verbosity for the runs: none with ``--quiet``; a progress bar per run on a
+    terminal (Keras' ``"auto"``); one plain line per chunk when the output goes to a file or
+    a pipe (Keras' 2: no bar redrawn with control characters)."""
+    import sys
+
+    if args.quiet:
+        return 0
+    return "auto" if sys.stdout.isatty() else 2
+
+
+def add_image_arguments(parser: argparse.ArgumentParser, *, reading: str = "") -> None:
+    """``--image-size`` and ``--color``, how an image folder is read (``fit``, ``ablation``; and
+    ``predict``, ``plot``, ``export`` with ``reading`` saying what they default to)."""
+    parser.add_argument("--image-size", type=positive_int, nargs="+", default=None, metavar=("H", "W"),
+                        help="image folders: resize every image to H×W (one number: H×H); needed when sizes "
+                             f"differ{reading}")
+    parser.add_argument("--color", choices=("rgb", "grayscale"), default=None,
+                        help=f"image folders: convert every image to RGB or grayscale (default: grayscale only "
+                             f"if all are{reading})")
+
+
+#: ``reading`` of :func:`add_image_arguments` for the commands that take a trained model.
+AS_TRAINED = "; default for a model with a data.json beside it: as its training images were read"
+
+
+def explicit_image_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``{"image_size": …, "color": …}`` from the flags that were given, None when neither was."""
+    options: dict[str, Any] = {}
+    if args.image_size is not None:
+        if len(args.image_size) > 2:
+            raise ValueError(f"--image-size takes H or H W, got {len(args.image_size)} numbers")
+        options["image_size"] = tuple(args.image_size) if len(args.image_size) == 2 else args.image_size[0]
+    if args.color is not None:
+        options["color"] = args.color
+    return options or None
+
+
+def image_options_for(args: argparse.Namespace, model: str) -> dict[str, Any]:
+    """How ``predict``/``plot``/``export`` read ``--data``: the image flags when given, else —
+    for an image folder — the options its training data was read with (``data.json`` beside
+    the ``.keras`` model ``model`` names), else none."""
+    from ddc_tf.data.sources import is_image_folder
+    from ddc_tf.run_files import find_model_file, recorded_load_options
+
+    given = explicit_image_options(args)
+    if given is not None or not is_image_folder(args.data):
+        return given or {}
+    return recorded_load_options(find_model_file(model)) or {}
+
+
+def load_with_options(args: argparse.Namespace, options: dict[str, Any]) -> Any:
+    """``load_arrays(args.data, **options)``; image flags on a source that takes none are a
+    ValueError naming the flags."""
+    from ddc_tf import data
+
+    try:
+        return data.load_arrays(args.data, n_clusters=getattr(args, "clusters", None), **options)
+    except TypeError as error:
+        if options and "invalid option" in str(error):
+            flags = " and ".join(f"--{key.replace('_', '-')}" for key in options)
+            raise ValueError(f"{flags}: only for image folders; {args.data} does not take them") from None
+        raise
+
+
 def add_training_arguments(parser: argparse.ArgumentParser, *, out: str, runs_help: str) -> None:
     """The flags ``fit`` and ``ablation`` share: data, network, budget, bandwidth, output.
 
@@ -85,19 +192,16 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, out: str, runs_he
     add = parser.add_argument
     add("--preset", default=None, help="a named configuration in the paper's terms (see `ddc-tf presets`); explicit flags override it")
     add("--data", default=None, help="a named data set (digits, circles, fashion_mnist, ...) or a path (.npz, IDX folder, image folder)")
-    add("--clusters", type=int, default=None, help="number of clusters k (default: the number of classes)")
-    add("--steps", type=int, default=None, help="training mini-batches per run (paper: 70000; default 3000)")
-    add("--batch-size", type=int, default=None, help="mini-batch size (paper and default: 100)")
-    add("--runs", type=int, default=None, help=runs_help)
-    add("--seed", type=int, default=0, help="seed of the first run (run r uses seed + r)")
-    add("--lr", type=float, default=None, help="Adam learning rate (default 1e-3; the paper uses 1e-5 for the MLP over 70000 steps)")
+    add("--clusters", type=at_least_two, default=None, help="number of clusters k (default: the number of classes)")
+    add("--steps", type=positive_int, default=None, help="training mini-batches per run (paper: 70000; default 3000)")
+    add("--batch-size", type=at_least_two, default=None, help="mini-batch size (paper and default: 100)")
+    add("--runs", type=positive_int, default=None, help=runs_help)
+    add("--seed", type=non_negative_int, default=0, help="seed of the first run (run r uses seed + r)")
+    add("--lr", type=positive_float, default=None, help="Adam learning rate (default 1e-3; the paper uses 1e-5 for the MLP over 70000 steps)")
     add("--backbone", choices=BACKBONE_CHOICES, default=None, help="network (default auto: conv for images ≥ 16×16, else mlp)")
     add("--sigma-mode", choices=SIGMA_MODES, default=None, help=f"bandwidth convention (default {DEFAULT_SIGMA_MODE}; see README)")
-    add("--rel-sigma", type=float, default=None, help=f"relative bandwidth (paper and default: {DEFAULT_REL_SIGMA})")
-    add("--image-size", type=positive_int, nargs="+", default=None, metavar=("H", "W"),
-        help="image folders: resize every image to H×W (one number: H×H); needed when sizes differ")
-    add("--color", choices=("rgb", "grayscale"), default=None,
-        help="image folders: convert every image to RGB or grayscale (default: grayscale only if all are)")
+    add("--rel-sigma", type=positive_float, default=None, help=f"relative bandwidth (paper and default: {DEFAULT_REL_SIGMA})")
+    add_image_arguments(parser)
     add("--keep-partial-batches", action="store_true",
         help="train on the last, smaller batch of each pass too (default: dropped, every batch has --batch-size points)")
     add("--out", default=None, help=f"output folder (default {out})")
@@ -115,20 +219,7 @@ def resolve_data_and_clusters(args: argparse.Namespace) -> tuple[Any, int]:
         setattr(args, key, value)
     if args.data is None:
         raise ValueError("give the data with --data SOURCE, or a --preset NAME")
-    options: dict[str, Any] = {}
-    if args.image_size is not None:
-        if len(args.image_size) > 2:
-            raise ValueError(f"--image-size takes H or H W, got {len(args.image_size)} numbers")
-        options["image_size"] = tuple(args.image_size) if len(args.image_size) == 2 else args.image_size[0]
-    if args.color is not None:
-        options["color"] = args.color
-    try:
-        arrays = data.load_arrays(args.data, n_clusters=args.clusters, **options)
-    except TypeError as error:
-        if options and "invalid option" in str(error):
-            flags = " and ".join(f"--{key.replace('_', '-')}" for key in options)
-            raise ValueError(f"{flags}: only for image folders; {args.data} does not take them") from None
-        raise
+    arrays = load_with_options(args, explicit_image_options(args) or {})
     n_clusters = args.clusters or arrays.n_classes
     if n_clusters is None:
         raise ValueError(f"{args.data} has no labels; give the number of clusters with --clusters K")

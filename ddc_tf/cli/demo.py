@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ddc_tf.cli.common import positive_int
+
 __all__ = ["register", "run"]
 
 
@@ -33,5 +35,5 @@ def register(subparsers: Any) -> None:
         ),
     )
     demo.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
-    demo.add_argument("--steps", type=int, default=None, help="train every run this many steps instead (a quick check)")
+    demo.add_argument("--steps", type=positive_int, default=None, help="train every run this many steps instead (a quick check)")
     demo.set_defaults(func=run)

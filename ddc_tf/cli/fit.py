@@ -13,7 +13,10 @@ from typing import Any
 from ddc_tf.cli.common import (
     add_training_arguments,
     default_out,
+    keras_verbosity,
+    non_negative_float,
     non_negative_int,
+    positive_float,
     positive_int,
     resolve_data_and_clusters,
     vote_count,
@@ -45,9 +48,11 @@ def run(args: argparse.Namespace) -> int:
     from ddc_tf.experiments.protocol import run_protocol
     from ddc_tf.experiments.tables import format_results_table
     from ddc_tf.experiments.training import TrainConfig, resolve_backbone
+    from ddc_tf.options import DEFAULT_CURVE_SUBSET, REFINE_START_STEPS
     from ddc_tf.run_files import MODEL_FILE, RESULTS_FILE
 
     arrays, n_clusters = resolve_data_and_clusters(args)  # also fills in a preset's settings (--runs, …)
+    check_flags_apply(args)
     per_run_callbacks = bool(args.tensorboard or args.log_curves)
     at_once = runs_at_once(args, per_run_callbacks)
     backbone = resolve_backbone(args.backbone, arrays)
@@ -91,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
                 callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "logs" / f"seed_{seed}")))
             if args.log_curves:
                 callbacks.append(TrainingCurves(
-                    arrays.x, arrays.y, every=args.log_curves, subset=args.curve_subset,
+                    arrays.x, arrays.y, every=args.log_curves,
+                    subset=DEFAULT_CURVE_SUBSET if args.curve_subset is None else args.curve_subset,
                     batch_size=config.batch_size, csv_path=out / "curves" / f"seed_{seed}.csv",
                     log_dir=out / "logs" / f"seed_{seed}" / "curves",
                 ))
@@ -103,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         runs=args.runs,
         seed=args.seed,
         out_dir=out,
-        verbose=0 if args.quiet else "auto",
+        verbose=keras_verbosity(args),
         callbacks_for=callbacks_for,
         baselines=[name for name, on in (("kmeans", args.kmeans), ("kmeans_hidden", args.kmeans_hidden)) if on],
         selector=args.selector,
@@ -111,12 +117,33 @@ def run(args: argparse.Namespace) -> int:
         distill_steps=distill_steps(args),
         runs_at_once=at_once,
         refine_runs=refine_runs(args),
-        refine_steps=args.refine_steps,
+        refine_steps=REFINE_START_STEPS if args.refine_steps is None else args.refine_steps,
         refine_run_steps=args.refine_run_steps,
     )
     print(format_results_table(results, results.get("kmeans")))
     print(f"\nresults: {out / RESULTS_FILE}\nbest model: {out / MODEL_FILE}")
     return 0
+
+
+def check_flags_apply(args: argparse.Namespace) -> None:
+    """A ValueError for a flag given explicitly that would have no effect with the others
+    (rather than dropping it without a word); ``args`` after the preset is applied."""
+    from ddc_tf.options import MIN_VOTE_RUNS
+
+    trained = args.runs + refine_runs(args)
+    if args.vote_runs is not None and args.vote_runs > trained:
+        raise ValueError(f"--vote-runs {args.vote_runs} votes over more runs than are trained (--runs {args.runs} and "
+                         f"{refine_runs(args)} refined); give more runs or a smaller --vote-runs")
+    if args.distill_steps and args.runs < MIN_VOTE_RUNS:
+        raise ValueError(f"--distill-steps fine-tunes on DDC-ENSEMBLE, which needs ≥ {MIN_VOTE_RUNS} runs "
+                         f"(--runs {args.runs}); give more runs or drop it")
+    if refine_runs(args) == 0:
+        for flag, value in (("--refine-steps", args.refine_steps), ("--refine-run-steps", args.refine_run_steps)):
+            if value is not None:
+                raise ValueError(f"{flag} sets the refined runs, which are off here (--refine-runs 0, fewer than "
+                                 f"{MIN_VOTE_RUNS} runs, --method ot/dcan or --strategy); drop it")
+    if args.curve_subset is not None and not args.log_curves:
+        raise ValueError("--curve-subset sets the points --log-curves evaluates; give --log-curves too, or drop it")
 
 
 def distill_steps(args: argparse.Namespace) -> int:
@@ -188,6 +215,7 @@ def neighbors(args: argparse.Namespace, backbone: str, n: int) -> int:
 def register(subparsers: Any) -> None:
     """Add ``fit`` to the ``ddc-tf`` sub-commands."""
     from ddc_tf.options import (
+        DEFAULT_CURVE_SUBSET,
         DEFAULT_DISTILL_STEPS,
         DEFAULT_NEIGHBORS,
         DEFAULT_PRETRAIN_STEPS,
@@ -213,7 +241,7 @@ def register(subparsers: Any) -> None:
         fit, out="outputs/<data>, e.g. outputs/digits; outputs/<data>-ot for --method ot",
         runs_help="independent runs R; ≥ 3 adds DDC-VOTE (paper: 20; default 10: the selector and the vote need several runs)",
     )
-    fit.add_argument("--weights", type=float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("W1", "W2", "W3"), help="weights of l1 l2 l3 (0 switches a term off)")
+    fit.add_argument("--weights", type=non_negative_float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("W1", "W2", "W3"), help="weights of l1 l2 l3 (0 switches a term off)")
     fit.add_argument("--selector", choices=SELECTORS, default=DEFAULT_SELECTOR, help=f"how the reported run is picked, without labels: loss (lowest total loss, the paper), l1, consensus (most agreement with the other runs) or ensemble (most agreement with DDC-ENSEMBLE, the consensus clustering of all runs); default {DEFAULT_SELECTOR}. loss and l1 rank refined runs (--refine-run-steps, shorter) by the same loss as the others: --refine-run-steps equal to --steps puts them on one footing")
     fit.add_argument("--vote-runs", type=vote_count, default=None, help="DDC-VOTE over the best this many runs of the selector's ranking (paper: 3; default: the better half of the runs, at least 3; with M refined runs, of the R others and at most 2M-1)")
     fit.add_argument("--distill-steps", type=non_negative_int, default=None, metavar="N",
@@ -225,7 +253,7 @@ def register(subparsers: Any) -> None:
                           f"--refine-steps mini-batches to its clusters, then trained --refine-run-steps) and rank them "
                           f"with the others (README: 'Beating k-means', item 10); needs R ≥ 3 "
                           f"(default: {DEFAULT_REFINE_RUNS} for ddc with R ≥ 3 on one device, else 0)")
-    fit.add_argument("--refine-steps", type=positive_int, default=REFINE_START_STEPS, metavar="N",
+    fit.add_argument("--refine-steps", type=positive_int, default=None, metavar="N",
                      help=f"mini-batches that fit a refined run to DDC-ENSEMBLE (default {REFINE_START_STEPS})")
     fit.add_argument("--refine-run-steps", type=positive_int, default=None, metavar="N",
                      help=f"DDC mini-batches each refined run trains after that start "
@@ -240,9 +268,9 @@ def register(subparsers: Any) -> None:
                           f"{KMEANS_INIT_STEPS}) to a k-means++ partition (one initialisation, the run's seed) before DDC "
                           f"trains it; lifted single runs on digits and 20news, but keeps DDC in k-means' convex clusters "
                           f"(README: 'Beating k-means', item 9); 0 (default): random start, as the paper")
-    fit.add_argument("--neighbor-weight", type=float, default=None, metavar="W",
+    fit.add_argument("--neighbor-weight", type=non_negative_float, default=None, metavar="W",
                      help="weight of the neighbour term (default: 1 for ddc and ot, 0.1 for dcan)")
-    fit.add_argument("--balance-weight", type=float, default=None, metavar="W",
+    fit.add_argument("--balance-weight", type=non_negative_float, default=None, metavar="W",
                      help="ddc with neighbours: weight of the balance term (log k minus the entropy of a batch's "
                           "mean assignment), which keeps the neighbour term from emptying clusters; helps when the "
                           "clusters are of similar size, costs when they are not (default: 0, off)")
@@ -250,13 +278,13 @@ def register(subparsers: Any) -> None:
                      help=f"train R runs together in one program (each the run it would be alone, up to float "
                           f"rounding; faster per run, R times the memory); default {DEFAULT_RUNS_AT_ONCE} (at most "
                           f"--runs), 1 with --tensorboard, --log-curves or --strategy")
-    fit.add_argument("--clipnorm", type=float, default=None, help="clip the gradient's global norm at this value (default: no clipping)")
+    fit.add_argument("--clipnorm", type=positive_float, default=None, help="clip the gradient's global norm at this value (default: no clipping)")
     fit.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant", help="constant (default) or cosine (decay to 0 over --steps)")
     fit.add_argument("--method", choices=METHOD_NAMES, default="ddc", help="clustering loss: ddc (default), ot (optimal transport with cluster-size constraints), dcan (adversarial)")
     fit.add_argument("--pretrain-steps", type=non_negative_int, default=None, metavar="N",
                      help=f"--method ot/dcan: start the backbone from a DDC run of N steps (same seed; 0: from scratch; "
                           f"default: {DEFAULT_PRETRAIN_STEPS}, at most --steps)")
-    fit.add_argument("--epsilon", type=float, default=None, help="--method ot: entropic regularisation ε, in units of the embedding's variance (default 0.01)")
+    fit.add_argument("--epsilon", type=positive_float, default=None, help="--method ot: entropic regularisation ε, in units of the embedding's variance (default 0.01)")
     fit.add_argument("--proportions", default="uniform", metavar="P1,P2,...|uniform|free", help="target cluster proportions (e.g. 0.5,0.3,0.2; normalised), uniform (default) or free (ot only: no size constraint); ddc: the size-aware l2, smallest when the clusters have these shares")
     fit.add_argument("--mixed-precision", choices=("bfloat16", "float16"), default=None, help="run the network in mixed precision (loss stays float32)")
     fit.add_argument("--jit", action="store_true", help="compile the train step with XLA")
@@ -264,7 +292,7 @@ def register(subparsers: Any) -> None:
     fit.add_argument("--kmeans", action="store_true", help="also report k-means++ (best of 20) on the raw inputs")
     fit.add_argument("--kmeans-hidden", action="store_true", help="also report k-means++ (best of 20) on the chosen run's hidden representation")
     fit.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/logs/seed_S")
-    fit.add_argument("--log-curves", type=int, nargs="?", const=100, default=None, metavar="N",
+    fit.add_argument("--log-curves", type=positive_int, nargs="?", const=100, default=None, metavar="N",
                      help="every N steps (default 100) log the loss, its terms and ACC/NMI on a fixed subset to OUT/curves/seed_S.csv and TensorBoard (paper Fig. 9a)")
-    fit.add_argument("--curve-subset", type=int, default=2000, help="points evaluated by --log-curves (default 2000)")
+    fit.add_argument("--curve-subset", type=positive_int, default=None, help=f"points evaluated by --log-curves (default {DEFAULT_CURVE_SUBSET})")
     fit.set_defaults(func=run)

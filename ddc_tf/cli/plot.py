@@ -12,20 +12,19 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-
-from ddc_tf.cli.common import positive_int
+from ddc_tf.cli.common import AS_TRAINED, add_image_arguments, image_options_for, load_with_options, positive_int
 
 __all__ = ["register"]
 
+
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from ddc_tf import data as data_module
     from ddc_tf.run_files import load_model
     from ddc_tf.viz.figures import write_figures
 
     if args.curves is not None and not Path(args.curves).is_file():
         raise FileNotFoundError(f"--curves {args.curves}: no such file")
     model = load_model(args.model)
-    arrays = data_module.load_arrays(args.data)
+    arrays = load_with_options(args, image_options_for(args, args.model))
     written = write_figures(
         model, arrays, args.out, curves=args.curves, n_top=args.n_top, max_points=args.max_points,
         kernel_points=args.kernel_points, seed=args.seed,
@@ -50,4 +49,5 @@ def register(subparsers: Any) -> None:
     plot.add_argument("--max-points", type=positive_int, default=5000, help="predict on at most this many points (default 5000)")
     plot.add_argument("--kernel-points", type=positive_int, default=1000, help="points in the Fig. 10 kernel matrix (default 1000)")
     plot.add_argument("--seed", type=int, default=0, help="seed of the subsets drawn")
+    add_image_arguments(plot, reading=AS_TRAINED)
     plot.set_defaults(func=_cmd_plot)

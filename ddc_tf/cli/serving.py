@@ -12,7 +12,15 @@ import argparse
 import json
 from typing import Any
 
-from ddc_tf.cli.common import positive_int, scale_value
+from ddc_tf.cli.common import (
+    AS_TRAINED,
+    add_image_arguments,
+    explicit_image_options,
+    image_options_for,
+    load_with_options,
+    positive_int,
+    scale_value,
+)
 
 __all__ = ["register"]
 
@@ -25,7 +33,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         args.name,
         version=args.version,
         base_dir=args.base_dir,
-        data=args.data,
+        data=_export_data(args),
         scale=args.scale,
         input_dtype=args.input_dtype,
     )
@@ -45,6 +53,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_data(args: argparse.Namespace) -> Any:
+    """``--data`` for the export: the source itself, or its arrays read with the image options
+    (given, or those of the model's training data) when there are any."""
+    if args.data is None:
+        if explicit_image_options(args) is not None:
+            raise ValueError("--image-size and --color set how --data is read; give --data too, or drop them")
+        return None
+    options = image_options_for(args, args.model)
+    return load_with_options(args, options) if options else args.data
+
+
 def _shape(shape: list[Any]) -> str:
     return "[" + ", ".join("None" if d is None else str(d) for d in shape) + "]"
 
@@ -60,6 +79,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         hidden=args.hidden,
         scale=args.scale,
         input_dtype=args.input_dtype,
+        data_options=explicit_image_options(args),
     )
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -91,6 +111,7 @@ def register(subparsers: Any) -> None:
     export.add_argument("--data", default=None, help="the training data source, to take its raw dtype and scale")
     export.add_argument("--input-dtype", default=None, help="raw input dtype clients send (uint8, float32, ...)")
     export.add_argument("--scale", type=scale_value, default=None, help="the model sees float32(raw) × SCALE (e.g. 1/255)")
+    add_image_arguments(export, reading=AS_TRAINED)
     export.set_defaults(func=_cmd_export)
 
     predict = subparsers.add_parser(
@@ -111,4 +132,5 @@ def register(subparsers: Any) -> None:
     predict.add_argument("--input-dtype", default=None, help="raw dtype of a .keras model's inputs (without data.json)")
     predict.add_argument("--scale", type=scale_value, default=None, help="scale of a .keras model's inputs (without data.json)")
     predict.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_image_arguments(predict, reading=AS_TRAINED + " (a SavedModel: as recorded in its export)")
     predict.set_defaults(func=_cmd_predict)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse
@@ -48,6 +48,10 @@ class ArrayData:
         class_names: one name per label value, or None.
         image_shape: the shape to plot one example as an image: `x.shape[1:]` for images,
             e.g. `(8, 8)` for the digits vectors, None when the vectors are not images.
+        load_options: the loader's options that shaped `x` and that new data must be read
+            with too (an image folder's `image_size` and `color`), recorded in `data.json` so
+            that `ddc-tf predict`, `plot` and `export` read new images as training did; None
+            when the source took none.
 
     Example:
         >>> data = ArrayData(x=np.zeros((3, 2), np.float32), y=None, name="toy",
@@ -64,6 +68,7 @@ class ArrayData:
     scale: float
     class_names: tuple[str, ...] | None = None
     image_shape: tuple[int, ...] | None = None
+    load_options: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         name = self.name

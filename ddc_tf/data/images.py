@@ -21,7 +21,7 @@ import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
@@ -265,7 +265,15 @@ def load_image_folder(
         scale=scale,
         class_names=class_names,
         image_shape=tuple(int(s) for s in x.shape[1:]),
+        load_options=_image_options(size, color),
     )
+
+
+def _image_options(size: tuple[int, int] | None, color: str | None) -> dict[str, Any] | None:
+    """The options of :func:`load_image_folder` that shaped the images (for ``ArrayData.load_options``):
+    ``{"image_size": [h, w], "color": ...}`` with the ones given, None when neither was."""
+    options = {"image_size": None if size is None else list(size), "color": color}
+    return {key: value for key, value in options.items() if value is not None} or None
 
 
 def _as_size(image_size: int | Sequence[int] | None) -> tuple[int, int] | None:

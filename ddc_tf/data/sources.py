@@ -72,6 +72,15 @@ def _call(loader: Callable[..., ArrayData], where: str, *args: Any, **options: A
     return loader(*args, **options)
 
 
+def is_image_folder(source: Any) -> bool:
+    """Whether ``load_arrays(source)`` reads ``source`` as a folder of images (a folder that
+    is not an IDX folder) — the sources that take ``image_size`` and ``color``."""
+    if not isinstance(source, (str, os.PathLike)):
+        return False
+    path = Path(source)
+    return path.is_dir() and not is_idx_folder(path)
+
+
 def load_arrays(
     source: str | os.PathLike, *, n_clusters: int | None = None, **options: Any
 ) -> ArrayData:

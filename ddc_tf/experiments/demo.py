@@ -62,6 +62,8 @@ def run_demo(out_dir: str | os.PathLike = "outputs/demo", steps: int | None = No
         "ddc_distilled": {acc, nmi} (the saved model), "kmeans": {acc, nmi},
         "seconds": float, "seconds_per_step": float}}``.
     """
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"steps={steps!r}: need a whole number ≥ 1, or None for each case's own budget")
     from ddc_tf import baselines, data
     from ddc_tf.experiments.tables import format_results_table
     from ddc_tf.experiments.protocol import run_protocol
@@ -74,7 +76,7 @@ def run_demo(out_dir: str | os.PathLike = "outputs/demo", steps: int | None = No
         config = TrainConfig(
             n_clusters=case.n_clusters,
             backbone="mlp",
-            steps=steps or case.steps,
+            steps=case.steps if steps is None else steps,
             learning_rate=case.learning_rate,
             neighbors=default_neighbors("ddc", "mlp", arrays.n),  # as ddc-tf fit does with the MLP
         )

@@ -133,6 +133,9 @@ def train_runs(
     chunk, epochs = chunking(config.steps)
     checkpoint = ChunkCheckpoint(backup_dir, fingerprint) if backup_dir is not None else None
     done = checkpoint.restore(group) if checkpoint is not None else 0
+    if done and verbose:
+        print(f"seeds {', '.join(str(s) for s in seeds)}: resumed from their backup after "
+              f"{min(done * chunk, config.steps)} of {config.steps} steps", flush=True)
     neighbors = neighbors_for(data, config, neighbors)
     if not done:
         for member, seed in zip(members, seeds):

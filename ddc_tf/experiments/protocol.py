@@ -120,6 +120,24 @@ def _config_signature(data: ArrayData, config: TrainConfig, start: PartitionStar
     return signature if start is None else {**signature, "start": start.signature()}
 
 
+def _signature_difference(stored: Any, wanted: dict[str, Any], *, shown: int = 3) -> str:
+    """What differs between a stored run's signature and the one asked for, as
+    ``"config.jit_compile: False there, True here"``, at most ``shown`` entries."""
+    def flat(value: Any, prefix: str = "") -> dict[str, Any]:
+        if not isinstance(value, dict):
+            return {prefix: value}
+        items: dict[str, Any] = {}
+        for key, item in value.items():
+            items.update(flat(item, f"{prefix}.{key}" if prefix else str(key)))
+        return items
+
+    there, here = flat(stored if isinstance(stored, dict) else {}), flat(wanted)
+    missing = object()
+    keys = [key for key in dict.fromkeys([*there, *here]) if there.get(key, missing) != here.get(key, missing)]
+    parts = [f"{key}: {there.get(key, '(not set)')!r} there, {here.get(key, '(not set)')!r} here" for key in keys[:shown]]
+    return "; ".join(parts) + (f"; and {len(keys) - shown} more" if len(keys) > shown else "")
+
+
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n")
@@ -134,7 +152,8 @@ def _load_finished(run_dir: Path | None, signature: dict[str, Any], fingerprint:
         return None
     record = json.loads((run_dir / RUN_FILE).read_text())
     if record.get("signature") != signature:
-        raise ValueError(f"{run_dir} holds a run of a different configuration; use another --out folder")
+        raise ValueError(f"{run_dir} holds a run of a different configuration "
+                         f"({_signature_difference(record.get('signature'), signature)}); use another --out folder")
     if record.get("data_fingerprint", fingerprint) != fingerprint:  # runs from before it: trusted
         raise ValueError(
             f"{run_dir} holds a run trained on other data than {signature['data']} (same name and size, "

@@ -192,8 +192,10 @@ class TrainConfig:
             raise ValueError(f"strategy={self.strategy!r}; expected one of {STRATEGIES}")
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r}; expected one of {tuple(METHODS)}")
-        if self.epsilon is not None and (self.method != "ot" or not self.epsilon > 0):
-            raise ValueError(f"epsilon={self.epsilon!r}: a positive number, for method 'ot' only")
+        if self.epsilon is not None and self.method != "ot":
+            raise ValueError(f"epsilon applies to method 'ot' (got epsilon={self.epsilon!r} with {self.method!r})")
+        if self.epsilon is not None and not self.epsilon > 0:
+            raise ValueError(f"epsilon must be a number > 0 for method 'ot', got {self.epsilon!r}")
         free_sizes = self.proportions is None or (isinstance(self.proportions, str) and self.proportions == "free")
         if free_sizes and self.method != "ot":
             raise ValueError(f"proportions={self.proportions!r} (no size constraint) is for method 'ot'; "
@@ -497,6 +499,9 @@ def train_run(
     chunk, epochs = chunking(config.steps)
     checkpoint = ChunkCheckpoint(backup_dir, fingerprint) if backup_dir is not None else None
     done = checkpoint.restore(model) if checkpoint is not None else 0
+    if done and verbose:
+        print(f"seed {seed}: resumed from its backup after {min(done * chunk, config.steps)} of "
+              f"{config.steps} steps", flush=True)
     neighbors = neighbors_for(data, config, neighbors)
     if not done:
         prepare_start(model, data, config, seed, neighbors, start)

@@ -170,8 +170,12 @@ class Predictor:
         n_clusters: int,
         metadata: dict[str, Any] | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        load_options: dict[str, Any] | None = None,
     ) -> None:
         self.path = path
+        #: how the training data was read (``data.json``'s ``load_options``: an image folder's
+        #: ``image_size`` and ``color``), applied to image folders given for prediction
+        self.load_options = load_options or None
         self.input_shape = tuple(int(d) for d in input_shape)
         self.raw_dtype = raw_dtype
         self.scale = scale
@@ -268,6 +272,7 @@ class SavedModelPredictor(Predictor):
             n_clusters=serve.structured_outputs[OUTPUT_PROBABILITIES].shape[-1],
             metadata=metadata,
             batch_size=batch_size,
+            load_options=((metadata or {}).get("data") or {}).get("load_options"),
         )
         self._loaded = loaded  # keeps the variables alive
         self._serve = serve
@@ -324,6 +329,7 @@ class KerasPredictor(Predictor):
             n_clusters=model.n_clusters,
             metadata=described,
             batch_size=batch_size,
+            load_options=(described or {}).get("load_options"),
         )
         self.model = model
         spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
@@ -417,6 +423,18 @@ def _predict_stream(
             yield predictor.predict_scaled(batch, hidden=hidden, where=where)
 
 
+def read_options(predictor: Predictor, data: Any, data_options: dict[str, Any] | None) -> dict[str, Any]:
+    """The options ``data`` is read with: ``data_options`` when given (``{}`` reads it as it
+    is), else — for an image folder — those the model's training data was read with
+    (``Predictor.load_options``: ``image_size``, ``color``), so that new images are resized and
+    converted as the training images were."""
+    from ddc_tf.data.sources import is_image_folder
+
+    if data_options is not None:
+        return dict(data_options)
+    return dict(predictor.load_options) if predictor.load_options and is_image_folder(data) else {}
+
+
 def predict(
     model: str | os.PathLike | Predictor,
     data: Any,
@@ -425,15 +443,16 @@ def predict(
     hidden: bool = False,
     scale: float | None = None,
     input_dtype: str | None = None,
+    data_options: dict[str, Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """Cluster ids and probabilities of ``data`` (see :func:`open_data` for what ``data``
-    may be), in memory.
+    may be), in memory. ``data_options``: see :func:`read_options`.
 
     Returns:
         ``{"cluster": (n,) int64, "probabilities": (n, k) float32}`` (and ``"hidden"``).
     """
     predictor = load_predictor(model, scale=scale, input_dtype=input_dtype, batch_size=batch_size)
-    stream = open_data(data, batch_size=batch_size)
+    stream = open_data(data, batch_size=batch_size, **read_options(predictor, data, data_options))
     return _concat(list(_predict_stream(predictor, stream, hidden)), hidden)
 
 
@@ -447,8 +466,10 @@ def predict_to_file(
     scale: float | None = None,
     input_dtype: str | None = None,
     progress: Callable[[int], None] | None = None,
+    data_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Predict ``data`` batch by batch and write the results to ``out``.
+    """Predict ``data`` batch by batch and write the results to ``out`` (``data_options``:
+    see :func:`read_options`).
 
     ``.csv``: a header ``index,cluster,p0,…,p{k-1}`` (then ``h0,…`` with ``hidden``), one
     row per example, written as batches finish. ``.npz``: arrays ``cluster`` (n,) int64,
@@ -465,7 +486,7 @@ def predict_to_file(
     if not out.parent.exists():
         raise FileNotFoundError(f"{out.parent}: output folder does not exist")
     predictor = load_predictor(model, scale=scale, input_dtype=input_dtype, batch_size=batch_size)
-    stream = open_data(data, batch_size=batch_size)
+    stream = open_data(data, batch_size=batch_size, **read_options(predictor, data, data_options))
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     writer = CsvWriter(tmp, predictor.n_clusters) if suffix == ".csv" else NpzWriter(tmp)
     sizes = np.zeros(predictor.n_clusters, dtype=np.int64)
