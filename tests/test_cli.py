@@ -454,6 +454,26 @@ def test_predict_plot_and_export_read_an_image_folder_as_training_did(tmp_path, 
     assert "give --data too" in capsys.readouterr().err
 
 
+def test_fit_skips_unreadable_images_when_asked(tmp_path, capsys):
+    try:
+        from tests.data_fixtures import write_image_folder
+    except ImportError:  # run from inside tests/
+        from data_fixtures import write_image_folder
+
+    write_image_folder(tmp_path / "photos" / "a", 4, size=(16, 16))
+    write_image_folder(tmp_path / "photos" / "b", 4, size=(16, 16), seed=1)
+    (tmp_path / "photos" / "b" / "broken.png").write_bytes(b"not an image")
+    argv = ["fit", "--data", str(tmp_path / "photos"), "--steps", "2", "--runs", "1", "--batch-size", "4",
+            "--backbone", "mlp", "--out", str(tmp_path / "out"), "--quiet"]
+    assert main(argv) == 2
+    assert "--skip-unreadable" in capsys.readouterr().err
+    with pytest.warns(UserWarning, match="skipped 1 unreadable image"):
+        assert main([*argv, "--skip-unreadable"]) == 0
+    assert json.loads((tmp_path / "out" / "data.json").read_text())["n"] == 8
+    assert main(["fit", "--data", "digits", "--skip-unreadable", "--out", str(tmp_path / "o2"), "--quiet"]) == 2
+    assert "--skip-unreadable: only for image folders" in capsys.readouterr().err
+
+
 def test_ablation_needs_labels(tmp_path, capsys):
     np.savez(tmp_path / "nolabels.npz", x=np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32))
     assert main(["ablation", "--data", str(tmp_path / "nolabels.npz"), "--clusters", "2", "--steps", "2",

@@ -202,6 +202,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, out: str, runs_he
     add("--sigma-mode", choices=SIGMA_MODES, default=None, help=f"bandwidth convention (default {DEFAULT_SIGMA_MODE}; see README)")
     add("--rel-sigma", type=positive_float, default=None, help=f"relative bandwidth (paper and default: {DEFAULT_REL_SIGMA})")
     add_image_arguments(parser)
+    add("--skip-unreadable", action="store_true",
+        help="image folders: drop images that fail to decode (a warning gives the count) instead of stopping")
     add("--keep-partial-batches", action="store_true",
         help="train on the last, smaller batch of each pass too (default: dropped, every batch has --batch-size points)")
     add("--out", default=None, help=f"output folder (default {out})")
@@ -219,7 +221,10 @@ def resolve_data_and_clusters(args: argparse.Namespace) -> tuple[Any, int]:
         setattr(args, key, value)
     if args.data is None:
         raise ValueError("give the data with --data SOURCE, or a --preset NAME")
-    arrays = load_with_options(args, explicit_image_options(args) or {})
+    options = explicit_image_options(args) or {}
+    if args.skip_unreadable:
+        options["skip_unreadable"] = True
+    arrays = load_with_options(args, options)
     n_clusters = args.clusters or arrays.n_classes
     if n_clusters is None:
         raise ValueError(f"{args.data} has no labels; give the number of clusters with --clusters K")
