@@ -139,3 +139,24 @@ def test_most_confident_takes_each_clusters_top_point_first():
     assert most_confident(p, 4).tolist() == [3, 2, 0, 4]
     assert most_confident(p, 10).tolist() == [3, 2, 0, 4, 1]
     assert most_confident(p, 0).tolist() == []
+
+
+def test_plot_draws_what_applies_to_a_model_of_sparse_vectors(tmp_path):
+    """TF-IDF-like data: the sampled rows are densified; no image figures, the kernel matrix
+    and (k = 3) the simplex."""
+    import keras
+    import scipy.sparse
+
+    from ddc_tf.data import ArrayData
+    from ddc_tf.models import DDC
+    from ddc_tf.viz.figures import FIGURE_FILES, write_figures
+
+    rng = np.random.default_rng(0)
+    x = scipy.sparse.random(120, 30, density=0.2, format="csr", random_state=0, dtype=np.float32)
+    data = ArrayData(x=x, y=rng.integers(0, 3, 120), name="tfidf", kind="vector", raw_dtype="float32", scale=1.0)
+    keras.utils.set_random_seed(0)
+    model = DDC(3, backbone="mlp", hidden_units=8)
+    model.build((None, 30))
+    written = write_figures(model, data, tmp_path / "figs", max_points=100, kernel_points=50)
+    assert sorted(written) == ["fig10", "fig4"]
+    assert all(_is_png(tmp_path / "figs" / FIGURE_FILES[k]) for k in written)

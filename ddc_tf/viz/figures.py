@@ -97,15 +97,14 @@ def write_figures(
 
     Args:
         model: a trained clustering model (DDC, OTClustering or DCAN).
-        data: the ``ArrayData`` it was trained on (``ddc_tf.data.load_arrays``), dense.
+        data: the ``ArrayData`` it was trained on (``ddc_tf.data.load_arrays``), dense or sparse
+            (a sparse one's ``max_points`` rows are densified).
         out_dir: folder for the PNGs.
         max_points: predict on at most this many points (a random subset, ``seed``).
 
     Returns:
         ``{figure key: path}`` of the files written.
     """
-    if data.is_sparse:
-        raise ValueError(f"{data.name}: sparse data is not supported by `plot`")
     shape = tuple(data.input_shape)
     try:
         model_shape = tuple(model.backbone.input_shape[1:]) if hasattr(model.backbone, "input_shape") else None
@@ -117,7 +116,8 @@ def write_figures(
     idx = np.arange(data.n)
     if data.n > max_points:
         idx = np.sort(rng.choice(data.n, max_points, replace=False))
-    x = np.asarray(data.x[idx], np.float32)
+    # the points predicted on (at most max_points), dense: sparse rows (TF-IDF) are densified here
+    x = data.x[idx].toarray().astype(np.float32) if data.is_sparse else np.asarray(data.x[idx], np.float32)
     y = None if data.y is None else data.y[idx]
     try:
         probs, hidden = _predict(model, x)
