@@ -312,7 +312,9 @@ def test_cli_export_reads_data_json_and_results(tmp_path, capsys):
     base = tmp_path / "served"
 
     assert cli_main(["export", "--model", str(fit_dir), "--name", "imgs", "--base-dir", str(base)]) == 0
-    assert "serving_default: (x: uint8[None, 16, 16, 1])" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "serving_default: (x: uint8[None, 16, 16, 1])" in out
+    assert "(raw uint8, from data " in out  # where the scaling came from
     meta = read_metadata(base / "imgs" / "1")
     assert meta["input"]["raw_dtype"] == "uint8" and meta["input"]["scale"] == pytest.approx(1 / 255)
     assert meta["training"] == {"best": {"seed": 0, "acc": 0.5}} and meta["data"]["n"] == 10
@@ -334,6 +336,7 @@ def test_cli_export_reads_data_json_and_results(tmp_path, capsys):
     assert "--scale and --input-dtype" in capsys.readouterr().err
     assert cli_main(["export", "--model", str(fit_dir), "--name", "imgs", "--base-dir", str(base),
                      "--input-dtype", "uint8", "--scale", "1/255"]) == 0
+    assert "(raw uint8, as given by --scale and --input-dtype)" in capsys.readouterr().out
     assert read_metadata(base / "imgs" / "2")["input"]["scale"] == pytest.approx(1 / 255)
     assert cli_main(["export", "--model", str(fit_dir), "--name", "imgs", "--base-dir", str(base),
                      "--data", str(tmp_path / "imgs.npz")]) == 0

@@ -44,9 +44,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
         ins = ", ".join(f"{k}: {v['dtype']}{_shape(v['shape'])}" for k, v in sig["inputs"].items())
         outs = ", ".join(f"{k}: {v['dtype']}{_shape(v['shape'])}" for k, v in sig["outputs"].items())
         print(f"  {name}: ({ins}) → {{{outs}}}")
+    given = [flag for flag, value in (("--scale", args.scale), ("--input-dtype", args.input_dtype)) if value is not None]
     print(
         f"  inputs scaled in the graph: float32(x) × {spec.get('scale'):.10g}"
-        f" (raw {spec.get('raw_dtype')}, data {spec.get('data') or 'unknown'})"
+        f" (raw {spec.get('raw_dtype')}, "
+        + (f"as given by {' and '.join(given)})" if given else f"from data {spec.get('data') or 'unknown'})")
     )
     print(f"  metadata: {path / 'assets.extra' / 'ddc_tf.json'}")
     print(f"  check: saved_model_cli show --dir {path} --tag_set serve --signature_def {SERVING_SIGNATURE}")
