@@ -88,18 +88,17 @@ def describe_data(data: "ArrayData") -> dict[str, Any]:
     }
 
 
-def recorded_load_options(model_file: str | os.PathLike) -> dict[str, Any] | None:
-    """The ``load_options`` of the training data recorded in the ``data.json`` beside
-    ``model_file`` (an image folder's ``image_size`` and ``color``), or None: no ``data.json``,
-    or its data took none."""
+def read_data_description(model_file: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``data.json`` beside ``model_file`` (:func:`describe_data` of its training data),
+    or None when there is none; a ValueError naming the file when it cannot be read."""
     import json
 
     described = Path(model_file).parent / DATA_FILE
     if not described.is_file():
         return None
     try:
-        return json.loads(described.read_text()).get("load_options") or None
-    except json.JSONDecodeError as error:
+        return json.loads(described.read_text())
+    except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"{described}: unreadable data description: {error}") from None
 
 

@@ -439,9 +439,18 @@ def test_predict_plot_and_export_read_an_image_folder_as_training_did(tmp_path, 
     capsys.readouterr()
     assert main(["predict", "--model", str(out), "--data", str(photos), "--out", str(tmp_path / "p.npz")]) == 0
     assert np.load(tmp_path / "p.npz")["cluster"].shape == (8,)
+    # a flag given replaces its recorded value only (the colour stays grayscale)
     assert main(["predict", "--model", str(out), "--data", str(photos), "--image-size", "12", "10",
-                 "--out", str(tmp_path / "p2.npz")]) == 2  # explicit flags win: the images are RGB without --color
+                 "--out", str(tmp_path / "p1.npz")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "p1.npz")["cluster"], np.load(tmp_path / "p.npz")["cluster"])
+    assert main(["predict", "--model", str(out), "--data", str(photos), "--color", "rgb",
+                 "--out", str(tmp_path / "p2.npz")]) == 2
     assert "expected shape (n, 12, 10, 1), got (8, 12, 10, 3)" in capsys.readouterr().err
+    np.save(tmp_path / "raw.npy", np.zeros((2, 12, 10, 1), np.uint8))  # raw serving inputs take no image flags
+    assert main(["predict", "--model", str(out), "--data", str(tmp_path / "raw.npy"), "--color", "rgb",
+                 "--out", str(tmp_path / "p4.npz")]) == 2
+    assert "--color: only for image folders" in capsys.readouterr().err
+    assert main(["predict", "--model", str(out), "--data", str(tmp_path / "raw.npy"), "--out", str(tmp_path / "p4.npz")]) == 0
     assert main(["plot", "--model", str(out), "--data", str(photos), "--out", str(tmp_path / "figs")]) == 0
     capsys.readouterr()
     assert main(["export", "--model", str(out), "--data", str(photos), "--name", "photos",
@@ -451,7 +460,7 @@ def test_predict_plot_and_export_read_an_image_folder_as_training_did(tmp_path, 
     np.testing.assert_array_equal(np.load(tmp_path / "p3.npz")["cluster"], np.load(tmp_path / "p.npz")["cluster"])
     assert main(["export", "--model", str(out), "--image-size", "12", "--name", "x",
                  "--base-dir", str(tmp_path / "served")]) == 2
-    assert "give --data too" in capsys.readouterr().err
+    assert "--image-size set(s) how --data is read; give --data too" in capsys.readouterr().err
 
 
 def test_fit_skips_unreadable_images_when_asked(tmp_path, capsys):

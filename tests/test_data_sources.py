@@ -145,3 +145,46 @@ def test_public_api():
     for name in ("ArrayData", "KNOWN_SOURCES", "load", "load_arrays", "to_dataset",
                  "check_n_clusters", "write_shards", "stream_dataset"):
         assert hasattr(data, name), name
+
+
+def test_which_sources_take_image_options_and_how_recorded_ones_merge(tmp_path, monkeypatch):
+    from ddc_tf.data.sources import merge_load_options, takes_options
+
+    try:
+        from tests.data_fixtures import write_image_folder
+    except ImportError:  # run from inside tests/
+        from data_fixtures import write_image_folder
+
+    write_image_folder(tmp_path / "photos" / "a", 2, size=(8, 8))
+    (tmp_path / "data.npz").write_bytes(b"")
+    image = {"image_size": [4, 4]}
+    assert takes_options(str(tmp_path / "photos"), image) and takes_options(tmp_path / "photos", ["color"])
+    assert takes_options("seals", ["image_size", "color", "skip_unreadable"])  # a named image source
+    for source in ("digits", "mnist", str(tmp_path / "data.npz"), np.zeros((2, 3))):
+        assert not takes_options(source, image), source
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "digits").mkdir()  # a folder named like a data set: the name wins, as in load_arrays
+    write_image_folder(tmp_path / "digits" / "a", 2, size=(8, 8))
+    assert not takes_options("digits", image)
+
+    recorded = {"image_size": [12, 10], "color": "grayscale"}
+    photos = str(tmp_path / "photos")
+    assert merge_load_options(photos, None, recorded) == recorded
+    assert merge_load_options(photos, {"color": "rgb"}, recorded) == {"image_size": [12, 10], "color": "rgb"}
+    assert merge_load_options(photos, {"color": "rgb"}, None) == {"color": "rgb"}
+    assert merge_load_options("digits", None, recorded) == {}  # not applied where they cannot be
+    assert merge_load_options(str(tmp_path / "data.npz"), {}, recorded) == {}
+    with pytest.raises(ValueError, match=r"\['color'\] are for image folders"):
+        merge_load_options("digits", {"color": "rgb"}, recorded)
+
+
+def test_image_folders_record_how_they_were_read(tmp_path):
+    try:
+        from tests.data_fixtures import write_image_folder
+    except ImportError:  # run from inside tests/
+        from data_fixtures import write_image_folder
+
+    write_image_folder(tmp_path / "a", 2, size=(8, 8), mode="RGB")
+    assert load_arrays(tmp_path).load_options == {"color": "rgb"}  # the colour found, no size given
+    assert load_arrays(tmp_path, image_size=4, color="grayscale").load_options == {"color": "grayscale",
+                                                                                     "image_size": [4, 4]}

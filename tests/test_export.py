@@ -336,7 +336,7 @@ def test_cli_export_reads_data_json_and_results(tmp_path, capsys):
     assert "--scale and --input-dtype" in capsys.readouterr().err
     assert cli_main(["export", "--model", str(fit_dir), "--name", "imgs", "--base-dir", str(base),
                      "--input-dtype", "uint8", "--scale", "1/255"]) == 0
-    assert "(raw uint8, as given by --scale and --input-dtype)" in capsys.readouterr().out
+    assert "(raw uint8, scale from --scale, dtype from --input-dtype)" in capsys.readouterr().out
     assert read_metadata(base / "imgs" / "2")["input"]["scale"] == pytest.approx(1 / 255)
     assert cli_main(["export", "--model", str(fit_dir), "--name", "imgs", "--base-dir", str(base),
                      "--data", str(tmp_path / "imgs.npz")]) == 0

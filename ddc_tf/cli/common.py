@@ -16,6 +16,7 @@ __all__ = [
     "at_least_two",
     "default_out",
     "explicit_image_options",
+    "check_image_flags",
     "image_options_for",
     "keras_verbosity",
     "load_with_options",
@@ -154,31 +155,35 @@ def explicit_image_options(args: argparse.Namespace) -> dict[str, Any] | None:
     return options or None
 
 
-def image_options_for(args: argparse.Namespace, model: str) -> dict[str, Any]:
-    """How ``predict``/``plot``/``export`` read ``--data``: the image flags when given, else —
-    for an image folder — the options its training data was read with (``data.json`` beside
-    the ``.keras`` model ``model`` names), else none."""
-    from ddc_tf.data.sources import is_image_folder
-    from ddc_tf.run_files import find_model_file, recorded_load_options
+def check_image_flags(args: argparse.Namespace, options: dict[str, Any]) -> None:
+    """A ValueError naming the flags when ``--data`` does not take the image ``options`` given."""
+    from ddc_tf.data.sources import takes_options
 
-    given = explicit_image_options(args)
-    if given is not None or not is_image_folder(args.data):
-        return given or {}
-    return recorded_load_options(find_model_file(model)) or {}
+    if options and not takes_options(args.data, options):
+        flags = " and ".join(f"--{key.replace('_', '-')}" for key in options)
+        raise ValueError(f"{flags}: only for image folders; {args.data} does not take them")
+
+
+def image_options_for(args: argparse.Namespace, model: str) -> dict[str, Any]:
+    """How ``predict``/``plot``/``export`` read ``--data``: as the training data of the
+    ``.keras`` model ``model`` names was read (``data.json``'s ``load_options``), each image
+    flag given replacing its value, for a source that takes them (an image folder, ``seals``)."""
+    from ddc_tf.data.sources import merge_load_options
+    from ddc_tf.run_files import find_model_file, read_data_description
+
+    given = explicit_image_options(args) or {}
+    check_image_flags(args, given)
+    recorded = (read_data_description(find_model_file(model)) or {}).get("load_options")
+    return merge_load_options(args.data, given, recorded)
 
 
 def load_with_options(args: argparse.Namespace, options: dict[str, Any]) -> Any:
-    """``load_arrays(args.data, **options)``; image flags on a source that takes none are a
-    ValueError naming the flags."""
+    """``load_arrays(args.data, **options)``, image ``options`` that ``--data`` does not take
+    refused first with a ValueError naming the flags."""
     from ddc_tf import data
 
-    try:
-        return data.load_arrays(args.data, n_clusters=getattr(args, "clusters", None), **options)
-    except TypeError as error:
-        if options and "invalid option" in str(error):
-            flags = " and ".join(f"--{key.replace('_', '-')}" for key in options)
-            raise ValueError(f"{flags}: only for image folders; {args.data} does not take them") from None
-        raise
+    check_image_flags(args, options)
+    return data.load_arrays(args.data, n_clusters=getattr(args, "clusters", None), **options)
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, *, out: str, runs_help: str) -> None:

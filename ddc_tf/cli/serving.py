@@ -15,6 +15,7 @@ from typing import Any
 from ddc_tf.cli.common import (
     AS_TRAINED,
     add_image_arguments,
+    check_image_flags,
     explicit_image_options,
     image_options_for,
     load_with_options,
@@ -44,12 +45,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
         ins = ", ".join(f"{k}: {v['dtype']}{_shape(v['shape'])}" for k, v in sig["inputs"].items())
         outs = ", ".join(f"{k}: {v['dtype']}{_shape(v['shape'])}" for k, v in sig["outputs"].items())
         print(f"  {name}: ({ins}) → {{{outs}}}")
-    given = [flag for flag, value in (("--scale", args.scale), ("--input-dtype", args.input_dtype)) if value is not None]
-    print(
-        f"  inputs scaled in the graph: float32(x) × {spec.get('scale'):.10g}"
-        f" (raw {spec.get('raw_dtype')}, "
-        + (f"as given by {' and '.join(given)})" if given else f"from data {spec.get('data') or 'unknown'})")
-    )
+    from_data = f"data {spec.get('data') or 'unknown'}"
+    scale_from = "--scale" if args.scale is not None else from_data
+    dtype_from = "--input-dtype" if args.input_dtype is not None else from_data
+    origin = f"from {scale_from}" if scale_from == dtype_from else f"scale from {scale_from}, dtype from {dtype_from}"
+    print(f"  inputs scaled in the graph: float32(x) × {spec.get('scale'):.10g} (raw {spec.get('raw_dtype')}, {origin})")
     print(f"  metadata: {path / 'assets.extra' / 'ddc_tf.json'}")
     print(f"  check: saved_model_cli show --dir {path} --tag_set serve --signature_def {SERVING_SIGNATURE}")
     return 0
@@ -59,11 +59,21 @@ def _export_data(args: argparse.Namespace) -> Any:
     """``--data`` for the export: the source itself, or its arrays read with the image options
     (given, or those of the model's training data) when there are any."""
     if args.data is None:
-        if explicit_image_options(args) is not None:
-            raise ValueError("--image-size and --color set how --data is read; give --data too, or drop them")
+        given = explicit_image_options(args)
+        if given is not None:
+            flags = " and ".join(f"--{key.replace('_', '-')}" for key in given)
+            raise ValueError(f"{flags} set(s) how --data is read; give --data too, or drop it")
         return None
     options = image_options_for(args, args.model)
     return load_with_options(args, options) if options else args.data
+
+
+def _given_image_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``predict``'s image flags, refused (naming them) for a source that does not take them;
+    merged over the model's recorded options by ``ddc_tf.serving.predict.read_options``."""
+    given = explicit_image_options(args)
+    check_image_flags(args, given or {})
+    return given
 
 
 def _shape(shape: list[Any]) -> str:
@@ -81,7 +91,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         hidden=args.hidden,
         scale=args.scale,
         input_dtype=args.input_dtype,
-        data_options=explicit_image_options(args),
+        data_options=_given_image_options(args),
     )
     if args.json:
         print(json.dumps(summary, indent=2))

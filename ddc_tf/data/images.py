@@ -265,15 +265,18 @@ def load_image_folder(
         scale=scale,
         class_names=class_names,
         image_shape=tuple(int(s) for s in x.shape[1:]),
-        load_options=_image_options(size, color),
+        load_options=_image_options(size, x.shape[-1]),
     )
 
 
-def _image_options(size: tuple[int, int] | None, color: str | None) -> dict[str, Any] | None:
-    """The options of :func:`load_image_folder` that shaped the images (for ``ArrayData.load_options``):
-    ``{"image_size": [h, w], "color": ...}`` with the ones given, None when neither was."""
-    options = {"image_size": None if size is None else list(size), "color": color}
-    return {key: value for key, value in options.items() if value is not None} or None
+def _image_options(size: tuple[int, int] | None, channels: int) -> dict[str, Any]:
+    """How :func:`load_image_folder` shaped the images, for ``ArrayData.load_options``: the
+    colour it settled on (given, or found: grayscale only if every image was), and the size
+    when one was given (images of the size training found are not resized later either)."""
+    options: dict[str, Any] = {"color": "rgb" if channels == 3 else "grayscale"}
+    if size is not None:
+        options["image_size"] = list(size)
+    return options
 
 
 def _as_size(image_size: int | Sequence[int] | None) -> tuple[int, int] | None:

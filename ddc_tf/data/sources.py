@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping
 
 import tensorflow as tf
 
@@ -72,13 +72,30 @@ def _call(loader: Callable[..., ArrayData], where: str, *args: Any, **options: A
     return loader(*args, **options)
 
 
-def is_image_folder(source: Any) -> bool:
-    """Whether ``load_arrays(source)`` reads ``source`` as a folder of images (a folder that
-    is not an IDX folder) — the sources that take ``image_size`` and ``color``."""
+def takes_options(source: Any, names: Iterable[str]) -> bool:
+    """Whether ``load_arrays(source)`` accepts every option in ``names`` (``image_size``,
+    ``color``, ``skip_unreadable``): a named source whose loader has them (``seals``), or a
+    folder of images (not an IDX folder). A known name is the named data set even when a
+    folder of that name exists, as in :func:`load_arrays`."""
+    if isinstance(source, str) and (loader := named_loader(source)) is not None:
+        return set(names) <= set(inspect.signature(loader).parameters)
     if not isinstance(source, (str, os.PathLike)):
         return False
     path = Path(source)
     return path.is_dir() and not is_idx_folder(path)
+
+
+def merge_load_options(source: Any, given: Mapping[str, Any] | None,
+                       recorded: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The options to read ``source`` with, for a model whose training data was read with
+    ``recorded`` (``ArrayData.load_options``, kept in ``data.json``): ``recorded``, with each
+    option in ``given`` replacing its value — for a source that takes them; ``{}`` for one
+    that does not. ``given`` options that ``source`` does not take are a ValueError."""
+    given, recorded = dict(given or {}), dict(recorded or {})
+    if given and not takes_options(source, given):
+        raise ValueError(f"{source}: the option(s) {sorted(given)} are for image folders (and seals); "
+                         f"it does not take them")
+    return {**recorded, **given} if recorded and takes_options(source, recorded) else given
 
 
 def load_arrays(

@@ -197,13 +197,8 @@ def resolve_input_spec(
         arrays = data if isinstance(data, ArrayData) else load_arrays(data)
         described = describe_data(arrays)
         origin = f"data {arrays.name!r}"
-    elif model_path is not None and (Path(model_path).parent / DATA_FILE).is_file():
-        data_json = Path(model_path).parent / DATA_FILE
-        try:
-            described = json.loads(data_json.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"{data_json}: unreadable data description: {err}") from None
-        origin = str(data_json)
+    elif model_path is not None and (described := run_files.read_data_description(model_path)) is not None:
+        origin = str(Path(model_path).parent / DATA_FILE)
 
     model_shape = model_input_shape(model)
     data_shape = tuple(described["input_shape"]) if described and described.get("input_shape") else None

@@ -35,7 +35,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -44,7 +43,7 @@ import numpy as np
 
 from ddc_tf import run_files
 from ddc_tf.checks import positive_int
-from ddc_tf.run_files import DATA_FILE, MODEL_FILE
+from ddc_tf.run_files import MODEL_FILE
 from ddc_tf.serving.streams import DEFAULT_BATCH_SIZE, DataStream, open_data
 from ddc_tf.serving.writers import CsvWriter, NpzWriter
 from ddc_tf.serving.export import (
@@ -313,9 +312,7 @@ class KerasPredictor(Predictor):
         import tensorflow as tf
 
         model = run_files.load_model(path)
-        described = None
-        if (path.parent / DATA_FILE).is_file():
-            described = json.loads((path.parent / DATA_FILE).read_text())
+        described = run_files.read_data_description(path)
         shape = model_input_shape(model) or (tuple(described["input_shape"]) if described else None)
         if shape is None:
             raise ValueError(f"{path}: the model is not built and its input shape is unknown")
@@ -424,15 +421,13 @@ def _predict_stream(
 
 
 def read_options(predictor: Predictor, data: Any, data_options: dict[str, Any] | None) -> dict[str, Any]:
-    """The options ``data`` is read with: ``data_options`` when given (``{}`` reads it as it
-    is), else — for an image folder — those the model's training data was read with
-    (``Predictor.load_options``: ``image_size``, ``color``), so that new images are resized and
-    converted as the training images were."""
-    from ddc_tf.data.sources import is_image_folder
+    """The options ``data`` is read with: those the model's training data was read with
+    (``Predictor.load_options``: an image folder's ``image_size`` and ``color``), with each of
+    ``data_options`` replacing its value, for a source that takes them (an image folder,
+    ``seals``); see ``ddc_tf.data.sources.merge_load_options``."""
+    from ddc_tf.data.sources import merge_load_options
 
-    if data_options is not None:
-        return dict(data_options)
-    return dict(predictor.load_options) if predictor.load_options and is_image_folder(data) else {}
+    return merge_load_options(data, data_options, predictor.load_options)
 
 
 def predict(
