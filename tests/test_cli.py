@@ -163,6 +163,7 @@ def test_bad_numbers_are_argument_errors(flags, message, capsys):
     (["--runs", "3", "--refine-runs", "0", "--refine-steps", "50"], "--refine-steps sets the refined runs, which are off"),
     (["--runs", "2", "--refine-run-steps", "50"], "--refine-run-steps sets the refined runs, which are off"),
     (["--curve-subset", "50"], "--curve-subset sets the points --log-curves evaluates"),
+    (["--proportions", "free"], "--proportions free (no size constraint) is for --method ot"),
 ])
 def test_flags_that_would_have_no_effect_are_refused(flags, message, tmp_path, capsys):
     assert main(["fit", "--data", "digits", "--steps", "2", "--out", str(tmp_path / "o"), "--quiet", *flags]) == 2

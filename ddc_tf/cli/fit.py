@@ -142,6 +142,9 @@ def check_flags_apply(args: argparse.Namespace) -> None:
             if value is not None:
                 raise ValueError(f"{flag} sets the refined runs, which are off here (--refine-runs 0, fewer than "
                                  f"{MIN_VOTE_RUNS} runs, --method ot/dcan or --strategy); drop it")
+    if args.proportions == "free" and args.method != "ot":
+        raise ValueError(f"--proportions free (no size constraint) is for --method ot; --method {args.method} "
+                         "takes uniform or one share per cluster")
     if args.curve_subset is not None and not args.log_curves:
         raise ValueError("--curve-subset sets the points --log-curves evaluates; give --log-curves too, or drop it")
 

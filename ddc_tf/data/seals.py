@@ -34,7 +34,7 @@ def _seals_folder(name: str, path: str | os.PathLike | None) -> Path:
         raise FileNotFoundError(
             f"{name}: the SEALS crops are not public and were not found (looked in "
             f"{', '.join(str(p) for p in searched)}). Pass path=<folder with one sub-folder "
-            f"per class> or set {DATA_DIR_ENV}"
+            f"per class> (command line: --data <folder>) or set {DATA_DIR_ENV}"
         )
     return found
 

@@ -95,7 +95,7 @@ def load_tfds_images(
             raise FileNotFoundError(
                 f"{name}: not prepared in TFDS data_dir {where} and the download host "
                 f"{_DOWNLOAD_HOST[0]} cannot be reached (offline?). Pass path=<folder of IDX "
-                f"files>, set {DATA_DIR_ENV}, or prepare it with TFDS on a connected machine"
+                f"files> (command line: --data <folder>), set {DATA_DIR_ENV}, or prepare it with TFDS on a connected machine"
             )
     ds = tfds.load(name, split=split, data_dir=data_dir, as_supervised=True, download=download)
     xs, ys = [], []
@@ -145,7 +145,7 @@ def _load_mnist_like(
         if backend == "idx":
             raise FileNotFoundError(
                 f"{name}: no folder of IDX files found; looked in "
-                f"{', '.join(str(p) for p in searched)}. Pass path=... or set {DATA_DIR_ENV}"
+                f"{', '.join(str(p) for p in searched)}. Pass path=<folder> (command line: --data <folder>) or set {DATA_DIR_ENV}"
             )
     return load_tfds_images(name, data_dir=data_dir, download=download, class_names=classes)
 

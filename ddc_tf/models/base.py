@@ -68,7 +68,7 @@ def parse_proportions(
     """
     if proportions is None or (isinstance(proportions, str) and proportions == "free"):
         if not allow_free:
-            raise ValueError("proportions=None (free) is not available here; give 'uniform' or k numbers")
+            raise ValueError("proportions=None (free; --proportions free) is not available here; give 'uniform' or k numbers")
         return None
     if isinstance(proportions, str):
         if proportions != "uniform":

@@ -165,12 +165,12 @@ def check_input_shape(backbone: str, input_shape: tuple) -> None:
         if len(shape) != 3:
             raise ValueError(
                 f"the conv backbone needs image inputs of shape (h, w, channels), got {shape}; "
-                "use backbone='mlp' for vectors"
+                "use backbone='mlp' (--backbone mlp) for vectors"
             )
         if min(d for d in shape[:2] if d is not None) < MIN_CONV_SIZE:
             raise ValueError(
                 f"the conv backbone needs images of at least {MIN_CONV_SIZE}×{MIN_CONV_SIZE} "
-                f"(two valid 5×5 convolutions and 2×2 pools), got {shape[:2]}; use backbone='mlp'"
+                f"(two valid 5×5 convolutions and 2×2 pools), got {shape[:2]}; use backbone='mlp' (--backbone mlp)"
             )
     elif backbone == "mlp" and (len(shape) == 0 or None in shape):
         raise ValueError(
