@@ -94,12 +94,14 @@ def test_npz_is_streamed_in_batches(tmp_path, compressed):
 def test_npy_idx_and_npz_sources_give_the_same_predictions(images, tmp_path):
     raw = images["raw"]
     np.save(tmp_path / "raw.npy", raw[..., None])  # raw serving inputs
+    np.save(tmp_path / "raw_hw.npy", raw)  # (n, h, w): the channel axis is added, as for training data
     write_folder = tmp_path / "idx"
     x_idx, _ = write_mnist_folder(write_folder, n_train=15, n_test=8, shape=SHAPE)
     model = images["model"]
     expected_idx = model.predict(x_idx[..., None].astype(np.float32) * np.float32(1 / 255), verbose=0)
     for model_path in (images["saved"], images["fit"]):
         _check(predict(model_path, tmp_path / "raw.npy", batch_size=7), images["expected"])
+        _check(predict(model_path, tmp_path / "raw_hw.npy", batch_size=7), images["expected"])
         stream = open_data(write_folder, batch_size=10)
         assert stream.n == 23 and [len(b) for b in stream.batches] == [10, 5, 8]  # train, then t10k
         _check(predict(model_path, write_folder, batch_size=10), expected_idx)

@@ -407,13 +407,16 @@ def _predict_stream(
     where = stream.name
     if stream.raw and predictor.kind == "keras":
         predictor.spec  # noqa: B018  (raises the clear error when the scaling is unknown)
+    expected = tuple(predictor.input_shape)
     for i, batch in enumerate(stream.batches):
-        if i == 0 and tuple(batch.shape[1:]) != tuple(predictor.input_shape):
+        if len(expected) == 3 and expected[-1] == 1 and tuple(batch.shape[1:]) == expected[:-1]:
+            batch = batch[..., None]  # (n, h, w) grayscale images: the channel axis, as training data gets it
+        if i == 0 and tuple(batch.shape[1:]) != expected:
             # name the data's shape, not the batch's (the stream reads batch_size rows at a time)
             n = stream.n if stream.n is not None else "n"
-            expected = ", ".join(str(d) for d in predictor.input_shape)
+            wanted = ", ".join(str(d) for d in expected)
             got = ", ".join(str(d) for d in (n, *batch.shape[1:]))
-            raise ValueError(f"{where}: expected shape (n, {expected}), got ({got})")
+            raise ValueError(f"{where}: expected shape (n, {wanted}), got ({got})")
         if stream.raw:
             yield predictor.predict_raw(batch, hidden=hidden, where=where)
         else:
