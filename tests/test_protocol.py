@@ -153,6 +153,21 @@ def test_a_different_config_in_the_same_folder_raises(three_runs, monkeypatch):
         run_protocol(blobs(n=90), cfg, runs=3, seed=SEED, out_dir=out, verbose=0)
 
 
+def test_the_same_data_under_another_name_reuses_the_runs(three_runs, monkeypatch):
+    """A run depends on the data's contents (its fingerprint), not on how its path was spelled:
+    ``./mine.npz`` after ``/abs/mine.npz``, or a copy, reuses the finished runs."""
+    import dataclasses
+
+    data, cfg, out, results, _ = three_runs
+    monkeypatch.setattr(ddc_tf.experiments.protocol, "train_run", lambda *a, **k: pytest.fail("trained"))
+    again, _ = run_protocol(dataclasses.replace(data, name="./elsewhere/blobs-copy.npz"), cfg, runs=3, seed=SEED,
+                            out_dir=out, verbose=0)
+    assert again["runs"] == results["runs"]
+    other = dataclasses.replace(data, x=data.x + np.float32(1.0), name="./elsewhere/blobs-copy.npz")
+    with pytest.raises(ValueError, match="different configuration"):  # other contents: still refused
+        run_protocol(other, cfg, runs=3, seed=SEED, out_dir=out, verbose=0)
+
+
 def test_selectors_rank_the_same_runs_without_retraining(three_runs, monkeypatch):
     from ddc_tf import selection
 

@@ -151,9 +151,13 @@ def _load_finished(run_dir: Path | None, signature: dict[str, Any], fingerprint:
     if run_dir is None or not (run_dir / RUN_FILE).exists():
         return None
     record = json.loads((run_dir / RUN_FILE).read_text())
-    if record.get("signature") != signature:
+    stored = record.get("signature")
+    if (stored != signature and isinstance(stored, dict) and record.get("data_fingerprint") == fingerprint
+            and {**stored, "data": signature["data"]} == signature):
+        stored = signature  # the same inputs and labels under another name (./mine.npz, a copy): the same run
+    if stored != signature:
         raise ValueError(f"{run_dir} holds a run of a different configuration "
-                         f"({_signature_difference(record.get('signature'), signature)}); use another --out folder")
+                         f"({_signature_difference(stored, signature)}); use another --out folder")
     if record.get("data_fingerprint", fingerprint) != fingerprint:  # runs from before it: trusted
         raise ValueError(
             f"{run_dir} holds a run trained on other data than {signature['data']} (same name and size, "
