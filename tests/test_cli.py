@@ -484,6 +484,27 @@ def test_fit_skips_unreadable_images_when_asked(tmp_path, capsys):
     assert "--skip-unreadable: only for image folders" in capsys.readouterr().err
 
 
+def test_warnings_are_one_line_without_the_library_source(tmp_path):
+    try:
+        from tests.data_fixtures import write_image_folder
+    except ImportError:  # run from inside tests/
+        from data_fixtures import write_image_folder
+
+    write_image_folder(tmp_path / "photos" / "a", 4, size=(16, 16))
+    (tmp_path / "photos" / "a" / "broken.png").write_bytes(b"not an image")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run(
+        [sys.executable, "-m", "ddc_tf.cli", "fit", "--data", str(tmp_path / "photos"), "--clusters", "2",
+         "--skip-unreadable", "--steps", "2", "--runs", "1", "--batch-size", "2", "--backbone", "mlp",
+         "--out", str(tmp_path / "out"), "--quiet"],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "unreadable" in line]
+    assert len(lines) == 1 and lines[0].startswith("ddc-tf fit: warning: ") and lines[0].endswith("(UserWarning)"), \
+        result.stderr
+    assert "return loader(" not in result.stderr
+
+
 def test_ablation_needs_labels(tmp_path, capsys):
     np.savez(tmp_path / "nolabels.npz", x=np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32))
     assert main(["ablation", "--data", str(tmp_path / "nolabels.npz"), "--clusters", "2", "--steps", "2",

@@ -14,13 +14,14 @@ One module per command (``fit``, ``ablation``, ``tables``, ``demo``, ``serving``
 each with ``register(subparsers)``; shared flags and argument types in ``common``. One error
 policy for all of them, in :func:`main`: a mistake the user can fix (``ValueError``,
 ``TypeError``, ``OSError``) is one line ``ddc-tf CMD: error: …`` and exit status 2; Ctrl-C
-is one line and status 130.
+is one line and status 130; a warning is one line ``ddc-tf CMD: warning: …``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import Sequence
 
 from ddc_tf._version import __version__  # noqa: E402
@@ -54,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ddc_tf._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()  # the commands' TensorFlow, without its start-up notices
+    # a warning is one line, as an error is, not the library's source line that raised it
+    format_warning = warnings.formatwarning
+    warnings.formatwarning = lambda message, category, *_, **__: (
+        f"ddc-tf {args.command}: warning: {message} ({category.__name__})\n")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -62,5 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, OSError) as error:
         print(f"ddc-tf {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    finally:
+        warnings.formatwarning = format_warning
 
 

@@ -16,7 +16,6 @@ and scaled to [0, 1] float32 `(n, h, w, c)`.
 
 from __future__ import annotations
 
-import logging
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -30,8 +29,6 @@ from ddc_tf.checks import is_positive_int
 from ddc_tf.data.arrays import ArrayData, balance_classes, dense_images
 
 __all__ = ["IMAGE_EXTENSIONS", "decode_image", "list_image_folder", "load_image_folder"]
-
-log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 _GRAY_MODES = ("1", "L", "LA")
@@ -225,7 +222,6 @@ def load_image_folder(
             f"{folder}: skipped {len(messages)} unreadable image(s) of {len(files)}; first: {messages[0]}",
             stacklevel=2,
         )
-        log.warning("%s: skipped %d unreadable image(s)", folder, len(messages))
         files = [f for f, bad in zip(files, failed) if not bad]
         decoded = [d for d in decoded if not isinstance(d, str)]
         if y is not None:
