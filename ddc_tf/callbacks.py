@@ -36,6 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from ddc_tf import evaluation
+from ddc_tf.checks import is_positive_int
 from ddc_tf.losses import TERM_NAMES
 from ddc_tf.models import ClusteringModel
 from ddc_tf.options import DEFAULT_CURVE_SUBSET
@@ -83,7 +84,7 @@ class TrainingCurves(keras.callbacks.Callback):
         super().__init__()
         if every < 1:
             raise ValueError(f"every must be ≥ 1 step, got {every}")
-        if subset is not None and (isinstance(subset, bool) or int(subset) != subset or subset < 1):
+        if subset is not None and not is_positive_int(subset):
             raise ValueError(f"subset must be a whole number ≥ 1 of points (None: all of them), got {subset!r}")
         if batch_size < 2:
             raise ValueError(f"batch_size must be ≥ 2 (the kernel needs pairs), got {batch_size}")

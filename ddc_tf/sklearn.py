@@ -28,6 +28,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ddc_tf import selection
+from ddc_tf.checks import is_positive_int
 from ddc_tf.data import ArrayData
 from ddc_tf.data.arrays import canonical_csr, check_float32_range
 from ddc_tf.experiments.protocol import run_protocol
@@ -188,7 +189,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         data = self._arrays(X, reset=True)
         if not (isinstance(self.n_clusters, (int, np.integer)) and 2 <= self.n_clusters <= data.n):
             raise ValueError(f"n_clusters={self.n_clusters!r}: need an integer in [2, n_samples={data.n}]")
-        if isinstance(self.runs, bool) or not (isinstance(self.runs, (int, np.integer)) and self.runs >= 1):
+        if not is_positive_int(self.runs):
             raise ValueError(f"runs={self.runs!r}: need a whole number ≥ 1 (independent networks to train)")
         config = self._config(data)
         seed = 0 if self.random_state is None else int(self.random_state)

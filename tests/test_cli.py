@@ -18,6 +18,11 @@ import pytest
 
 from ddc_tf.cli import main
 
+try:
+    from tests.data_fixtures import write_image_folder
+except ImportError:  # run from inside tests/
+    from data_fixtures import write_image_folder
+
 
 @pytest.fixture(scope="module")
 def digits_fit(tmp_path_factory):
@@ -404,11 +409,6 @@ def test_default_out_is_one_folder_per_data_set(tmp_path, monkeypatch):
 
 
 def test_image_folder_flags_reach_the_loader(tmp_path, capsys):
-    try:
-        from tests.data_fixtures import write_image_folder
-    except ImportError:  # run from inside tests/
-        from data_fixtures import write_image_folder
-
     write_image_folder(tmp_path / "photos" / "a", 4, size=(16, 16))
     write_image_folder(tmp_path / "photos" / "b", 4, size=(18, 16), seed=1)
     argv = ["fit", "--data", str(tmp_path / "photos"), "--steps", "2", "--runs", "1", "--batch-size", "4",
@@ -425,11 +425,6 @@ def test_image_folder_flags_reach_the_loader(tmp_path, capsys):
 def test_predict_plot_and_export_read_an_image_folder_as_training_did(tmp_path, capsys):
     """The image options of ``fit`` are recorded in data.json and reused for the same kind of
     source; explicit flags override them; a SavedModel carries them in its metadata."""
-    try:
-        from tests.data_fixtures import write_image_folder
-    except ImportError:  # run from inside tests/
-        from data_fixtures import write_image_folder
-
     photos = tmp_path / "photos"
     write_image_folder(photos / "a", 4, size=(16, 16))
     write_image_folder(photos / "b", 4, size=(18, 16), seed=1)  # two sizes: --image-size needed
@@ -465,11 +460,6 @@ def test_predict_plot_and_export_read_an_image_folder_as_training_did(tmp_path, 
 
 
 def test_fit_skips_unreadable_images_when_asked(tmp_path, capsys):
-    try:
-        from tests.data_fixtures import write_image_folder
-    except ImportError:  # run from inside tests/
-        from data_fixtures import write_image_folder
-
     write_image_folder(tmp_path / "photos" / "a", 4, size=(16, 16))
     write_image_folder(tmp_path / "photos" / "b", 4, size=(16, 16), seed=1)
     (tmp_path / "photos" / "b" / "broken.png").write_bytes(b"not an image")
@@ -485,11 +475,6 @@ def test_fit_skips_unreadable_images_when_asked(tmp_path, capsys):
 
 
 def test_warnings_are_one_line_without_the_library_source(tmp_path):
-    try:
-        from tests.data_fixtures import write_image_folder
-    except ImportError:  # run from inside tests/
-        from data_fixtures import write_image_folder
-
     write_image_folder(tmp_path / "photos" / "a", 4, size=(16, 16))
     (tmp_path / "photos" / "a" / "broken.png").write_bytes(b"not an image")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

@@ -11,6 +11,11 @@ from ddc_tf.data import KNOWN_SOURCES, load_arrays
 from ddc_tf.data.newsgroups import NEWSGROUPS_FILE
 from ddc_tf.data.paths import DATA_DIR_ENV, REPO_ROOT
 
+try:
+    from tests.data_fixtures import write_image_folder
+except ImportError:  # run from inside tests/
+    from data_fixtures import write_image_folder
+
 SHARED_20NEWS = REPO_ROOT.parent / "shared" / "data" / NEWSGROUPS_FILE
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -150,11 +155,6 @@ def test_public_api():
 def test_which_sources_take_image_options_and_how_recorded_ones_merge(tmp_path, monkeypatch):
     from ddc_tf.data.sources import merge_load_options, takes_options
 
-    try:
-        from tests.data_fixtures import write_image_folder
-    except ImportError:  # run from inside tests/
-        from data_fixtures import write_image_folder
-
     write_image_folder(tmp_path / "photos" / "a", 2, size=(8, 8))
     (tmp_path / "data.npz").write_bytes(b"")
     image = {"image_size": [4, 4]}
@@ -179,11 +179,6 @@ def test_which_sources_take_image_options_and_how_recorded_ones_merge(tmp_path, 
 
 
 def test_image_folders_record_how_they_were_read(tmp_path):
-    try:
-        from tests.data_fixtures import write_image_folder
-    except ImportError:  # run from inside tests/
-        from data_fixtures import write_image_folder
-
     write_image_folder(tmp_path / "a", 2, size=(8, 8), mode="RGB")
     assert load_arrays(tmp_path).load_options == {"color": "rgb"}  # the colour found, no size given
     assert load_arrays(tmp_path, image_size=4, color="grayscale").load_options == {"color": "grayscale",

@@ -16,6 +16,7 @@ __all__ = [
     "at_least_two",
     "default_out",
     "explicit_image_options",
+    "flag_names",
     "check_image_flags",
     "image_options_for",
     "keras_verbosity",
@@ -155,13 +156,17 @@ def explicit_image_options(args: argparse.Namespace) -> dict[str, Any] | None:
     return options or None
 
 
+def flag_names(options: dict[str, Any]) -> str:
+    """The command-line flags of loader ``options``: ``"--image-size and --color"``."""
+    return " and ".join(f"--{key.replace('_', '-')}" for key in options)
+
+
 def check_image_flags(args: argparse.Namespace, options: dict[str, Any]) -> None:
     """A ValueError naming the flags when ``--data`` does not take the image ``options`` given."""
     from ddc_tf.data.sources import takes_options
 
     if options and not takes_options(args.data, options):
-        flags = " and ".join(f"--{key.replace('_', '-')}" for key in options)
-        raise ValueError(f"{flags}: only for image folders; {args.data} does not take them")
+        raise ValueError(f"{flag_names(options)}: only for image folders; {args.data} does not take them")
 
 
 def image_options_for(args: argparse.Namespace, model: str) -> dict[str, Any]:

@@ -130,14 +130,14 @@ def check_flags_apply(args: argparse.Namespace) -> None:
     (rather than dropping it without a word); ``args`` after the preset is applied."""
     from ddc_tf.options import MIN_VOTE_RUNS
 
-    trained = args.runs + refine_runs(args)
-    if args.vote_runs is not None and args.vote_runs > trained:
+    refined = refine_runs(args)
+    if args.vote_runs is not None and args.vote_runs > args.runs + refined:
         raise ValueError(f"--vote-runs {args.vote_runs} votes over more runs than are trained (--runs {args.runs} and "
-                         f"{refine_runs(args)} refined); give more runs or a smaller --vote-runs")
+                         f"{refined} refined); give more runs or a smaller --vote-runs")
     if args.distill_steps and args.runs < MIN_VOTE_RUNS:
         raise ValueError(f"--distill-steps fine-tunes on DDC-ENSEMBLE, which needs ≥ {MIN_VOTE_RUNS} runs "
                          f"(--runs {args.runs}); give more runs or drop it")
-    if refine_runs(args) == 0:
+    if refined == 0:
         for flag, value in (("--refine-steps", args.refine_steps), ("--refine-run-steps", args.refine_run_steps)):
             if value is not None:
                 raise ValueError(f"{flag} sets the refined runs, which are off here (--refine-runs 0, fewer than "

@@ -17,6 +17,7 @@ from ddc_tf.cli.common import (
     add_image_arguments,
     check_image_flags,
     explicit_image_options,
+    flag_names,
     image_options_for,
     load_with_options,
     positive_int,
@@ -61,8 +62,7 @@ def _export_data(args: argparse.Namespace) -> Any:
     if args.data is None:
         given = explicit_image_options(args)
         if given is not None:
-            flags = " and ".join(f"--{key.replace('_', '-')}" for key in given)
-            raise ValueError(f"{flags} set(s) how --data is read; give --data too, or drop it")
+            raise ValueError(f"{flag_names(given)} set(s) how --data is read; give --data too, or drop it")
         return None
     options = image_options_for(args, args.model)
     return load_with_options(args, options) if options else args.data

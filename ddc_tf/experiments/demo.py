@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ddc_tf.checks import is_positive_int
 from ddc_tf.options import DEFAULT_DISTILL_STEPS, default_neighbors, default_refine_runs, default_runs_at_once
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -62,7 +63,7 @@ def run_demo(out_dir: str | os.PathLike = "outputs/demo", steps: int | None = No
         "ddc_distilled": {acc, nmi} (the saved model), "kmeans": {acc, nmi},
         "seconds": float, "seconds_per_step": float}}``.
     """
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+    if steps is not None and not is_positive_int(steps):
         raise ValueError(f"steps={steps!r}: need a whole number ≥ 1, or None for each case's own budget")
     from ddc_tf import baselines, data
     from ddc_tf.experiments.tables import format_results_table

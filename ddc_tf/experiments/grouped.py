@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from ddc_tf.data import ArrayData
-from ddc_tf.experiments.resume import ChunkCheckpoint
+from ddc_tf.experiments.resume import ChunkCheckpoint, resumed_message
 from ddc_tf.experiments.training import (
     StopAfterSteps,
     PartitionStart,
@@ -134,8 +134,7 @@ def train_runs(
     checkpoint = ChunkCheckpoint(backup_dir, fingerprint) if backup_dir is not None else None
     done = checkpoint.restore(group) if checkpoint is not None else 0
     if done and verbose:
-        print(f"seeds {', '.join(str(s) for s in seeds)}: resumed from their backup after "
-              f"{min(done * chunk, config.steps)} of {config.steps} steps", flush=True)
+        print(resumed_message(list(seeds), done * chunk, config.steps), flush=True)
     neighbors = neighbors_for(data, config, neighbors)
     if not done:
         for member, seed in zip(members, seeds):

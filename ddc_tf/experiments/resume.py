@@ -27,7 +27,7 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["ChunkCheckpoint", "STATE_FILE", "seed_generators"]
+__all__ = ["ChunkCheckpoint", "STATE_FILE", "resumed_message", "seed_generators"]
 
 STATE_FILE = "state.json"
 
@@ -46,6 +46,14 @@ def seed_generators(model: keras.Model) -> list[keras.random.SeedGenerator]:
                 seen.add(id(generator))
                 found.append(generator)
     return found
+
+
+def resumed_message(seeds: list[int] | tuple[int, ...], done_steps: int, steps: int) -> str:
+    """What a run (or a group of runs) resumed from its backup prints: ``"seed 1: resumed from
+    its backup after 300 of 3000 steps"`` (``"seeds 0, 1: … their backup …"`` for a group)."""
+    whose = f"seed {seeds[0]}: resumed from its" if len(seeds) == 1 else \
+        f"seeds {', '.join(str(s) for s in seeds)}: resumed from their"
+    return f"{whose} backup after {min(done_steps, steps)} of {steps} steps"
 
 
 class ChunkCheckpoint(keras.callbacks.Callback):

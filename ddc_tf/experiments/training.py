@@ -28,7 +28,7 @@ from ddc_tf.data.neighbors import nearest_neighbors
 from ddc_tf.checks import non_negative_int, non_negative_number, positive_int
 from ddc_tf.experiments.distill import distill
 from ddc_tf.experiments.inference import infer, predict_assignments  # re-exported: part of this module's API
-from ddc_tf.experiments.resume import ChunkCheckpoint
+from ddc_tf.experiments.resume import ChunkCheckpoint, resumed_message
 from ddc_tf.models import METHODS, ClusteringModel
 from ddc_tf.models.base import parse_proportions
 from ddc_tf.options import LR_SCHEDULES, STRATEGIES  # the values of lr_schedule and strategy
@@ -500,8 +500,7 @@ def train_run(
     checkpoint = ChunkCheckpoint(backup_dir, fingerprint) if backup_dir is not None else None
     done = checkpoint.restore(model) if checkpoint is not None else 0
     if done and verbose:
-        print(f"seed {seed}: resumed from its backup after {min(done * chunk, config.steps)} of "
-              f"{config.steps} steps", flush=True)
+        print(resumed_message([seed], done * chunk, config.steps), flush=True)
     neighbors = neighbors_for(data, config, neighbors)
     if not done:
         prepare_start(model, data, config, seed, neighbors, start)
