@@ -35,37 +35,13 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
-import scipy.sparse as sp
 
-from common import stored_labelings, write_results
+from common import GRAPH_NEIGHBORS, modularity, neighbour_graph, stored_labelings, write_results
 from ddc_tf import selection
 from ddc_tf.data import load_arrays
-from ddc_tf.data.neighbors import nearest_neighbors
 from ddc_tf.evaluation import cluster_metrics
 
 STATISTICS = ("agreement", "pooled", "modularity", "run_modularity", "size_entropy")
-GRAPH_NEIGHBORS = 10
-
-
-def neighbour_graph(data, k: int = GRAPH_NEIGHBORS) -> sp.csr_matrix:
-    """The symmetric, unweighted k-nearest-neighbour graph of the inputs: ``(n, n)`` CSR of 0/1."""
-    found = nearest_neighbors(data, k)
-    n = found.shape[0]
-    directed = sp.csr_matrix((np.ones(found.size), (np.repeat(np.arange(n), k), found.reshape(-1))), shape=(n, n))
-    return ((directed + directed.T) > 0).astype(np.float64).tocsr()
-
-
-def modularity(graph: sp.csr_matrix, clusters: np.ndarray) -> float:
-    """Newman's modularity of ``clusters`` on ``graph``: Σ_c (e_c / 2m − (d_c / 2m)²), with e_c
-    twice the edges inside cluster c and d_c the sum of its points' degrees."""
-    _, codes = np.unique(clusters, return_inverse=True)
-    member = sp.csr_matrix((np.ones(codes.size), (np.arange(codes.size), codes.reshape(-1))))
-    total = graph.sum()
-    within = (member.T @ graph @ member).diagonal().sum() / total
-    volume = member.T @ np.asarray(graph.sum(axis=1)).ravel() / total
-    return float(within - np.sum(volume ** 2))
-
-
 def size_entropy(clusters: np.ndarray, k: int) -> float:
     """Entropy of the cluster sizes over log k: 1 when all k clusters are equal, 0 for one cluster."""
     shares = np.bincount(clusters, minlength=k) / clusters.size

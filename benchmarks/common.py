@@ -12,6 +12,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import scipy.sparse as sp
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -57,6 +58,31 @@ def stored_ensemble(folder: str | os.PathLike, first: int, runs: int, n_clusters
     from ddc_tf import selection
 
     return selection.ensemble(stored_labelings(folder, range(first, first + runs)), n_clusters, seed=first)
+
+
+#: Neighbours per point of the input graph that ``modularity`` scores partitions on.
+GRAPH_NEIGHBORS = 10
+
+
+def neighbour_graph(data, k: int = GRAPH_NEIGHBORS) -> sp.csr_matrix:
+    """The symmetric, unweighted k-nearest-neighbour graph of the inputs: ``(n, n)`` CSR of 0/1."""
+    from ddc_tf.data.neighbors import nearest_neighbors
+
+    found = nearest_neighbors(data, k)
+    n = found.shape[0]
+    directed = sp.csr_matrix((np.ones(found.size), (np.repeat(np.arange(n), k), found.reshape(-1))), shape=(n, n))
+    return ((directed + directed.T) > 0).astype(np.float64).tocsr()
+
+
+def modularity(graph: sp.csr_matrix, clusters: np.ndarray) -> float:
+    """Newman's modularity of ``clusters`` on ``graph``: Σ_c (e_c / 2m − (d_c / 2m)²), with e_c
+    twice the edges inside cluster c and d_c the sum of its points' degrees."""
+    _, codes = np.unique(clusters, return_inverse=True)
+    member = sp.csr_matrix((np.ones(codes.size), (np.arange(codes.size), codes.reshape(-1))))
+    total = graph.sum()
+    within = (member.T @ graph @ member).diagonal().sum() / total
+    volume = member.T @ np.asarray(graph.sum(axis=1)).ravel() / total
+    return float(within - np.sum(volume ** 2))
 
 
 class StepTimes(keras.callbacks.Callback):
