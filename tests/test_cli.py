@@ -114,6 +114,17 @@ def test_fit_without_labels_needs_clusters(tmp_path, capsys):
     assert "--clusters" in err and str(path) in err
 
 
+def test_fit_reads_a_npy_of_unlabeled_vectors(tmp_path, capsys):
+    path = tmp_path / "features.npy"
+    np.save(path, np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32))
+    code = main(["fit", "--data", str(path), "--clusters", "3", "--steps", "4", "--runs", "1",
+                 "--batch-size", "30", "--out", str(tmp_path / "o"), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    results = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert results["clusters"] == 3 and results["best"]["acc"] is None
+    assert np.load(tmp_path / "o" / "best_clusters.npy").shape == (60,)
+
+
 def test_missing_data_path_exits_2_naming_the_path(tmp_path, capsys):
     missing = tmp_path / "nowhere" / "data.npz"
     code = main(["fit", "--data", str(missing), "--steps", "1", "--out", str(tmp_path / "o"), "--quiet"])

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse
 
 from ddc_tf.data import load_arrays
-from ddc_tf.data.npz import load_npz, read_npz
+from ddc_tf.data.npz import load_npy, load_npz, read_npz
 
 
 def _csr_arrays(n=6, d=5, seed=0):
@@ -96,3 +96,52 @@ def test_truncated_and_missing_files(tmp_path):
         load_arrays(tmp_path / "gone.npz")
     with pytest.raises(FileNotFoundError, match="gone.npz"):
         load_npz(tmp_path / "gone.npz")
+
+
+def test_npy_vectors_and_images_load_without_labels(tmp_path):
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    np.save(tmp_path / "v.npy", x)
+    data = load_arrays(tmp_path / "v.npy", n_clusters=3)
+    assert data.kind == "vector" and data.y is None and data.raw_dtype == "float32" and data.scale == 1.0
+    np.testing.assert_array_equal(data.x, x)
+    pixels = np.random.default_rng(1).integers(0, 256, (4, 6, 6), dtype=np.uint8)
+    np.save(tmp_path / "i.npy", pixels)
+    images = load_npy(tmp_path / "i.npy")
+    assert images.kind == "image" and images.x.shape == (4, 6, 6, 1) and images.raw_dtype == "uint8"
+    np.testing.assert_allclose(images.x[..., 0], pixels / 255, rtol=1e-6)
+    # The same array as an .npz's x loads the same.
+    np.savez(tmp_path / "i.npz", x=pixels)
+    np.testing.assert_array_equal(load_arrays(tmp_path / "i.npz").x, images.x)
+
+
+@pytest.mark.parametrize(
+    "array, match",
+    [
+        (np.zeros(5), "the array has rank 1"),
+        (np.zeros((2, 2, 2, 2, 2)), "rank 5"),
+        (np.array([["a", "b"]]), "dtype <U1 is not numeric"),
+        (np.array([[1.0, np.nan]]), "NaN"),
+        (np.array([[{}]], dtype=object), "holds Python objects.*refused"),
+    ],
+)
+def test_npy_bad_content(tmp_path, array, match):
+    np.save(tmp_path / "bad.npy", array, allow_pickle=True)
+    with pytest.raises(ValueError, match=match) as info:
+        load_arrays(tmp_path / "bad.npy")
+    assert "bad.npy" in str(info.value)
+
+
+def test_npy_that_is_an_archive_or_missing_or_truncated(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.zeros((3, 2)))
+    (tmp_path / "a.npy").write_bytes((tmp_path / "a.npz").read_bytes())
+    with pytest.raises(ValueError, match="a.npy: an .npz archive under a .npy name"):
+        load_arrays(tmp_path / "a.npy")
+    np.save(tmp_path / "ok.npy", np.zeros((100, 20)))
+    blob = (tmp_path / "ok.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ValueError, match="cut.npy: not a readable .npy array"):
+        load_arrays(tmp_path / "cut.npy")
+    with pytest.raises(FileNotFoundError, match="gone.npy"):
+        load_npy(tmp_path / "gone.npy")
+    with pytest.raises(TypeError, match="label_key"):
+        load_arrays(tmp_path / "ok.npy", label_key="y")

@@ -1,4 +1,5 @@
-"""Bring-your-own `.npz` files: a dense `x` or a CSR matrix, optional labels.
+"""Bring-your-own NumPy files: an `.npz` with a dense `x` or a CSR matrix and optional labels,
+or a `.npy` holding the dense `x` alone (no labels).
 
 Layouts (keys of the archive):
 - dense: `x` of shape `(n, d)` (vectors), `(n, h, w)` or `(n, h, w, c)` (images,
@@ -7,7 +8,9 @@ Layouts (keys of the archive):
   ((data, indices, indptr), shape)`), loaded as sparse vectors and kept sparse.
 - labels: `y` by default, or any key named by `label_key` (e.g. `"y_root"`), 1-D integers.
 
-Archives are always opened with `allow_pickle=False`: object arrays are refused, nothing
+A `.npy` is one dense array laid out as `x` above; it has no labels.
+
+Files are always opened with `allow_pickle=False`: object arrays are refused, nothing
 is unpickled.
 """
 
@@ -28,7 +31,7 @@ from ddc_tf.data.arrays import (
     dense_vectors,
 )
 
-__all__ = ["CSR_KEYS", "load_npz", "read_npz"]
+__all__ = ["CSR_KEYS", "load_npy", "load_npz", "read_npz"]
 
 CSR_KEYS = ("data", "indices", "indptr", "shape")
 
@@ -132,6 +135,73 @@ def load_npz(
         arrays.close()
 
 
+def _dense(raw: np.ndarray, path: Path, what: str) -> tuple[np.ndarray, str, float, str]:
+    """A dense array as `(x float32, raw_dtype, scale, kind)`: images for rank 3/4, vectors for rank 2."""
+    if raw.ndim in (3, 4):
+        return (*dense_images(raw, path), "image")
+    if raw.ndim == 2:
+        return (*dense_vectors(raw, path), "vector")
+    raise ValueError(
+        f"{path}: {what} has rank {raw.ndim} (shape {raw.shape}); expected (n, d), "
+        "(n, h, w) or (n, h, w, c)"
+    )
+
+
+def load_npy(
+    path: str | os.PathLike,
+    *,
+    image_shape: Sequence[int] | None = None,
+    name: str | None = None,
+) -> ArrayData:
+    """Load a `.npy` file of dense inputs as unlabeled `ArrayData`.
+
+    Args:
+        path: the `.npy` file: `(n, d)` vectors, or `(n, h, w)` / `(n, h, w, c)` images
+            (channels last); uint8 is scaled by 1/255, as in an `.npz`.
+        image_shape: how to plot one vector as an image, e.g. `(8, 8)`.
+        name: the `ArrayData.name` (default: the path).
+
+    Returns:
+        `ArrayData` with `y=None`; labels need an `.npz` with a `y` array.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: not a readable `.npy` (an `.npz`, truncated, Python objects), or a rank
+            other than 2, 3 or 4.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such .npy file")
+    try:
+        raw = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        if "pickle" in str(err).lower():
+            raise ValueError(
+                f"{path}: holds Python objects, which need pickle; refused for safety "
+                "(save a plain numeric array)"
+            ) from err
+        raise ValueError(f"{path}: not a readable .npy array: {err}") from err
+    except (OSError, EOFError) as err:
+        raise ValueError(f"{path}: not a readable .npy array: {err}") from err
+    if not isinstance(raw, np.ndarray):
+        raw.close()
+        raise ValueError(f"{path}: an .npz archive under a .npy name; rename it to .npz")
+    if raw.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: dtype {raw.dtype} is not numeric; expected numbers (uint8 pixels or floats)")
+    x, raw_dtype, scale, kind = _dense(raw, path, "the array")
+    if kind == "image":
+        image_shape = x.shape[1:]
+    return ArrayData(
+        x=x,
+        y=None,
+        name=name or str(path),
+        kind=kind,
+        raw_dtype=raw_dtype,
+        scale=scale,
+        image_shape=tuple(int(s) for s in image_shape) if image_shape is not None else None,
+    )
+
+
 def _from_archive(
     arrays: _Archive,
     path: Path,
@@ -149,18 +219,7 @@ def _from_archive(
         x = as_float32_csr(*(arrays[k] for k in CSR_KEYS), where=path)
         raw_dtype, scale, kind = "float32", 1.0, "vector"
     elif "x" in arrays:
-        raw = arrays["x"]
-        if raw.ndim in (3, 4):
-            x, raw_dtype, scale = dense_images(raw, path)
-            kind = "image"
-        elif raw.ndim == 2:
-            x, raw_dtype, scale = dense_vectors(raw, path)
-            kind = "vector"
-        else:
-            raise ValueError(
-                f"{path}: 'x' has rank {raw.ndim} (shape {raw.shape}); expected (n, d), "
-                "(n, h, w) or (n, h, w, c)"
-            )
+        x, raw_dtype, scale, kind = _dense(arrays["x"], path, "'x'")
     else:
         partial = [k for k in CSR_KEYS if k in arrays]
         absent = [k for k in CSR_KEYS if k not in arrays]

@@ -2,7 +2,8 @@
 
 A `source` is either a name of `KNOWN_SOURCES` (matched case-insensitively, `-` read as
 `_`, so `"Fashion-MNIST"` works) or a path:
-- a `.npz` file (dense `x` or CSR arrays, see `ddc_tf.data.npz`);
+- a `.npz` file (dense `x` or CSR arrays, see `ddc_tf.data.npz`), or a `.npy` of dense inputs
+  without labels;
 - a folder of IDX files, or one `*-images-idx3-ubyte[.gz]` file (`ddc_tf.data.idx`);
 - a folder of images, flat or one sub-folder per class (`ddc_tf.data.images`).
 A name wins over a folder of the same name in the working directory; write `./mnist` to
@@ -22,7 +23,7 @@ from ddc_tf.data.arrays import ArrayData, check_n_clusters
 from ddc_tf.data.idx import is_idx_folder, load_idx_folder
 from ddc_tf.data.images import load_image_folder
 from ddc_tf.data.newsgroups import load_20news
-from ddc_tf.data.npz import load_npz
+from ddc_tf.data.npz import load_npy, load_npz
 from ddc_tf.data.pipeline import to_dataset
 from ddc_tf.data.reuters import load_reuters, load_reuters10k
 from ddc_tf.data.seals import load_seals, load_seals2
@@ -104,7 +105,7 @@ def load_arrays(
     """Load a data set into memory, validated once.
 
     Args:
-        source: a `KNOWN_SOURCES` name or a path (`.npz`, IDX folder/file, image folder).
+        source: a `KNOWN_SOURCES` name or a path (`.npz`, `.npy`, IDX folder/file, image folder).
         n_clusters: if given, the data must hold at least this many points.
         **options: passed to the source's loader (e.g. `n=`, `seed=` for `circles`,
             `label_key=` for `.npz`, `image_size=` for image folders, `data_dir=` for
@@ -132,17 +133,19 @@ def load_arrays(
             if isinstance(source, str) and os.sep not in source and not path.suffix:
                 raise ValueError(
                     f"unknown data set {source!r}: known names are {', '.join(KNOWN_SOURCES)}; "
-                    "or pass a path to an .npz file, an IDX folder or an image folder"
+                    "or pass a path to an .npz or .npy file, an IDX folder or an image folder"
                 )
             raise FileNotFoundError(f"{path}: no such file or folder")
         if path.is_file():
             if path.suffix.lower() == ".npz":
                 data = _call(load_npz, str(path), path, **options)
+            elif path.suffix.lower() == ".npy":
+                data = _call(load_npy, str(path), path, **options)
             elif "idx" in path.name and "images" in path.name:
                 data = _call(load_idx_folder, str(path), path, **options)
             else:
                 raise ValueError(
-                    f"{path}: unsupported file type; expected an .npz archive, an IDX images "
+                    f"{path}: unsupported file type; expected an .npz archive, a .npy array, an IDX images "
                     "file (*-images-idx3-ubyte[.gz]) or a folder"
                 )
         elif is_idx_folder(path):
