@@ -168,6 +168,49 @@ def test_the_same_data_under_another_name_reuses_the_runs(three_runs, monkeypatc
         run_protocol(other, cfg, runs=3, seed=SEED, out_dir=out, verbose=0)
 
 
+def test_an_interrupted_run_resumes_under_another_name_and_from_an_old_backup(tmp_path, capsys):
+    """The backup, like a finished run, belongs to the data's contents, not to its path's spelling;
+    a backup made when its key held the data's name is re-keyed and resumed; other contents are refused."""
+    import dataclasses
+
+    from ddc_tf.experiments.protocol import _backup_key, _config_signature
+    from ddc_tf.experiments.training import train_run
+    from ddc_tf.run_files import data_fingerprint
+    from test_training import Interrupt, InterruptAfter
+
+    data, cfg = blobs(), config(steps=30)
+    straight, _ = run_protocol(data, cfg, runs=1, seed=SEED, out_dir=None, verbose=0)
+    out = tmp_path / "renamed"
+    with pytest.raises(Interrupt):
+        run_protocol(dataclasses.replace(data, name="/abs/mine.npz"), cfg, runs=1, seed=SEED, out_dir=out,
+                     verbose=0, callbacks_for=lambda seed: [InterruptAfter(14)])
+    capsys.readouterr()
+    resumed, _ = run_protocol(dataclasses.replace(data, name="./mine.npz"), cfg, runs=1, seed=SEED, out_dir=out,
+                              verbose=1)
+    assert f"seed {SEED}: resumed from its backup after 12 of 30 steps" in capsys.readouterr().out
+    assert resumed["runs"][0]["loss"] == pytest.approx(straight["runs"][0]["loss"], abs=1e-5)
+
+    # A backup written under the key of earlier releases (the data's name inside it).
+    old = tmp_path / "old"
+    signature = _config_signature(data, cfg, None)
+    legacy = f"{data_fingerprint(data)}:{json.dumps(signature, sort_keys=True)}:{SEED}"
+    with pytest.raises(Interrupt):
+        train_run(data, cfg, SEED, verbose=0, callbacks=[InterruptAfter(14)],
+                  backup_dir=old / "runs" / f"seed_{SEED}" / "backup", fingerprint=legacy)
+    assert legacy != _backup_key(data_fingerprint(data), signature, [SEED], None)
+    capsys.readouterr()
+    run_protocol(data, cfg, runs=1, seed=SEED, out_dir=old, verbose=1)
+    assert f"seed {SEED}: resumed from its backup after 12 of 30 steps" in capsys.readouterr().out
+
+    other = tmp_path / "other"
+    with pytest.raises(Interrupt):
+        run_protocol(data, cfg, runs=1, seed=SEED, out_dir=other, verbose=0,
+                     callbacks_for=lambda seed: [InterruptAfter(14)])
+    with pytest.raises(ValueError, match="holds a backup of another run"):
+        run_protocol(dataclasses.replace(data, x=data.x + np.float32(1.0)), cfg, runs=1, seed=SEED,
+                     out_dir=other, verbose=0)
+
+
 def test_selectors_rank_the_same_runs_without_retraining(three_runs, monkeypatch):
     from ddc_tf import selection
 

@@ -48,6 +48,7 @@ from ddc_tf.models import ClusteringModel
 from ddc_tf.options import REFINE_START_STEPS, REFINED_RUN_STEPS
 from ddc_tf.experiments.distill import distill
 from ddc_tf.experiments.grouped import train_runs
+from ddc_tf.experiments.resume import rekey_backup
 from ddc_tf.experiments.training import (
     PartitionStart,
     TrainConfig,
@@ -195,8 +196,15 @@ def _finish_run(
     return record, clusters
 
 
-def _backup_key(fingerprint: str, signature: dict[str, Any], seeds: Sequence[int]) -> str:
-    return f"{fingerprint}:{json.dumps(signature, sort_keys=True)}:{':'.join(map(str, seeds))}"
+def _backup_key(fingerprint: str, signature: dict[str, Any], seeds: Sequence[int], backup_dir: Path | None) -> str:
+    """The key a backup is stored under: the data's contents, the configuration and the seeds, but
+    not the data's name, so ``./mine.npz`` resumes what ``/abs/mine.npz`` began (as a finished
+    run is reused, ``_load_finished``). A backup made when the key held the name is re-keyed."""
+    seeds_part = ":".join(map(str, seeds))
+    key = f"{fingerprint}:{json.dumps({**signature, 'data': None}, sort_keys=True)}:{seeds_part}"
+    if backup_dir is not None:
+        rekey_backup(backup_dir, f"{fingerprint}:{json.dumps(signature, sort_keys=True)}:{seeds_part}", key)
+    return key
 
 
 def _run_one(
@@ -219,10 +227,10 @@ def _run_one(
     if finished is not None:
         return (*finished, None)
     began = time.perf_counter()
+    backup = run_dir / "backup" if run_dir is not None else None
     model, history = train_run(
         data, config, seed, verbose=verbose, callbacks=callbacks_for(seed) if callbacks_for else [],
-        backup_dir=run_dir / "backup" if run_dir is not None else None,
-        fingerprint=_backup_key(fingerprint, signature, [seed]), neighbors=neighbor_graph(),
+        backup_dir=backup, fingerprint=_backup_key(fingerprint, signature, [seed], backup), neighbors=neighbor_graph(),
         start=start,
     )
     record, clusters = _finish_run(data, config, seed, model, history, time.perf_counter() - began, run_dir,
@@ -252,7 +260,7 @@ def _run_group(
         began = time.perf_counter()
         backup = out / f"backup_seeds_{'_'.join(map(str, todo))}" if out is not None else None
         results = train_runs(data, config, todo, verbose=verbose, backup_dir=backup,
-                             fingerprint=_backup_key(fingerprint, signature, todo), neighbors=neighbor_graph(),
+                             fingerprint=_backup_key(fingerprint, signature, todo, backup), neighbors=neighbor_graph(),
                              start=start)
         seconds = (time.perf_counter() - began) / len(todo)
         for seed, (model, history) in zip(todo, results):

@@ -27,7 +27,7 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["ChunkCheckpoint", "STATE_FILE", "resumed_message", "seed_generators"]
+__all__ = ["ChunkCheckpoint", "STATE_FILE", "rekey_backup", "resumed_message", "seed_generators"]
 
 STATE_FILE = "state.json"
 
@@ -54,6 +54,22 @@ def resumed_message(seeds: list[int] | tuple[int, ...], done_steps: int, steps: 
     whose = f"seed {seeds[0]}: resumed from its" if len(seeds) == 1 else \
         f"seeds {', '.join(str(s) for s in seeds)}: resumed from their"
     return f"{whose} backup after {min(done_steps, steps)} of {steps} steps"
+
+
+def rekey_backup(backup_dir: str | os.PathLike, old: str, new: str) -> None:
+    """Give a backup stored under the fingerprint ``old`` the fingerprint ``new`` (atomically),
+    so that a backup made before a change of key still resumes; any other backup is left as
+    it is (``ChunkCheckpoint.restore`` then refuses it if it is another run's)."""
+    state_path = Path(backup_dir) / STATE_FILE
+    try:
+        state = json.loads(state_path.read_text())
+    except (OSError, ValueError):
+        return  # none, or unreadable: restore() says so
+    if not isinstance(state, dict) or state.get("fingerprint") != old:
+        return
+    tmp = state_path.with_name(STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps({**state, "fingerprint": new}))
+    os.replace(tmp, state_path)
 
 
 class ChunkCheckpoint(keras.callbacks.Callback):
