@@ -1,14 +1,15 @@
-"""Argument checks shared across the package (a leaf: imports NumPy only)."""
+"""Argument checks and error summaries shared across the package (a leaf: imports NumPy only)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import math
+import re
 
 import numpy as np
 
-__all__ = ["is_positive_int", "non_negative_int", "non_negative_number", "positive_int"]
+__all__ = ["error_summary", "is_positive_int", "non_negative_int", "non_negative_number", "positive_int"]
 
 
 def is_positive_int(value: Any) -> bool:
@@ -40,3 +41,16 @@ def non_negative_number(value: Any, name: str) -> float:
     ):
         raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
     return float(value)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def error_summary(error: Exception) -> str:
+    """One line of a (Keras) exception: its first line that says what went wrong, without the
+    terminal colour codes and the "Exception encountered when calling …" / "Arguments received"
+    frames Keras wraps it in."""
+    lines = [line.strip() for line in _ANSI.sub("", str(error)).splitlines()]
+    useful = [line for line in lines if line and not line.startswith(("Exception encountered", "Arguments received", "•"))]
+    summary = useful[0] if useful else type(error).__name__
+    return summary if len(summary) <= 200 else summary[:197] + "..."

@@ -219,6 +219,50 @@ def test_custom_backbone_trains_and_round_trips_through_save(tmp_path):
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
+class LazyModelBackbone(keras.Model):
+    """A backbone written the usual Keras way: sub-layers made in __init__, built on first call,
+    no build() and no compute_output_shape()."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.first = keras.layers.Dense(12, activation="relu")
+        self.second = keras.layers.Dense(6)
+
+    def call(self, x, training=False):
+        return self.second(self.first(x))
+
+
+class LazyLayerBackbone(keras.layers.Layer):
+    """A layer with its own build() but no compute_output_shape()."""
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 5), initializer="glorot_uniform")
+
+    def call(self, x):
+        return keras.ops.relu(keras.ops.matmul(x, self.kernel))
+
+
+@pytest.mark.parametrize("backbone", [LazyModelBackbone, LazyLayerBackbone])
+def test_a_subclassed_backbone_without_build_or_output_shape_trains(backbone):
+    x, _ = blobs()
+    model = new_model(backbone=backbone(), hidden_units=8)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    history = model.fit(x, batch_size=20, epochs=2, verbose=0)  # built from the data inside fit
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert model.backbone.trainable_weights, "the backbone's weights exist and are trained"
+    assert model.predict(x, verbose=0).shape == (x.shape[0], K)
+
+
+def test_a_backbone_that_cannot_take_the_inputs_is_named():
+    class Broken(keras.layers.Layer):
+        def call(self, x):
+            return keras.ops.matmul(x, keras.ops.ones((3, 2)))  # expects 3 features
+
+    model = new_model(backbone=Broken(name="broken"))
+    with pytest.raises(ValueError, match=r"the backbone 'broken' cannot be called on inputs of shape \(None, 4\)"):
+        model.build((None, 4))
+
+
 # --------------------------------------------------------------------------- config
 def test_get_config_from_config_round_trip():
     model = new_model(

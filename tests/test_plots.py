@@ -163,11 +163,11 @@ def test_plot_draws_what_applies_to_a_model_of_sparse_vectors(tmp_path):
 
 
 def test_keras_errors_are_summarised_in_one_line():
-    from ddc_tf.viz.figures import _error_summary
+    from ddc_tf.checks import error_summary
 
     error = ValueError("Exception encountered when calling Sequential.call().\n\n\x1b[1mInput 0 of layer "
                        "'dense1' is incompatible with the layer\x1b[0m\n\nArguments received by Sequential.call():\n"
                        "  \u2022 inputs=tf.Tensor(shape=(5, 3))")
-    assert _error_summary(error) == "Input 0 of layer 'dense1' is incompatible with the layer"
-    assert _error_summary(RuntimeError("x" * 500)).endswith("...") and len(_error_summary(RuntimeError("x" * 500))) == 200
-    assert _error_summary(KeyError()) == "KeyError"
+    assert error_summary(error) == "Input 0 of layer 'dense1' is incompatible with the layer"
+    assert error_summary(RuntimeError("x" * 500)).endswith("...") and len(error_summary(RuntimeError("x" * 500))) == 200
+    assert error_summary(KeyError()) == "KeyError"

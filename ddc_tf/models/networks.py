@@ -23,6 +23,8 @@ from typing import Any, Literal, Sequence
 
 import keras
 
+from ddc_tf.checks import error_summary
+
 BackboneName = Literal["conv", "mlp"]
 BACKBONES: tuple[str, ...] = ("conv", "mlp")
 
@@ -149,9 +151,27 @@ def build_trunk(
     input_shape = (None, *tuple(input_shape)[1:])
     if backbone_name in BACKBONES:
         check_input_shape(backbone_name, input_shape[1:])
-    backbone.build(input_shape)
-    hidden_layer.build(backbone.compute_output_shape(input_shape))
+        backbone.build(input_shape)
+        hidden_layer.build(backbone.compute_output_shape(input_shape))
+        return input_shape
+    # A user's backbone may be a subclassed Model or Layer whose sub-layers are made in
+    # __init__ and built on their first call, without build() or compute_output_shape():
+    # a symbolic call creates every weight now (before the optimizer is built) and gives the shape.
+    try:
+        output = backbone(keras.KerasTensor(input_shape, dtype="float32"))
+    except Exception as error:
+        raise ValueError(
+            f"the backbone {backbone.name!r} cannot be called on inputs of shape {input_shape}: "
+            f"{error_summary(error)}"
+        ) from error
+    if not isinstance(output, keras.KerasTensor) or len(output.shape) < 2:
+        raise ValueError(
+            f"the backbone {backbone.name!r} must return one tensor of shape (batch, features...), "
+            f"got {output!r} for inputs of shape {input_shape}"
+        )
+    hidden_layer.build(output.shape)
     return input_shape
+
 
 
 def check_input_shape(backbone: str, input_shape: tuple) -> None:

@@ -6,13 +6,13 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ddc_tf.baselines import kmeans
+from ddc_tf.checks import error_summary
 from ddc_tf.viz import plots
 from ddc_tf.viz.guided_backprop import GuidedBackprop
 
@@ -59,17 +59,6 @@ def most_confident(probabilities: np.ndarray, n: int) -> np.ndarray:
     return np.asarray(order[: min(n, len(order))], dtype=np.int64)
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _error_summary(error: Exception) -> str:
-    """One line of a (Keras) exception: its first line that says what went wrong, without the
-    terminal colour codes and the "Exception encountered when calling …" / "Arguments received"
-    frames Keras wraps it in."""
-    lines = [line.strip() for line in _ANSI.sub("", str(error)).splitlines()]
-    useful = [line for line in lines if line and not line.startswith(("Exception encountered", "Arguments received", "•"))]
-    summary = useful[0] if useful else type(error).__name__
-    return summary if len(summary) <= 200 else summary[:197] + "..."
 
 
 def write_figures(
@@ -126,7 +115,7 @@ def write_figures(
             raise ValueError(f"the model cannot run on {data.name} inputs of shape {shape} "
                              f"(model expects {tuple(model_shape)})") from None
         raise ValueError(f"the model cannot run on {data.name} inputs of shape {shape}: "
-                         f"{_error_summary(error)}") from None
+                         f"{error_summary(error)}") from None
     clusters = probs.argmax(axis=1)
     written: dict[str, Path] = {}
     name = data.name
