@@ -36,6 +36,10 @@ def _load_public_api() -> None:
     globals().update({name: value for name, value in locals().items() if name in __all__})
 
 
+#: Sub-packages ``ddc_tf.<name>`` imports on first attribute access.
+_LAZY_SUBMODULES = ("baselines", "callbacks", "checks", "experiments", "models", "options", "run_files",
+                    "serving", "sklearn", "viz")
+
 #: ``python -m`` targets that run the command line (``ddc_tf.cli``'s ``__main__``, and ours).
 _COMMAND_LINE_MODULES = ("ddc_tf.cli", "ddc_tf.cli.__main__", "ddc_tf", "ddc_tf.__main__")
 
@@ -97,3 +101,12 @@ if _started_as_the_command_line():
 
 else:
     _load_public_api()
+
+    def __getattr__(name: str):
+        """The sub-packages not imported with the package (``ddc_tf.viz``, ``ddc_tf.sklearn``,
+        ``ddc_tf.serving``, ...), on first use, as the README writes them."""
+        if name in _LAZY_SUBMODULES:
+            import importlib
+
+            return importlib.import_module(f"ddc_tf.{name}")
+        raise AttributeError(f"module 'ddc_tf' has no attribute {name!r}")

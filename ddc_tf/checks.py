@@ -9,7 +9,10 @@ import re
 
 import numpy as np
 
-__all__ = ["error_summary", "is_positive_int", "non_negative_int", "non_negative_number", "positive_int"]
+__all__ = [
+    "error_summary", "is_positive_int", "loss_weights", "non_negative_int", "non_negative_number",
+    "positive_int", "positive_number",
+]
 
 
 def is_positive_int(value: Any) -> bool:
@@ -42,6 +45,28 @@ def non_negative_number(value: Any, name: str) -> float:
         raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
     return float(value)
 
+
+
+def _is_real(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+
+
+def positive_number(value: Any, name: str) -> float:
+    """``value`` as a ``float`` if it is a finite number > 0 (not a bool, not a string), else a
+    ValueError naming ``name``."""
+    if not _is_real(value) or not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def loss_weights(value: Any, name: str = "loss_weights") -> tuple[float, float, float]:
+    """The DDC loss weights ``(w1, w2, w3)``: three finite numbers ≥ 0, not all 0, else a
+    ValueError naming ``name``."""
+    items = tuple(value) if isinstance(value, (list, tuple, np.ndarray)) else None
+    if (items is None or len(items) != 3 or not all(_is_real(w) and math.isfinite(w) and w >= 0 for w in items)
+            or not any(items)):
+        raise ValueError(f"{name} must be three finite non-negative numbers, not all 0, got {value!r}")
+    return tuple(float(w) for w in items)
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

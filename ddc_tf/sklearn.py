@@ -24,11 +24,11 @@ from typing import Any, Sequence
 
 import numpy as np
 import scipy.sparse
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ddc_tf import selection
-from ddc_tf.checks import is_positive_int
+from ddc_tf.checks import is_positive_int, non_negative_int, positive_int
 from ddc_tf.data import ArrayData
 from ddc_tf.data.arrays import canonical_csr, check_float32_range
 from ddc_tf.experiments.protocol import run_protocol
@@ -39,14 +39,15 @@ from ddc_tf.options import DEFAULT_DISTILL_STEPS, default_neighbors, default_pre
 __all__ = ["DDCClustering"]
 
 
-class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
+class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """Deep Divergence-based Clustering as a scikit-learn estimator.
 
     Args:
         n_clusters: number of clusters k (≥ 2).
         method: ``"ddc"`` (default), ``"ot"`` or ``"dcan"`` (the sibling losses).
         backbone: ``"auto"`` (CNN for ``image_shape`` ≥ 16×16, else MLP), ``"conv"``, ``"mlp"``.
-        image_shape: ``(h, w, c)`` when each row of ``X`` is a flattened image.
+        image_shape: ``(h, w, c)`` (or ``(h, w)`` for one channel) when each row of ``X`` is a
+            flattened image.
         steps: training mini-batches per run.
         batch_size: points per mini-batch (the kernel's size); at most ``n``.
         runs: independent networks trained; the ``selector`` picks one without labels.
@@ -75,13 +76,17 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             clustering of the ``runs`` (DDC-ENSEMBLE) and are ranked with them
             (``run_protocol(refine_runs=)``; README: "Beating k-means", item 10); ``None``
             (default): as ``ddc-tf fit`` (``ddc_tf.options.default_refine_runs``: 3 for DDC).
+        pretrain_steps: ``method="ot"`` or ``"dcan"`` only: DDC steps that pre-train the
+            backbone first (``TrainConfig.pretrain_steps``); ``None`` (default): as ``ddc-tf fit``
+            (``ddc_tf.options.default_pretrain_steps``); 0: from scratch.
         learning_rate: Adam's rate; ``None``: 1e-3.
         rel_sigma, sigma_mode: the DDC kernel bandwidth (``ddc_tf.losses.bandwidth_sq``).
         proportions: the clusters' expected shares of the points: ``"uniform"`` (default) or k
             positive numbers (normalised). DDC: its size-aware ``l2``, for clusters of unequal
             size (README "Beating k-means", item 5); OT: the transport's column marginal
             (``None``: free); DCAN: the prior's mixture weights.
-        random_state: seed of the first run (run r uses ``random_state + r``); ``None``: 0.
+        random_state: seed of the first run (run r uses ``random_state + r``); ``None``: 0; a
+            ``numpy.random.RandomState`` or ``Generator``: a seed drawn from it.
         verbose: Keras ``fit`` verbosity.
 
     Attributes (after ``fit``):
@@ -109,6 +114,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         balance_weight: float | None = None,
         kmeans_init: int = 0,
         refine_runs: int | None = None,
+        pretrain_steps: int | None = None,
         learning_rate: float | None = None,
         rel_sigma: float = 0.15,
         sigma_mode: str = "reference",
@@ -129,6 +135,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.balance_weight = balance_weight
         self.kmeans_init = kmeans_init
         self.refine_runs = refine_runs
+        self.pretrain_steps = pretrain_steps
         self.learning_rate = learning_rate
         self.rel_sigma = rel_sigma
         self.sigma_mode = sigma_mode
@@ -153,14 +160,35 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             check_float32_range(X, x, "X")
             kind = "vector"
             if self.image_shape is not None:
-                shape = tuple(int(s) for s in self.image_shape)
-                if len(shape) != 3 or math.prod(shape) != x.shape[1]:
+                shape = self._image_shape()
+                if math.prod(shape) != x.shape[1]:
                     raise ValueError(
-                        f"image_shape={self.image_shape!r} does not hold a row of {x.shape[1]} values"
+                        f"image_shape={self.image_shape!r} holds {math.prod(shape)} values per image; "
+                        f"the rows of X hold {x.shape[1]}"
                     )
                 x = x.reshape((x.shape[0], *shape))
                 kind = "image"
         return ArrayData(x=x, y=None, name="X", kind=kind, raw_dtype="float32", scale=1.0)
+
+    def _image_shape(self) -> tuple[int, int, int]:
+        """``image_shape`` as ``(h, w, c)``; ``(h, w)`` is one channel."""
+        shape = tuple(self.image_shape) if isinstance(self.image_shape, (list, tuple)) else ()
+        if len(shape) == 2:
+            shape = (*shape, 1)
+        if len(shape) != 3 or not all(is_positive_int(d) for d in shape):
+            raise ValueError(f"image_shape={self.image_shape!r}: expected (h, w) or (h, w, channels) of positive integers")
+        return tuple(int(d) for d in shape)
+
+    def _first_seed(self) -> int:
+        """``random_state`` as the first run's seed: an integer ≥ 0 as given, ``None`` → 0, a
+        ``numpy.random.RandomState`` or ``Generator`` → a seed drawn from it."""
+        if self.random_state is None:
+            return 0
+        if isinstance(self.random_state, (np.random.RandomState, np.random.Generator)):
+            draw = self.random_state.randint if isinstance(self.random_state, np.random.RandomState) \
+                else self.random_state.integers
+            return int(draw(2**31 - 1))
+        return non_negative_int(self.random_state, "random_state", " (or None, or a numpy RandomState)")
 
     def _config(self, data: ArrayData) -> TrainConfig:
         if self.method not in METHODS:
@@ -170,7 +198,7 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             n_clusters=self.n_clusters,
             backbone=self.backbone,
             steps=self.steps,
-            batch_size=min(int(self.batch_size), n),
+            batch_size=min(positive_int(self.batch_size, "batch_size"), n),
             learning_rate=self.learning_rate,
             rel_sigma=self.rel_sigma,
             sigma_mode=self.sigma_mode,
@@ -178,7 +206,8 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             method=self.method,
             neighbors=(self.neighbors if self.neighbors is not None
                        else default_neighbors(self.method, backbone, n)),
-            pretrain_steps=default_pretrain_steps(self.method, self.steps),
+            pretrain_steps=(default_pretrain_steps(self.method, self.steps) if self.pretrain_steps is None
+                            else self.pretrain_steps),
             balance_weight=self.balance_weight,
             kmeans_init=self.kmeans_init,
         )
@@ -191,8 +220,9 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"n_clusters={self.n_clusters!r}: need an integer in [2, n_samples={data.n}]")
         if not is_positive_int(self.runs):
             raise ValueError(f"runs={self.runs!r}: need a whole number ≥ 1 (independent networks to train)")
+        selection.check_selector(self.selector)  # also with runs=1, where it picks nothing
         config = self._config(data)
-        seed = 0 if self.random_state is None else int(self.random_state)
+        seed = self._first_seed()
         if self.runs > 1:
             self.results_, self.model_ = run_protocol(
                 data, config, runs=int(self.runs), seed=seed, verbose=self.verbose,
@@ -221,6 +251,11 @@ class DDCClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         """The hidden representation ``(n, hidden_units)`` float32 (what the kernel sees)."""
         check_is_fitted(self, "model_")
         return infer(self.model_, self._arrays(X, reset=False), hidden=True)
+
+    @property
+    def _n_features_out(self) -> int:
+        """Columns of ``transform``'s output (for ``get_feature_names_out`` and ``set_output``)."""
+        return int(self.model_.hidden_units)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

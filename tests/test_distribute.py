@@ -171,6 +171,14 @@ def _worker() -> dict:  # pragma: no cover - runs in the subprocess
         "loss": history["loss"],
         "kernel": model.kernel,
     }
+
+    # The usual tf.distribute pattern: made and compiled in the scope, not built, fit outside it
+    # (fit builds the weights from the data, in the model's strategy).
+    with strategy.scope():
+        unbuilt = DDC(n_clusters=3, backbone="mlp", hidden_units=16)
+        unbuilt.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = unbuilt.fit(sibling_ds.repeat(), epochs=1, steps_per_epoch=2, verbose=0)
+    report["unbuilt_fit_outside_scope"] = [float(v) for v in history.history["loss"]]
     return report
 
 
@@ -275,6 +283,12 @@ def test_kernel_option() -> None:
     with pytest.raises(ValueError, match="kernel"):
         DDC(n_clusters=3, backbone="mlp", kernel="sharded")
     assert DDC(n_clusters=3, backbone="mlp").get_config()["kernel"] == "global"
+
+
+@pytest.mark.slow
+def test_a_model_made_in_the_scope_fits_outside_it_unbuilt(report: dict) -> None:
+    losses = report["unbuilt_fit_outside_scope"]
+    assert len(losses) == 1 and np.isfinite(losses[0])
 
 
 if __name__ == "__main__":  # the subprocess

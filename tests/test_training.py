@@ -349,8 +349,10 @@ def test_siblings_can_start_from_a_ddc_trained_backbone():
     data = small_vectors()
     with pytest.raises(ValueError, match="pretrain_steps applies"):
         config(pretrain_steps=5)
-    with pytest.raises(ValueError, match="pretrain_steps"):
-        config(method="ot", pretrain_steps=0)
+    assert config(method="ot", pretrain_steps=0).pretrain_steps is None  # 0 = from scratch, as on the CLI
+    assert config(pretrain_steps=0).pretrain_steps is None  # and so allowed for DDC
+    with pytest.raises(ValueError, match="pretrain_steps must be an integer ≥ 0"):
+        config(method="ot", pretrain_steps=-1)
     cfg = config(method="dcan", steps=4, pretrain_steps=6)
     assert cfg.to_dict()["pretrain_steps"] == 6 and "pretrain_steps" not in config(method="dcan").to_dict()
     keras.utils.set_random_seed(2)

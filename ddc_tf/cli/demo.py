@@ -35,5 +35,5 @@ def register(subparsers: Any) -> None:
         ),
     )
     demo.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
-    demo.add_argument("--steps", type=positive_int, default=None, help="train every run this many steps instead (a quick check)")
+    demo.add_argument("--steps", type=positive_int, default=None, help="train every run this many steps instead, and distil and start refined runs for at most as many (a quick check)")
     demo.set_defaults(func=run)

@@ -26,6 +26,7 @@ __all__ = [
     "canonical_csr",
     "dense_images",
     "dense_vectors",
+    "require_array_data",
 ]
 
 KINDS = ("image", "vector")
@@ -148,6 +149,18 @@ class ArrayData:
             f"input_shape={self.input_shape}{sparse}, n_classes={self.n_classes}, "
             f"raw_dtype={self.raw_dtype!r}, scale={self.scale:g})"
         )
+
+
+def require_array_data(value: Any, name: str = "data") -> "ArrayData":
+    """``value`` if it is an :class:`ArrayData`, else a TypeError saying how to make one."""
+    if not isinstance(value, ArrayData):
+        raise TypeError(
+            f"{name} must be a ddc_tf.data.ArrayData — ddc_tf.data.load_arrays(source), or "
+            "ArrayData(x=..., y=None, name=..., kind='vector', raw_dtype='float32', scale=1.0) — "
+            f"got {type(value).__module__}.{type(value).__qualname__}; plain arrays go to DDC.fit(x) "
+            "or ddc_tf.sklearn.DDCClustering"
+        )
+    return value
 
 
 def check_finite(values: np.ndarray, where: str | os.PathLike) -> None:

@@ -23,7 +23,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 
 from ddc_tf.checks import positive_int
-from ddc_tf.data.arrays import ArrayData
+from ddc_tf.data.arrays import ArrayData, require_array_data
 
 __all__ = ["NEIGHBOR_METRICS", "check_neighbors", "nearest_neighbors", "neighbor_metric"]
 
@@ -55,6 +55,7 @@ def nearest_neighbors(data: ArrayData, k: int, *, metric: str = "auto", n_jobs: 
     Returns:
         ``(n, k)`` int64 row indices, nearest first.
     """
+    require_array_data(data)
     k = positive_int(k, "k (neighbours per point)")
     n = data.n
     if k >= n:

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from ddc_tf.checks import positive_int
-from ddc_tf.data.arrays import ArrayData
+from ddc_tf.data.arrays import ArrayData, require_array_data
 from ddc_tf.data.neighbors import check_neighbors
 
 __all__ = ["INPUTS_KEY", "NEIGHBORS_KEY", "to_dataset"]
@@ -108,6 +108,7 @@ def to_dataset(
         >>> ds = to_dataset(load_arrays("digits"), batch_size=100)
         >>> x, y = next(iter(ds))  # (100, 64) float32, (100,) int64
     """
+    require_array_data(data)
     batch_size = positive_int(batch_size, "batch_size")
     n = data.n
     if drop_remainder and not repeat and batch_size > n:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ddc_tf.checks import is_positive_int
-from ddc_tf.options import DEFAULT_DISTILL_STEPS, default_neighbors, default_refine_runs, default_runs_at_once
+from ddc_tf.options import DEFAULT_DISTILL_STEPS, REFINE_START_STEPS, default_neighbors, default_refine_runs, default_runs_at_once
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -56,7 +56,9 @@ def run_demo(out_dir: str | os.PathLike = "outputs/demo", steps: int | None = No
 
     Args:
         out_dir: output folder (one sub-folder per data set, plus ``summary.json``).
-        steps: override every case's step budget (for quick checks).
+        steps: override every case's step budget (for quick checks): every run, refined runs
+            included, trains this many steps, and the distillation and the refined runs' start
+            at most as many.
 
     Returns:
         ``{source: {"ddc": {acc, nmi}, "ddc_vote": {acc, nmi}, "ddc_ensemble": {acc, nmi},
@@ -84,7 +86,8 @@ def run_demo(out_dir: str | os.PathLike = "outputs/demo", steps: int | None = No
         print(f"\n=== {case.source}: {case.runs} runs × {config.steps} steps ===", flush=True)
         start = time.perf_counter()
         results, _ = run_protocol(arrays, config, runs=case.runs, out_dir=out / case.source, verbose=0,
-                                  progress=True, distill_steps=DEFAULT_DISTILL_STEPS,
+                                  progress=True, distill_steps=min(DEFAULT_DISTILL_STEPS, config.steps),
+                                  refine_steps=min(REFINE_START_STEPS, config.steps),
                                   runs_at_once=default_runs_at_once(case.runs),
                                   refine_runs=default_refine_runs(config.method, case.runs))
         seconds = time.perf_counter() - start

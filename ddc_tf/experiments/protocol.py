@@ -43,6 +43,7 @@ from ddc_tf import baselines as baseline_methods
 from ddc_tf import evaluation, run_files, selection
 from ddc_tf.checks import non_negative_int, positive_int
 from ddc_tf.data import ArrayData
+from ddc_tf.data.arrays import require_array_data
 from ddc_tf.data.neighbors import nearest_neighbors
 from ddc_tf.models import ClusteringModel
 from ddc_tf.options import REFINE_START_STEPS, REFINED_RUN_STEPS
@@ -426,8 +427,8 @@ def run_protocol(
         ``loss_acc_spearman``, ``best_acc_rank`` of the lowest-loss run and
         ``chosen_acc_rank`` of the pick; None without labels).
     """
-    if runs < 1:
-        raise ValueError(f"runs must be ≥ 1, got {runs}")
+    require_array_data(data)
+    positive_int(runs, "runs")
     non_negative_int(distill_steps, "distill_steps")
     if distill_steps and config.strategy != "none":
         raise ValueError("distillation runs on one device: use distill_steps=0 with a tf.distribute strategy")

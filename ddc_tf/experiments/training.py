@@ -20,12 +20,14 @@ from typing import Any, Mapping, Sequence
 
 import keras
 import numpy as np
+import scipy.sparse
 
 from ddc_tf import baselines, losses
 from ddc_tf.models import networks
 from ddc_tf.data import ArrayData, to_dataset
+from ddc_tf.data.arrays import check_finite, require_array_data
 from ddc_tf.data.neighbors import nearest_neighbors
-from ddc_tf.checks import non_negative_int, non_negative_number, positive_int
+from ddc_tf.checks import loss_weights, non_negative_int, non_negative_number, positive_int, positive_number
 from ddc_tf.experiments.distill import distill
 from ddc_tf.experiments.inference import infer, predict_assignments  # re-exported: part of this module's API
 from ddc_tf.experiments.resume import ChunkCheckpoint, resumed_message
@@ -105,7 +107,7 @@ class TrainConfig:
         pretrain_steps: ``"ot"``/``"dcan"`` only: first train DDC (same backbone, hidden
             width, seed and batches) for this many steps and start the sibling's backbone and
             hidden head from its weights (the pretrained feature extractor DCAN's author
-            recommends); ``None`` = from scratch.
+            recommends); ``None`` or 0 = from scratch.
         model_options: further keyword arguments of the method's constructor, for the
             settings this config has no field for (e.g. ``{"reconstruction_weight": 0.3}``
             or ``{"iterations": 100}`` for ``"ot"``; ``{"separation": 3.0}`` for ``"dcan"``).
@@ -171,9 +173,11 @@ class TrainConfig:
             raise ValueError(f"sigma_mode={self.sigma_mode!r}; expected one of {losses.SIGMA_MODES}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be ≥ 2 (the kernel needs pairs), got {self.batch_size}")
-        if self.learning_rate is not None and not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        self.loss_weights = tuple(float(w) for w in self.loss_weights)
+        if self.learning_rate is not None:
+            self.learning_rate = positive_number(self.learning_rate, "learning_rate")
+        self.rel_sigma = positive_number(self.rel_sigma, "rel_sigma")
+        self.loss_weights = loss_weights(self.loss_weights)
+        check_backbone_name(self.backbone)
         for name in ("clipnorm", "weight_decay"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
@@ -182,10 +186,10 @@ class TrainConfig:
             raise ValueError(f"input_dropout must be a number in [0, 1), got {self.input_dropout!r}")
         if self.input_dropout and self.method != "ddc":
             raise ValueError("input_dropout applies to method 'ddc' only")
-        if self.pretrain_steps is not None:
-            if self.method == "ddc":
-                raise ValueError("pretrain_steps applies to methods 'ot' and 'dcan' (their backbone starts from DDC's)")
-            positive_int(self.pretrain_steps, "pretrain_steps")
+        if self.pretrain_steps is not None:  # 0, as on the command line, is None: from scratch
+            self.pretrain_steps = non_negative_int(self.pretrain_steps, "pretrain_steps") or None
+        if self.pretrain_steps is not None and self.method == "ddc":
+            raise ValueError("pretrain_steps applies to methods 'ot' and 'dcan' (their backbone starts from DDC's)")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule={self.lr_schedule!r}; expected one of {LR_SCHEDULES}")
         if self.strategy not in STRATEGIES:
@@ -272,11 +276,16 @@ def check_model_options(method: str, options: Mapping[str, Any]) -> dict[str, An
     return checked
 
 
+def check_backbone_name(backbone: Any) -> None:
+    """A ValueError unless ``backbone`` is ``"auto"`` or a paper backbone's name."""
+    if backbone != "auto" and backbone not in networks.BACKBONES:
+        raise ValueError(f"backbone={backbone!r}; expected 'auto' or one of {networks.BACKBONES}")
+
+
 def resolve_backbone(backbone: str, data: ArrayData) -> str:
     """``"auto"`` → ``"conv"`` for images of at least 16×16, ``"mlp"`` otherwise."""
     if backbone != "auto":
-        if backbone not in networks.BACKBONES:
-            raise ValueError(f"backbone={backbone!r}; expected 'auto' or one of {networks.BACKBONES}")
+        check_backbone_name(backbone)
         return backbone
     shape = data.input_shape
     if data.kind == "image" and len(shape) == 3 and min(shape[:2]) >= networks.MIN_CONV_SIZE:
@@ -407,8 +416,11 @@ def calls_of(model: keras.Model, steps: int) -> Any:
 
 
 def check_trainable(data: ArrayData, config: TrainConfig) -> None:
-    """A clear error when ``data`` is too small for ``config`` (fewer points than clusters,
-    or than one batch when partial batches are dropped)."""
+    """A clear error when ``data`` is not an ``ArrayData``, holds NaN or Inf, or is too small
+    for ``config`` (fewer points than clusters, or than one batch when partial batches are
+    dropped)."""
+    require_array_data(data)
+    check_finite(data.x.data if scipy.sparse.issparse(data.x) else data.x, data.name)
     if data.n < config.n_clusters:
         raise ValueError(f"{data.name}: {data.n} points but {config.n_clusters} clusters")
     if config.drop_remainder and data.n < config.batch_size:

@@ -21,6 +21,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from ddc_tf.checks import positive_number
 from ddc_tf.options import DEFAULT_REL_SIGMA, DEFAULT_SIGMA_MODE, SIGMA_MODES, SigmaMode  # noqa: F401
 
 #: Floor on σ² so a batch of identical points does not divide by zero.
@@ -160,8 +161,8 @@ def bandwidth_sq(
     """
     if sigma_mode not in SIGMA_MODES:
         raise ValueError(f"sigma_mode={sigma_mode!r}; expected one of {SIGMA_MODES}")
-    if not rel_sigma > 0:
-        raise ValueError(f"rel_sigma must be > 0, got {rel_sigma!r}")
+    if not tf.is_tensor(rel_sigma):
+        rel_sigma = positive_number(rel_sigma, "rel_sigma")
     d = tf.stop_gradient(_as_float32(dists_sq))
     if sigma_mode == "paper":
         sigma = rel_sigma * upper_triangle_median(tf.sqrt(d))

@@ -30,9 +30,12 @@ import math
 from typing import Any, ClassVar, Sequence
 
 import keras
+import numpy as np
+import scipy.sparse
 import tensorflow as tf
 
-from ddc_tf.checks import non_negative_number, positive_int
+from ddc_tf.checks import is_positive_int, non_negative_number, positive_int
+from ddc_tf.data.arrays import check_finite
 from ddc_tf.data.pipeline import INPUTS_KEY, NEIGHBORS_KEY
 from ddc_tf.losses.reconstruction import relative_reconstruction_error
 from ddc_tf.models import networks
@@ -48,10 +51,9 @@ __all__ = [
 
 
 def check_n_clusters(n_clusters: Any) -> int:
-    """``n_clusters`` as an int, or a ValueError unless it is an integer ≥ 2."""
-    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, float)) or (
-        int(n_clusters) != n_clusters or n_clusters < 2
-    ):
+    """``n_clusters`` as an int, or a ValueError unless it is a Python or NumPy integer ≥ 2
+    (``y.max() + 1`` works; ``3.0`` does not, as everywhere else in the package)."""
+    if not is_positive_int(n_clusters) or n_clusters < 2:
         raise ValueError(f"n_clusters must be an integer ≥ 2, got {n_clusters!r}")
     return int(n_clusters)
 
@@ -245,9 +247,15 @@ class ClusteringModel(keras.Model):
             x, self.decoder(code, training=training), self.input_variance, training=training
         )
 
-    def _built_for(self, x: tf.Tensor) -> None:
+    def _built_for(self, x: Any) -> tf.Tensor:
+        """``x`` as a tensor (a scipy sparse batch densified, as ``fit`` and ``predict`` read it),
+        after building the model for its shape if needed."""
+        if scipy.sparse.issparse(x):
+            x = x.toarray()
+        x = tf.convert_to_tensor(x) if isinstance(x, np.ndarray) else x
         if not self.built:  # fit() with the TF backend builds in the first trace
             self.build(x.shape)
+        return x
 
     # ----------------------------------------------------------------- forward
     def trunk(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
@@ -266,12 +274,16 @@ class ClusteringModel(keras.Model):
         return tf.nn.softmax(tf.cast(self.hidden_and_logits(x, training=training)[1], tf.float32), axis=1)
 
     def embed(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """The hidden representation ``(batch, hidden_units)`` in float32."""
+        """The hidden representation ``(batch, hidden_units)`` in float32 (``x``: a batch of
+        inputs, a tensor, an array or a scipy sparse matrix)."""
+        x = self._built_for(x)
         return tf.cast(self.trunk(x, training=training), tf.float32)
 
     def loss_terms(self, x: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
         """The unsupervised loss of one batch: float32 scalars ``total``, ``l1``, ``l2``,
-        ``l3`` (see ``TERM_DESCRIPTIONS``) and what the extra metrics track."""
+        ``l3`` (see ``TERM_DESCRIPTIONS``) and what the extra metrics track — not all scalars:
+        ``OTClustering``'s also holds the batch's ``assignments`` ``(m, k)`` and its column
+        potential ``g`` ``(k,)`` (or None); take the scalars with ``terms[name]`` by name."""
         raise NotImplementedError
 
     # ----------------------------------------------------------------- training
@@ -296,11 +308,21 @@ class ClusteringModel(keras.Model):
         """``keras.Model.fit``; an unbuilt model is first built from ``x``'s shape (a
         ``tf.data.Dataset``'s element spec or an array's shape), so that callbacks which
         need weights at the start of training (``BackupAndRestore``) work. ``shuffle``
-        defaults to False for a ``tf.data.Dataset`` (which shuffles itself)."""
+        defaults to False for a ``tf.data.Dataset`` (which shuffles itself). A NumPy or
+        scipy-sparse ``x`` holding NaN or Inf, or fewer points than clusters, is refused (one
+        such value makes every weight NaN); a dataset's values are not read ahead
+        (``ddc_tf.data`` checks them on loading)."""
+        if isinstance(x, np.ndarray) or scipy.sparse.issparse(x):
+            check_finite(x.data if scipy.sparse.issparse(x) else x, "x")
+            if x.shape[0] < self.n_clusters:
+                raise ValueError(f"x: {x.shape[0]} points, fewer than the {self.n_clusters} clusters")
         if not self.built:
             shape = input_shape_of(x)
             if shape is not None:
-                self.build(shape)
+                # In the strategy the model was made in (the usual tf.distribute pattern makes
+                # and compiles it in strategy.scope() and calls fit outside), as Keras would.
+                with self.distribute_strategy.scope():
+                    self.build(shape)
         if isinstance(x, tf.data.Dataset) and len(args) < 8:  # shuffle not given by position
             # A dataset shuffles itself; Keras ignores shuffle=True for it, with a warning.
             kwargs.setdefault("shuffle", False)
@@ -389,7 +411,7 @@ class ClusteringModel(keras.Model):
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         x, neighbors = split_neighbors(_inputs_of(data))
-        self._built_for(x)
+        x = self._built_for(x)
         if not self.optimizer.built:
             self.optimizer.build(self.trainable_variables)
         self.before_train_step(x)
@@ -409,7 +431,7 @@ class ClusteringModel(keras.Model):
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
         x, _ = split_neighbors(_inputs_of(data))  # the score is the loss of the points themselves
-        self._built_for(x)
+        x = self._built_for(x)
         return self.update_metrics(self.loss_terms(x, training=False))
 
     def predict_step(self, data: Any) -> tf.Tensor:

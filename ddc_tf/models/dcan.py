@@ -299,7 +299,7 @@ class DCAN(ClusteringModel):
             (ABC loss), "objective" (the encoder's loss), "encoder_loss", "d_accuracy",
             ...}``.
         """
-        self._built_for(x)
+        x = self._built_for(x)
         z = self.latent(x, training=training)
         prior = self.sample_prior(tf.shape(x)[0], seeds=_EVAL_SEEDS)
         fake_logits = self.discriminator(z, training=False)
@@ -370,7 +370,7 @@ class DCAN(ClusteringModel):
         each point to its neighbour (``neighbors``, row by row) over ``2σ²``; the encoder's
         objective gains ``neighbor_weight · neighbors``. Points and neighbours are encoded
         in one pass; the discriminator sees the points only."""
-        self._built_for(x)
+        x = self._built_for(x)
         both, m = self.paired_inputs(x, neighbors)
         z = self.latent(both, training=True)
         terms = self._adversarial_terms(x, z[:m], tape)

@@ -15,14 +15,14 @@ Example:
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar, Sequence
 
 import keras
 import tensorflow as tf
 
 from ddc_tf import losses
-from ddc_tf.checks import non_negative_number
+from ddc_tf import checks
+from ddc_tf.checks import non_negative_number, positive_number
 from ddc_tf.models import networks
 from ddc_tf.models.base import ClusteringModel, num_replicas, parse_proportions
 
@@ -120,20 +120,9 @@ class DDC(ClusteringModel):
         self.balance_tracker = keras.metrics.Mean(name="balance")
         if sigma_mode not in losses.SIGMA_MODES:
             raise ValueError(f"sigma_mode={sigma_mode!r}; expected one of {losses.SIGMA_MODES}")
-        if not (math.isfinite(rel_sigma) and rel_sigma > 0):
-            raise ValueError(f"rel_sigma must be a finite number > 0, got {rel_sigma!r}")
-        loss_weights = tuple(float(w) for w in loss_weights)
-        if (
-            len(loss_weights) != 3
-            or not all(math.isfinite(w) and w >= 0 for w in loss_weights)
-            or not any(loss_weights)
-        ):
-            raise ValueError(
-                f"loss_weights must be three finite non-negative numbers, not all 0, got {loss_weights}"
-            )
-        self.rel_sigma = float(rel_sigma)
+        self.rel_sigma = positive_number(rel_sigma, "rel_sigma")
         self.sigma_mode = sigma_mode
-        self.loss_weights = loss_weights
+        self.loss_weights = checks.loss_weights(loss_weights)
         shares = parse_proportions(proportions, self.n_clusters, allow_free=False)
         #: None for uniform proportions (the paper's l2, computed exactly as before).
         self.proportions = None if isinstance(proportions, str) else shares
@@ -195,7 +184,7 @@ class DDC(ClusteringModel):
         which the base ``train_step``'s division by R makes dL/dθ ("local": the mean of
         the replicas' gradients; checked numerically in tests/test_distribute.py).
         """
-        self._built_for(x)
+        x = self._built_for(x)
         hidden, logits = self.hidden_and_logits(x, training=training)
         return self._terms(hidden, self.softmax(logits))
 
@@ -208,7 +197,7 @@ class DDC(ClusteringModel):
         balance_weight · balance`` (the last only when ``balance_weight`` > 0). Points and
         neighbours go through the network in one pass (so batch norm sees both); the kernel
         and the balance are the points' own."""
-        self._built_for(x)
+        x = self._built_for(x)
         both, m = self.paired_inputs(x, neighbors)
         hidden, logits = self.hidden_and_logits(both, training=True)
         assignments = self.softmax(logits)

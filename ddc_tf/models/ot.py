@@ -293,7 +293,7 @@ class OTClustering(ClusteringModel):
             (this batch's size error, 0 if free), "entropy" (mean row entropy of the
             assignments), "assignments" (m, k), "g" (k,) or None}``.
         """
-        self._built_for(x)
+        x = self._built_for(x)
         return self._terms(x, self.latent(x, training=training), training)
 
     def neighbor_training_terms(
@@ -303,7 +303,7 @@ class OTClustering(ClusteringModel):
         mean squared embedding distance of each point to its neighbour (``neighbors``, row
         by row); the objective is ``total + neighbor_weight · neighbors``. Points and
         neighbours are embedded in one pass (the normaliser's batch holds both)."""
-        self._built_for(x)
+        x = self._built_for(x)
         both, m = self.paired_inputs(x, neighbors)
         z = self.latent(both, training=True)
         terms = self._terms(x, z[:m], training=True)
