@@ -154,3 +154,27 @@ def test_demo_steps_also_bound_the_distillation_and_the_refined_start(monkeypatc
         demo.run_demo(tmp_path)  # the demo's own budget keeps the CLI's 300 and 300
     assert seen == [(1500, 300, 300)]
 
+
+
+def test_keras_arguments_ddc_would_ignore_are_refused():
+    model = DDC(3, backbone="mlp")
+    with pytest.raises(ValueError, match="logs its loss terms as its metrics; metrics= would never be computed"):
+        model.compile(metrics=["accuracy"])
+    model.compile()
+    x = blobs().x
+    with pytest.raises(ValueError, match="no per-point weights; sample_weight= would be ignored"):
+        model.fit(x, sample_weight=np.ones(len(x)), verbose=0)
+    with pytest.raises(ValueError, match="class_weight= would be ignored"):
+        model.fit(x, class_weight={0: 1.0}, verbose=0)
+
+
+def test_a_shape_that_is_not_the_models_is_named_by_export_and_guided_backprop(tmp_path):
+    from ddc_tf.serving.export import InputSpec, export_model
+    from ddc_tf.viz import GuidedBackprop
+
+    model = DDC(3, backbone="mlp", hidden_units=8, name="mine")
+    model.build((None, 6))
+    with pytest.raises(ValueError, match=r"the input spec's shape \(4,\) is not the model's input shape \(6,\)"):
+        export_model(model, "t", spec=InputSpec((4,), "float32", 1.0), base_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"mine takes inputs of shape \(6,\), got \(4,\)"):
+        GuidedBackprop(model).saliency(blobs().x[:5, :4])

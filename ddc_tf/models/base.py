@@ -44,6 +44,7 @@ __all__ = [
     "ClusteringModel",
     "check_n_clusters",
     "in_multi_worker_mode",
+    "model_input_shape",
     "num_replicas",
     "parse_proportions",
     "split_neighbors",
@@ -144,6 +145,20 @@ def input_shape_of(data: Any) -> tuple[int | None, ...] | None:
     if any(d is None for d in dims):
         return None
     return (None, *(int(d) for d in dims))
+
+
+def model_input_shape(model: Any) -> tuple[int, ...] | None:
+    """The per-example input shape a built Keras model was built with, or None."""
+    try:
+        shape = model.get_build_config()["input_shape"]
+    except (AttributeError, KeyError, TypeError):
+        return None
+    if shape is None:
+        return None
+    shape = tuple(shape)[1:]
+    if not shape or any(d is None for d in shape):
+        return None
+    return tuple(int(d) for d in shape)
 
 
 class ClusteringModel(keras.Model):
@@ -296,6 +311,12 @@ class ClusteringModel(keras.Model):
             raise ValueError(
                 f"{type(self).__name__} trains with its own unsupervised loss; do not pass loss="
             )
+        for name in ("metrics", "weighted_metrics"):
+            if kwargs.get(name):
+                raise ValueError(
+                    f"{type(self).__name__} logs its loss terms as its metrics; {name}= would never be "
+                    "computed (for ACC and NMI against labels: ddc_tf.evaluation on predict's clusters)"
+                )
         super().compile(optimizer=optimizer, **kwargs)
 
     def compile_from_config(self, config: dict[str, Any]) -> None:
@@ -312,6 +333,9 @@ class ClusteringModel(keras.Model):
         scipy-sparse ``x`` holding NaN or Inf, or fewer points than clusters, is refused (one
         such value makes every weight NaN); a dataset's values are not read ahead
         (``ddc_tf.data`` checks them on loading)."""
+        for name in ("sample_weight", "class_weight"):
+            if kwargs.get(name) is not None:
+                raise ValueError(f"{type(self).__name__}'s loss has no per-point weights; {name}= would be ignored")
         if isinstance(x, np.ndarray) or scipy.sparse.issparse(x):
             check_finite(x.data if scipy.sparse.issparse(x) else x, "x")
             if x.shape[0] < self.n_clusters:

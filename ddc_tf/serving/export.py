@@ -53,6 +53,7 @@ import numpy as np
 from ddc_tf import run_files
 from ddc_tf._version import __version__
 from ddc_tf.models import ClusteringModel
+from ddc_tf.models.base import model_input_shape
 from ddc_tf.options import DEFAULT_EXPORT_DIR
 from ddc_tf.checks import is_positive_int, positive_int
 from ddc_tf.run_files import DATA_FILE, describe_data
@@ -142,20 +143,6 @@ class InputSpec:
         d = asdict(self)
         d["input_shape"] = list(self.input_shape)
         return d
-
-
-def model_input_shape(model: Any) -> tuple[int, ...] | None:
-    """The per-example input shape a built Keras model was built with, or None."""
-    try:
-        shape = model.get_build_config()["input_shape"]
-    except (AttributeError, KeyError, TypeError):
-        return None
-    if shape is None:
-        return None
-    shape = tuple(shape)[1:]
-    if not shape or any(d is None for d in shape):
-        return None
-    return tuple(int(d) for d in shape)
 
 
 def parse_dtype(value: str) -> str:
@@ -295,6 +282,10 @@ def build_archive(model: Any, spec: InputSpec) -> Any:
     import tensorflow as tf
 
     _check_model(model)
+    built_for = model_input_shape(model)
+    if built_for is not None and tuple(spec.input_shape) != built_for:
+        raise ValueError(f"the input spec's shape {tuple(spec.input_shape)} is not the model's input shape "
+                         f"{built_for}; export with input_shape={built_for} (or no spec: it is read from the model)")
     raw_dtype = tf.as_dtype(spec.raw_dtype)
     scale = spec.scale
     input_spec = tf.TensorSpec((None, *spec.input_shape), raw_dtype, name=INPUT_KEY)

@@ -54,11 +54,11 @@ from ddc_tf.serving.export import (
     OUTPUT_PROBABILITIES,
     SERVING_SIGNATURE,
     InputSpec,
-    model_input_shape,
     parse_dtype,
     read_metadata,
     resolve_saved_model_dir,
 )
+from ddc_tf.models.base import model_input_shape
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",

@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from ddc_tf.models import ClusteringModel
+from ddc_tf.models.base import model_input_shape
 
 __all__ = ["guided_relu", "guided_model", "GuidedBackprop", "guided_backprop", "plain_gradients"]
 
@@ -102,6 +103,9 @@ def guided_model(model: keras.Model, input_shape: tuple[int, ...]) -> keras.Mode
             line up with the original's.
     """
     _check_model(model)
+    built_for = model_input_shape(model)
+    if built_for is not None and tuple(input_shape) != built_for:
+        raise ValueError(f"{model.name} takes inputs of shape {built_for}, got {tuple(input_shape)}")
     clone = model.__class__.from_config(model.get_config())
     clone.build((None, *tuple(input_shape)))
     if len(clone.weights) != len(model.weights):
