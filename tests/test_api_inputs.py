@@ -178,3 +178,12 @@ def test_a_shape_that_is_not_the_models_is_named_by_export_and_guided_backprop(t
         export_model(model, "t", spec=InputSpec((4,), "float32", 1.0), base_dir=tmp_path)
     with pytest.raises(ValueError, match=r"mine takes inputs of shape \(6,\), got \(4,\)"):
         GuidedBackprop(model).saliency(blobs().x[:5, :4])
+
+
+def test_predict_on_no_points_is_an_empty_array():
+    model = DDC(3, backbone="mlp", hidden_units=8)
+    model.build((None, 6))
+    empty = model.predict(np.zeros((0, 6), np.float32), verbose=0)
+    assert empty.shape == (0, 3) and empty.dtype == np.float32
+    assert model.predict(scipy.sparse.csr_matrix((0, 6), dtype=np.float32), verbose=0).shape == (0, 3)
+    assert model.predict(blobs().x[:4], verbose=0).shape == (4, 3)

@@ -352,6 +352,13 @@ class ClusteringModel(keras.Model):
             kwargs.setdefault("shuffle", False)
         return super().fit(x, *args, **kwargs)
 
+    def predict(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        """``keras.Model.predict``: ``(n, n_clusters)`` float32 cluster probabilities; an empty
+        NumPy or sparse ``x`` gives an empty ``(0, n_clusters)`` array (Keras fails on it)."""
+        if (isinstance(x, np.ndarray) or scipy.sparse.issparse(x)) and x.shape[0] == 0:
+            return np.zeros((0, self.n_clusters), np.float32)
+        return super().predict(x, *args, **kwargs)
+
     def extra_metrics(self) -> list[keras.metrics.Metric]:
         """Metrics shown after ``loss, l1, l2, l3`` (none by default)."""
         return []
