@@ -36,6 +36,14 @@ __all__ = ["CSR_KEYS", "load_npy", "load_npz", "read_npz"]
 CSR_KEYS = ("data", "indices", "indptr", "shape")
 
 
+def _unreadable(error: ValueError, subject: str, otherwise: str, advice: str) -> ValueError:
+    """The error for ``subject`` that NumPy could not read: object arrays (which would need
+    pickle) are refused for safety; anything else is ``otherwise``."""
+    if "pickle" in str(error).lower():
+        return ValueError(f"{subject} holds Python objects, which need pickle; refused for safety (save {advice})")
+    return ValueError(f"{subject} {otherwise}: {error}")
+
+
 class _Archive:
     """Lazy, pickle-free access to the arrays of an `.npz` file, with clear errors.
 
@@ -69,12 +77,8 @@ class _Archive:
         try:
             return self._npz[key]
         except ValueError as err:
-            if "pickle" in str(err).lower():
-                raise ValueError(
-                    f"{self.path}: array {key!r} holds Python objects, which need pickle; "
-                    "refused for safety (save plain numeric or string arrays)"
-                ) from err
-            raise ValueError(f"{self.path}: array {key!r} is unreadable: {err}") from err
+            raise _unreadable(err, f"{self.path}: array {key!r}", "is unreadable",
+                              "plain numeric or string arrays") from err
         except (OSError, EOFError, zipfile.BadZipFile) as err:
             raise ValueError(f"{self.path}: corrupt or truncated .npz archive ({key!r}): {err}") from err
 
@@ -175,12 +179,7 @@ def load_npy(
     try:
         raw = np.load(path, allow_pickle=False)
     except ValueError as err:
-        if "pickle" in str(err).lower():
-            raise ValueError(
-                f"{path}: holds Python objects, which need pickle; refused for safety "
-                "(save a plain numeric array)"
-            ) from err
-        raise ValueError(f"{path}: not a readable .npy array: {err}") from err
+        raise _unreadable(err, f"{path}:", "not a readable .npy array", "a plain numeric array") from err
     except (OSError, EOFError) as err:
         raise ValueError(f"{path}: not a readable .npy array: {err}") from err
     if not isinstance(raw, np.ndarray):
