@@ -4,8 +4,9 @@
 
 Steps (about a minute on 2 CPU cores, no download):
 1. ``run_protocol`` on ``digits`` (1 797 8×8 images as 64-vectors, raw pixel counts 0..16
-   scaled by 1/16), MLP backbone, k = 10, 3 runs × 1500 steps, Adam 1e-3 — the settings
-   of ``ddc-tf demo``. It writes ``model.keras``, ``results.json`` and ``data.json`` into a
+   scaled by 1/16), MLP backbone, k = 10, 3 runs × 1500 steps, Adam 1e-3, the paper's loss
+   and its lowest-loss rule (``selector="loss"``; no neighbour term, refined runs or
+   distillation: the example predates them, and the script reproduces it). It writes ``model.keras``, ``results.json`` and ``data.json`` into a
    work folder (a temporary one unless ``--work`` is given).
 2. ``export_from_path`` → ``saved_models/ddc_digits/<version>/`` with the scaling (raw
    float32 0..16, × 1/16) in the graph and the training results in
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(args.work) if args.work else Path(tmp)
         arrays = data.load_arrays("digits")
         config = TrainConfig(n_clusters=10, backbone="mlp", steps=args.steps, learning_rate=1e-3)
-        results, _ = run_protocol(arrays, config, runs=args.runs, seed=args.seed, out_dir=work, verbose=0)
+        results, _ = run_protocol(arrays, config, runs=args.runs, seed=args.seed, out_dir=work, verbose=0,
+                                  selector="loss")
         print(f"trained: best seed {results['best']['seed']}, ACC {results['best']['acc']:.4f}, NMI {results['best']['nmi']:.4f}")
         path = export_from_path(
             work / "model.keras",

@@ -131,3 +131,19 @@ def test_table1_counts_refined_runs_apart():
     assert rows[0]["runs"] == 3
     spread = next(r for r in rows if r["method"].startswith("DDC, independent runs"))
     assert spread["acc_percent"] == pytest.approx(55.0)  # the summary: the independent runs
+
+
+def test_sibling_methods_are_named_and_each_results_file_is_its_own_group(tmp_path):
+    ot = protocol_results("mnist", config={"method": "ot", "loss_weights": [1.0, 1.0, 1.0]})
+    rows = table1_rows([ot])
+    assert [r["method"] for r in rows] == [
+        "K-means", "K-means on OT hidden", "OT", "OT-VOTE", "OT, all runs (mean ± std)"]
+    assert all(r["paper_acc_percent"] is None for r in rows[1:])  # the paper's numbers are DDC's
+    assert rows[0]["paper_acc_percent"] is not None  # k-means: the paper's baseline
+    other = json.loads(json.dumps(ot))  # a second OT protocol of the same data and budget
+    for run in other["runs"]:
+        run["seed"] += 10
+    (tmp_path / "a.json").write_text(json.dumps(ot))
+    (tmp_path / "b.json").write_text(json.dumps(other))
+    md = render_tables([tmp_path / "a.json", tmp_path / "b.json"])["table1.md"]
+    assert md.count("| mnist | K-means |") == 2  # each file starts its group with the data set's name

@@ -193,6 +193,8 @@ def table1_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         common = {"dataset": item["data"], "budget": budget, "runs": len(item["runs"]) - refined,
                   "steps": item["steps"], "source": item.get("_source", "")}
         note = _weights_note(item)
+        label = method_label(item)
+        ddc = label == "DDC"  # the paper's numbers are DDC's
 
         def add(method: str, entry: dict | None, paper_name: str | None = None, std=None) -> None:
             if entry is None:
@@ -208,17 +210,22 @@ def table1_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             })
 
         add("K-means", item.get("kmeans"), "K-means")
-        add("K-means on DDC hidden", item.get("kmeans_hidden"))
-        add("DDC" + note, item["best"], "DDC" if not note else None)
-        add("DDC-VOTE" + note, item.get("vote"), "DDC-VOTE" if not note else None)
-        add("DDC-ENSEMBLE" + note, item.get("ensemble"))
-        add("DDC-DISTILLED" + note, item.get("distilled"))
+        add(f"K-means on {label} hidden", item.get("kmeans_hidden"))
+        add(label + note, item["best"], "DDC" if ddc and not note else None)
+        add(f"{label}-VOTE" + note, item.get("vote"), "DDC-VOTE" if ddc and not note else None)
+        add(f"{label}-ENSEMBLE" + note, item.get("ensemble"))
+        add(f"{label}-DISTILLED" + note, item.get("distilled"))
         summary = item.get("summary")
         if summary and len(item["runs"]) - refined > 1:
-            add(("DDC, independent runs (mean ± std)" if refined else "DDC, all runs (mean ± std)") + note,
+            add((f"{label}, independent runs (mean ± std)" if refined else f"{label}, all runs (mean ± std)") + note,
                 {"acc": summary["acc_mean"], "nmi": summary["nmi_mean"]},
                 std=(summary["acc_std"], summary["nmi_std"]))
     return rows
+
+
+def method_label(results: dict[str, Any]) -> str:
+    """``"DDC"``, ``"OT"`` or ``"DCAN"``: the method a protocol's results were trained with."""
+    return str((results.get("config") or {}).get("method", "ddc")).upper()
 
 
 def _fmt(value: float | None, digits: int, std: float | None = None) -> str:
@@ -242,7 +249,7 @@ def table1_markdown(rows: Sequence[dict[str, Any]]) -> str:
         header += ["Paper NMI", "Paper ACC [%]"]
     body, previous = [], None
     for r in rows:
-        group = (r["dataset"], r["budget"])
+        group = (r["dataset"], r["budget"], r["source"])  # each results file its own group
         cells = [
             r["dataset"] if group != previous else "",
             r["method"],
@@ -428,7 +435,7 @@ def format_results_table(results: dict[str, Any], kmeans: dict[str, Any] | None 
             f"{_format(run['nmi'], '>8.4f')}{mark}"
         )
     best = results["best"]
-    label = results.get("config", {}).get("method", "ddc").upper()
+    label = method_label(results)
     lines.append(f"{label + ' (best)':<14}{best['loss']:>10.4f}{_format(best['acc'], '>9.4f')}{_format(best['nmi'], '>8.4f')}")
     if results.get("vote"):
         vote = results["vote"]
