@@ -484,6 +484,22 @@ def test_fit_skips_unreadable_images_when_asked(tmp_path, capsys):
     assert main(["fit", "--data", "digits", "--skip-unreadable", "--out", str(tmp_path / "o2"), "--quiet"]) == 2
     assert "--skip-unreadable: only for image folders" in capsys.readouterr().err
 
+    # predict, plot and export read the folder only as told: the broken image stops them, the flag skips it
+    model = str(tmp_path / "out")
+    commands = {
+        "predict": ["predict", "--model", model, "--data", str(tmp_path / "photos"), "--out", str(tmp_path / "p.csv")],
+        "plot": ["plot", "--model", model, "--data", str(tmp_path / "photos"), "--out", str(tmp_path / "figs")],
+        "export": ["export", "--model", model, "--name", "photos", "--base-dir", str(tmp_path / "sm"),
+                   "--data", str(tmp_path / "photos")],
+    }
+    for name, command in commands.items():
+        assert main(command) == 2, name
+        assert "--skip-unreadable" in capsys.readouterr().err
+        with pytest.warns(UserWarning, match="skipped 1 unreadable image"):
+            assert main([*command, "--skip-unreadable"]) == 0, name
+        capsys.readouterr()
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 1 + 8  # a header and the 8 readable images
+
 
 def test_warnings_are_one_line_without_the_library_source(tmp_path):
     write_image_folder(tmp_path / "photos" / "a", 4, size=(16, 16))

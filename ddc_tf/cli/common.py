@@ -130,14 +130,18 @@ def keras_verbosity(args: argparse.Namespace) -> int | str:
 
 
 def add_image_arguments(parser: argparse.ArgumentParser, *, reading: str = "") -> None:
-    """``--image-size`` and ``--color``, how an image folder is read (``fit``, ``ablation``; and
-    ``predict``, ``plot``, ``export`` with ``reading`` saying what they default to)."""
+    """``--image-size``, ``--color`` and ``--skip-unreadable``, how an image folder is read
+    (``fit``, ``ablation``; and ``predict``, ``plot``, ``export`` with ``reading`` saying what the
+    first two default to; unreadable images are skipped only when the command is told to)."""
     parser.add_argument("--image-size", type=positive_int, nargs="+", default=None, metavar=("H", "W"),
                         help="image folders: resize every image to H×W (one number: H×H); needed when sizes "
                              f"differ{reading}")
     parser.add_argument("--color", choices=("rgb", "grayscale"), default=None,
                         help=f"image folders: convert every image to RGB or grayscale (default: grayscale only "
                              f"if all are{reading})")
+    parser.add_argument("--skip-unreadable", action="store_true",
+                        help="image folders: drop images that fail to decode (a warning gives the count) "
+                             "instead of stopping")
 
 
 #: ``reading`` of :func:`add_image_arguments` for the commands that take a trained model.
@@ -145,7 +149,8 @@ AS_TRAINED = "; default for a model with a data.json beside it: as its training 
 
 
 def explicit_image_options(args: argparse.Namespace) -> dict[str, Any] | None:
-    """``{"image_size": …, "color": …}`` from the flags that were given, None when neither was."""
+    """``{"image_size": …, "color": …, "skip_unreadable": True}`` from the flags that were
+    given, None when none was."""
     options: dict[str, Any] = {}
     if args.image_size is not None:
         if len(args.image_size) > 2:
@@ -153,6 +158,8 @@ def explicit_image_options(args: argparse.Namespace) -> dict[str, Any] | None:
         options["image_size"] = tuple(args.image_size) if len(args.image_size) == 2 else args.image_size[0]
     if args.color is not None:
         options["color"] = args.color
+    if getattr(args, "skip_unreadable", False):
+        options["skip_unreadable"] = True
     return options or None
 
 
@@ -212,8 +219,6 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, out: str, runs_he
     add("--sigma-mode", choices=SIGMA_MODES, default=None, help=f"bandwidth convention (default {DEFAULT_SIGMA_MODE}; see README)")
     add("--rel-sigma", type=positive_float, default=None, help=f"relative bandwidth (paper and default: {DEFAULT_REL_SIGMA})")
     add_image_arguments(parser)
-    add("--skip-unreadable", action="store_true",
-        help="image folders: drop images that fail to decode (a warning gives the count) instead of stopping")
     add("--keep-partial-batches", action="store_true",
         help="train on the last, smaller batch of each pass too (default: dropped, every batch has --batch-size points)")
     add("--out", default=None, help=f"output folder (default {out})")
@@ -231,10 +236,7 @@ def resolve_data_and_clusters(args: argparse.Namespace) -> tuple[Any, int]:
         setattr(args, key, value)
     if args.data is None:
         raise ValueError("give the data with --data SOURCE, or a --preset NAME")
-    options = explicit_image_options(args) or {}
-    if args.skip_unreadable:
-        options["skip_unreadable"] = True
-    arrays = load_with_options(args, options)
+    arrays = load_with_options(args, explicit_image_options(args) or {})
     n_clusters = args.clusters or arrays.n_classes
     if n_clusters is None:
         raise ValueError(f"{args.data} has no labels; give the number of clusters with --clusters K")

@@ -216,7 +216,7 @@ def load_image_folder(
         if not skip_unreadable:
             more = f" (and {len(messages) - 1} more unreadable image(s))" if len(messages) > 1 else ""
             raise ValueError(
-                f"{messages[0]}{more}; pass skip_unreadable=True (ddc-tf fit: --skip-unreadable) to drop unreadable images"
+                f"{messages[0]}{more}; pass skip_unreadable=True (on the command line: --skip-unreadable) to drop unreadable images"
             )
         warnings.warn(
             f"{folder}: skipped {len(messages)} unreadable image(s) of {len(files)}; first: {messages[0]}",
