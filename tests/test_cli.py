@@ -125,6 +125,17 @@ def test_fit_reads_a_npy_of_unlabeled_vectors(tmp_path, capsys):
     assert np.load(tmp_path / "o" / "best_clusters.npy").shape == (60,)
 
 
+def test_an_out_folder_that_cannot_be_made_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    import ddc_tf.experiments.protocol
+
+    monkeypatch.setattr(ddc_tf.experiments.protocol, "run_protocol", lambda *a, **k: pytest.fail("trained"))
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / "a-file" / "out"
+    for command in ("fit", "ablation"):
+        assert main([command, "--data", "circles", "--steps", "2", "--runs", "1", "--out", str(out), "--quiet"]) == 2
+        assert f"--out {out}: cannot create the folder" in capsys.readouterr().err
+
+
 def test_missing_data_path_exits_2_naming_the_path(tmp_path, capsys):
     missing = tmp_path / "nowhere" / "data.npz"
     code = main(["fit", "--data", str(missing), "--steps", "1", "--out", str(tmp_path / "o"), "--quiet"])

@@ -164,7 +164,8 @@ def test_the_same_data_under_another_name_reuses_the_runs(three_runs, monkeypatc
                             out_dir=out, verbose=0)
     assert again["runs"] == results["runs"]
     other = dataclasses.replace(data, x=data.x + np.float32(1.0), name="./elsewhere/blobs-copy.npz")
-    with pytest.raises(ValueError, match="different configuration"):  # other contents: still refused
+    with pytest.raises(ValueError, match=r"trained on other data than \./elsewhere/blobs-copy\.npz "
+                                         r"\(there 'blobs', different contents\)"):  # other contents: refused
         run_protocol(other, cfg, runs=3, seed=SEED, out_dir=out, verbose=0)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -15,6 +16,7 @@ __all__ = [
     "add_training_arguments",
     "at_least_two",
     "default_out",
+    "writable_out",
     "explicit_image_options",
     "flag_names",
     "check_image_flags",
@@ -106,6 +108,18 @@ def scale_value(text: str) -> float:
 
 #: Where ``fit`` and ``ablation`` write when ``--out`` is not given: ``outputs/<data>[-<method>]``.
 DEFAULT_OUT_ROOT = "outputs"
+
+
+def writable_out(out: Path) -> Path:
+    """``out``, created if missing, or an OSError naming ``--out`` when it cannot be created or
+    written — before training, not after its first chunk."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OSError(f"--out {out}: cannot create the folder ({error.strerror or error})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise OSError(f"--out {out}: the folder is not writable")
+    return out
 
 
 def default_out(data: str, *, method: str = "ddc", prefix: str = "") -> Path:

@@ -13,6 +13,7 @@ from typing import Any
 from ddc_tf.cli.common import (
     add_training_arguments,
     default_out,
+    writable_out,
     keras_verbosity,
     non_negative_float,
     non_negative_int,
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         balance_weight=args.balance_weight,
         kmeans_init=args.kmeans_init,
     )
-    out = Path(args.out) if args.out else default_out(args.data, method=args.method)
+    out = writable_out(Path(args.out) if args.out else default_out(args.data, method=args.method))
     callbacks_for = None
     if per_run_callbacks:
         import keras

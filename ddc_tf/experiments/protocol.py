@@ -154,8 +154,10 @@ def _load_finished(run_dir: Path | None, signature: dict[str, Any], fingerprint:
         return None
     record = json.loads((run_dir / RUN_FILE).read_text())
     stored = record.get("signature")
-    if (stored != signature and isinstance(stored, dict) and record.get("data_fingerprint") == fingerprint
-            and {**stored, "data": signature["data"]} == signature):
+    if stored != signature and isinstance(stored, dict) and {**stored, "data": signature["data"]} == signature:
+        if record.get("data_fingerprint", fingerprint) != fingerprint:
+            raise ValueError(f"{run_dir} holds a run trained on other data than {signature['data']} "
+                             f"(there {stored.get('data')!r}, different contents); use another --out folder")
         stored = signature  # the same inputs and labels under another name (./mine.npz, a copy): the same run
     if stored != signature:
         raise ValueError(f"{run_dir} holds a run of a different configuration "
