@@ -212,6 +212,21 @@ def test_an_interrupted_run_resumes_under_another_name_and_from_an_old_backup(tm
                      out_dir=other, verbose=0)
 
 
+def test_settings_that_resolve_alike_are_the_same_run(tmp_path, monkeypatch):
+    """``backbone="auto"`` and its resolution, a default learning rate and its value: one run
+    (``--preset digits-cpu`` against the same settings spelled out)."""
+    data = blobs()
+    implicit = TrainConfig(n_clusters=3, backbone="auto", steps=2, batch_size=40, hidden_units=16)
+    first, _ = run_protocol(data, implicit, runs=1, seed=SEED, out_dir=tmp_path, verbose=0)
+    monkeypatch.setattr(ddc_tf.experiments.protocol, "train_run", lambda *a, **k: pytest.fail("trained"))
+    explicit = TrainConfig(n_clusters=3, backbone="mlp", learning_rate=1e-3, steps=2, batch_size=40, hidden_units=16)
+    again, _ = run_protocol(data, explicit, runs=1, seed=SEED, out_dir=tmp_path, verbose=0)
+    assert again["runs"] == first["runs"]
+    with pytest.raises(ValueError, match=r"config.learning_rate: 0.001 there, 0.01 here"):
+        run_protocol(data, TrainConfig(n_clusters=3, backbone="mlp", learning_rate=1e-2, steps=2, batch_size=40,
+                                       hidden_units=16), runs=1, seed=SEED, out_dir=tmp_path, verbose=0)
+
+
 def test_selectors_rank_the_same_runs_without_retraining(three_runs, monkeypatch):
     from ddc_tf import selection
 

@@ -45,7 +45,7 @@ from ddc_tf.checks import non_negative_int, positive_int
 from ddc_tf.data import ArrayData
 from ddc_tf.data.arrays import require_array_data
 from ddc_tf.data.neighbors import nearest_neighbors
-from ddc_tf.models import ClusteringModel
+from ddc_tf.models import ClusteringModel, networks
 from ddc_tf.options import REFINE_START_STEPS, REFINED_RUN_STEPS
 from ddc_tf.experiments.distill import distill
 from ddc_tf.experiments.grouped import train_runs
@@ -56,6 +56,7 @@ from ddc_tf.experiments.training import (
     dataset_loss,
     infer,
     predict_assignments,
+    resolve_backbone,
     train_run,
 )
 from ddc_tf.run_files import (
@@ -146,14 +147,30 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, path)  # atomic: a half-written file never looks finished
 
 
-def _load_finished(run_dir: Path | None, signature: dict[str, Any], fingerprint: str,
+def _resolved_signature(signature: Any, backbone: str) -> Any:
+    """A run signature with the settings that default by the data filled in — ``backbone``
+    ``"auto"`` as ``backbone`` resolved it, ``learning_rate`` None as that backbone's rate — so
+    that ``--preset digits-cpu`` and the same settings spelled out are the same run."""
+    if not isinstance(signature, dict) or not isinstance(signature.get("config"), dict):
+        return signature
+    config = dict(signature["config"])
+    if config.get("backbone") == "auto":
+        config["backbone"] = backbone
+    if "learning_rate" in config and config["learning_rate"] is None:
+        config["learning_rate"] = networks.DEFAULT_LEARNING_RATES.get(config["backbone"], config["learning_rate"])
+    return {**signature, "config": config}
+
+
+def _load_finished(run_dir: Path | None, signature: dict[str, Any], fingerprint: str, backbone: str,
                    ) -> tuple[dict[str, Any], np.ndarray] | None:
     """``(record, cluster ids)`` of the finished run in ``run_dir``, or ``None`` if it has
-    not finished; a clear error if it is a run of another configuration or other data."""
+    not finished; a clear error if it is a run of another configuration or other data.
+    ``backbone``: the network ``signature``'s configuration resolves to on this data."""
     if run_dir is None or not (run_dir / RUN_FILE).exists():
         return None
     record = json.loads((run_dir / RUN_FILE).read_text())
-    stored = record.get("signature")
+    stored = _resolved_signature(record.get("signature"), backbone)
+    signature = _resolved_signature(signature, backbone)
     if stored != signature and isinstance(stored, dict) and {**stored, "data": signature["data"]} == signature:
         if record.get("data_fingerprint", fingerprint) != fingerprint:
             raise ValueError(f"{run_dir} holds a run trained on other data than {signature['data']} "
@@ -226,7 +243,7 @@ def _run_one(
     partition a refined run starts from."""
     signature = _config_signature(data, config, start)
     fingerprint = run_files.data_fingerprint(data)
-    finished = _load_finished(run_dir, signature, fingerprint)
+    finished = _load_finished(run_dir, signature, fingerprint, resolve_backbone(config.backbone, data))
     if finished is not None:
         return (*finished, None)
     began = time.perf_counter()
@@ -256,7 +273,8 @@ def _run_group(
     signature = _config_signature(data, config, start)
     fingerprint = run_files.data_fingerprint(data)
     run_dirs = {s: run_files.run_dir(out, s) if out is not None else None for s in seeds}
-    found = {s: _load_finished(run_dirs[s], signature, fingerprint) for s in seeds}
+    backbone = resolve_backbone(config.backbone, data)
+    found = {s: _load_finished(run_dirs[s], signature, fingerprint, backbone) for s in seeds}
     todo = [s for s in seeds if found[s] is None]
     trained: dict[int, tuple[dict[str, Any], np.ndarray, Any]] = {}
     if todo:
