@@ -42,16 +42,14 @@ from ddc_tf.evaluation import align_labels, cluster_metrics
 SWING_GROUP = "sci.crypt"
 
 
-def per_group(clusters: np.ndarray, roots: np.ndarray, groups: np.ndarray, names: np.ndarray) -> dict[str, float]:
-    """Share of each newsgroup's posts in the cluster matched to its root."""
-    matched = align_labels(roots, clusters)
+def per_group(matched: np.ndarray, roots: np.ndarray, groups: np.ndarray, names: np.ndarray) -> dict[str, float]:
+    """Share of each newsgroup's posts in the cluster matched to its root (``matched``: the
+    clusters renamed to the roots they match, ``align_labels``)."""
     return {str(names[g]): float(np.mean(matched[groups == g] == roots[groups == g])) for g in np.unique(groups)}
 
 
-def root_taking(group: str, clusters: np.ndarray, roots: np.ndarray, groups: np.ndarray, names: np.ndarray,
-                root_names) -> str:
+def root_taking(group: str, matched: np.ndarray, groups: np.ndarray, names: np.ndarray, root_names) -> str:
     """The root whose matched cluster holds most of ``group``'s posts."""
-    matched = align_labels(roots, clusters)
     members = matched[groups == list(map(str, names)).index(group)]
     return str(root_names[np.bincount(members, minlength=len(root_names)).argmax()])
 
@@ -65,9 +63,10 @@ def refined_runs(folder: str, first: int, runs: int) -> list[Path]:
 def describe(clusters, data, graph, groups, names) -> dict:
     """ACC, NMI, modularity, where the swing group goes and each group's share in its own root."""
     metrics = cluster_metrics(data.y, clusters)
+    matched = align_labels(data.y, clusters)
     return {"acc": metrics["acc"], "nmi": metrics["nmi"], "modularity": modularity(graph, clusters),
-            f"{SWING_GROUP}_goes_with": root_taking(SWING_GROUP, clusters, data.y, groups, names, data.class_names),
-            "share_in_own_root": per_group(clusters, data.y, groups, names)}
+            f"{SWING_GROUP}_goes_with": root_taking(SWING_GROUP, matched, groups, names, data.class_names),
+            "share_in_own_root": per_group(matched, data.y, groups, names)}
 
 
 def main() -> None:

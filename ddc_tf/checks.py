@@ -39,9 +39,7 @@ def non_negative_int(value: Any, name: str, why: str = "") -> int:
 def non_negative_number(value: Any, name: str) -> float:
     """``value`` as a ``float`` if it is a finite number ≥ 0 (not a bool), else a ValueError
     naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
-        math.isfinite(value) and value >= 0
-    ):
+    if not _is_real(value) or not (math.isfinite(value) and value >= 0):
         raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
     return float(value)
 

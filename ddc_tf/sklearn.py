@@ -172,7 +172,7 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
 
     def _image_shape(self) -> tuple[int, int, int]:
         """``image_shape`` as ``(h, w, c)``; ``(h, w)`` is one channel."""
-        shape = tuple(self.image_shape) if isinstance(self.image_shape, (list, tuple)) else ()
+        shape = tuple(self.image_shape) if isinstance(self.image_shape, (list, tuple, np.ndarray)) else ()
         if len(shape) == 2:
             shape = (*shape, 1)
         if len(shape) != 3 or not all(is_positive_int(d) for d in shape):

@@ -105,6 +105,7 @@ def test_the_estimator_takes_images_as_h_w_and_names_what_is_wrong():
     x = np.random.default_rng(0).random((40, 64))
     estimator = DDCClustering(3, steps=2, batch_size=20, image_shape=(8, 8)).fit(x)  # one channel
     assert estimator.model_.backbone_name == "mlp" and estimator.labels_.shape == (40,)
+    assert DDCClustering(3, steps=2, batch_size=20, image_shape=np.array([8, 8, 1])).fit(x).labels_.shape == (40,)
     with pytest.raises(ValueError, match=r"image_shape=\(8, 9\) holds 72 values per image; the rows of X hold 64"):
         DDCClustering(3, steps=2, image_shape=(8, 9)).fit(x)
     with pytest.raises(ValueError, match=r"image_shape=\(8,\): expected \(h, w\) or \(h, w, channels\)"):

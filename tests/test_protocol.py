@@ -227,6 +227,36 @@ def test_settings_that_resolve_alike_are_the_same_run(tmp_path, monkeypatch):
                                        hidden_units=16), runs=1, seed=SEED, out_dir=tmp_path, verbose=0)
 
 
+def test_an_interrupted_run_resumes_with_settings_that_resolve_alike(tmp_path, capsys):
+    from test_training import Interrupt, InterruptAfter
+
+    data = blobs()
+    implicit = TrainConfig(n_clusters=3, backbone="auto", steps=30, batch_size=40, hidden_units=16)
+    with pytest.raises(Interrupt):
+        run_protocol(data, implicit, runs=1, seed=SEED, out_dir=tmp_path, verbose=0,
+                     callbacks_for=lambda seed: [InterruptAfter(14)])
+    capsys.readouterr()
+    explicit = TrainConfig(n_clusters=3, backbone="mlp", learning_rate=1e-3, steps=30, batch_size=40, hidden_units=16)
+    run_protocol(data, explicit, runs=1, seed=SEED, out_dir=tmp_path, verbose=1)
+    assert f"seed {SEED}: resumed from its backup after 12 of 30 steps" in capsys.readouterr().out
+
+
+def test_a_run_from_before_fingerprints_under_another_name_is_not_taken_for_this_data(tmp_path, monkeypatch):
+    """Without a recorded fingerprint nothing says the contents are the same: another name stays
+    another configuration, as before fingerprints were compared."""
+    import dataclasses
+
+    data, cfg, out = blobs(), config(), tmp_path / "out"
+    run_protocol(data, cfg, runs=3, seed=SEED, out_dir=out, verbose=0)
+    for run in (out / "runs").iterdir():
+        record = json.loads((run / "run.json").read_text())
+        del record["data_fingerprint"]
+        (run / "run.json").write_text(json.dumps(record))
+    monkeypatch.setattr(ddc_tf.experiments.protocol, "train_run", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ValueError, match=r"different configuration \(data: 'blobs' there, 'mine.npz' here\)"):
+        run_protocol(dataclasses.replace(data, name="mine.npz"), cfg, runs=3, seed=SEED, out_dir=out, verbose=0)
+
+
 def test_selectors_rank_the_same_runs_without_retraining(three_runs, monkeypatch):
     from ddc_tf import selection
 

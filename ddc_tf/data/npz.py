@@ -185,7 +185,7 @@ def load_npy(
     if not isinstance(raw, np.ndarray):
         raw.close()
         raise ValueError(f"{path}: an .npz archive under a .npy name; rename it to .npz")
-    if raw.dtype.kind not in "biuf":
+    if raw.dtype.kind not in "iuf":
         raise ValueError(f"{path}: dtype {raw.dtype} is not numeric; expected numbers (uint8 pixels or floats)")
     x, raw_dtype, scale, kind = _dense(raw, path, "the array")
     if kind == "image":

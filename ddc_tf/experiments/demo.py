@@ -56,9 +56,9 @@ def run_demo(out_dir: str | os.PathLike = "outputs/demo", steps: int | None = No
 
     Args:
         out_dir: output folder (one sub-folder per data set, plus ``summary.json``).
-        steps: override every case's step budget (for quick checks): every run, refined runs
-            included, trains this many steps, and the distillation and the refined runs' start
-            at most as many.
+        steps: override every case's step budget (for quick checks): every run trains this many
+            steps, and the refined runs (``REFINED_RUN_STEPS`` by default), the distillation and
+            the refined runs' start at most as many.
 
     Returns:
         ``{source: {"ddc": {acc, nmi}, "ddc_vote": {acc, nmi}, "ddc_ensemble": {acc, nmi},

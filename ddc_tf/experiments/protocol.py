@@ -57,6 +57,7 @@ from ddc_tf.experiments.training import (
     infer,
     predict_assignments,
     resolve_backbone,
+    resolve_learning_rate,
     train_run,
 )
 from ddc_tf.run_files import (
@@ -156,8 +157,8 @@ def _resolved_signature(signature: Any, backbone: str) -> Any:
     config = dict(signature["config"])
     if config.get("backbone") == "auto":
         config["backbone"] = backbone
-    if "learning_rate" in config and config["learning_rate"] is None:
-        config["learning_rate"] = networks.DEFAULT_LEARNING_RATES.get(config["backbone"], config["learning_rate"])
+    if "learning_rate" in config and config["learning_rate"] is None and config["backbone"] in networks.BACKBONES:
+        config["learning_rate"] = resolve_learning_rate(None, config["backbone"])
     return {**signature, "config": config}
 
 
@@ -171,8 +172,10 @@ def _load_finished(run_dir: Path | None, signature: dict[str, Any], fingerprint:
     record = json.loads((run_dir / RUN_FILE).read_text())
     stored = _resolved_signature(record.get("signature"), backbone)
     signature = _resolved_signature(signature, backbone)
-    if stored != signature and isinstance(stored, dict) and {**stored, "data": signature["data"]} == signature:
-        if record.get("data_fingerprint", fingerprint) != fingerprint:
+    recorded = record.get("data_fingerprint")  # None for runs of releases before fingerprints
+    if (stored != signature and isinstance(stored, dict) and recorded is not None
+            and {**stored, "data": signature["data"]} == signature):
+        if recorded != fingerprint:
             raise ValueError(f"{run_dir} holds a run trained on other data than {signature['data']} "
                              f"(there {stored.get('data')!r}, different contents); use another --out folder")
         stored = signature  # the same inputs and labels under another name (./mine.npz, a copy): the same run
@@ -216,14 +219,23 @@ def _finish_run(
     return record, clusters
 
 
-def _backup_key(fingerprint: str, signature: dict[str, Any], seeds: Sequence[int], backup_dir: Path | None) -> str:
-    """The key a backup is stored under: the data's contents, the configuration and the seeds, but
-    not the data's name, so ``./mine.npz`` resumes what ``/abs/mine.npz`` began (as a finished
-    run is reused, ``_load_finished``). A backup made when the key held the name is re-keyed."""
-    seeds_part = ":".join(map(str, seeds))
-    key = f"{fingerprint}:{json.dumps({**signature, 'data': None}, sort_keys=True)}:{seeds_part}"
+def _backup_key(fingerprint: str, signature: dict[str, Any], seeds: Sequence[int], backbone: str) -> str:
+    """The key a backup is stored under: the data's contents, the configuration as it resolves
+    on the data and the seeds, but not the data's name — so ``./mine.npz`` resumes what
+    ``/abs/mine.npz`` began, and spelled-out settings what a preset began, as a finished run is
+    reused (``_load_finished``)."""
+    resolved = {**_resolved_signature(signature, backbone), "data": None}
+    return f"{fingerprint}:{json.dumps(resolved, sort_keys=True)}:{':'.join(map(str, seeds))}"
+
+
+def _open_backup(backup_dir: Path | None, fingerprint: str, signature: dict[str, Any], seeds: Sequence[int],
+                 backbone: str) -> str:
+    """:func:`_backup_key`, after re-keying a backup in ``backup_dir`` made by a release whose key
+    held the data's name and the configuration as given (so that it still resumes)."""
+    key = _backup_key(fingerprint, signature, seeds, backbone)
     if backup_dir is not None:
-        rekey_backup(backup_dir, f"{fingerprint}:{json.dumps(signature, sort_keys=True)}:{seeds_part}", key)
+        earlier = f"{fingerprint}:{json.dumps(signature, sort_keys=True)}:{':'.join(map(str, seeds))}"
+        rekey_backup(backup_dir, earlier, key)
     return key
 
 
@@ -243,14 +255,16 @@ def _run_one(
     partition a refined run starts from."""
     signature = _config_signature(data, config, start)
     fingerprint = run_files.data_fingerprint(data)
-    finished = _load_finished(run_dir, signature, fingerprint, resolve_backbone(config.backbone, data))
+    backbone = resolve_backbone(config.backbone, data)
+    finished = _load_finished(run_dir, signature, fingerprint, backbone)
     if finished is not None:
         return (*finished, None)
     began = time.perf_counter()
     backup = run_dir / "backup" if run_dir is not None else None
     model, history = train_run(
         data, config, seed, verbose=verbose, callbacks=callbacks_for(seed) if callbacks_for else [],
-        backup_dir=backup, fingerprint=_backup_key(fingerprint, signature, [seed], backup), neighbors=neighbor_graph(),
+        backup_dir=backup, fingerprint=_open_backup(backup, fingerprint, signature, [seed], backbone),
+        neighbors=neighbor_graph(),
         start=start,
     )
     record, clusters = _finish_run(data, config, seed, model, history, time.perf_counter() - began, run_dir,
@@ -281,7 +295,8 @@ def _run_group(
         began = time.perf_counter()
         backup = out / f"backup_seeds_{'_'.join(map(str, todo))}" if out is not None else None
         results = train_runs(data, config, todo, verbose=verbose, backup_dir=backup,
-                             fingerprint=_backup_key(fingerprint, signature, todo, backup), neighbors=neighbor_graph(),
+                             fingerprint=_open_backup(backup, fingerprint, signature, todo, backbone),
+                             neighbors=neighbor_graph(),
                              start=start)
         seconds = (time.perf_counter() - began) / len(todo)
         for seed, (model, history) in zip(todo, results):

@@ -179,9 +179,8 @@ class TrainConfig:
         self.loss_weights = loss_weights(self.loss_weights)
         check_backbone_name(self.backbone)
         for name in ("clipnorm", "weight_decay"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
-                raise ValueError(f"{name} must be a number > 0 or None, got {value!r}")
+            if getattr(self, name) is not None:
+                setattr(self, name, positive_number(getattr(self, name), f"{name} (or None)"))
         if not (isinstance(self.input_dropout, (int, float)) and 0.0 <= self.input_dropout < 1.0):
             raise ValueError(f"input_dropout must be a number in [0, 1), got {self.input_dropout!r}")
         if self.input_dropout and self.method != "ddc":
@@ -276,6 +275,11 @@ def check_model_options(method: str, options: Mapping[str, Any]) -> dict[str, An
     return checked
 
 
+def resolve_learning_rate(learning_rate: float | None, backbone: str) -> float:
+    """``learning_rate``, or the backbone's default (``networks.DEFAULT_LEARNING_RATES``) for None."""
+    return learning_rate or networks.DEFAULT_LEARNING_RATES[backbone]
+
+
 def check_backbone_name(backbone: Any) -> None:
     """A ValueError unless ``backbone`` is ``"auto"`` or a paper backbone's name."""
     if backbone != "auto" and backbone not in networks.BACKBONES:
@@ -324,7 +328,7 @@ def build_model(config: TrainConfig, data: ArrayData) -> ClusteringModel:
         with make_strategy(config.strategy).scope():
             return build_model(dataclasses.replace(config, strategy="none"), data)
     backbone = resolve_backbone(config.backbone, data)
-    learning_rate = config.learning_rate or networks.DEFAULT_LEARNING_RATES[backbone]
+    learning_rate = resolve_learning_rate(config.learning_rate, backbone)
     options: dict[str, Any] = {"n_clusters": config.n_clusters, "backbone": backbone,
                                "hidden_units": config.hidden_units}
     if config.method == "ot":

@@ -13,6 +13,7 @@ import numpy as np
 
 from ddc_tf.baselines import kmeans
 from ddc_tf.checks import error_summary
+from ddc_tf.models.base import model_input_shape
 from ddc_tf.viz import plots
 from ddc_tf.viz.guided_backprop import GuidedBackprop
 
@@ -95,10 +96,7 @@ def write_figures(
         ``{figure key: path}`` of the files written.
     """
     shape = tuple(data.input_shape)
-    try:
-        model_shape = tuple(model.backbone.input_shape[1:]) if hasattr(model.backbone, "input_shape") else None
-    except (AttributeError, ValueError):
-        model_shape = None
+    model_shape = model_input_shape(model)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
