@@ -601,6 +601,21 @@ def test_the_command_line_parses_before_importing_tensorflow():
     assert result.stdout.split() == ["False", "False"]
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--data", "digits", "--curve-subset", "5"], "--curve-subset sets the points --log-curves evaluates"),
+    (["--preset", "digits-cpu", "--vote-runs", "30"], "--vote-runs 30 votes over more runs than are trained"),
+])
+def test_flags_that_cannot_go_together_are_refused_before_importing_tensorflow(flags, message):
+    """``fit``'s refused combinations (with a preset filled in) answer as argument errors do."""
+    code = ("import sys; sys.argv[0] = 'ddc-tf'; import ddc_tf.cli as cli; "
+            f"code = cli.main(['fit', *{flags!r}]); "
+            "print(code, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.stdout.split() == ["2", "False", "False"], result.stderr
+    assert message in result.stderr
+
+
 @pytest.mark.parametrize("module", ["ddc_tf.cli", "ddc_tf"])
 def test_python_m_parses_before_importing_tensorflow(module):
     """``python -m ddc_tf.cli --help`` (and ``-m ddc_tf``) print the help without importing

@@ -54,12 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # before TensorFlow is imported: --help is instant
     from ddc_tf._quiet import import_tensorflow_quietly
 
-    import_tensorflow_quietly()  # the commands' TensorFlow, without its start-up notices
     # a warning is one line, as an error is, not the library's source line that raised it
     format_warning = warnings.formatwarning
     warnings.formatwarning = lambda message, category, *_, **__: (
         f"ddc-tf {args.command}: warning: {message} ({category.__name__})\n")
     try:
+        if getattr(args, "precheck", None) is not None:
+            args.precheck(args)  # flags that cannot go together: refused before TensorFlow loads
+        import_tensorflow_quietly()  # the commands' TensorFlow, without its start-up notices
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"\nddc-tf {args.command}: interrupted", file=sys.stderr)

@@ -13,6 +13,7 @@ __all__ = [
     "AS_TRAINED",
     "DEFAULT_OUT_ROOT",
     "add_image_arguments",
+    "apply_preset",
     "add_training_arguments",
     "at_least_two",
     "default_out",
@@ -239,15 +240,22 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, out: str, runs_he
     add("--quiet", action="store_true", help="no progress bars and no per-run lines")
 
 
-def resolve_data_and_clusters(args: argparse.Namespace) -> tuple[Any, int]:
-    """Apply ``--preset`` to ``args`` (an explicit flag beats the preset, which beats the
-    built-in default), load ``--data`` and settle the number of clusters k."""
-    from ddc_tf import data
+def apply_preset(args: argparse.Namespace) -> None:
+    """Fill in ``args`` from ``--preset`` (an explicit flag beats the preset, which beats the
+    built-in default); again on filled-in ``args`` it changes nothing. TensorFlow is not loaded."""
     from ddc_tf.experiments import presets
 
     preset = presets.get_preset(args.preset) if args.preset else None
     for key, value in presets.resolve_fit_options(preset, vars(args)).items():
         setattr(args, key, value)
+
+
+def resolve_data_and_clusters(args: argparse.Namespace) -> tuple[Any, int]:
+    """Apply ``--preset`` to ``args`` (:func:`apply_preset`), load ``--data`` and settle the
+    number of clusters k."""
+    from ddc_tf import data
+
+    apply_preset(args)
     if args.data is None:
         raise ValueError("give the data with --data SOURCE, or a --preset NAME")
     arrays = load_with_options(args, explicit_image_options(args) or {})

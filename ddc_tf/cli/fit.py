@@ -12,6 +12,7 @@ from typing import Any
 
 from ddc_tf.cli.common import (
     add_training_arguments,
+    apply_preset,
     default_out,
     writable_out,
     keras_verbosity,
@@ -124,6 +125,13 @@ def run(args: argparse.Namespace) -> int:
     print(format_results_table(results, results.get("kmeans")))
     print(f"\nresults: {out / RESULTS_FILE}\nbest model: {out / MODEL_FILE}")
     return 0
+
+
+def precheck(args: argparse.Namespace) -> None:
+    """What ``ddc-tf`` checks before TensorFlow loads: the preset filled in, then
+    :func:`check_flags_apply`."""
+    apply_preset(args)
+    check_flags_apply(args)
 
 
 def check_flags_apply(args: argparse.Namespace) -> None:
@@ -299,4 +307,4 @@ def register(subparsers: Any) -> None:
     fit.add_argument("--log-curves", type=positive_int, nargs="?", const=100, default=None, metavar="N",
                      help="every N steps (default 100) log the loss, its terms and ACC/NMI on a fixed subset to OUT/curves/seed_S.csv and TensorBoard (paper Fig. 9a)")
     fit.add_argument("--curve-subset", type=positive_int, default=None, help=f"points evaluated by --log-curves (default {DEFAULT_CURVE_SUBSET})")
-    fit.set_defaults(func=run)
+    fit.set_defaults(func=run, precheck=precheck)

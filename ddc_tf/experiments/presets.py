@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from ddc_tf import losses
-from ddc_tf.experiments.training import TrainConfig
-from ddc_tf.options import DEFAULT_NEIGHBORS, default_neighbors
+from ddc_tf.options import DEFAULT_NEIGHBORS, DEFAULT_REL_SIGMA, DEFAULT_SIGMA_MODE, default_neighbors
+
+if TYPE_CHECKING:  # TensorFlow loads with it: the command line reads presets before that
+    from ddc_tf.experiments.training import TrainConfig
 
 __all__ = ["Preset", "PRESETS", "FIT_DEFAULTS", "get_preset", "resolve_fit_options", "describe_presets"]
 
@@ -74,14 +75,16 @@ class Preset:
     runs: int
     learning_rate: float
     batch_size: int = PAPER_BATCH
-    rel_sigma: float = losses.DEFAULT_REL_SIGMA
-    sigma_mode: str = losses.DEFAULT_SIGMA_MODE
+    rel_sigma: float = DEFAULT_REL_SIGMA
+    sigma_mode: str = DEFAULT_SIGMA_MODE
     neighbors: int | None = None
     description: str = ""
     departures: tuple[str, ...] = field(default=())
 
-    def config(self, n_clusters: int, **overrides: Any) -> TrainConfig:
+    def config(self, n_clusters: int, **overrides: Any) -> "TrainConfig":
         """The :class:`TrainConfig` of this preset for ``n_clusters`` clusters."""
+        from ddc_tf.experiments.training import TrainConfig
+
         values = {
             "backbone": self.backbone,
             "steps": self.steps,
@@ -200,8 +203,8 @@ FIT_DEFAULTS: dict[str, Any] = {
     "runs": 10,
     "lr": None,
     "batch_size": 100,
-    "rel_sigma": losses.DEFAULT_REL_SIGMA,
-    "sigma_mode": losses.DEFAULT_SIGMA_MODE,
+    "rel_sigma": DEFAULT_REL_SIGMA,
+    "sigma_mode": DEFAULT_SIGMA_MODE,
     "neighbors": None,  # None: the method's default (cli.fit.neighbors)
 }
 
