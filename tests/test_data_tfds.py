@@ -90,3 +90,14 @@ def test_path_and_tfds_backend_conflict(tmp_path):
         load_arrays("mnist", path=tmp_path, backend="tfds")
     with pytest.raises(ValueError, match="backend must be one of"):
         load_arrays("mnist", backend="web")
+
+
+def test_a_broken_tfds_install_is_one_clear_error(monkeypatch):
+    """TFDS imports lazily: a broken install (e.g. tensorflow-metadata built for a newer protobuf)
+    surfaced as AttributeError on tfds.builder; it is an OSError with the reason and what to do."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets.core", None)  # its import now fails
+    with pytest.raises(OSError, match=r"mnist: TensorFlow Datasets cannot be used here \(ImportError: .*"
+                                      r"install a tensorflow-datasets .* --data <folder>"):
+        tfds_sources.import_tfds("mnist")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ddc_tf.checks import error_summary
 from ddc_tf.data.arrays import ArrayData, check_labels, dense_images
 from ddc_tf.data.idx import is_idx_folder, load_idx_folder
 from ddc_tf.data.paths import DATA_DIR_ENV, find_data_path
@@ -59,6 +60,25 @@ def network_available(host: tuple[str, int] = _DOWNLOAD_HOST, timeout: float = 3
         return False
 
 
+def import_tfds(name: str):
+    """``tensorflow_datasets``, or an OSError saying why it cannot be used and what to do.
+
+    TFDS imports its parts lazily, so a broken install (say, a ``tensorflow-metadata`` built for
+    a newer protobuf than TensorFlow allows) would only fail later, as an AttributeError on
+    ``tfds.builder``; importing ``tensorflow_datasets.core`` here gives the reason instead.
+    """
+    try:
+        import tensorflow_datasets as tfds
+        import tensorflow_datasets.core  # noqa: F401
+    except Exception as error:  # ImportError, protobuf's VersionError, ...
+        raise OSError(
+            f"{name}: TensorFlow Datasets cannot be used here ({type(error).__name__}: "
+            f"{error_summary(error)}); install a tensorflow-datasets (and tensorflow-metadata) that "
+            f"matches this TensorFlow, or give a folder of IDX files (command line: --data <folder>)"
+        ) from error
+    return tfds
+
+
 def load_tfds_images(
     name: str,
     *,
@@ -82,8 +102,7 @@ def load_tfds_images(
     Raises:
         FileNotFoundError: not prepared in `data_dir` and no download possible.
     """
-    import tensorflow_datasets as tfds
-
+    tfds = import_tfds(name)
     builder = tfds.builder(name, data_dir=data_dir)
     if not builder.is_prepared():
         where = f"{builder.data_dir}"
