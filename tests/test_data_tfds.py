@@ -98,6 +98,6 @@ def test_a_broken_tfds_install_is_one_clear_error(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "tensorflow_datasets.core", None)  # its import now fails
-    with pytest.raises(OSError, match=r"mnist: TensorFlow Datasets cannot be used here \(ImportError: .*"
+    with pytest.raises(OSError, match=r"mnist: TensorFlow Datasets cannot be used here \(ModuleNotFoundError: .*"
                                       r"install a tensorflow-datasets .* --data <folder>"):
         tfds_sources.import_tfds("mnist")
