@@ -44,7 +44,6 @@ def non_negative_number(value: Any, name: str) -> float:
     return float(value)
 
 
-
 def _is_real(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
 
@@ -65,6 +64,7 @@ def loss_weights(value: Any, name: str = "loss_weights") -> tuple[float, float, 
             or not any(items)):
         raise ValueError(f"{name} must be three finite non-negative numbers, not all 0, got {value!r}")
     return tuple(float(w) for w in items)
+
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

@@ -163,8 +163,11 @@ def require_array_data(value: Any, name: str = "data") -> "ArrayData":
     return value
 
 
-def check_finite(values: np.ndarray, where: str | os.PathLike) -> None:
-    """Raise ValueError naming `where` if `values` (any shape) holds NaN or +-Inf."""
+def check_finite(values: np.ndarray | scipy.sparse.spmatrix, where: str | os.PathLike) -> None:
+    """Raise ValueError naming `where` if `values` (any shape; a scipy sparse matrix: its stored
+    values, and the index is into them) holds NaN or +-Inf."""
+    if scipy.sparse.issparse(values):
+        values = values.data
     if values.dtype.kind not in "fc":
         return
     bad = ~np.isfinite(values)

@@ -188,17 +188,7 @@ def load_npy(
     if raw.dtype.kind not in "iuf":
         raise ValueError(f"{path}: dtype {raw.dtype} is not numeric; expected numbers (uint8 pixels or floats)")
     x, raw_dtype, scale, kind = _dense(raw, path, "the array")
-    if kind == "image":
-        image_shape = x.shape[1:]
-    return ArrayData(
-        x=x,
-        y=None,
-        name=name or str(path),
-        kind=kind,
-        raw_dtype=raw_dtype,
-        scale=scale,
-        image_shape=tuple(int(s) for s in image_shape) if image_shape is not None else None,
-    )
+    return _array_data(x, None, path, kind, raw_dtype, scale, None, image_shape, name)
 
 
 def _from_archive(
@@ -250,8 +240,16 @@ def _from_archive(
         raise ValueError(
             f"{path}: label {int(y.max())} has no name among {len(class_names)} class names"
         )
+    return _array_data(x, y, path, kind, raw_dtype, scale, class_names, image_shape, name)
+
+
+def _array_data(x, y, path: Path, kind: str, raw_dtype: str, scale: float,
+                class_names: Sequence[str] | None, image_shape: Sequence[int] | None,
+                name: str | None) -> ArrayData:
+    """The `ArrayData` of a NumPy file: named by its path unless `name` is given; images are
+    drawn at their own shape, vectors at `image_shape` if one is given."""
     if kind == "image":
-        image_shape = tuple(int(s) for s in x.shape[1:])
+        image_shape = x.shape[1:]
     return ArrayData(
         x=x,
         y=y,

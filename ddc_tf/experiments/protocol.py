@@ -224,8 +224,12 @@ def _backup_key(fingerprint: str, signature: dict[str, Any], seeds: Sequence[int
     on the data and the seeds, but not the data's name — so ``./mine.npz`` resumes what
     ``/abs/mine.npz`` began, and spelled-out settings what a preset began, as a finished run is
     reused (``_load_finished``)."""
-    resolved = {**_resolved_signature(signature, backbone), "data": None}
-    return f"{fingerprint}:{json.dumps(resolved, sort_keys=True)}:{':'.join(map(str, seeds))}"
+    return _key(fingerprint, {**_resolved_signature(signature, backbone), "data": None}, seeds)
+
+
+def _key(fingerprint: str, signature: dict[str, Any], seeds: Sequence[int]) -> str:
+    """``fingerprint:signature-as-JSON:seed:seed…``, the form of every backup key."""
+    return f"{fingerprint}:{json.dumps(signature, sort_keys=True)}:{':'.join(map(str, seeds))}"
 
 
 def _open_backup(backup_dir: Path | None, fingerprint: str, signature: dict[str, Any], seeds: Sequence[int],
@@ -234,8 +238,7 @@ def _open_backup(backup_dir: Path | None, fingerprint: str, signature: dict[str,
     held the data's name and the configuration as given (so that it still resumes)."""
     key = _backup_key(fingerprint, signature, seeds, backbone)
     if backup_dir is not None:
-        earlier = f"{fingerprint}:{json.dumps(signature, sort_keys=True)}:{':'.join(map(str, seeds))}"
-        rekey_backup(backup_dir, earlier, key)
+        rekey_backup(backup_dir, _key(fingerprint, signature, seeds), key)
     return key
 
 

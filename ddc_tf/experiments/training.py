@@ -20,7 +20,6 @@ from typing import Any, Mapping, Sequence
 
 import keras
 import numpy as np
-import scipy.sparse
 
 from ddc_tf import baselines, losses
 from ddc_tf.models import networks
@@ -424,7 +423,7 @@ def check_trainable(data: ArrayData, config: TrainConfig) -> None:
     for ``config`` (fewer points than clusters, or than one batch when partial batches are
     dropped)."""
     require_array_data(data)
-    check_finite(data.x.data if scipy.sparse.issparse(data.x) else data.x, data.name)
+    check_finite(data.x, data.name)
     if data.n < config.n_clusters:
         raise ValueError(f"{data.name}: {data.n} points but {config.n_clusters} clusters")
     if config.drop_remainder and data.n < config.batch_size:

@@ -337,7 +337,7 @@ class ClusteringModel(keras.Model):
             if kwargs.get(name) is not None:
                 raise ValueError(f"{type(self).__name__}'s loss has no per-point weights; {name}= would be ignored")
         if isinstance(x, np.ndarray) or scipy.sparse.issparse(x):
-            check_finite(x.data if scipy.sparse.issparse(x) else x, "x")
+            check_finite(x, "x")
             if x.shape[0] < self.n_clusters:
                 raise ValueError(f"x: {x.shape[0]} points, fewer than the {self.n_clusters} clusters")
         if not self.built:
