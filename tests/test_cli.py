@@ -397,6 +397,71 @@ def test_only_mlp_groups_get_one_thread_per_op():
     assert not sizes_thread_pools(4, "conv")  # measured: no faster, other rounding
 
 
+def test_precision_auto_is_bf16_for_the_ddc_cnn_on_a_cpu_with_bf16_arithmetic(monkeypatch):
+    """``--mixed-precision auto`` (the default) resolves by the hardware: bf16 only for DDC's CNN
+    on one device, without XLA, on a CPU that has bf16 arithmetic and no GPU; a value given is kept."""
+    import ddc_tf.hardware as hardware
+    from ddc_tf.cli import build_parser
+    from ddc_tf.cli.fit import precision
+
+    parse = build_parser().parse_args
+    monkeypatch.setattr(hardware, "gpu_visible", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
+    assert parse(["fit", "--data", "fashion_mnist"]).mixed_precision == "auto"
+    assert precision(parse(["fit", "--data", "fashion_mnist"]), "conv") == "bfloat16"
+    assert precision(parse(["fit", "--data", "fashion_mnist", "--mixed-precision", "float32"]), "conv") == "float32"
+    assert precision(parse(["fit", "--data", "digits"]), "mlp") == "float32"
+    assert precision(parse(["fit", "--data", "digits", "--mixed-precision", "bfloat16"]), "mlp") == "bfloat16"
+    for others in (["--method", "ot"], ["--method", "dcan"], ["--jit"], ["--strategy", "mirrored"]):
+        assert precision(parse(["fit", "--data", "fashion_mnist", *others]), "conv") == "float32", others
+    monkeypatch.setattr(hardware, "gpu_visible", lambda: True)
+    assert precision(parse(["fit", "--data", "fashion_mnist"]), "conv") == "float32"
+    monkeypatch.setattr(hardware, "gpu_visible", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)  # bf16 would be emulated: slower
+    assert precision(parse(["fit", "--data", "fashion_mnist"]), "conv") == "float32"
+    with pytest.raises(SystemExit):
+        parse(["fit", "--data", "digits", "--mixed-precision", "float64"])
+
+
+def test_cpu_bf16_arithmetic_is_read_from_the_cpu_flags(tmp_path):
+    from ddc_tf.hardware import cpu_has_native_bf16
+
+    def cpuinfo(flags: str) -> Path:
+        path = tmp_path / "cpuinfo"
+        path.write_text(f"processor\t: 0\nmodel name\t: some CPU\nflags\t\t: fpu sse2 {flags}\n\nprocessor\t: 1\n")
+        return path
+
+    assert cpu_has_native_bf16(cpuinfo("avx512f avx512_bf16 avx512_vnni"))
+    assert cpu_has_native_bf16(cpuinfo("avx512f amx_tile amx_bf16"))
+    assert not cpu_has_native_bf16(cpuinfo("avx512f avx512_vnni avx2"))  # AVX-512 without BF16: emulated
+    assert not cpu_has_native_bf16(cpuinfo("avx512_bf16x"))  # whole flags only
+    assert not cpu_has_native_bf16(tmp_path / "missing")  # macOS, Windows: float32
+
+
+@pytest.mark.parametrize("asked, policy", [("auto", "mixed_bfloat16"), ("float32", "float32")])
+def test_fit_trains_and_records_the_precision_it_resolved(tmp_path, monkeypatch, asked, policy):
+    """On a CPU with bf16 arithmetic (here pretended) ``ddc-tf fit`` trains an image data set's CNN
+    in mixed_bfloat16 and says so in the table and ``results.json``; ``float32`` keeps full precision."""
+    import ddc_tf.hardware as hardware
+
+    monkeypatch.setattr(hardware, "gpu_visible", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "images.npz", x=rng.integers(0, 256, (40, 28, 28), dtype=np.uint8), y=np.arange(40) % 2)
+    argv = ["fit", "--data", str(tmp_path / "images.npz"), "--steps", "2", "--batch-size", "20", "--runs", "1",
+            "--mixed-precision", asked, "--out", str(tmp_path / "out"), "--quiet"]
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(argv) == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["config"]["backbone"] == "auto" and results["precision"] == policy
+    assert (f"precision={policy}" in out.getvalue()) is (policy != "float32")
+    import keras
+
+    keras.mixed_precision.set_global_policy("float32")  # the saved model carries its own policy
+    assert keras.models.load_model(tmp_path / "out" / "model.keras").dtype_policy.name == policy
+
+
 def test_distill_steps_default_applies_on_one_device():
     import ddc_tf.cli as cli
     from ddc_tf.cli.fit import distill_steps

@@ -153,6 +153,21 @@ def test_a_different_config_in_the_same_folder_raises(three_runs, monkeypatch):
         run_protocol(blobs(n=90), cfg, runs=3, seed=SEED, out_dir=out, verbose=0)
 
 
+def test_runs_of_another_precision_are_refused_and_float32_signatures_are_unchanged(three_runs, monkeypatch):
+    """A bf16 protocol does not take the folder's float32 runs for its own (the policy is part of
+    a run's signature), while a float32 signature has no precision entry, so runs recorded before
+    the policy was part of it still match; results name the policy."""
+    data, cfg, out, results, _ = three_runs
+    assert results["precision"] == "float32"
+    stored = json.loads((out / "runs" / f"seed_{SEED}" / "run.json").read_text())["signature"]
+    assert "precision" not in stored
+    monkeypatch.setattr(ddc_tf.experiments.protocol, "train_run", lambda *a, **k: pytest.fail("trained"))
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # conftest resets it afterwards
+    with pytest.raises(ValueError, match="different configuration") as error:
+        run_protocol(data, cfg, runs=3, seed=SEED, out_dir=out, verbose=0, selector="loss")
+    assert "precision: '(not set)' there, 'mixed_bfloat16' here" in str(error.value)
+
+
 def test_the_same_data_under_another_name_reuses_the_runs(three_runs, monkeypatch):
     """A run depends on the data's contents (its fingerprint), not on how its path was spelled:
     ``./mine.npz`` after ``/abs/mine.npz``, or a copy, reuses the finished runs."""

@@ -27,11 +27,24 @@ from ddc_tf.cli.common import (
 __all__ = ["register", "run"]
 
 
-def _set_precision(policy: str | None) -> None:
-    if policy:
-        import keras
+def precision(args: argparse.Namespace, backbone: str) -> str:
+    """``--mixed-precision``, with ``auto`` resolved for this run: bf16 for DDC's CNN on a CPU
+    with bf16 arithmetic, else float32 (``ddc_tf.options.default_precision``)."""
+    if args.mixed_precision != "auto":
+        return args.mixed_precision
+    from ddc_tf.hardware import cpu_has_native_bf16, gpu_visible
+    from ddc_tf.options import default_precision
 
-        keras.mixed_precision.set_global_policy(f"mixed_{policy}")
+    native = cpu_has_native_bf16()
+    return default_precision(args.method, backbone, strategy=args.strategy, jit=args.jit,
+                             native_bf16=native, gpu=native and gpu_visible())
+
+
+def _set_precision(policy: str) -> None:
+    """The global Keras dtype policy for ``policy`` (``float32``, ``bfloat16``, ``float16``)."""
+    import keras
+
+    keras.mixed_precision.set_global_policy("float32" if policy == "float32" else f"mixed_{policy}")
 
 
 def _parse_proportions(text: str) -> str | tuple[float, ...] | None:
@@ -61,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if sizes_thread_pools(at_once, backbone):
         ops_side_by_side()  # before TensorFlow's runtime starts (loading arrays does not start it)
     k_neighbors = neighbors(args, backbone, arrays.n)
-    _set_precision(args.mixed_precision)
+    _set_precision(precision(args, backbone))
     config = TrainConfig(
         n_clusters=n_clusters,
         backbone=args.backbone,
@@ -237,6 +250,7 @@ def register(subparsers: Any) -> None:
         KMEANS_INIT_STEPS,
         LR_SCHEDULES,
         METHOD_NAMES,
+        PRECISIONS,
         REFINE_START_STEPS,
         REFINED_RUN_STEPS,
         SELECTORS,
@@ -298,7 +312,11 @@ def register(subparsers: Any) -> None:
                           f"default: {DEFAULT_PRETRAIN_STEPS}, at most --steps)")
     fit.add_argument("--epsilon", type=positive_float, default=None, help="--method ot: entropic regularisation ε, in units of the embedding's variance (default 0.01)")
     fit.add_argument("--proportions", default="uniform", metavar="P1,P2,...|uniform|free", help="target cluster proportions (e.g. 0.5,0.3,0.2; normalised), uniform (default) or free (ot only: no size constraint); ddc: the size-aware l2, smallest when the clusters have these shares")
-    fit.add_argument("--mixed-precision", choices=("bfloat16", "float16"), default=None, help="run the network in mixed precision (loss stays float32)")
+    fit.add_argument("--mixed-precision", choices=PRECISIONS, default="auto",
+                     help="the network's compute dtype (the loss stays float32). auto (default): bfloat16 for "
+                          "--method ddc with the CNN on a CPU with bf16 arithmetic (AVX-512 BF16 or AMX; no GPU, "
+                          "no --jit, no --strategy), where it trained ×1.95 faster with level ACC/NMI; float32 "
+                          "everywhere else. float32 restores full precision")
     fit.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     fit.add_argument("--strategy", choices=STRATEGIES, default="none", help="tf.distribute strategy: none (default), mirrored (all local devices), multiworker (hosts from TF_CONFIG); --batch-size is the global batch, the DDC kernel is formed on it (docs/distributed.md); ot/dcan compute their loss on each replica's share")
     fit.add_argument("--kmeans", action="store_true", help="also report k-means++ (best of 20) on the raw inputs")

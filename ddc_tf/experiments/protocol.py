@@ -119,9 +119,20 @@ def kmeans_on_hidden(
 
 
 def _config_signature(data: ArrayData, config: TrainConfig, start: PartitionStart | None = None) -> dict[str, Any]:
-    """What identifies a run's training: data, configuration and — for a refined run — its start."""
+    """What identifies a run's training: data, configuration, the Keras dtype policy when it is
+    not float32 (so a float32 run and a bf16 one are not taken for each other, while runs
+    recorded before the policy was part of the signature still match) and — for a refined
+    run — its start."""
     signature = {"data": data.name, "n": data.n, "config": config.to_dict()}
+    policy = _dtype_policy()
+    if policy != "float32":
+        signature["precision"] = policy
     return signature if start is None else {**signature, "start": start.signature()}
+
+
+def _dtype_policy() -> str:
+    """The global Keras dtype policy the runs train under: ``float32``, ``mixed_bfloat16``, …"""
+    return keras.mixed_precision.dtype_policy().name
 
 
 def _signature_difference(stored: Any, wanted: dict[str, Any], *, shown: int = 3) -> str:
@@ -563,6 +574,7 @@ def run_protocol(
         "clusters": config.n_clusters,
         "steps": config.steps,
         "config": config.to_dict(),
+        "precision": _dtype_policy(),
         "refine": ({"runs": refine_runs, "start_steps": int(refine_steps), "steps": refined_config.steps}
                    if refine_runs else None),
         "runs": [

@@ -424,7 +424,9 @@ def nearly_empty_note(results: dict[str, Any]) -> list[str]:
 def format_results_table(results: dict[str, Any], kmeans: dict[str, Any] | None = None) -> str:
     """A short plain-text table of a protocol's results (one line per run, then the summary)."""
     lines: list[str] = []
-    lines.append(f"\n{results['data']}: n={results['n']}, k={results['clusters']}, steps={results['steps']}")
+    precision = results.get("precision", "float32")  # absent in results of earlier releases
+    lines.append(f"\n{results['data']}: n={results['n']}, k={results['clusters']}, steps={results['steps']}"
+                 + ("" if precision == "float32" else f", precision={precision}"))
     lines.append(f"{'run (seed)':<14}{'loss':>10}{'ACC':>9}{'NMI':>8}")
     selector = results.get("selector", "loss")
     for run in sorted(results["runs"], key=lambda r: r["loss"]):
