@@ -2,7 +2,8 @@
 
 Layers, bottom to top (a module may import its own layer's modules and lower ones):
 
-0. leaves: ``_version``, ``_quiet``, ``options``, ``checks``, ``evaluation``, ``baselines``, ``selection``, ``data``
+0. leaves: ``_version``, ``_quiet``, ``options``, ``hardware``, ``checks``, ``evaluation``, ``baselines``,
+   ``selection``, ``data``
 1. ``losses`` (tensor code)
 2. ``models`` (Keras models)
 3. ``callbacks``, ``run_files`` (its loader loads models)
@@ -24,7 +25,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "ddc_tf"
 
 LAYERS: dict[str, int] = {
-    "_version": 0, "_quiet": 0, "options": 0, "checks": 0, "evaluation": 0, "baselines": 0, "selection": 0, "data": 0,
+    "_version": 0, "_quiet": 0, "options": 0, "hardware": 0, "checks": 0, "evaluation": 0, "baselines": 0, "selection": 0, "data": 0,
     "losses": 1,
     "models": 2,
     "callbacks": 3, "run_files": 3,
