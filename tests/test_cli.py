@@ -460,6 +460,15 @@ def test_fit_trains_and_records_the_precision_it_resolved(tmp_path, monkeypatch,
 
     keras.mixed_precision.set_global_policy("float32")  # the saved model carries its own policy
     assert keras.models.load_model(tmp_path / "out" / "model.keras").dtype_policy.name == policy
+    # the model serves: exported, its SavedModel gives float32 probabilities and the .keras model's clusters
+    with redirect_stdout(io.StringIO()):
+        assert main(["export", "--model", str(tmp_path / "out"), "--name", "m", "--base-dir", str(tmp_path / "exp")]) == 0
+        for source, name in ((tmp_path / "out" / "model.keras", "keras.npz"), (tmp_path / "exp" / "m", "served.npz")):
+            assert main(["predict", "--model", str(source), "--data", str(tmp_path / "images.npz"),
+                         "--out", str(tmp_path / name)]) == 0
+    kept, served = np.load(tmp_path / "keras.npz"), np.load(tmp_path / "served.npz")
+    assert served["probabilities"].dtype == np.float32
+    np.testing.assert_array_equal(served["cluster"], kept["cluster"])
 
 
 def test_distill_steps_default_applies_on_one_device():
