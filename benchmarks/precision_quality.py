@@ -78,11 +78,13 @@ def fit(data_path: Path, out: Path, seed: int, precision: str) -> dict:
                "--out", str(out), "--mixed-precision", precision]
     timing = out / "wall_seconds.json"
     if not timing.exists():
+        resumed = out.exists()  # an interrupted fit continues: its time is only the rest's
         start = time.perf_counter()
         subprocess.run(command, check=True)
-        timing.write_text(json.dumps({"seconds": time.perf_counter() - start}))
+        timing.write_text(json.dumps({"seconds": time.perf_counter() - start, "resumed": resumed}))
     results = json.loads((out / "results.json").read_text())
-    return {"command": " ".join(command), "seconds": json.loads(timing.read_text())["seconds"],
+    wall = json.loads(timing.read_text())
+    return {"command": " ".join(command), "seconds": wall["seconds"], "resumed": wall.get("resumed", False),
             "runs": [{k: run[k] for k in ("seed", "acc", "nmi", "refined")} for run in results["runs"]],
             **{key: {k: results[key][k] for k in ("acc", "nmi")} for key in PROTOCOL_KEYS}}
 

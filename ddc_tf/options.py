@@ -33,7 +33,7 @@ __all__ = [
     "LR_SCHEDULES",
     "METHOD_NAMES",
     "PRECISIONS",
-    "default_precision",
+    "bf16_default_applies",
     "SELECTORS",
     "SIGMA_MODES",
     "STRATEGIES",
@@ -148,23 +148,18 @@ def default_runs_at_once(runs: int, strategy: str = "none", per_run_callbacks: b
     return max(1, min(DEFAULT_RUNS_AT_ONCE, runs))
 
 
-#: ``ddc-tf fit --mixed-precision``: ``auto`` resolves by :func:`default_precision`; the others
+#: ``ddc-tf fit --mixed-precision``: ``auto`` is bf16 where :func:`bf16_default_applies` and the
+#: machine has bf16 arithmetic (``ddc_tf.hardware.bf16_arithmetic``), float32 otherwise; the others
 #: name the network's compute dtype (the loss stays float32 under every policy).
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 
 
-def default_precision(method: str, backbone: str, *, strategy: str = "none", jit: bool = False,
-                      native_bf16: bool = False, gpu: bool = False) -> str:
-    """``--mixed-precision auto``: ``"bfloat16"`` for DDC's CNN on a CPU with bf16 arithmetic
-    (``native_bf16``: AVX-512 BF16 or AMX, :func:`ddc_tf.hardware.cpu_has_native_bf16`), with
-    no GPU, on one device and without XLA; ``"float32"`` otherwise. Measured with
-    ``benchmarks/precision_quality.py``: the CLI's CNN protocol ×1.95 faster in wall time on
-    Fashion-MNIST and MNIST, the runs' ACC and NMI level over 20 runs each (README "Speed").
-    The MLP gained little (×1.1 a step), and OT, DCAN, XLA, strategies and GPUs were not
-    measured in bf16, so they keep float32 unless asked."""
-    if method == "ddc" and backbone == "conv" and strategy == "none" and not jit and native_bf16 and not gpu:
-        return "bfloat16"
-    return "float32"
+def bf16_default_applies(method: str, backbone: str, *, strategy: str = "none", jit: bool = False) -> bool:
+    """Whether ``--mixed-precision auto`` trains in bf16 on a machine with bf16 arithmetic: for DDC's
+    CNN on one device without XLA, where it was measured (``benchmarks/precision_quality.py``,
+    README "Speed"). The MLP gained little, and OT, DCAN, XLA and strategies were not measured
+    in bf16, so they keep float32 unless asked."""
+    return method == "ddc" and backbone == "conv" and strategy == "none" and not jit
 
 
 #: Values of ``TrainConfig.lr_schedule``.

@@ -398,44 +398,57 @@ def test_only_mlp_groups_get_one_thread_per_op():
 
 
 def test_precision_auto_is_bf16_for_the_ddc_cnn_on_a_cpu_with_bf16_arithmetic(monkeypatch):
-    """``--mixed-precision auto`` (the default) resolves by the hardware: bf16 only for DDC's CNN
-    on one device, without XLA, on a CPU that has bf16 arithmetic and no GPU; a value given is kept."""
+    """``--mixed-precision auto`` (the default) resolves by the hardware: bf16 only for DDC's CNN on
+    one device, without XLA, where the machine has bf16 arithmetic; a value given is kept; the
+    -paper presets train in float32."""
     import ddc_tf.hardware as hardware
     from ddc_tf.cli import build_parser
+    from ddc_tf.cli.common import apply_preset
     from ddc_tf.cli.fit import precision
 
-    parse = build_parser().parse_args
-    monkeypatch.setattr(hardware, "gpu_visible", lambda: False)
-    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
-    assert parse(["fit", "--data", "fashion_mnist"]).mixed_precision == "auto"
-    assert precision(parse(["fit", "--data", "fashion_mnist"]), "conv") == "bfloat16"
-    assert precision(parse(["fit", "--data", "fashion_mnist", "--mixed-precision", "float32"]), "conv") == "float32"
-    assert precision(parse(["fit", "--data", "digits"]), "mlp") == "float32"
-    assert precision(parse(["fit", "--data", "digits", "--mixed-precision", "bfloat16"]), "mlp") == "bfloat16"
+    def resolved(argv: list[str], backbone: str) -> str:
+        args = build_parser().parse_args(["fit", *argv])
+        apply_preset(args)
+        return precision(args, backbone)
+
+    monkeypatch.setattr(hardware, "bf16_arithmetic", lambda: True)
+    assert resolved(["--data", "fashion_mnist"], "conv") == "bfloat16"
+    assert resolved(["--data", "fashion_mnist", "--mixed-precision", "float32"], "conv") == "float32"
+    assert resolved(["--data", "digits"], "mlp") == "float32"
+    assert resolved(["--data", "digits", "--mixed-precision", "bfloat16"], "mlp") == "bfloat16"
     for others in (["--method", "ot"], ["--method", "dcan"], ["--jit"], ["--strategy", "mirrored"]):
-        assert precision(parse(["fit", "--data", "fashion_mnist", *others]), "conv") == "float32", others
-    monkeypatch.setattr(hardware, "gpu_visible", lambda: True)
-    assert precision(parse(["fit", "--data", "fashion_mnist"]), "conv") == "float32"
-    monkeypatch.setattr(hardware, "gpu_visible", lambda: False)
-    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: False)  # bf16 would be emulated: slower
-    assert precision(parse(["fit", "--data", "fashion_mnist"]), "conv") == "float32"
+        assert resolved(["--data", "fashion_mnist", *others], "conv") == "float32", others
+    assert resolved(["--preset", "fashion-mnist-paper"], "conv") == "float32"
+    assert resolved(["--preset", "fashion-mnist-paper", "--mixed-precision", "auto"], "conv") == "bfloat16"
+    assert resolved(["--preset", "fashion-mnist-cpu"], "conv") == "bfloat16"
+    monkeypatch.setattr(hardware, "bf16_arithmetic", lambda: False)
+    assert resolved(["--data", "fashion_mnist"], "conv") == "float32"
     with pytest.raises(SystemExit):
-        parse(["fit", "--data", "digits", "--mixed-precision", "float64"])
+        build_parser().parse_args(["fit", "--data", "digits", "--mixed-precision", "float64"])
 
 
-def test_cpu_bf16_arithmetic_is_read_from_the_cpu_flags(tmp_path):
-    from ddc_tf.hardware import cpu_has_native_bf16
+def test_bf16_arithmetic_needs_amx_onednn_and_no_gpu(tmp_path, monkeypatch):
+    import ddc_tf.hardware as hardware
 
     def cpuinfo(flags: str) -> Path:
         path = tmp_path / "cpuinfo"
         path.write_text(f"processor\t: 0\nmodel name\t: some CPU\nflags\t\t: fpu sse2 {flags}\n\nprocessor\t: 1\n")
         return path
 
-    assert cpu_has_native_bf16(cpuinfo("avx512f avx512_bf16 avx512_vnni"))
-    assert cpu_has_native_bf16(cpuinfo("avx512f amx_tile amx_bf16"))
-    assert not cpu_has_native_bf16(cpuinfo("avx512f avx512_vnni avx2"))  # AVX-512 without BF16: emulated
-    assert not cpu_has_native_bf16(cpuinfo("avx512_bf16x"))  # whole flags only
-    assert not cpu_has_native_bf16(tmp_path / "missing")  # macOS, Windows: float32
+    assert hardware.cpu_has_amx_bf16(cpuinfo("avx512f amx_tile amx_bf16"))
+    assert not hardware.cpu_has_amx_bf16(cpuinfo("avx512f avx512_bf16 avx512_vnni"))  # not measured: float32
+    assert not hardware.cpu_has_amx_bf16(cpuinfo("amx_bf16x"))  # whole flags only
+    assert not hardware.cpu_has_amx_bf16(tmp_path / "missing")  # macOS, Windows
+    for value, on in (("0", False), ("false", False), ("1", True)):
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", value)
+        assert hardware.onednn_enabled() is on
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    assert hardware.onednn_enabled()
+    monkeypatch.setattr(hardware, "cpu_has_amx_bf16", lambda: True)
+    monkeypatch.setattr(hardware, "gpu_visible", lambda: False)
+    assert hardware.bf16_arithmetic()
+    monkeypatch.setattr(hardware, "gpu_visible", lambda: True)
+    assert not hardware.bf16_arithmetic()
 
 
 @pytest.mark.parametrize("asked, policy", [("auto", "mixed_bfloat16"), ("float32", "float32")])
@@ -444,8 +457,7 @@ def test_fit_trains_and_records_the_precision_it_resolved(tmp_path, monkeypatch,
     in mixed_bfloat16 and says so in the table and ``results.json``; ``float32`` keeps full precision."""
     import ddc_tf.hardware as hardware
 
-    monkeypatch.setattr(hardware, "gpu_visible", lambda: False)
-    monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(hardware, "bf16_arithmetic", lambda: True)
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "images.npz", x=rng.integers(0, 256, (40, 28, 28), dtype=np.uint8), y=np.arange(40) % 2)
     argv = ["fit", "--data", str(tmp_path / "images.npz"), "--steps", "2", "--batch-size", "20", "--runs", "1",

@@ -166,6 +166,26 @@ def test_runs_of_another_precision_are_refused_and_float32_signatures_are_unchan
     with pytest.raises(ValueError, match="different configuration") as error:
         run_protocol(data, cfg, runs=3, seed=SEED, out_dir=out, verbose=0, selector="loss")
     assert "precision: '(not set)' there, 'mixed_bfloat16' here" in str(error.value)
+    assert "--mixed-precision float32 continues these runs" in str(error.value)
+
+
+def test_a_bf16_run_recorded_before_the_policy_joined_the_signature_is_read_from_its_model(tmp_path, monkeypatch):
+    """An earlier release's ``--mixed-precision bfloat16`` run has no precision in its signature;
+    its saved model's policy says what it is: reused in bf16, refused in float32."""
+    data, cfg = blobs(n=60), config()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # conftest resets it afterwards
+    results, _ = run_protocol(data, cfg, runs=1, seed=SEED, out_dir=tmp_path, verbose=0)
+    assert results["precision"] == "mixed_bfloat16"
+    run_file = tmp_path / "runs" / f"seed_{SEED}" / "run.json"
+    record = json.loads(run_file.read_text())
+    assert record["signature"].pop("precision") == "mixed_bfloat16"
+    run_file.write_text(json.dumps(record))  # as the earlier release wrote it
+    monkeypatch.setattr(ddc_tf.experiments.protocol, "train_run", lambda *a, **k: pytest.fail("trained"))
+    again, _ = run_protocol(data, cfg, runs=1, seed=SEED, out_dir=tmp_path, verbose=0)
+    assert again["runs"] == results["runs"]
+    keras.mixed_precision.set_global_policy("float32")
+    with pytest.raises(ValueError, match="--mixed-precision bfloat16 continues these runs"):
+        run_protocol(data, cfg, runs=1, seed=SEED, out_dir=tmp_path, verbose=0)
 
 
 def test_the_same_data_under_another_name_reuses_the_runs(three_runs, monkeypatch):

@@ -108,6 +108,8 @@ def test_table1_budget_names_the_selector_and_the_vote():
     results["vote"]["seeds"] = [1, 2, 3, 4, 5]
     rows = table1_rows([results])
     assert rows[0]["budget"] == "cpu: 3 runs × 4000 steps, consensus pick, VOTE of 5"
+    results["precision"] = "mixed_bfloat16"  # a float32 and a bf16 protocol are told apart
+    assert table1_rows([results])[0]["budget"] == "cpu: 3 runs × 4000 steps, consensus pick, VOTE of 5, mixed_bfloat16"
 
 
 def test_table1_lists_ensemble_and_distilled_when_present():

@@ -28,16 +28,18 @@ __all__ = ["register", "run"]
 
 
 def precision(args: argparse.Namespace, backbone: str) -> str:
-    """``--mixed-precision``, with ``auto`` resolved for this run: bf16 for DDC's CNN on a CPU
-    with bf16 arithmetic, else float32 (``ddc_tf.options.default_precision``)."""
+    """``--mixed-precision``, with ``auto`` resolved for this run: bf16 for DDC's CNN on a machine
+    with bf16 arithmetic, else float32 (``ddc_tf.options.bf16_default_applies``,
+    ``ddc_tf.hardware.bf16_arithmetic``)."""
     if args.mixed_precision != "auto":
         return args.mixed_precision
-    from ddc_tf.hardware import cpu_has_native_bf16, gpu_visible
-    from ddc_tf.options import default_precision
+    from ddc_tf.options import bf16_default_applies
 
-    native = cpu_has_native_bf16()
-    return default_precision(args.method, backbone, strategy=args.strategy, jit=args.jit,
-                             native_bf16=native, gpu=native and gpu_visible())
+    if not bf16_default_applies(args.method, backbone, strategy=args.strategy, jit=args.jit):
+        return "float32"
+    from ddc_tf.hardware import bf16_arithmetic
+
+    return "bfloat16" if bf16_arithmetic() else "float32"
 
 
 def _set_precision(policy: str) -> None:
@@ -312,11 +314,11 @@ def register(subparsers: Any) -> None:
                           f"default: {DEFAULT_PRETRAIN_STEPS}, at most --steps)")
     fit.add_argument("--epsilon", type=positive_float, default=None, help="--method ot: entropic regularisation ε, in units of the embedding's variance (default 0.01)")
     fit.add_argument("--proportions", default="uniform", metavar="P1,P2,...|uniform|free", help="target cluster proportions (e.g. 0.5,0.3,0.2; normalised), uniform (default) or free (ot only: no size constraint); ddc: the size-aware l2, smallest when the clusters have these shares")
-    fit.add_argument("--mixed-precision", choices=PRECISIONS, default="auto",
-                     help="the network's compute dtype (the loss stays float32). auto (default): bfloat16 for "
-                          "--method ddc with the CNN on a CPU with bf16 arithmetic (AVX-512 BF16 or AMX; no GPU, "
-                          "no --jit, no --strategy), where it trained ×1.95 faster with level ACC/NMI; float32 "
-                          "everywhere else. float32 restores full precision")
+    fit.add_argument("--mixed-precision", choices=PRECISIONS, default=None,
+                     help="the network's compute dtype (the loss stays float32). auto (default; the -paper presets: "
+                          "float32): bfloat16 for --method ddc with the CNN on a CPU with AMX bf16 arithmetic (no GPU, "
+                          "no --jit, no --strategy), where it trained about twice as fast with the runs' ACC/NMI "
+                          "level (README, Speed); float32 everywhere else. float32 keeps full precision")
     fit.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     fit.add_argument("--strategy", choices=STRATEGIES, default="none", help="tf.distribute strategy: none (default), mirrored (all local devices), multiworker (hosts from TF_CONFIG); --batch-size is the global batch, the DDC kernel is formed on it (docs/distributed.md); ot/dcan compute their loss on each replica's share")
     fit.add_argument("--kmeans", action="store_true", help="also report k-means++ (best of 20) on the raw inputs")

@@ -32,6 +32,7 @@ import json
 import os
 import shutil
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -120,9 +121,9 @@ def kmeans_on_hidden(
 
 def _config_signature(data: ArrayData, config: TrainConfig, start: PartitionStart | None = None) -> dict[str, Any]:
     """What identifies a run's training: data, configuration, the Keras dtype policy when it is
-    not float32 (so a float32 run and a bf16 one are not taken for each other, while runs
-    recorded before the policy was part of the signature still match) and — for a refined
-    run — its start."""
+    not float32 (so a float32 run and a bf16 one are not taken for each other; a run recorded
+    before the policy was part of the signature is read by :func:`_with_saved_policy`) and —
+    for a refined run — its start."""
     signature = {"data": data.name, "n": data.n, "config": config.to_dict()}
     policy = _dtype_policy()
     if policy != "float32":
@@ -173,6 +174,21 @@ def _resolved_signature(signature: Any, backbone: str) -> Any:
     return {**signature, "config": config}
 
 
+def _with_saved_policy(stored: Any, model_file: Path) -> Any:
+    """A stored signature from before the dtype policy was part of it, with the policy its saved
+    model was trained in (``precision``) when that is not float32 — so an earlier
+    ``--mixed-precision bfloat16`` run is neither taken for a float32 one nor refused as
+    another configuration in bf16."""
+    if not isinstance(stored, dict) or "precision" in stored:
+        return stored
+    try:
+        with zipfile.ZipFile(model_file) as archive:
+            policy = json.loads(archive.read("config.json"))["config"]["dtype"]["config"]["name"]
+    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile):
+        return stored  # no readable policy: as recorded (float32, the default then)
+    return stored if policy == "float32" else {**stored, "precision": policy}
+
+
 def _load_finished(run_dir: Path | None, signature: dict[str, Any], fingerprint: str, backbone: str,
                    ) -> tuple[dict[str, Any], np.ndarray] | None:
     """``(record, cluster ids)`` of the finished run in ``run_dir``, or ``None`` if it has
@@ -181,7 +197,7 @@ def _load_finished(run_dir: Path | None, signature: dict[str, Any], fingerprint:
     if run_dir is None or not (run_dir / RUN_FILE).exists():
         return None
     record = json.loads((run_dir / RUN_FILE).read_text())
-    stored = _resolved_signature(record.get("signature"), backbone)
+    stored = _with_saved_policy(_resolved_signature(record.get("signature"), backbone), run_dir / MODEL_FILE)
     signature = _resolved_signature(signature, backbone)
     recorded = record.get("data_fingerprint")  # None for runs of releases before fingerprints
     if (stored != signature and isinstance(stored, dict) and recorded is not None
@@ -191,8 +207,12 @@ def _load_finished(run_dir: Path | None, signature: dict[str, Any], fingerprint:
                              f"(there {stored.get('data')!r}, different contents); use another --out folder")
         stored = signature  # the same inputs and labels under another name (./mine.npz, a copy): the same run
     if stored != signature:
+        advice = "use another --out folder"
+        if {**stored, "precision": None} == {**signature, "precision": None}:  # only the precision differs
+            there = str(stored.get("precision", "float32")).removeprefix("mixed_")
+            advice = f"--mixed-precision {there} continues these runs, or use another --out folder"
         raise ValueError(f"{run_dir} holds a run of a different configuration "
-                         f"({_signature_difference(stored, signature)}); use another --out folder")
+                         f"({_signature_difference(stored, signature)}); {advice}")
     if record.get("data_fingerprint", fingerprint) != fingerprint:  # runs from before it: trusted
         raise ValueError(
             f"{run_dir} holds a run trained on other data than {signature['data']} (same name and size, "
