@@ -10,6 +10,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -61,7 +62,9 @@ def test_gradient_clipping_is_each_members_own():
         assert_same_run(train_run(data, cfg, seed, verbose=0), result, rtol=1e-4, atol=1e-5)
 
 
-def test_an_interrupted_group_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])  # bf16: what `ddc-tf fit` trains the CNN in on AMX CPUs
+def test_an_interrupted_group_resumes_exactly(tmp_path, policy):
+    keras.mixed_precision.set_global_policy(policy)  # conftest resets it afterwards
     data = small_vectors()
     cfg = config(steps=30, neighbors=3)
     straight = train_runs(data, cfg, [0, 1, 2])
