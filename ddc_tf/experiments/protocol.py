@@ -208,7 +208,8 @@ def _load_finished(run_dir: Path | None, signature: dict[str, Any], fingerprint:
         stored = signature  # the same inputs and labels under another name (./mine.npz, a copy): the same run
     if stored != signature:
         advice = "use another --out folder"
-        if {**stored, "precision": None} == {**signature, "precision": None}:  # only the precision differs
+        if isinstance(stored, dict) and {**stored, "precision": None} == {**signature, "precision": None}:
+            # only the precision differs
             there = str(stored.get("precision", "float32")).removeprefix("mixed_")
             advice = f"--mixed-precision {there} continues these runs, or use another --out folder"
         raise ValueError(f"{run_dir} holds a run of a different configuration "
@@ -479,8 +480,9 @@ def run_protocol(
 
     Returns:
         ``(results, best_model)``: the chosen run's trained model and the results dict
-        written to ``results.json``: ``data, n, clusters, steps, config, refine``
-        (``{runs, start_steps, steps}`` of the refined runs, or None), ``runs`` (one
+        written to ``results.json``: ``data, n, clusters, steps, config``, ``precision`` (the
+        global Keras dtype policy the runs trained in: ``float32``, ``mixed_bfloat16``, …),
+        ``refine`` (``{runs, start_steps, steps}`` of the refined runs, or None), ``runs`` (one
         ``{seed, refined, loss, consensus, ensemble_agreement, acc, nmi, ...}`` per run, the
         refined runs last:
         ``consensus`` its mean NMI with the other runs, ``ensemble_agreement`` its NMI with
