@@ -1,4 +1,5 @@
-"""Shared helpers of the benchmark scripts: subsetting data, timing training steps, writing result files."""
+"""Shared helpers of the benchmark scripts: subsetting data, timing training steps, running
+``ddc-tf fit`` in a fresh process, writing result files."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import dataclasses
 import json
 import os
 import platform
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -104,6 +108,39 @@ class StepTimes(keras.callbacks.Callback):
         if self.last is not None:
             self.intervals.append((now - self.last) / self.model.steps_per_execution)
         self.last = now
+
+
+def fit_arguments(data: Path, out: Path, extra: list[str]) -> list[str]:
+    """The arguments of ``ddc-tf fit --data <data> --kmeans --out <out> --quiet [extra]``."""
+    return ["fit", "--data", str(data), "--kmeans", "--out", str(out), "--quiet", *extra]
+
+
+def run_fit(data: Path, out: Path, extra: list[str]) -> tuple[dict, float, list[str]]:
+    """``ddc-tf fit --data <data> --kmeans --out <out> --quiet [extra]`` in a fresh process:
+    its ``results.json``, the wall seconds and the command."""
+    exe = shutil.which("ddc-tf")
+    command = ([exe] if exe else [sys.executable, "-m", "ddc_tf"]) + fit_arguments(data, out, extra)
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads((out / "results.json").read_text()), seconds, command
+
+
+def fit_once(data: Path, out: Path, extra: list[str]) -> tuple[dict, dict[str, Any], str]:
+    """:func:`run_fit`, once per ``out`` folder: ``(results, {"seconds", "resumed"}, command)``.
+    The wall time is kept in ``out/wall_seconds.json``, and a folder that has it is read back
+    without running; ``resumed`` says the fit continued an interrupted folder, so its time is
+    only the rest's. ``command`` is the fit as a user types it."""
+    timing = out / "wall_seconds.json"
+    if not timing.exists():
+        resumed = out.exists()
+        _, seconds, _ = run_fit(data, out, extra)
+        timing.write_text(json.dumps({"seconds": seconds, "resumed": resumed}))
+    wall = json.loads(timing.read_text())
+    command = " ".join(["ddc-tf", *fit_arguments(data, out, extra)])
+    return json.loads((out / "results.json").read_text()), {"resumed": False, **wall}, command
 
 
 def machine() -> dict[str, Any]:

@@ -26,17 +26,13 @@ Needs `20news_tfidf2000.npz` (``$DDC_TF_DATA_DIR`` or the shared data folder). W
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from common import write_results
+from common import run_fit, write_results
 
 RESULTS = ("best", "vote", "ensemble", "distilled")
 
@@ -66,20 +62,6 @@ def make_subset(x, y: np.ndarray, names: tuple[str, ...], topics: int, fractions
              y=np.concatenate(labels))
     return {"seed": seed, "groups": [str(names[g]) for g in chosen], "sizes": [int(r.size) for r in rows],
             "n": int(sub.shape[0])}
-
-
-def run_fit(data: Path, out: Path, extra: list[str]) -> tuple[dict, float, list[str]]:
-    """``ddc-tf fit --data <data> --kmeans --out <out> --quiet [extra]`` in a fresh process:
-    its ``results.json``, the wall seconds and the command."""
-    exe = shutil.which("ddc-tf")
-    command = ([exe] if exe else [sys.executable, "-m", "ddc_tf"]) + [
-        "fit", "--data", str(data), "--kmeans", "--out", str(out), "--quiet", *extra]
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return json.loads((out / "results.json").read_text()), seconds, command
 
 
 def summarise(rows: list[dict]) -> dict:

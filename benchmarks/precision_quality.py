@@ -27,15 +27,12 @@ from __future__ import annotations
 import argparse
 import gzip
 import importlib.util
-import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from common import machine, subsample, write_results
+from common import fit_once, machine, subsample, write_results
 
 DATA = ("fashion10k", "mnist5k")
 PRECISIONS = ("float32", "bfloat16")
@@ -74,17 +71,8 @@ def write_data(name: str, work: Path) -> Path:
 
 def fit(data_path: Path, out: Path, seed: int, precision: str) -> dict:
     """One ``ddc-tf fit`` at the defaults; its results and wall time (reused if done)."""
-    command = ["ddc-tf", "fit", "--data", str(data_path), "--kmeans", "--quiet", "--seed", str(seed),
-               "--out", str(out), "--mixed-precision", precision]
-    timing = out / "wall_seconds.json"
-    if not timing.exists():
-        resumed = out.exists()  # an interrupted fit continues: its time is only the rest's
-        start = time.perf_counter()
-        subprocess.run(command, check=True)
-        timing.write_text(json.dumps({"seconds": time.perf_counter() - start, "resumed": resumed}))
-    results = json.loads((out / "results.json").read_text())
-    wall = json.loads(timing.read_text())
-    return {"command": " ".join(command), "seconds": wall["seconds"], "resumed": wall.get("resumed", False),
+    results, wall, command = fit_once(data_path, out, ["--seed", str(seed), "--mixed-precision", precision])
+    return {"command": command, "seconds": wall["seconds"], "resumed": wall["resumed"],
             "runs": [{k: run[k] for k in ("seed", "acc", "nmi", "refined")} for run in results["runs"]],
             **{key: {k: results[key][k] for k in ("acc", "nmi")} for key in PROTOCOL_KEYS}}
 

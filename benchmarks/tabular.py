@@ -15,17 +15,14 @@ folder that exists is reused. Writes ``benchmarks/results/<name>.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 from sklearn import datasets
 from sklearn.preprocessing import StandardScaler
 
-from common import machine, write_results
+from common import fit_once, machine, write_results
 
 LOADERS = {"iris": datasets.load_iris, "wine": datasets.load_wine, "breast_cancer": datasets.load_breast_cancer}
 KEYS = ("best", "vote", "ensemble", "distilled", "kmeans")
@@ -42,17 +39,9 @@ def write_data(name: str, work: Path) -> Path:
 
 def fit(data_path: Path, out: Path, extra: list[str]) -> dict:
     """``ddc-tf fit --kmeans`` at the defaults (and ``extra``) on ``data_path`` (reused if done)."""
-    command = ["ddc-tf", "fit", "--data", str(data_path), "--kmeans", "--quiet", "--out", str(out), *extra]
-    timing = out / "wall_seconds.json"
-    if not timing.exists():
-        resumed = out.exists()
-        start = time.perf_counter()
-        subprocess.run(command, check=True)
-        timing.write_text(json.dumps({"seconds": time.perf_counter() - start, "resumed": resumed}))
-    results = json.loads((out / "results.json").read_text())
+    results, wall, command = fit_once(data_path, out, extra)
     summary = results["summary"]
-    return {"command": " ".join(command), "n": results["n"], "clusters": results["clusters"],
-            "seconds": json.loads(timing.read_text())["seconds"],
+    return {"command": command, "n": results["n"], "clusters": results["clusters"], "seconds": wall["seconds"],
             "runs_acc": [summary["acc_mean"], summary["acc_std"]], "runs_nmi": [summary["nmi_mean"], summary["nmi_std"]],
             "chosen_acc_rank": summary.get("chosen_acc_rank"), "runs_total": len(results["runs"]),
             **{key: {k: results[key][k] for k in ("acc", "nmi")} for key in KEYS}}

@@ -190,8 +190,8 @@ def table1_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if "selector" in item:  # results written before selectors existed picked by the loss
             vote = item.get("vote") or {}
             budget += f", {item['selector']} pick" + (f", VOTE of {len(vote['seeds'])}" if "seeds" in vote else "")
-        if item.get("precision", "float32") != "float32":  # absent in results of earlier releases: float32
-            budget += f", {item['precision']}"
+        if precision_of(item) != "float32":
+            budget += f", {precision_of(item)}"
         common = {"dataset": item["data"], "budget": budget, "runs": len(item["runs"]) - refined,
                   "steps": item["steps"], "source": item.get("_source", "")}
         note = _weights_note(item)
@@ -223,6 +223,13 @@ def table1_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 {"acc": summary["acc_mean"], "nmi": summary["nmi_mean"]},
                 std=(summary["acc_std"], summary["nmi_std"]))
     return rows
+
+
+def precision_of(results: dict[str, Any]) -> str:
+    """The Keras dtype policy a protocol's runs trained in, as ``results.json`` records it;
+    ``"float32"`` for results of releases before it was recorded (the default then; a protocol
+    asked for bf16 in those releases cannot be told from its results file)."""
+    return str(results.get("precision", "float32"))
 
 
 def method_label(results: dict[str, Any]) -> str:
@@ -426,7 +433,7 @@ def nearly_empty_note(results: dict[str, Any]) -> list[str]:
 def format_results_table(results: dict[str, Any], kmeans: dict[str, Any] | None = None) -> str:
     """A short plain-text table of a protocol's results (one line per run, then the summary)."""
     lines: list[str] = []
-    precision = results.get("precision", "float32")  # absent in results of earlier releases
+    precision = precision_of(results)
     lines.append(f"\n{results['data']}: n={results['n']}, k={results['clusters']}, steps={results['steps']}"
                  + ("" if precision == "float32" else f", precision={precision}"))
     lines.append(f"{'run (seed)':<14}{'loss':>10}{'ACC':>9}{'NMI':>8}")
