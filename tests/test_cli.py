@@ -125,6 +125,28 @@ def test_fit_reads_a_npy_of_unlabeled_vectors(tmp_path, capsys):
     assert np.load(tmp_path / "o" / "best_clusters.npy").shape == (60,)
 
 
+def test_fit_and_predict_read_a_csv_table_with_class_names(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
+    classes = np.repeat(np.arange(3), 20)
+    x = centres[classes] + rng.normal(scale=0.5, size=(60, 2))
+    names = np.array(["cat", "dog", "eel"])[classes]
+    path = tmp_path / "animals.csv"
+    path.write_text("weight,height,y\n" + "".join(f"{a:.4f},{b:.4f},{c}\n" for (a, b), c in zip(x, names)))
+    out = tmp_path / "o"
+    code = main(["fit", "--data", str(path), "--steps", "4", "--runs", "1", "--batch-size", "30",
+                 "--out", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    assert results["clusters"] == 3 and results["n"] == 60  # the classes of the y column, counted
+    assert 0.0 < results["best"]["acc"] <= 1.0
+    assert main(["predict", "--model", str(out), "--data", str(path), "--out", str(tmp_path / "p.npz")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npz")["cluster"], np.load(out / "best_clusters.npy"))
+    path.write_text("weight,height,species\n1,2,cat\n")
+    assert main(["fit", "--data", str(path), "--clusters", "2", "--out", str(tmp_path / "o2"), "--quiet"]) == 2
+    assert "column 'species': 'cat' is not a number" in capsys.readouterr().err
+
+
 def test_an_out_folder_that_cannot_be_made_is_refused_before_training(tmp_path, capsys, monkeypatch):
     import ddc_tf.experiments.protocol
 

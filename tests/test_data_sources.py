@@ -64,9 +64,9 @@ def test_fewer_points_than_clusters():
 
 
 def test_unsupported_file(tmp_path):
-    (tmp_path / "a.csv").write_text("1,2\n")
-    with pytest.raises(ValueError, match="a.csv: unsupported file type"):
-        load_arrays(tmp_path / "a.csv")
+    (tmp_path / "a.txt").write_text("1,2\n")
+    with pytest.raises(ValueError, match=r"a.txt: unsupported file type; expected .*a .csv or .tsv table"):
+        load_arrays(tmp_path / "a.txt")
     with pytest.raises(FileNotFoundError, match="nope.npz"):
         load_arrays("nope.npz")
 

@@ -2,7 +2,7 @@
 
 Public API:
 - `load_arrays(source, n_clusters=None, **options) -> ArrayData`: a `KNOWN_SOURCES` name
-  or a path (`.npz`, `.npy`, IDX folder, image folder), validated once;
+  or a path (`.npz`, `.npy`, `.csv`/`.tsv`, IDX folder, image folder), validated once;
 - `to_dataset(data, batch_size=100, shuffle=True, seed=0, ...) -> tf.data.Dataset`;
 - `load(source, ...) -> (tf.data.Dataset, ArrayData)`: both at once;
 - `write_shards(source, out_dir)` / `stream_dataset(out_dir, ...)`: TFRecord shards for

@@ -4,6 +4,8 @@ A `source` is either a name of `KNOWN_SOURCES` (matched case-insensitively, `-` 
 `_`, so `"Fashion-MNIST"` works) or a path:
 - a `.npz` file (dense `x` or CSR arrays, see `ddc_tf.data.npz`), or a `.npy` of dense inputs
   without labels;
+- a `.csv` / `.tsv` table of numeric features, with labels in a header column `y`
+  (`ddc_tf.data.table`);
 - a folder of IDX files, or one `*-images-idx3-ubyte[.gz]` file (`ddc_tf.data.idx`);
 - a folder of images, flat or one sub-folder per class (`ddc_tf.data.images`).
 A name wins over a folder of the same name in the working directory; write `./mnist` to
@@ -27,6 +29,7 @@ from ddc_tf.data.npz import load_npy, load_npz
 from ddc_tf.data.pipeline import to_dataset
 from ddc_tf.data.reuters import load_reuters, load_reuters10k
 from ddc_tf.data.seals import load_seals, load_seals2
+from ddc_tf.data.table import is_table_file, load_table
 from ddc_tf.data.sklearn_sources import load_circles, load_digits_data
 from ddc_tf.data.tfds_sources import load_fashion_mnist, load_mnist
 
@@ -105,10 +108,11 @@ def load_arrays(
     """Load a data set into memory, validated once.
 
     Args:
-        source: a `KNOWN_SOURCES` name or a path (`.npz`, `.npy`, IDX folder/file, image folder).
+        source: a `KNOWN_SOURCES` name or a path (`.npz`, `.npy`, `.csv`/`.tsv`, IDX folder/file,
+            image folder).
         n_clusters: if given, the data must hold at least this many points.
         **options: passed to the source's loader (e.g. `n=`, `seed=` for `circles`,
-            `label_key=` for `.npz`, `image_size=` for image folders, `data_dir=` for
+            `label_key=` for `.npz`, `label_column=` for tables, `image_size=` for image folders, `data_dir=` for
             TFDS). Unknown options are a TypeError listing the accepted ones.
 
     Returns:
@@ -133,7 +137,7 @@ def load_arrays(
             if isinstance(source, str) and os.sep not in source and not path.suffix:
                 raise ValueError(
                     f"unknown data set {source!r}: known names are {', '.join(KNOWN_SOURCES)}; "
-                    "or pass a path to an .npz or .npy file, an IDX folder or an image folder"
+                    "or pass a path to an .npz, .npy or .csv file, an IDX folder or an image folder"
                 )
             raise FileNotFoundError(f"{path}: no such file or folder")
         if path.is_file():
@@ -141,12 +145,14 @@ def load_arrays(
                 data = _call(load_npz, str(path), path, **options)
             elif path.suffix.lower() == ".npy":
                 data = _call(load_npy, str(path), path, **options)
+            elif is_table_file(path):
+                data = _call(load_table, str(path), path, **options)
             elif "idx" in path.name and "images" in path.name:
                 data = _call(load_idx_folder, str(path), path, **options)
             else:
                 raise ValueError(
-                    f"{path}: unsupported file type; expected an .npz archive, a .npy array, an IDX images "
-                    "file (*-images-idx3-ubyte[.gz]) or a folder"
+                    f"{path}: unsupported file type; expected an .npz archive, a .npy array, a .csv or .tsv "
+                    "table, an IDX images file (*-images-idx3-ubyte[.gz]) or a folder"
                 )
         elif is_idx_folder(path):
             data = _call(load_idx_folder, str(path), path, **options)

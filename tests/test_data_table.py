@@ -1,0 +1,107 @@
+"""Bring-your-own tables: .csv / .tsv features, header detection, label columns, bad cells."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+
+from ddc_tf.data import load_arrays
+from ddc_tf.data.table import is_table_file, load_table
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_iris_as_a_user_exports_it_with_class_names(tmp_path):
+    iris = load_iris()
+    names = np.array(iris.target_names)[iris.target]
+    lines = ["sepal length,sepal width,petal length,petal width,y"]
+    lines += [",".join([*(repr(float(v)) for v in row), name]) for row, name in zip(iris.data, names)]
+    data = load_arrays(_write(tmp_path / "iris.csv", "\n".join(lines) + "\n"))
+    assert data.kind == "vector" and data.x.dtype == np.float32 and data.x.shape == (150, 4)
+    np.testing.assert_allclose(data.x, iris.data, rtol=1e-6)
+    assert data.class_names == ("setosa", "versicolor", "virginica")
+    np.testing.assert_array_equal(data.y, iris.target)  # sorted names: the classes' own order here
+    assert data.n_classes == 3 and data.name.endswith("iris.csv") and data.scale == 1.0
+
+
+def test_no_header_no_labels_and_integer_labels_kept(tmp_path):
+    data = load_table(_write(tmp_path / "a.csv", "1,2\n3.5,-4e-3\n"))
+    np.testing.assert_allclose(data.x, [[1, 2], [3.5, -0.004]], rtol=1e-6)
+    assert data.y is None and data.class_names is None
+    data = load_table(_write(tmp_path / "b.csv", "a,y,b\n1,2,3\n4,0,6\n"))
+    np.testing.assert_array_equal(data.y, [2, 0])
+    np.testing.assert_allclose(data.x, [[1, 3], [4, 6]])
+    assert data.class_names is None
+
+
+def test_delimiters_quotes_blank_lines_bom_and_gzip(tmp_path):
+    expected = [[1, 2], [3, 4]]
+    np.testing.assert_allclose(load_table(_write(tmp_path / "t.tsv", "a\tb\n1\t2\n\n3\t4\n")).x, expected)
+    np.testing.assert_allclose(load_table(_write(tmp_path / "s.csv", "a;b\n1;2\n3;4\n")).x, expected)
+    np.testing.assert_allclose(load_table(_write(tmp_path / "q.csv", '"a","b"\n"1", "2"\n3,4\n')).x, expected)
+    (tmp_path / "bom.csv").write_bytes("\ufeffa,b\n1,2\n3,4\n".encode("utf-8"))
+    np.testing.assert_allclose(load_table(tmp_path / "bom.csv").x, expected)
+    with gzip.open(tmp_path / "z.csv.gz", "wt") as f:
+        f.write("a,b,y\n1,2,x\n3,4,z\n")
+    data = load_arrays(tmp_path / "z.csv.gz")
+    np.testing.assert_allclose(data.x, expected)
+    assert data.class_names == ("x", "z")
+
+
+def test_another_label_column_and_none(tmp_path):
+    path = _write(tmp_path / "a.csv", "f,species\n1,cat\n2,dog\n")
+    data = load_table(path, label_column="species")
+    np.testing.assert_array_equal(data.y, [0, 1])
+    with pytest.raises(ValueError, match=r"data row 1, column 'species': 'cat' is not a number.*name it 'y'"):
+        load_table(path)  # the default label column 'y' is absent, so 'species' would be a feature
+    with pytest.raises(ValueError, match=r"no label column 'label'.*\['f', 'species'\]"):
+        load_table(path, label_column="label")
+    data = load_table(_write(tmp_path / "b.csv", "f,y\n1,2\n3,4\n"), label_column=None)
+    assert data.y is None and data.x.shape == (2, 2)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a,b\n1,x\n", r"data row 1, column 'b': 'x' is not a number"),
+        ("a,b\n1,2\n3,\n", r"data row 2, column 'b': '' is not a number"),
+        ("1,2\n3,nan\n", r"data row 2, column 2: 'nan' is not a finite float32 number \(1 such cells\)"),
+        ("1,2\n3,1e39\n", r"'1e39' is not a finite float32 number"),
+        ("a,b,c\n1,2\n", r"data row 1 has 2 fields, expected 3 \(as the header\)"),
+        ("1,2\n1,2,3\n", r"data row 2 has 3 fields, expected 2 \(as the first row\)"),
+        ("a,b\n", r"a header and no data rows"),
+        ("\n\n", r"the table is empty"),
+        ("y\n1\n", r"no feature columns besides the labels 'y'"),
+        ("a,y,y\n1,2,3\n", r"names 'y' 2 times"),
+        ("a,y\n1,2\n3,-1\n", r"negative"),
+        ("a,y\n1,2\n3,\n", r"label column 'y' is empty in data row 2"),
+        ("1,2\n3,4", None),
+    ],
+)
+def test_bad_tables_are_refused_by_row_and_column(tmp_path, text, message):
+    path = _write(tmp_path / "bad.csv", text)
+    if message is None:  # no final newline is fine
+        assert load_table(path).x.shape == (2, 2)
+        return
+    with pytest.raises(ValueError, match=message) as err:
+        load_arrays(path)
+    assert str(path) in str(err.value)
+
+
+def test_not_text_and_missing(tmp_path):
+    (tmp_path / "bin.csv").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
+    with pytest.raises(ValueError, match="not a readable"):
+        load_table(tmp_path / "bin.csv")
+    with pytest.raises(FileNotFoundError, match="no such"):
+        load_arrays(tmp_path / "nothing.csv")
+
+
+def test_table_names():
+    assert all(is_table_file(n) for n in ("a.csv", "A.CSV", "b.tsv", "c.csv.gz", "d.tsv.gz"))
+    assert not any(is_table_file(n) for n in ("a.txt", "a.csv.zip", "a.npz", "csv"))
