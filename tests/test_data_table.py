@@ -54,12 +54,34 @@ def test_delimiters_quotes_blank_lines_bom_and_gzip(tmp_path):
     assert data.class_names == ("x", "z")
 
 
+def test_quoted_and_plain_tables_read_the_same(tmp_path):
+    """A plain table goes through NumPy's parser, a quoted one through the csv module: one result."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3)).astype(np.float32)
+    names = np.array(["b", "a", "c"])[rng.integers(0, 3, 40)]
+    plain = "".join(f"{a!r},{n},{b!r},{c!r}\n" for (a, b, c), n in zip(x.tolist(), names))
+    quoted = "".join(f'"{a!r}","{n}", {b!r},{c!r}\n' for (a, b, c), n in zip(x.tolist(), names))
+    fast = load_table(_write(tmp_path / "p.csv", "u,y,v,w\n" + plain))
+    slow = load_table(_write(tmp_path / "q.csv", "u,y,v,w\r\n" + quoted.replace("\n", "\r\n")))
+    np.testing.assert_array_equal(fast.x, x)
+    np.testing.assert_array_equal(slow.x, x)
+    np.testing.assert_array_equal(fast.y, slow.y)
+    assert fast.class_names == slow.class_names == ("a", "b", "c")
+
+
+@pytest.mark.parametrize("column", ["y", "label", "Label", "labels", "class", "CLASS", "target"])
+def test_the_usual_label_columns_are_labels_not_features(tmp_path, column):
+    data = load_table(_write(tmp_path / "a.csv", f"pixel1,{column},pixel2\n0,9,255\n1,0,3\n"))
+    np.testing.assert_array_equal(data.y, [9, 0])
+    np.testing.assert_array_equal(data.x, [[0, 255], [1, 3]])
+
+
 def test_another_label_column_and_none(tmp_path):
     path = _write(tmp_path / "a.csv", "f,species\n1,cat\n2,dog\n")
     data = load_table(path, label_column="species")
     np.testing.assert_array_equal(data.y, [0, 1])
-    with pytest.raises(ValueError, match=r"data row 1, column 'species': 'cat' is not a number.*name it 'y'"):
-        load_table(path)  # the default label column 'y' is absent, so 'species' would be a feature
+    with pytest.raises(ValueError, match=r"data row 1, column 'species': 'cat' is not a number.*name it y"):
+        load_table(path)  # no column of LABEL_COLUMNS, so 'species' would be a feature
     with pytest.raises(ValueError, match=r"no label column 'label'.*\['f', 'species'\]"):
         load_table(path, label_column="label")
     data = load_table(_write(tmp_path / "b.csv", "f,y\n1,2\n3,4\n"), label_column=None)
@@ -75,10 +97,12 @@ def test_another_label_column_and_none(tmp_path):
         ("1,2\n3,1e39\n", r"'1e39' is not a finite float32 number"),
         ("a,b,c\n1,2\n", r"data row 1 has 2 fields, expected 3 \(as the header\)"),
         ("1,2\n1,2,3\n", r"data row 2 has 3 fields, expected 2 \(as the first row\)"),
+        ("a,y,b\n1,0,3\n4,1\n", r"data row 2 has 2 fields, expected 3 \(as the header\)"),
         ("a,b\n", r"a header and no data rows"),
         ("\n\n", r"the table is empty"),
         ("y\n1\n", r"no feature columns besides the labels 'y'"),
-        ("a,y,y\n1,2,3\n", r"names 'y' 2 times"),
+        ("a,y,Y\n1,2,3\n", r"2 columns that could hold the labels, \['y', 'Y'\]"),
+        ("a,label,class\n1,2,3\n", r"2 columns that could hold the labels"),
         ("a,y\n1,2\n3,-1\n", r"negative"),
         ("a,y\n1,2\n3,\n", r"label column 'y' is empty in data row 2"),
         ("1,2\n3,4", None),

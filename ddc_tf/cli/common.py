@@ -223,7 +223,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, out: str, runs_he
 
     add = parser.add_argument
     add("--preset", default=None, help="a named configuration in the paper's terms (see `ddc-tf presets`); explicit flags override it")
-    add("--data", default=None, help="a named data set (digits, circles, fashion_mnist, ...) or a path (.npz, .npy without labels, .csv/.tsv with labels in a column y, IDX folder, image folder)")
+    add("--data", default=None, help="a named data set (digits, circles, fashion_mnist, ...) or a path (.npz, .npy without labels, .csv/.tsv with labels in a column y, label, class or target, IDX folder, image folder)")
     add("--clusters", type=at_least_two, default=None, help="number of clusters k (default: the number of classes)")
     add("--steps", type=positive_int, default=None, help="training mini-batches per run (paper: 70000; default 3000)")
     add("--batch-size", type=at_least_two, default=None, help="mini-batch size (paper and default: 100)")

@@ -4,8 +4,8 @@ A `source` is either a name of `KNOWN_SOURCES` (matched case-insensitively, `-` 
 `_`, so `"Fashion-MNIST"` works) or a path:
 - a `.npz` file (dense `x` or CSR arrays, see `ddc_tf.data.npz`), or a `.npy` of dense inputs
   without labels;
-- a `.csv` / `.tsv` table of numeric features, with labels in a header column `y`
-  (`ddc_tf.data.table`);
+- a `.csv` / `.tsv` table of numeric features, with labels in a header column `y`, `label`,
+  `class` or `target` (`ddc_tf.data.table`);
 - a folder of IDX files, or one `*-images-idx3-ubyte[.gz]` file (`ddc_tf.data.idx`);
 - a folder of images, flat or one sub-folder per class (`ddc_tf.data.images`).
 A name wins over a folder of the same name in the working directory; write `./mnist` to
