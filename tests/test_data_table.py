@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import warnings
 
 import numpy as np
 import pytest
@@ -116,6 +117,17 @@ def test_bad_tables_are_refused_by_row_and_column(tmp_path, text, message):
     with pytest.raises(ValueError, match=message) as err:
         load_arrays(path)
     assert str(path) in str(err.value)
+
+
+def test_a_column_of_row_numbers_is_kept_with_a_warning(tmp_path):
+    path = _write(tmp_path / "kaggle.csv", "Id,a,b,y\n1,0.5,2,x\n2,0.1,1,x\n3,0.7,0,z\n")
+    with pytest.warns(UserWarning, match=r"kaggle.csv: column 'Id' counts the rows \(1, 2, …\)"):
+        data = load_table(path)
+    np.testing.assert_array_equal(data.x[:, 0], [1, 2, 3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # b falls by one: not a count; two rows: too few to say
+        load_table(_write(tmp_path / "ok.csv", "a,b\n5,2\n6,1\n8,0\n"))
+        load_table(_write(tmp_path / "two.csv", "a,b\n0,2\n1,1\n"))
 
 
 def test_not_text_and_missing(tmp_path):

@@ -15,7 +15,8 @@ one row per point, with an optional header and an optional column of labels.
   dropped or imputed.
 
 Features are read as they are (float32); standardise them first if their scales differ, as
-one would for k-means.
+one would for k-means. A feature column that counts the rows (0, 1, 2, … or 1, 2, 3, …: an
+`Id` column) is kept, with a warning.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import gzip
 import io
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +114,20 @@ def _labels(values: list[str], path: Path, column: str) -> tuple[np.ndarray, tup
         raise ValueError(f"{path}: the label column {column!r} is empty in data row {row + 1}")
     names, y = np.unique(np.array(values), return_inverse=True)
     return y.astype(np.int64), tuple(str(s) for s in names)
+
+
+def _warn_about_row_numbers(x: np.ndarray, path: Path, names: list[str]) -> None:
+    """Warn about feature columns that count the rows (an ``Id`` column, often the first of a
+    downloaded table): 0, 1, 2, … or 1, 2, 3, …. They would be clustered as features."""
+    if x.shape[0] < 3:
+        return
+    steps = np.diff(x, axis=0)
+    counting = np.flatnonzero(np.all(steps == 1, axis=0) & np.isin(x[0], (0, 1)))
+    if counting.size:
+        columns = ", ".join(repr(names[j]) for j in counting)
+        warnings.warn(f"{path}: column {columns} counts the rows ({int(x[0, counting[0]])}, "
+                      f"{int(x[1, counting[0]])}, …): a row number is clustered as a feature; drop it "
+                      "from the file if it is one", stacklevel=3)
 
 
 def load_table(
@@ -206,6 +222,6 @@ def load_table(
         i, j = (int(k[0]) for k in np.nonzero(bad))
         raise ValueError(f"{where(i, j, cell(i, j))} is not a finite float32 number ({int(bad.sum())} such cells)")
     y, class_names = (None, None) if label_values is None else _labels(label_values, path, header[label_at])
-
+    _warn_about_row_numbers(x32, path, [header[j] if header is not None else str(j + 1) for j in columns])
     return ArrayData(x=x32, y=y, name=name or str(path), kind="vector", raw_dtype="float32", scale=1.0,
                      class_names=class_names)
