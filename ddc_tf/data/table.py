@@ -7,9 +7,10 @@ one row per point, with an optional header and an optional column of labels.
 - Header: the first row is a header when any of its fields is not a number.
 - Labels: the header's column named `y` (the key an `.npz` uses), `label`, `labels`, `class`
   or `target` (`LABEL_COLUMNS`, in any letter case; a table with two of them is refused), or
-  the one named by `label_column`, holds them; without such a column the table has no labels. Integers are kept as they
-  are (negative ones are refused, as in an `.npz`); any other values (class names such as
-  `setosa`) are numbered in sorted order and kept as `ArrayData.class_names`.
+  the one named by `label_column`, holds them; without such a column the table has no labels.
+  Integers are kept as they are (negative ones are refused, as in an `.npz`); any other
+  values (class names such as `setosa`) are numbered in sorted order and kept as
+  `ArrayData.class_names`.
 - Every other column is a feature and must hold a finite number in every row: an empty
   cell, a word or `nan` is an error that names the file, the row and the column — nothing is
   dropped or imputed.
@@ -130,18 +131,38 @@ def _warn_about_row_numbers(x: np.ndarray, path: Path, names: list[str]) -> None
                       "from the file if it is one", stacklevel=3)
 
 
+def _label_index(path: Path, header: list[str] | None, label_column: str | tuple[str, ...] | None) -> int | None:
+    """The header's index of the label column (see :func:`load_table`), or None."""
+    if isinstance(label_column, tuple):
+        candidates = {name.lower() for name in label_column}
+        found = [name for name in (header or []) if name.lower() in candidates]
+        if len(found) > 1:
+            raise ValueError(f"{path}: the header has {len(found)} columns that could hold the labels, {found}; "
+                             "rename all but one (or name it: load_arrays(path, label_column=...))")
+        label_column = found[0] if found else None
+    elif label_column is not None and (header is None or label_column not in header):
+        raise ValueError(f"{path}: no label column {label_column!r}; "
+                         + (f"the header is {header}" if header is not None else "the table has no header"))
+    if label_column is None:
+        return None
+    if header.count(label_column) > 1:
+        raise ValueError(f"{path}: the header names {label_column!r} {header.count(label_column)} times")
+    return header.index(label_column)
+
+
 def load_table(
     path: str | os.PathLike,
     *,
-    label_column: str | None = LABEL_COLUMNS,
+    label_column: str | tuple[str, ...] | None = LABEL_COLUMNS,
     name: str | None = None,
 ) -> ArrayData:
     """Load a numeric `.csv` / `.tsv` table as `ArrayData` of `(n, d)` float32 vectors.
 
     Args:
         path: the file (`.csv`, `.tsv`, or either gzipped); layout in the module docstring.
-        label_column: the header's column of labels, which must exist; by default the one of
-            `LABEL_COLUMNS` the header has, if any. `None`: every column is a feature.
+        label_column: the header's column of labels, which must exist; or a tuple of
+            candidate names (any letter case), of which the header may have one — by default
+            `LABEL_COLUMNS`. `None`: every column is a feature.
         name: the `ArrayData.name` (default: the path).
 
     Returns:
@@ -168,23 +189,10 @@ def load_table(
     if not lines:
         raise ValueError(f"{path}: the table has a header and no data rows")
     width = len(first)
-    label_at = None
-    if label_column == LABEL_COLUMNS:
-        found = [name for name in (header or []) if name.lower() in LABEL_COLUMNS]
-        if len(found) > 1:
-            raise ValueError(f"{path}: the header has {len(found)} columns that could hold the labels, {found}; "
-                             "rename all but one (or name it: load_arrays(path, label_column=...))")
-        label_column = found[0] if found else None
-    elif label_column is not None and (header is None or label_column not in header):
-        raise ValueError(f"{path}: no label column {label_column!r}; "
-                         + (f"the header is {header}" if header is not None else "the table has no header"))
-    if label_column is not None:
-        if header.count(label_column) > 1:
-            raise ValueError(f"{path}: the header names {label_column!r} {header.count(label_column)} times")
-        label_at = header.index(label_column)
+    label_at = _label_index(path, header, label_column)
     columns = [j for j in range(width) if j != label_at]
     if not columns:
-        raise ValueError(f"{path}: no feature columns besides the labels {label_column!r}")
+        raise ValueError(f"{path}: no feature columns besides the labels {header[label_at]!r}")
 
     def where(i: int, j: int, cell: str) -> str:
         column = repr(header[columns[j]]) if header is not None else str(columns[j] + 1)
@@ -212,7 +220,7 @@ def load_table(
             x = cells.astype(np.float64)
         except ValueError:
             i, j = next((i, j) for i, row in enumerate(cells) for j, v in enumerate(row) if not _is_number(v))
-            hint = "; if it holds the classes, name it y" if header is not None and label_column is None else ""
+            hint = "; if it holds the classes, name it y" if header is not None and label_at is None else ""
             raise ValueError(f"{where(i, j, cells[i, j])} is not a number (every feature cell must be one{hint})") from None
         with np.errstate(over="ignore"):
             x32 = x.astype(np.float32)
