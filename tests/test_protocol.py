@@ -345,3 +345,22 @@ def test_without_labels_acc_and_nmi_are_null(tmp_path):
 def test_runs_must_be_positive():
     with pytest.raises(ValueError, match="runs"):
         run_protocol(blobs(), config(), runs=0)
+
+
+def test_a_folder_keeps_only_the_combined_clusters_of_its_last_protocol(tmp_path):
+    """Re-running into a folder with fewer runs or no distillation leaves no earlier
+    protocol's DDC-VOTE / DDC-ENSEMBLE / DDC-DISTILLED cluster files behind; DDC-VOTE's file
+    is written whenever DDC-VOTE runs, also with fewer runs than DDC-ENSEMBLE needs."""
+    data, cfg = blobs(), config(steps=2)
+    files = ("vote_clusters.npy", "ensemble_clusters.npy", "distilled_clusters.npy")
+    run_protocol(data, cfg, runs=3, seed=0, out_dir=tmp_path, verbose=0, distill_steps=2)
+    assert all((tmp_path / f).exists() for f in files)
+    results, _ = run_protocol(data, cfg, runs=3, seed=0, out_dir=tmp_path, verbose=0, distill_steps=0)
+    assert results["distilled"] is None and not (tmp_path / "distilled_clusters.npy").exists()
+    assert (tmp_path / "vote_clusters.npy").exists() and (tmp_path / "ensemble_clusters.npy").exists()
+    results, _ = run_protocol(data, cfg, runs=2, seed=0, out_dir=tmp_path, verbose=0, vote_runs=2)
+    assert results["ensemble"] is None and not (tmp_path / "ensemble_clusters.npy").exists()
+    assert results["vote"] is not None
+    assert evaluation.accuracy(np.load(tmp_path / "vote_clusters.npy"), data.y) == pytest.approx(results["vote"]["acc"])
+    run_protocol(data, cfg, runs=1, seed=0, out_dir=tmp_path, verbose=0)
+    assert not any((tmp_path / f).exists() for f in files)

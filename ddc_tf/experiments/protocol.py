@@ -565,15 +565,17 @@ def run_protocol(
                  else np.zeros(len(records)))
     order = selection.rank_runs(records, labelings, selector, consensus=consensus, combined=combined)
     best = order[0]
-    vote = None
+    vote, voted = None, None
     if n_vote is not None:
         voted = evaluation.vote([labelings[i] for i in order[:n_vote]])
         vote = {"seeds": [records[i]["seed"] for i in order[:n_vote]], **_metrics(data.y, voted)}
-    if out is not None and combined is not None:
+    if out is not None:  # this protocol's combined clusters; none left from an earlier one in `out`
         out.mkdir(parents=True, exist_ok=True)
-        np.save(out / ENSEMBLE_FILE, combined)
-        if n_vote is not None:
-            np.save(out / VOTE_FILE, voted)
+        for name, clusters in ((ENSEMBLE_FILE, combined), (VOTE_FILE, voted), (DISTILLED_FILE, None)):
+            if clusters is not None:
+                np.save(out / name, clusters)
+            else:
+                (out / name).unlink(missing_ok=True)  # DISTILLED_FILE is written below, when distilled
 
     def brief(record: dict[str, Any]) -> dict[str, Any]:
         return {k: record[k] for k in ("seed", "loss", "acc", "nmi")}
