@@ -213,6 +213,12 @@ def test_bad_numbers_are_argument_errors(flags, message, capsys):
     (["--runs", "2", "--refine-run-steps", "50"], "--refine-run-steps sets the refined runs, which are off"),
     (["--curve-subset", "50"], "--curve-subset sets the points --log-curves evaluates"),
     (["--proportions", "free"], "--proportions free (no size constraint) is for --method ot"),
+    (["--runs", "2", "--refine-runs", "2"], "--refine-runs start from DDC-ENSEMBLE, which needs ≥ 3 runs"),
+    (["--runs", "2", "--selector", "ensemble"], "--selector ensemble ranks runs by their agreement with DDC-ENSEMBLE"),
+    (["--epsilon", "0.1"], "--epsilon is OT's entropic regularisation: give --method ot too"),
+    (["--method", "ot", "--kmeans-init", "5"], "--kmeans-init starts DDC runs; --method ot starts from DDC itself"),
+    (["--pretrain-steps", "50"], "--pretrain-steps applies to --method ot/dcan"),
+    (["--weights", "0", "0", "0"], "--weights 0 0 0 switches every term of DDC's loss off"),
 ])
 def test_flags_that_would_have_no_effect_are_refused(flags, message, tmp_path, capsys):
     assert main(["fit", "--data", "digits", "--steps", "2", "--out", str(tmp_path / "o"), "--quiet", *flags]) == 2
@@ -712,6 +718,7 @@ def test_the_command_line_parses_before_importing_tensorflow():
 @pytest.mark.parametrize("flags, message", [
     (["--data", "digits", "--curve-subset", "5"], "--curve-subset sets the points --log-curves evaluates"),
     (["--preset", "digits-cpu", "--vote-runs", "30"], "--vote-runs 30 votes over more runs than are trained"),
+    (["--data", "digits", "--epsilon", "0.1"], "--epsilon is OT's entropic regularisation"),
 ])
 def test_flags_that_cannot_go_together_are_refused_before_importing_tensorflow(flags, message):
     """``fit``'s refused combinations (with a preset filled in) answer as argument errors do."""

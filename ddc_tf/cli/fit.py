@@ -171,6 +171,22 @@ def check_flags_apply(args: argparse.Namespace) -> None:
                          "takes uniform or one share per cluster")
     if args.curve_subset is not None and not args.log_curves:
         raise ValueError("--curve-subset sets the points --log-curves evaluates; give --log-curves too, or drop it")
+    if args.refine_runs and args.runs < MIN_VOTE_RUNS:
+        raise ValueError(f"--refine-runs start from DDC-ENSEMBLE, which needs ≥ {MIN_VOTE_RUNS} runs "
+                         f"(--runs {args.runs}); give more runs or drop it")
+    if args.selector == "ensemble" and args.runs < MIN_VOTE_RUNS:
+        raise ValueError(f"--selector ensemble ranks runs by their agreement with DDC-ENSEMBLE, which needs "
+                         f"≥ {MIN_VOTE_RUNS} runs (--runs {args.runs}); give more runs or another selector")
+    if args.epsilon is not None and args.method != "ot":
+        raise ValueError(f"--epsilon is OT's entropic regularisation: give --method ot too, or drop it "
+                         f"(--method {args.method})")
+    if args.kmeans_init and args.method != "ddc":
+        raise ValueError(f"--kmeans-init starts DDC runs; --method {args.method} starts from DDC itself "
+                         "(--pretrain-steps): drop it")
+    if args.pretrain_steps and args.method == "ddc":
+        raise ValueError("--pretrain-steps applies to --method ot/dcan (their backbone starts from DDC's); drop it")
+    if not any(args.weights):
+        raise ValueError("--weights 0 0 0 switches every term of DDC's loss off; keep at least one above 0")
 
 
 def distill_steps(args: argparse.Namespace) -> int:
