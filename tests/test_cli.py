@@ -536,6 +536,11 @@ def test_default_out_is_one_folder_per_data_set(tmp_path, monkeypatch):
     assert default_out("/data/mine.npz") == Path("outputs/mine")
     assert default_out("photos/", method="ot") == Path("outputs/photos-ot")
     assert default_out("digits", prefix="ablation-") == Path("outputs/ablation-digits")
+    assert default_out("t/iris.csv") == default_out("iris.csv.gz") == default_out("x/iris.TSV") == Path("outputs/iris")
+    assert default_out("train-images-idx3-ubyte.gz") == Path("outputs/train-images-idx3-ubyte")
+    (tmp_path / "photos" / "cats").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "photos" / "cats")
+    assert default_out("..") == Path("outputs/photos") and default_out(".") == Path("outputs/cats")
     monkeypatch.chdir(tmp_path)
     np.savez(tmp_path / "mine.npz", x=np.random.default_rng(0).normal(size=(120, 2)).astype(np.float32))
     for data in ("circles", str(tmp_path / "mine.npz")):  # the second fit is not refused

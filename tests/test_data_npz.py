@@ -145,3 +145,18 @@ def test_npy_that_is_an_archive_or_missing_or_truncated(tmp_path):
         load_npy(tmp_path / "gone.npy")
     with pytest.raises(TypeError, match="label_key"):
         load_arrays(tmp_path / "ok.npy", label_key="y")
+
+
+def test_a_file_that_is_not_an_npy_is_named_so_not_blamed_on_pickle(tmp_path):
+    """NumPy tries a file without its header as a pickle; the message says what the file is not."""
+    from ddc_tf.serving.streams import open_data
+
+    (tmp_path / "table.npy").write_text("a,b,y\n1,2,x\n")
+    (tmp_path / "noise.npy").write_bytes(b"\x00\x01\x02\xff garbage")
+    (tmp_path / "empty.npy").write_bytes(b"")
+    for name, hint in (("table.npy", r" \(text: a table\? name it .csv\)"), ("noise.npy", "$"), ("empty.npy", "$")):
+        message = rf"{name}: not an .npy file: it does not start with NumPy's header{hint}"
+        with pytest.raises(ValueError, match=message):
+            load_arrays(tmp_path / name)
+        with pytest.raises(ValueError, match=message):  # ddc-tf predict's raw .npy inputs
+            open_data(tmp_path / name)

@@ -125,9 +125,11 @@ def writable_out(out: Path) -> Path:
 
 def default_out(data: str, *, method: str = "ddc", prefix: str = "") -> Path:
     """``outputs/<name>`` for ``--data``: a data set's name, or a path's file or folder name
-    (without suffix); ``-<method>`` for a sibling method and ``prefix`` (``"ablation-"``) added."""
-    name = Path(str(data).rstrip("/\\")).name or "data"
-    stem = Path(name).stem if Path(name).suffix in (".npz", ".gz", ".npy") else name
+    (without ``.gz`` and a data file's suffix; ``.`` and ``..`` name the folder they mean);
+    ``-<method>`` for a sibling method and ``prefix`` (``"ablation-"``) added."""
+    name = Path(os.path.abspath(str(data))).name or "data"
+    stem = name[:-3] if name.lower().endswith(".gz") else name
+    stem = Path(stem).stem if Path(stem).suffix.lower() in (".npz", ".npy", ".csv", ".tsv") else stem
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem) or "data"
     suffix = "" if method == "ddc" else f"-{method}"
     return Path(DEFAULT_OUT_ROOT) / f"{prefix}{stem}{suffix}"

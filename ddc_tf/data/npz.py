@@ -31,7 +31,7 @@ from ddc_tf.data.arrays import (
     dense_vectors,
 )
 
-__all__ = ["CSR_KEYS", "load_npy", "load_npz", "read_npz"]
+__all__ = ["CSR_KEYS", "check_npy_header", "load_npy", "load_npz", "read_npz"]
 
 CSR_KEYS = ("data", "indices", "indptr", "shape")
 
@@ -42,6 +42,17 @@ def _unreadable(error: ValueError, subject: str, otherwise: str, advice: str) ->
     if "pickle" in str(error).lower():
         return ValueError(f"{subject} holds Python objects, which need pickle; refused for safety (save {advice})")
     return ValueError(f"{subject} {otherwise}: {error}")
+
+
+def check_npy_header(path: Path) -> None:
+    """A ValueError naming ``path`` when it does not start as an ``.npy`` file does (NumPy's
+    magic string ``\\x93NUMPY``): NumPy would otherwise try it as a pickle and report Python
+    objects. An ``.npz`` under a ``.npy`` name is left to the caller, which says so."""
+    with open(path, "rb") as f:
+        start = f.read(6)
+    if start != b"\x93NUMPY" and not start.startswith(b"PK"):
+        hint = " (text: a table? name it .csv)" if start and all(32 <= b < 127 or b in b"\t\r\n" for b in start) else ""
+        raise ValueError(f"{path}: not an .npy file: it does not start with NumPy's header{hint}")
 
 
 class _Archive:
@@ -176,6 +187,7 @@ def load_npy(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such .npy file")
+    check_npy_header(path)
     try:
         raw = np.load(path, allow_pickle=False)
     except ValueError as err:

@@ -38,6 +38,9 @@ class DataStream:
 
 
 def _npy_stream(path: Path, batch_size: int) -> DataStream:
+    from ddc_tf.data.npz import check_npy_header
+
+    check_npy_header(path)
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as err:
