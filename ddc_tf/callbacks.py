@@ -223,9 +223,23 @@ class TrainingCurves(keras.callbacks.Callback):
 
 
 def read_curves(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a curves CSV into ``{column: float array}`` (missing values are NaN)."""
-    with Path(path).open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    """Read a curves CSV into ``{column: float array}`` (missing values are NaN).
+
+    Raises:
+        ValueError: the file is not UTF-8 text, or lacks the ``step``, ``loss``, ``l1``, ``l2``,
+            ``l3`` columns (it is not a ``--log-curves`` file).
+    """
+    try:
+        with Path(path).open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            columns = reader.fieldnames or []
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise ValueError(f"{path}: not a training-curves CSV (not text: {err})") from None
+    missing = [c for c in ("step", "loss", "l1", "l2", "l3") if c not in columns]
+    if missing:
+        raise ValueError(f"{path}: not a training-curves CSV (as --log-curves writes): no {', '.join(missing)} "
+                         f"column{'s' if len(missing) > 1 else ''}; its columns are {columns}")
     return {
         column: np.array([float(r[column]) if r.get(column) not in (None, "") else np.nan for r in rows])
         for column in CURVE_COLUMNS

@@ -130,6 +130,16 @@ def test_a_column_of_row_numbers_is_kept_with_a_warning(tmp_path):
         load_table(_write(tmp_path / "two.csv", "a,b\n0,2\n1,1\n"))
 
 
+def test_pandas_default_column_names_are_a_header_not_a_point(tmp_path):
+    with pytest.warns(UserWarning, match=r"the first row, 0, 1, …, 2, is read as column names"):
+        data = load_table(_write(tmp_path / "pd.csv", "0,1,2\n0.5,2,3\n1.5,4,6\n"))
+    np.testing.assert_array_equal(data.x, [[0.5, 2, 3], [1.5, 4, 6]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # two columns, or another first row: data
+        assert load_table(_write(tmp_path / "two.csv", "0,1\n2,3\n")).n == 2
+        assert load_table(_write(tmp_path / "other.csv", "0,1,3\n2,3,4\n")).n == 2
+
+
 def test_not_text_and_missing(tmp_path):
     (tmp_path / "bin.csv").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
     with pytest.raises(ValueError, match="not a readable"):

@@ -75,6 +75,13 @@ def test_training_curves(tmp_path):
         plots.plot_training_curves({**curves, "acc": np.zeros(3)}, tmp_path / "x.png")
     with pytest.raises(FileNotFoundError):
         plots.plot_training_curves(tmp_path / "missing.csv", tmp_path / "x.png")
+    (tmp_path / "iris.csv").write_text("a,b,y\n1,2,x\n3,4,z\n")  # not a --log-curves file: no empty figure
+    with pytest.raises(ValueError, match=r"iris.csv: not a training-curves CSV .*no step, loss, l1, l2, l3 columns"):
+        plots.plot_training_curves(tmp_path / "iris.csv", tmp_path / "x.png")
+    (tmp_path / "bin.csv").write_bytes(b"\x1f\x8b\x08\xff\xfe")
+    with pytest.raises(ValueError, match=r"bin.csv: not a training-curves CSV \(not text"):
+        plots.plot_training_curves(tmp_path / "bin.csv", tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_kernel_matrix(tmp_path):

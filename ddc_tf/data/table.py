@@ -4,7 +4,8 @@ one row per point, with an optional header and an optional column of labels.
 - Delimiter: a tab for `.tsv`; for `.csv` a comma, or a semicolon when the first line has
   semicolons and no commas (the usual export of spreadsheets in decimal-comma locales is
   *not* read: `1,5` is refused, not guessed).
-- Header: the first row is a header when any of its fields is not a number.
+- Header: the first row is a header when any of its fields is not a number, or when it is
+  0, 1, …, d − 1 for d ≥ 3 columns (pandas' default column names; with a warning).
 - Labels: the header's column named `y` (the key an `.npz` uses), `label`, `labels`, `class`
   or `target` (`LABEL_COLUMNS`, in any letter case; a table with two of them is refused), or
   the one named by `label_column`, holds them; without such a column the table has no labels.
@@ -184,6 +185,10 @@ def load_table(
         raise ValueError(f"{path}: the table is empty")
     first = (_parse_rows(path, lines[0], delimiter) or [lines[0].split(delimiter)])[0]  # a line of empty fields: a header
     header = None if all(_is_number(v) for v in first) else first
+    if header is None and len(first) >= 3 and first == [str(j) for j in range(len(first))]:
+        header = first  # pandas' default column names (DataFrame(x).to_csv(index=False)), not a point
+        warnings.warn(f"{path}: the first row, 0, 1, …, {len(first) - 1}, is read as column names "
+                      "(pandas' default header), not as a point", stacklevel=2)
     if header is not None:
         lines = lines[1:]
     if not lines:
