@@ -114,6 +114,16 @@ def test_fit_without_labels_needs_clusters(tmp_path, capsys):
     assert "--clusters" in err and str(path) in err
 
 
+def test_kmeans_flags_without_labels_are_refused(tmp_path, capsys):
+    path = tmp_path / "features.npy"
+    np.save(path, np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32))
+    for flags, named in ((["--kmeans"], "--kmeans score"), (["--kmeans", "--kmeans-hidden"], "--kmeans and --kmeans-hidden score")):
+        assert main(["fit", "--data", str(path), "--clusters", "3", "--steps", "2", "--runs", "1",
+                     "--out", str(tmp_path / "o"), "--quiet", *flags]) == 2
+        assert f"{named} k-means++ against the labels, and {path} has none" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_fit_reads_a_npy_of_unlabeled_vectors(tmp_path, capsys):
     path = tmp_path / "features.npy"
     np.save(path, np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32))

@@ -70,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
 
     arrays, n_clusters = resolve_data_and_clusters(args)  # also fills in a preset's settings (--runs, …)
     check_flags_apply(args)
+    if arrays.y is None and (args.kmeans or args.kmeans_hidden):
+        flags = " and ".join(f for f, on in (("--kmeans", args.kmeans), ("--kmeans-hidden", args.kmeans_hidden)) if on)
+        raise ValueError(f"{flags} score k-means++ against the labels, and {args.data} has none; drop "
+                         f"{'it' if ' and ' not in flags else 'them'}")
     per_run_callbacks = bool(args.tensorboard or args.log_curves)
     at_once = runs_at_once(args, per_run_callbacks)
     backbone = resolve_backbone(args.backbone, arrays)
