@@ -201,3 +201,18 @@ def test_a_shape_error_names_the_data_not_the_batch(images, tmp_path):
     np.savez(tmp_path / "many.npz", x=np.zeros((600, 8, 8), np.uint8))  # read 256 rows at a time
     with pytest.raises(ValueError, match=r"expected shape \(n, 16, 16, 1\), got \(600, 8, 8, 1\)"):
         predict(predictor, tmp_path / "many.npz")
+
+
+def test_a_scaling_given_may_repeat_the_recorded_one_but_not_change_it(images):
+    """With data.json or an export's metadata the model's scaling is known: --scale and
+    --input-dtype that repeat it are fine; others are refused, for every --data kind (they
+    were used for one, ignored for others)."""
+    np.save(images["root"] / "raw4.npy", images["raw"][..., None])
+    for model in (images["fit"], images["saved"]):
+        _check(predict(model, images["root"] / "raw4.npy", scale=1 / 255), images["expected"])
+        for data in (images["root"] / "raw4.npy", images["root"] / "images.npz"):
+            with pytest.raises(ValueError, match=r"scale 1.0 contradicts the scale the model was trained with, 0.0039"):
+                predict(model, data, scale=1.0)
+    _check(predict(images["fit"], images["root"] / "raw4.npy", input_dtype="uint8"), images["expected"])
+    with pytest.raises(ValueError, match="input_dtype float32 contradicts the input_dtype the model was trained with, uint8"):
+        predict(images["fit"], images["root"] / "raw4.npy", input_dtype="float32")

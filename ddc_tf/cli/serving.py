@@ -131,18 +131,18 @@ def register(subparsers: Any) -> None:
         help="cluster new data with a SavedModel or a model.keras; write .csv or .npz",
         description=(
             "Predict cluster ids and probabilities batch by batch. --data: a .npy of raw inputs "
-            "(as the serving signature takes them), or any source 'ddc-tf fit' reads (.npz, IDX, "
+            "(as the serving signature takes them), or any source 'ddc-tf fit' reads (.npz, .csv, IDX, "
             "image folder, data set name), preprocessed as training data. --out: .csv (index, "
             "cluster, p0..) or .npz (cluster, probabilities)."
         ),
     )
     predict.add_argument("--model", required=True, help="BASE_DIR/NAME[/VERSION] of an export, a .keras model or a 'ddc-tf fit' output folder")
-    predict.add_argument("--data", required=True, help="a .npy of raw inputs, or a data source (.npz, IDX, image folder, name)")
+    predict.add_argument("--data", required=True, help="a .npy of raw inputs, or a data source (.npz, .csv/.tsv, IDX, image folder, name)")
     predict.add_argument("--out", required=True, help="output file, .csv or .npz")
     predict.add_argument("--batch-size", type=positive_int, default=256, help="rows per batch (default 256)")
     predict.add_argument("--hidden", action="store_true", help="also write the hidden representation (h0.. / 'hidden')")
-    predict.add_argument("--input-dtype", default=None, help="raw dtype of a .keras model's inputs (without data.json)")
-    predict.add_argument("--scale", type=scale_value, default=None, help="scale of a .keras model's inputs (without data.json)")
+    predict.add_argument("--input-dtype", default=None, help="raw dtype of a .keras model's inputs (without data.json; a model that records its own accepts only that)")
+    predict.add_argument("--scale", type=scale_value, default=None, help="scale of a .keras model's inputs (without data.json; a model that records its own — data.json, an export — accepts only that)")
     predict.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_image_arguments(predict, reading=AS_TRAINED + " (a SavedModel: as recorded in its export)")
     predict.set_defaults(func=_cmd_predict)

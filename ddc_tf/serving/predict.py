@@ -261,8 +261,8 @@ class SavedModelPredictor(Predictor):
             )
         x_spec = inputs[INPUT_KEY]
         metadata = read_metadata(path)
-        if scale is None and metadata is not None:
-            scale = metadata["input"]["scale"]
+        if metadata is not None:
+            scale = _recorded_unless_contradicted(scale, metadata["input"]["scale"], path, "its export's metadata")
         super().__init__(
             path,
             input_shape=tuple(x_spec.shape[1:]),
@@ -296,6 +296,19 @@ class SavedModelPredictor(Predictor):
         return self._run_raw(_scaled_to_raw(x, self.spec, where), hidden)
 
 
+def _recorded_unless_contradicted(given: Any, recorded: Any, path: Path, source: str, name: str = "scale") -> Any:
+    """A model's recorded input ``scale`` (or ``input_dtype``), which a ``given`` one may
+    repeat but not change: predicting with another scaling than the model was trained on
+    only gives wrong clusters."""
+    if given is None or recorded is None:
+        return recorded if given is None else given
+    same = np.isclose(float(given), float(recorded), rtol=1e-6, atol=0) if name == "scale" else given == recorded
+    if not same:
+        raise ValueError(f"{path}: {name} {given} contradicts the {name} the model was trained with, {recorded} "
+                         f"({source}); leave {name} out (it is for a .keras model without data.json)")
+    return recorded
+
+
 class KerasPredictor(Predictor):
     """Runs a ``model.keras`` (DDC, OTClustering or DCAN), scaling raw inputs as in training."""
 
@@ -316,8 +329,10 @@ class KerasPredictor(Predictor):
         shape = model_input_shape(model) or (tuple(described["input_shape"]) if described else None)
         if shape is None:
             raise ValueError(f"{path}: the model is not built and its input shape is unknown")
-        raw_dtype = parse_dtype(input_dtype) if input_dtype else (described or {}).get("raw_dtype")
-        scale = scale if scale is not None else (described or {}).get("scale")
+        raw_dtype = parse_dtype(input_dtype) if input_dtype else None
+        if described is not None:  # the scaling of the model's training data (data.json)
+            raw_dtype = _recorded_unless_contradicted(raw_dtype, described.get("raw_dtype"), path, "data.json", "input_dtype")
+            scale = _recorded_unless_contradicted(scale, described.get("scale"), path, "data.json")
         super().__init__(
             path,
             input_shape=shape,
