@@ -25,13 +25,17 @@ BACKBONES = {"digits": "mlp", "20news": "mlp", "fashion_mnist": "conv", "mnist":
              "circles": "mlp"}
 
 
+def _rows(data, idx):
+    return None if data.row_names is None else tuple(data.row_names[i] for i in idx)
+
+
 def subsample(data, n: int | None, seed: int = 0):
     """A seeded random subset of ``n`` points of an ``ArrayData`` (all of it if n is None)."""
     if n is None or n >= data.n:
         return data
     idx = np.sort(np.random.default_rng(seed).choice(data.n, size=n, replace=False))
     y = None if data.y is None else data.y[idx]
-    return dataclasses.replace(data, x=data.x[idx], y=y, name=f"{data.name}[{n}]")
+    return dataclasses.replace(data, x=data.x[idx], y=y, name=f"{data.name}[{n}]", row_names=_rows(data, idx))
 
 
 def imbalance(data, fractions: list[float], seed: int = 0):
@@ -46,7 +50,8 @@ def imbalance(data, fractions: list[float], seed: int = 0):
         keep.append(rng.choice(members, size=max(1, round(fraction * members.size)), replace=False))
     idx = np.sort(np.concatenate(keep))
     sizes = np.bincount(data.y[idx]).tolist()
-    return dataclasses.replace(data, x=data.x[idx], y=data.y[idx], name=f"{data.name}-imbalanced"), sizes
+    return (dataclasses.replace(data, x=data.x[idx], y=data.y[idx], name=f"{data.name}-imbalanced",
+                                row_names=_rows(data, idx)), sizes)
 
 
 def stored_labelings(folder: str | os.PathLike, seeds) -> list[np.ndarray]:

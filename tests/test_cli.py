@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import csv
 import json
 import os
 import shutil
@@ -586,6 +587,14 @@ def test_predict_plot_and_export_read_an_image_folder_as_training_did(tmp_path, 
     capsys.readouterr()
     assert main(["predict", "--model", str(out), "--data", str(photos), "--out", str(tmp_path / "p.npz")]) == 0
     assert np.load(tmp_path / "p.npz")["cluster"].shape == (8,)
+    # every prediction names its image file (the folder's order: by class, then name)
+    files = sorted(p.relative_to(photos).as_posix() for p in photos.rglob("*.png"))
+    assert np.load(tmp_path / "p.npz")["path"].tolist() == files
+    assert main(["predict", "--model", str(out), "--data", str(photos), "--out", str(tmp_path / "p.csv")]) == 0
+    with open(tmp_path / "p.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][:3] == ["index", "path", "cluster"] and [r[1] for r in rows[1:]] == files
+    np.testing.assert_array_equal([int(r[2]) for r in rows[1:]], np.load(tmp_path / "p.npz")["cluster"])
     # a flag given replaces its recorded value only (the colour stays grayscale)
     assert main(["predict", "--model", str(out), "--data", str(photos), "--image-size", "12", "10",
                  "--out", str(tmp_path / "p1.npz")]) == 0

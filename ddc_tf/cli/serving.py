@@ -133,7 +133,8 @@ def register(subparsers: Any) -> None:
             "Predict cluster ids and probabilities batch by batch. --data: a .npy of raw inputs "
             "(as the serving signature takes them), or any source 'ddc-tf fit' reads (.npz, .csv, IDX, "
             "image folder, data set name), preprocessed as training data. --out: .csv (index, "
-            "cluster, p0..) or .npz (cluster, probabilities)."
+            "cluster, p0..) or .npz (cluster, probabilities); for an image folder also each "
+            "row's file (path, relative to the folder)."
         ),
     )
     predict.add_argument("--model", required=True, help="BASE_DIR/NAME[/VERSION] of an export, a .keras model or a 'ddc-tf fit' output folder")

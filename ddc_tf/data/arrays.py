@@ -53,6 +53,9 @@ class ArrayData:
             with too (an image folder's `image_size` and `color`), recorded in `data.json` so
             that `ddc-tf predict`, `plot` and `export` read new images as training did; None
             when the source took none.
+        row_names: one name per example, for predictions to be matched back to where each
+            example came from (an image folder's file paths, relative to the folder); None
+            when the row number says it.
 
     Example:
         >>> data = ArrayData(x=np.zeros((3, 2), np.float32), y=None, name="toy",
@@ -70,6 +73,7 @@ class ArrayData:
     class_names: tuple[str, ...] | None = None
     image_shape: tuple[int, ...] | None = None
     load_options: Mapping[str, Any] | None = None
+    row_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         name = self.name
@@ -110,6 +114,8 @@ class ArrayData:
                 raise ValueError(
                     f"{name}: {y.shape[0]} labels for {x.shape[0]} examples (counts must match)"
                 )
+        if self.row_names is not None and len(self.row_names) != x.shape[0]:
+            raise ValueError(f"{name}: {len(self.row_names)} row names for {x.shape[0]} examples (counts must match)")
         if not (np.isfinite(self.scale) and self.scale > 0):
             raise ValueError(f"{name}: scale must be a positive finite number, got {self.scale}")
         if self.image_shape is not None and int(np.prod(self.image_shape)) != int(

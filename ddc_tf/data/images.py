@@ -248,7 +248,7 @@ def load_image_folder(
         if y is None:
             raise ValueError(f"{folder}: balance=True needs one sub-folder per class")
         keep = balance_classes(y, per_class, seed, where=str(folder))
-        raw, y = raw[keep], y[keep]
+        raw, y, files = raw[keep], y[keep], [files[i] for i in keep]
     elif per_class is not None:
         raise ValueError("per_class is only used with balance=True")
     x, raw_dtype, scale = dense_images(raw, folder)
@@ -262,6 +262,7 @@ def load_image_folder(
         class_names=class_names,
         image_shape=tuple(int(s) for s in x.shape[1:]),
         load_options=_image_options(size, x.shape[-1]),
+        row_names=tuple(f.relative_to(folder).as_posix() for f in files),
     )
 
 

@@ -486,7 +486,9 @@ def predict_to_file(
 
     ``.csv``: a header ``index,cluster,p0,…,p{k-1}`` (then ``h0,…`` with ``hidden``), one
     row per example, written as batches finish. ``.npz``: arrays ``cluster`` (n,) int64,
-    ``probabilities`` (n, k) float32 (and ``hidden``). The file appears only when
+    ``probabilities`` (n, k) float32 (and ``hidden``). Data whose rows have names (an image
+    folder: each file's path in the folder) add them, a ``path`` column after ``index`` and
+    a ``path`` array. The file appears only when
     complete (written to a temporary name, then renamed).
 
     Returns:
@@ -501,7 +503,8 @@ def predict_to_file(
     predictor = load_predictor(model, scale=scale, input_dtype=input_dtype, batch_size=batch_size)
     stream = open_data(data, batch_size=batch_size, **read_options(predictor, data, data_options))
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    writer = CsvWriter(tmp, predictor.n_clusters) if suffix == ".csv" else NpzWriter(tmp)
+    rows = stream.row_names
+    writer = CsvWriter(tmp, predictor.n_clusters, rows) if suffix == ".csv" else NpzWriter(tmp, rows)
     sizes = np.zeros(predictor.n_clusters, dtype=np.int64)
     n = 0
     try:

@@ -35,6 +35,7 @@ class DataStream:
     n: int | None
     raw: bool
     batches: Iterator[np.ndarray]
+    row_names: tuple[str, ...] | None = None
 
 
 def _npy_stream(path: Path, batch_size: int) -> DataStream:
@@ -132,7 +133,7 @@ def _arrays_stream(data: Any, batch_size: int) -> DataStream:
             chunk = data.x[start : start + batch_size]
             yield chunk.toarray() if data.is_sparse else chunk
 
-    return DataStream(data.name, data.n, False, batches())
+    return DataStream(data.name, data.n, False, batches(), data.row_names)
 
 
 def open_data(source: Any, batch_size: int = DEFAULT_BATCH_SIZE, **options: Any) -> DataStream:
