@@ -364,3 +364,17 @@ def test_a_folder_keeps_only_the_combined_clusters_of_its_last_protocol(tmp_path
     assert evaluation.accuracy(np.load(tmp_path / "vote_clusters.npy"), data.y) == pytest.approx(results["vote"]["acc"])
     run_protocol(data, cfg, runs=1, seed=0, out_dir=tmp_path, verbose=0)
     assert not any((tmp_path / f).exists() for f in files)
+
+
+def test_backups_another_grouping_cannot_resume_are_named_not_silently_passed_over(tmp_path):
+    data, cfg = blobs(), config(steps=2)
+    (tmp_path / "backup_seeds_0_1").mkdir()  # an interrupted group of 2 (--runs 2)
+    (tmp_path / "backup_seeds_7_8").mkdir()  # other seeds: not this protocol's
+    with pytest.warns(UserWarning, match=r"backup_seeds_0_1: the backup of an interrupted run of another grouping.*"
+                                         r"seeds 0, 1, 2 start over") as caught:
+        run_protocol(data, cfg, runs=3, seed=0, out_dir=tmp_path, verbose=0, runs_at_once=3)
+    assert not any("backup_seeds_7_8" in str(w.message) for w in caught)
+    assert (tmp_path / "backup_seeds_0_1").is_dir()  # left as it was
+    (tmp_path / "runs" / "seed_3" / "backup").mkdir(parents=True)  # an interrupted run trained alone
+    with pytest.warns(UserWarning, match=r"seed_3/backup: the backup .* seeds 3, 4 start over"):
+        run_protocol(data, cfg, runs=2, seed=3, out_dir=tmp_path, verbose=0, runs_at_once=2)

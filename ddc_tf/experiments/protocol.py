@@ -32,6 +32,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -274,6 +275,25 @@ def _open_backup(backup_dir: Path | None, fingerprint: str, signature: dict[str,
     return key
 
 
+def _warn_unresumed_backups(out: Path | None, seeds: Sequence[int], used: Path | None) -> None:
+    """Warn about backups in ``out`` of interrupted runs among ``seeds`` that this training,
+    grouped otherwise (another ``--runs`` or ``--runs-at-once``), does not resume: it starts
+    those runs over and leaves the backups as they are."""
+    if out is None:
+        return
+    wanted, found = set(seeds), []
+    for folder in sorted(out.glob("backup_seeds_*")):
+        held = folder.name.removeprefix("backup_seeds_").split("_")
+        if all(h.isdigit() for h in held) and wanted & {int(h) for h in held} and folder != used:
+            found.append(folder)
+    found += [backup for s in seeds if (backup := run_files.run_dir(out, s) / "backup").is_dir() and backup != used]
+    if found:
+        warnings.warn(f"{', '.join(map(str, found))}: the backup of an interrupted run of another grouping of the "
+                      f"runs (--runs, --runs-at-once), which this one does not resume; seeds "
+                      f"{', '.join(map(str, seeds))} start over. To resume it instead, stop and repeat the "
+                      "interrupted command", stacklevel=2)
+
+
 def _run_one(
     data: ArrayData,
     config: TrainConfig,
@@ -296,6 +316,7 @@ def _run_one(
         return (*finished, None)
     began = time.perf_counter()
     backup = run_dir / "backup" if run_dir is not None else None
+    _warn_unresumed_backups(run_dir.parent.parent if run_dir is not None else None, [seed], backup)
     model, history = train_run(
         data, config, seed, verbose=verbose, callbacks=callbacks_for(seed) if callbacks_for else [],
         backup_dir=backup, fingerprint=_open_backup(backup, fingerprint, signature, [seed], backbone),
@@ -329,6 +350,7 @@ def _run_group(
     if todo:
         began = time.perf_counter()
         backup = out / f"backup_seeds_{'_'.join(map(str, todo))}" if out is not None else None
+        _warn_unresumed_backups(out, todo, backup)
         results = train_runs(data, config, todo, verbose=verbose, backup_dir=backup,
                              fingerprint=_open_backup(backup, fingerprint, signature, todo, backbone),
                              neighbors=neighbor_graph(),
