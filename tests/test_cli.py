@@ -237,6 +237,16 @@ def test_flags_that_would_have_no_effect_are_refused(flags, message, tmp_path, c
     assert not (tmp_path / "o").exists()  # refused before anything was trained or written
 
 
+@pytest.mark.parametrize("argv, usage", [(["fit", "--data", "digits", "--bogus"], "usage: ddc-tf fit"),
+                                         (["presets", "extra"], "usage: ddc-tf presets")])
+def test_an_unknown_argument_is_the_sub_commands_error(argv, usage, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and usage in err
+    assert f"ddc-tf {argv[0]}: error: unrecognized arguments: {argv[-1]}" in err
+
+
 def test_demo_steps_must_be_positive(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["demo", "--steps", "0"])

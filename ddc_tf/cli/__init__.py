@@ -50,8 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line's arguments; an unknown flag is the sub-command's error, with its usage
+    (argparse's top-level parser would otherwise answer with the list of sub-commands)."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        subparsers.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)  # before TensorFlow is imported: --help is instant
+    args = _parse(argv)  # before TensorFlow is imported: --help is instant
     from ddc_tf._quiet import import_tensorflow_quietly
 
     # a warning is one line, as an error is, not the library's source line that raised it

@@ -305,7 +305,7 @@ def register(subparsers: Any) -> None:
                      help=f"mini-batches that fit a refined run to DDC-ENSEMBLE (default {REFINE_START_STEPS})")
     fit.add_argument("--refine-run-steps", type=positive_int, default=None, metavar="N",
                      help=f"DDC mini-batches each refined run trains after that start "
-                          f"(default {REFINED_RUN_STEPS}, at most --steps)")
+                          f"(default {REFINED_RUN_STEPS}, or --steps when that is fewer; a number given is used as it is)")
     fit.add_argument("--neighbors", type=non_negative_int, default=None, metavar="K",
                      help=f"pair each training point with one of its K nearest neighbours in the input space (cosine for non-negative inputs, else Euclidean) and "
                           f"add a neighbour term to the loss — ddc: their consistency -log(a·a'); ot, dcan: their latent distance "
