@@ -101,6 +101,11 @@ def test_write_tables_and_the_cli(tmp_path, capsys):
     assert main(["table", "--results", str(tmp_path / "results.json"), "--out", str(tmp_path / "t2")]) == 0
     assert "DDC-VOTE" in capsys.readouterr().out
     assert (tmp_path / "t2" / "table1.md").is_file() and not (tmp_path / "t2" / "table2.md").exists()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "results.json").write_bytes(b"PK\x03\x04\xb5 a zip, not JSON")
+    assert main(["table", "--results", str(tmp_path / "bad"), "--out", str(tmp_path / "t3")]) == 2
+    assert "bad/results.json: not valid JSON" in capsys.readouterr().err
+    assert not (tmp_path / "t3").exists()  # no folder for no table
 
 
 def test_table1_budget_names_the_selector_and_the_vote():

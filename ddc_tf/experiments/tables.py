@@ -128,8 +128,8 @@ def collect_results(paths: Iterable[str | os.PathLike]) -> dict[str, list[dict[s
     for path in paths:
         for file in _json_files(Path(path)):
             try:
-                payload = json.loads(file.read_text())
-            except json.JSONDecodeError as error:
+                payload = json.loads(file.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
                 raise ValueError(f"{file}: not valid JSON ({error})") from None
             _walk(payload, str(file), found)
     unique: dict[str, list] = {"protocol": [], "ablation": []}
@@ -384,9 +384,10 @@ def render_tables(paths: Iterable[str | os.PathLike]) -> dict[str, str]:
 def write_tables(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike) -> dict[str, Path]:
     """:func:`render_tables` and write each table into ``out_dir``; returns the written files."""
     out = Path(out_dir)
+    tables = render_tables(paths)  # first: a folder is made only for tables
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    for name, text in render_tables(paths).items():
+    for name, text in tables.items():
         (out / name).write_text(text)
         written[name] = out / name
     return written
