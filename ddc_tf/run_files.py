@@ -89,12 +89,19 @@ def describe_data(data: "ArrayData") -> dict[str, Any]:
 
 
 def read_data_description(model_file: str | os.PathLike) -> dict[str, Any] | None:
-    """The ``data.json`` beside ``model_file`` (:func:`describe_data` of its training data),
-    or None when there is none; a ValueError naming the file when it cannot be read."""
+    """The ``data.json`` beside ``model_file`` (:func:`describe_data` of its training data) —
+    or, for one run's model in a protocol folder (``runs/seed_S/``, ``refined/…/runs/seed_S/``),
+    the protocol's —, or None when there is none; a ValueError naming the file when it cannot
+    be read."""
     import json
 
-    described = Path(model_file).parent / DATA_FILE
-    if not described.is_file():
+    folder = Path(model_file).parent
+    folders = [folder]
+    if folder.name.startswith("seed_") and folder.name[5:].isdigit() and folder.parent.name == "runs":
+        base = folder.parent.parent
+        folders += [base, base.parent.parent] if base.parent.name == "refined" else [base]
+    described = next((f / DATA_FILE for f in folders if (f / DATA_FILE).is_file()), None)
+    if described is None:
         return None
     try:
         return json.loads(described.read_text())

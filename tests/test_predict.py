@@ -216,3 +216,19 @@ def test_a_scaling_given_may_repeat_the_recorded_one_but_not_change_it(images):
     _check(predict(images["fit"], images["root"] / "raw4.npy", input_dtype="uint8"), images["expected"])
     with pytest.raises(ValueError, match="input_dtype float32 contradicts the input_dtype the model was trained with, uint8"):
         predict(images["fit"], images["root"] / "raw4.npy", input_dtype="float32")
+
+
+def test_one_runs_model_in_a_protocol_folder_is_scaled_by_the_protocols_data_json(images, tmp_path):
+    """``predict --model OUT/runs/seed_0/model.keras`` (and a refined run's) reads OUT/data.json."""
+    from ddc_tf.run_files import read_data_description
+
+    out = tmp_path / "fit"
+    for run in (out / "runs" / "seed_0", out / "refined" / "from_seeds_0-2_start300_steps5" / "runs" / "seed_3"):
+        run.mkdir(parents=True)
+        images["model"].save(run / "model.keras")
+        assert read_data_description(run / "model.keras") is None
+    (out / "data.json").write_text((images["fit"] / "data.json").read_text())
+    np.save(tmp_path / "raw.npy", images["raw"][..., None])
+    for run in (out / "runs" / "seed_0", out / "refined" / "from_seeds_0-2_start300_steps5" / "runs" / "seed_3"):
+        assert read_data_description(run / "model.keras")["scale"] == pytest.approx(1 / 255)
+        _check(predict(run / "model.keras", tmp_path / "raw.npy"), images["expected"])
