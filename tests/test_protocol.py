@@ -242,9 +242,13 @@ def test_an_interrupted_run_resumes_under_another_name_and_from_an_old_backup(tm
     with pytest.raises(Interrupt):
         run_protocol(data, cfg, runs=1, seed=SEED, out_dir=other, verbose=0,
                      callbacks_for=lambda seed: [InterruptAfter(14)])
-    with pytest.raises(ValueError, match="holds a backup of another run"):
+    with pytest.raises(ValueError, match=r"holds a backup of another run \(other data: different contents\)"):
         run_protocol(dataclasses.replace(data, x=data.x + np.float32(1.0)), cfg, runs=1, seed=SEED,
                      out_dir=other, verbose=0)
+    # another configuration: the refusal names the settings that differ, as for a finished run
+    with pytest.raises(ValueError, match=r"holds a backup of another run \(config.learning_rate: 0.01 there, "
+                                         r"0.003 here\); use another --out folder, or delete the backup"):
+        run_protocol(data, dataclasses.replace(cfg, learning_rate=3e-3), runs=1, seed=SEED, out_dir=other, verbose=0)
 
 
 def test_settings_that_resolve_alike_are_the_same_run(tmp_path, monkeypatch):

@@ -51,7 +51,7 @@ from ddc_tf.models import ClusteringModel, networks
 from ddc_tf.options import REFINE_START_STEPS, REFINED_RUN_STEPS
 from ddc_tf.experiments.distill import distill
 from ddc_tf.experiments.grouped import train_runs
-from ddc_tf.experiments.resume import rekey_backup
+from ddc_tf.experiments.resume import backup_key, rekey_backup
 from ddc_tf.experiments.training import (
     PartitionStart,
     TrainConfig,
@@ -272,7 +272,33 @@ def _open_backup(backup_dir: Path | None, fingerprint: str, signature: dict[str,
     key = _backup_key(fingerprint, signature, seeds, backbone)
     if backup_dir is not None:
         rekey_backup(backup_dir, _key(fingerprint, signature, seeds), key)
+        stored = backup_key(backup_dir)
+        if stored is not None and stored != key:
+            raise ValueError(f"{backup_dir} holds a backup of another run ({_key_difference(stored, key)}); "
+                             "use another --out folder, or delete the backup to start this run over")
     return key
+
+
+def _key_difference(stored: str, wanted: str) -> str:
+    """What differs between two backup keys (:func:`_key`): the data's contents, the seeds or
+    the settings (as :func:`_signature_difference` names them)."""
+    def parts(key: str) -> tuple[str, Any, str]:
+        fingerprint, rest = key.split(":", 1)
+        end = rest.rfind("}") + 1
+        try:
+            signature = json.loads(rest[:end])
+        except ValueError:
+            signature = None
+        return fingerprint, signature, rest[end + 1:]
+
+    (data_there, config_there, seeds_there), (data_here, config_here, seeds_here) = parts(stored), parts(wanted)
+    if data_there != data_here:
+        return "other data: different contents"
+    if seeds_there != seeds_here:
+        return f"seeds {seeds_there.replace(':', ', ')} there, {seeds_here.replace(':', ', ')} here"
+    if config_there is None:
+        return "a configuration this release cannot read"
+    return _signature_difference(config_there, config_here)
 
 
 def _warn_unresumed_backups(out: Path | None, seeds: Sequence[int], used: Path | None) -> None:

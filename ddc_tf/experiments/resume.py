@@ -72,6 +72,15 @@ def rekey_backup(backup_dir: str | os.PathLike, old: str, new: str) -> None:
     os.replace(tmp, state_path)
 
 
+def backup_key(backup_dir: str | os.PathLike) -> str | None:
+    """The fingerprint a backup in ``backup_dir`` was saved under; None without a readable one."""
+    try:
+        state = json.loads((Path(backup_dir) / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return state.get("fingerprint") if isinstance(state, dict) else None
+
+
 class ChunkCheckpoint(keras.callbacks.Callback):
     """Save the training state after every ``fit`` epoch (a chunk) and restore it.
 
