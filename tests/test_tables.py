@@ -106,6 +106,12 @@ def test_write_tables_and_the_cli(tmp_path, capsys):
     assert main(["table", "--results", str(tmp_path / "bad"), "--out", str(tmp_path / "t3")]) == 2
     assert "bad/results.json: not valid JSON" in capsys.readouterr().err
     assert not (tmp_path / "t3").exists()  # no folder for no table
+    (tmp_path / "notes.txt").write_text("a file")
+    results = str(tmp_path / "results.json")
+    assert main(["table", "--results", results, "--out", str(tmp_path / "notes.txt")]) == 2
+    assert "notes.txt: a file, not a folder for the tables" in capsys.readouterr().err
+    assert main(["table", "--results", results, "--out", str(tmp_path / "notes.txt" / "t")]) == 2
+    assert capsys.readouterr().err.strip().endswith("notes.txt/t: Not a directory")  # an OSError, without [Errno 20]
 
 
 def test_table1_budget_names_the_selector_and_the_vote():

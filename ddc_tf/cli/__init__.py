@@ -61,6 +61,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def _message(error: Exception) -> str:
+    """An error as one line for the user: an operating-system error as ``path: reason`` (for
+    example ``notes.txt: Not a directory``), without Python's ``[Errno N]``."""
+    if isinstance(error, OSError) and error.strerror and error.filename is not None:
+        return f"{error.filename}: {error.strerror}"
+    return str(error)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)  # before TensorFlow is imported: --help is instant
     from ddc_tf._quiet import import_tensorflow_quietly
@@ -78,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nddc-tf {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (ValueError, TypeError, OSError) as error:
-        print(f"ddc-tf {args.command}: error: {error}", file=sys.stderr)
+        print(f"ddc-tf {args.command}: error: {_message(error)}", file=sys.stderr)
         return EXIT_USER_ERROR
     finally:
         warnings.formatwarning = format_warning

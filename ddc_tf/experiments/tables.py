@@ -385,6 +385,8 @@ def write_tables(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike)
     """:func:`render_tables` and write each table into ``out_dir``; returns the written files."""
     out = Path(out_dir)
     tables = render_tables(paths)  # first: a folder is made only for tables
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: a file, not a folder for the tables")
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, text in tables.items():
