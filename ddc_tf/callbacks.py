@@ -41,10 +41,12 @@ from ddc_tf.losses import TERM_NAMES
 from ddc_tf.models import ClusteringModel
 from ddc_tf.options import DEFAULT_CURVE_SUBSET
 
-__all__ = ["TrainingCurves", "CURVE_COLUMNS", "read_curves"]
+__all__ = ["TrainingCurves", "CURVE_COLUMNS", "REQUIRED_CURVE_COLUMNS", "read_curves"]
 
 #: Columns of the CSV file, in order.
 CURVE_COLUMNS: tuple[str, ...] = ("step", "loss", *TERM_NAMES, "acc", "nmi", "train_loss")
+#: The columns a curves CSV must have (the others may be absent or empty).
+REQUIRED_CURVE_COLUMNS: tuple[str, ...] = ("step", "loss", *TERM_NAMES)
 
 
 class TrainingCurves(keras.callbacks.Callback):
@@ -236,7 +238,7 @@ def read_curves(path: str | os.PathLike) -> dict[str, np.ndarray]:
             columns = reader.fieldnames or []
     except (UnicodeDecodeError, csv.Error) as err:
         raise ValueError(f"{path}: not a training-curves CSV (not text: {err})") from None
-    missing = [c for c in ("step", "loss", "l1", "l2", "l3") if c not in columns]
+    missing = [c for c in REQUIRED_CURVE_COLUMNS if c not in columns]
     if missing:
         raise ValueError(f"{path}: not a training-curves CSV (as --log-curves writes): no {', '.join(missing)} "
                          f"column{'s' if len(missing) > 1 else ''}; its columns are {columns}")

@@ -97,9 +97,9 @@ def read_data_description(model_file: str | os.PathLike) -> dict[str, Any] | Non
 
     folder = Path(model_file).parent
     folders = [folder]
-    if folder.name.startswith("seed_") and folder.name[5:].isdigit() and folder.parent.name == "runs":
+    if folder.parent.name == RUNS_DIR and folder.name.startswith("seed_") and folder.name[5:].isdigit():
         base = folder.parent.parent
-        folders += [base, base.parent.parent] if base.parent.name == "refined" else [base]
+        folders += [base, base.parent.parent] if base.parent.name == REFINED_DIR else [base]
     described = next((f / DATA_FILE for f in folders if (f / DATA_FILE).is_file()), None)
     if described is None:
         return None

@@ -70,10 +70,10 @@ def run(args: argparse.Namespace) -> int:
 
     arrays, n_clusters = resolve_data_and_clusters(args)  # also fills in a preset's settings (--runs, …)
     check_flags_apply(args)
-    if arrays.y is None and (args.kmeans or args.kmeans_hidden):
-        flags = " and ".join(f for f, on in (("--kmeans", args.kmeans), ("--kmeans-hidden", args.kmeans_hidden)) if on)
-        raise ValueError(f"{flags} score k-means++ against the labels, and {args.data} has none; drop "
-                         f"{'it' if ' and ' not in flags else 'them'}")
+    unscored = [flag for flag, on in (("--kmeans", args.kmeans), ("--kmeans-hidden", args.kmeans_hidden)) if on]
+    if arrays.y is None and unscored:
+        raise ValueError(f"{' and '.join(unscored)} score k-means++ against the labels, and {args.data} has none; "
+                         f"drop {'them' if len(unscored) > 1 else 'it'}")
     per_run_callbacks = bool(args.tensorboard or args.log_curves)
     at_once = runs_at_once(args, per_run_callbacks)
     backbone = resolve_backbone(args.backbone, arrays)
@@ -187,8 +187,7 @@ def check_flags_apply(args: argparse.Namespace) -> None:
     if args.kmeans_init and args.method != "ddc":
         raise ValueError(f"--kmeans-init starts DDC runs; --method {args.method} starts from DDC itself "
                          "(--pretrain-steps): drop it")
-    if args.pretrain_steps and args.method == "ddc":
-        raise ValueError("--pretrain-steps applies to --method ot/dcan (their backbone starts from DDC's); drop it")
+    pretrain_steps(args)  # refuses --pretrain-steps with ddc
     if not any(args.weights):
         raise ValueError("--weights 0 0 0 switches every term of DDC's loss off; keep at least one above 0")
 

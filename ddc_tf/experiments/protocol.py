@@ -248,7 +248,7 @@ def _finish_run(
         model.save(run_dir / MODEL_FILE)
         np.save(run_dir / LABELS_FILE, clusters)
         _write_json(run_dir / RUN_FILE, record)  # last: marks the run finished
-        shutil.rmtree(run_dir / "backup", ignore_errors=True)  # the finished run no longer needs it
+        shutil.rmtree(_run_backup(run_dir), ignore_errors=True)  # the finished run no longer needs it
     return record, clusters
 
 
@@ -301,6 +301,15 @@ def _key_difference(stored: str, wanted: str) -> str:
     return _signature_difference(config_there, config_here)
 
 
+#: The backup of runs trained together: ``<out>/backup_seeds_<s>_<s>…``.
+_GROUP_BACKUP_PREFIX = "backup_seeds_"
+
+
+def _run_backup(run_dir: Path) -> Path:
+    """The backup of a run trained alone, inside its run folder."""
+    return run_dir / "backup"
+
+
 def _warn_unresumed_backups(out: Path | None, seeds: Sequence[int], used: Path | None) -> None:
     """Warn about backups in ``out`` of interrupted runs among ``seeds`` that this training,
     grouped otherwise (another ``--runs`` or ``--runs-at-once``), does not resume: it starts
@@ -308,11 +317,11 @@ def _warn_unresumed_backups(out: Path | None, seeds: Sequence[int], used: Path |
     if out is None:
         return
     wanted, found = set(seeds), []
-    for folder in sorted(out.glob("backup_seeds_*")):
-        held = folder.name.removeprefix("backup_seeds_").split("_")
+    for folder in sorted(out.glob(f"{_GROUP_BACKUP_PREFIX}*")):
+        held = folder.name.removeprefix(_GROUP_BACKUP_PREFIX).split("_")
         if all(h.isdigit() for h in held) and wanted & {int(h) for h in held} and folder != used:
             found.append(folder)
-    found += [backup for s in seeds if (backup := run_files.run_dir(out, s) / "backup").is_dir() and backup != used]
+    found += [backup for s in seeds if (backup := _run_backup(run_files.run_dir(out, s))).is_dir() and backup != used]
     if found:
         warnings.warn(f"{', '.join(map(str, found))}: the backup of an interrupted run of another grouping of the "
                       f"runs (--runs, --runs-at-once), which this one does not resume; seeds "
@@ -341,7 +350,7 @@ def _run_one(
     if finished is not None:
         return (*finished, None)
     began = time.perf_counter()
-    backup = run_dir / "backup" if run_dir is not None else None
+    backup = _run_backup(run_dir) if run_dir is not None else None
     _warn_unresumed_backups(run_dir.parent.parent if run_dir is not None else None, [seed], backup)
     model, history = train_run(
         data, config, seed, verbose=verbose, callbacks=callbacks_for(seed) if callbacks_for else [],
@@ -375,7 +384,7 @@ def _run_group(
     trained: dict[int, tuple[dict[str, Any], np.ndarray, Any]] = {}
     if todo:
         began = time.perf_counter()
-        backup = out / f"backup_seeds_{'_'.join(map(str, todo))}" if out is not None else None
+        backup = out / f"{_GROUP_BACKUP_PREFIX}{'_'.join(map(str, todo))}" if out is not None else None
         _warn_unresumed_backups(out, todo, backup)
         results = train_runs(data, config, todo, verbose=verbose, backup_dir=backup,
                              fingerprint=_open_backup(backup, fingerprint, signature, todo, backbone),

@@ -190,8 +190,8 @@ def table1_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if "selector" in item:  # results written before selectors existed picked by the loss
             vote = item.get("vote") or {}
             budget += f", {item['selector']} pick" + (f", VOTE of {len(vote['seeds'])}" if "seeds" in vote else "")
-        if precision_of(item) != "float32":
-            budget += f", {precision_of(item)}"
+        if (precision := precision_of(item)) != "float32":
+            budget += f", {precision}"
         common = {"dataset": item["data"], "budget": budget, "runs": len(item["runs"]) - refined,
                   "steps": item["steps"], "source": item.get("_source", "")}
         note = _weights_note(item)

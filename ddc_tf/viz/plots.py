@@ -348,9 +348,11 @@ def plot_training_curves(curves: str | os.PathLike | Mapping[str, Any], out: str
         curves = read_curves(path)
     if not isinstance(curves, Mapping):
         raise ValueError(f"curves must be a CSV path or a mapping of columns, got {type(curves).__name__}")
-    missing = [c for c in ("step", "loss", "l1", "l2", "l3") if c not in curves]
+    from ddc_tf.callbacks import REQUIRED_CURVE_COLUMNS
+
+    missing = [c for c in REQUIRED_CURVE_COLUMNS if c not in curves]
     if missing:
-        raise ValueError(f"curves lack the columns {missing}; expected step, loss, l1, l2, l3 (and acc)")
+        raise ValueError(f"curves lack the columns {missing}; expected {', '.join(REQUIRED_CURVE_COLUMNS)} (and acc)")
     steps = _array(curves["step"], "curves['step']", 1)
     if steps.shape[0] < 2:
         raise ValueError(f"curves need at least 2 rows to draw a curve, got {steps.shape[0]}")
