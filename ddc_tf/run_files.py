@@ -136,6 +136,12 @@ def find_model_file(path: str | os.PathLike) -> Path:
     ``ddc-tf fit --out`` folder. FileNotFoundError / ValueError name what is wrong."""
     path = Path(path)
     if path.is_dir():
+        if not (path / MODEL_FILE).is_file() and _holds_saved_model(path):
+            raise ValueError(
+                f"{path}: a SavedModel, which serves predictions (`ddc-tf predict` reads it) but keeps no "
+                f"Keras layers; give the Keras model it was exported from (a `ddc-tf fit --out` folder or its "
+                f"{MODEL_FILE})"
+            )
         if not (path / MODEL_FILE).is_file():
             raise FileNotFoundError(
                 f"{path}: no {MODEL_FILE} in this folder (give a .keras file or a `ddc-tf fit --out` folder)"
@@ -146,6 +152,12 @@ def find_model_file(path: str | os.PathLike) -> Path:
     if path.suffix != ".keras":
         raise ValueError(f"{path}: expected a Keras model file ending in .keras")
     return path
+
+
+def _holds_saved_model(folder: Path) -> bool:
+    """Whether ``folder`` is a SavedModel or a model base path of integer versions holding one."""
+    candidates = [folder, *(p for p in folder.iterdir() if p.name.isdigit())]
+    return any((p / "saved_model.pb").is_file() for p in candidates)
 
 
 def load_model(path: str | os.PathLike) -> Any:

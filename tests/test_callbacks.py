@@ -118,6 +118,19 @@ def test_bad_arguments():
             TrainingCurves(x, y, subset=subset)
 
 
+def test_fit_says_when_the_curve_subset_is_larger_than_the_data(tmp_path):
+    """--curve-subset above the data's size evaluates every point, and `fit` says so."""
+    from ddc_tf.cli import main
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "small.npz", x=rng.normal(size=(150, 3)).astype(np.float32), y=np.arange(150) % 2)
+    out = tmp_path / "fit"
+    with pytest.warns(UserWarning, match="--curve-subset 200 is more than the 150 points"):
+        assert main(["fit", "--data", str(tmp_path / "small.npz"), "--clusters", "2", "--steps", "2", "--runs", "1",
+                     "--log-curves", "2", "--curve-subset", "200", "--out", str(out), "--quiet"]) == 0
+    assert (out / "curves" / "seed_0.csv").is_file()
+
+
 def test_fit_log_curves_writes_one_csv_per_run(tmp_path, capsys):
     from ddc_tf.cli import main
 

@@ -230,6 +230,7 @@ def test_bad_numbers_are_argument_errors(flags, message, capsys):
     (["--method", "ot", "--kmeans-init", "5"], "--kmeans-init starts DDC runs; --method ot starts from DDC itself"),
     (["--pretrain-steps", "50"], "--pretrain-steps applies to --method ot/dcan"),
     (["--weights", "0", "0", "0"], "--weights 0 0 0 switches every term of DDC's loss off"),
+    (["--runs", "3", "--runs-at-once", "4"], "--runs-at-once 4 trains more runs together than there are (--runs 3)"),
 ])
 def test_flags_that_would_have_no_effect_are_refused(flags, message, tmp_path, capsys):
     assert main(["fit", "--data", "digits", "--steps", "2", "--out", str(tmp_path / "o"), "--quiet", *flags]) == 2
@@ -568,6 +569,22 @@ def test_default_out_is_one_folder_per_data_set(tmp_path, monkeypatch):
         assert main(["fit", "--data", data, "--clusters", "2", "--steps", "2", "--runs", "1", "--quiet"]) == 0
     assert (tmp_path / "outputs" / "circles" / "results.json").is_file()
     assert (tmp_path / "outputs" / "mine" / "results.json").is_file()
+
+
+def test_an_out_folder_inside_the_image_folder_is_refused_before_training(tmp_path, monkeypatch, capsys):
+    """Outputs written into an image folder would be read as a class (or stray files) next
+    time: `fit` and `ablation` refuse such an --out, given or default, before TensorFlow loads."""
+    write_image_folder(tmp_path / "photos" / "a", 2, size=(8, 8))
+    write_image_folder(tmp_path / "photos" / "b", 2, size=(8, 8), seed=1)
+    monkeypatch.chdir(tmp_path / "photos")
+    for argv, said in ((["fit", "--data", "."], "the default --out, outputs/photos,"),
+                       (["fit", "--data", str(tmp_path / "photos"), "--out", "a/run"], "--out a/run"),
+                       (["ablation", "--data", "."], "the default --out, outputs/ablation-photos,")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"{said} is inside the data folder" in err, err
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["a", "b"]
+    assert sorted(p.name for p in (tmp_path / "photos" / "a").iterdir()) == ["img_0000.png", "img_0001.png"]
 
 
 def test_image_folder_flags_reach_the_loader(tmp_path, capsys):

@@ -81,7 +81,7 @@ def test_another_label_column_and_none(tmp_path):
     path = _write(tmp_path / "a.csv", "f,species\n1,cat\n2,dog\n")
     data = load_table(path, label_column="species")
     np.testing.assert_array_equal(data.y, [0, 1])
-    with pytest.raises(ValueError, match=r"data row 1, column 'species': 'cat' is not a number.*name it y"):
+    with pytest.raises(ValueError, match=r"data row 1 \(line 2\), column 'species': 'cat' is not a number.*name it y"):
         load_table(path)  # no column of LABEL_COLUMNS, so 'species' would be a feature
     with pytest.raises(ValueError, match=r"no label column 'label'.*\['f', 'species'\]"):
         load_table(path, label_column="label")
@@ -92,13 +92,15 @@ def test_another_label_column_and_none(tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("a,b\n1,x\n", r"data row 1, column 'b': 'x' is not a number"),
-        ("a,b\n1,2\n3,\n", r"data row 2, column 'b': '' is not a number"),
-        ("1,2\n3,nan\n", r"data row 2, column 2: 'nan' is not a finite float32 number \(1 such cells\)"),
+        ("a,b\n1,x\n", r"data row 1 \(line 2\), column 'b': 'x' is not a number"),
+        ("a,b\n1,2\n3,\n", r"data row 2 \(line 3\), column 'b': '' is not a number"),
+        ("a,b\n1,2\n\n3,x\n", r"data row 2 \(line 4\), column 'b': 'x'"),  # a blank line is skipped, and counted
+        ("a,b\n1,2\n,\n", r"data row 2 \(line 3\), column 'a': '' is not a number"),  # a row of empty cells
+        ("1,2\n3,nan\n", r"data row 2 \(line 2\), column 2: 'nan' is not a finite float32 number \(1 such cells\)"),
         ("1,2\n3,1e39\n", r"'1e39' is not a finite float32 number"),
-        ("a,b,c\n1,2\n", r"data row 1 has 2 fields, expected 3 \(as the header\)"),
-        ("1,2\n1,2,3\n", r"data row 2 has 3 fields, expected 2 \(as the first row\)"),
-        ("a,y,b\n1,0,3\n4,1\n", r"data row 2 has 2 fields, expected 3 \(as the header\)"),
+        ("a,b,c\n1,2\n", r"data row 1 \(line 2\) has 2 fields, expected 3 \(as the header\)"),
+        ("1,2\n1,2,3\n", r"data row 2 \(line 2\) has 3 fields, expected 2 \(as the first row\)"),
+        ("a,y,b\n1,0,3\n4,1\n", r"data row 2 \(line 3\) has 2 fields, expected 3 \(as the header\)"),
         ("a,b\n", r"a header and no data rows"),
         ("\n\n", r"the table is empty"),
         ("y\n1\n", r"no feature columns besides the labels 'y'"),
@@ -117,6 +119,19 @@ def test_bad_tables_are_refused_by_row_and_column(tmp_path, text, message):
     with pytest.raises(ValueError, match=message) as err:
         load_arrays(path)
     assert str(path) in str(err.value)
+
+
+def test_a_repeated_column_name_is_read_with_a_warning(tmp_path):
+    path = _write(tmp_path / "twice.csv", "a,b,a,y\n1,2,3,0\n4,5,6,1\n")
+    with pytest.warns(UserWarning, match=r"twice.csv: the header names 'a' more than once"):
+        data = load_table(path)
+    np.testing.assert_array_equal(data.x, [[1, 2, 3], [4, 5, 6]])
+
+
+def test_rows_spanning_lines_are_named_by_row_only(tmp_path):
+    path = _write(tmp_path / "quoted.csv", 'a,b\n"1\n",2\n3,x\n')  # a quoted field spans two lines
+    with pytest.raises(ValueError, match=r"data row 2, column 'b': 'x'"):
+        load_table(path)
 
 
 def test_a_column_of_row_numbers_is_kept_with_a_warning(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -136,6 +138,19 @@ def test_plot_command_writes_applicable_figures(tmp_path, capsys):
     assert main(["plot", "--model", str(tmp_path / "missing"), "--data", "circles", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ddc-tf plot: error:") and "missing: no such model file" in err
+
+
+def test_plot_names_a_savedmodel_as_such(capsys, tmp_path):
+    """A SavedModel (served by `ddc-tf predict`) holds no Keras layers to draw: `plot` says so,
+    for a version folder and for its model base path, not "no model.keras"."""
+    from ddc_tf.cli import main
+
+    saved = Path(__file__).resolve().parents[1] / "saved_models" / "ddc_digits"
+    for model in (saved, saved / "1"):
+        assert main(["plot", "--model", str(model), "--data", "digits", "--out", str(tmp_path / "figs")]) == 2
+        err = capsys.readouterr().err
+        assert f"{model}: a SavedModel" in err and "model.keras" in err, err
+    assert not (tmp_path / "figs").exists()
 
 
 def test_most_confident_takes_each_clusters_top_point_first():

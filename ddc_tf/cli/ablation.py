@@ -6,10 +6,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from ddc_tf.cli.common import add_training_arguments, default_out, keras_verbosity, resolve_data_and_clusters, writable_out
+from ddc_tf.cli.common import add_training_arguments, keras_verbosity, out_path, resolve_data_and_clusters, writable_out
 
 __all__ = ["register", "run"]
 
@@ -32,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         learning_rate=args.lr, rel_sigma=args.rel_sigma, sigma_mode=args.sigma_mode,
         drop_remainder=not args.keep_partial_batches,
     )
-    out = writable_out(Path(args.out) if args.out else default_out(args.data, prefix="ablation-"))
+    out = writable_out(out_path(args, prefix="ablation-"))
     subsets = [parse_subset(t) for t in args.terms] if args.terms else SUBSETS
     table = run_ablation(
         arrays, config, subsets=subsets, repeats=args.repeats, runs=args.runs,

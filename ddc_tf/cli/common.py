@@ -123,6 +123,18 @@ def writable_out(out: Path) -> Path:
     return out
 
 
+def out_path(args: argparse.Namespace, *, method: str = "ddc", prefix: str = "") -> Path:
+    """``--out``, or :func:`default_out`; a ValueError when it lies inside the ``--data`` folder
+    (an image folder would read the outputs as a class, or as stray files, the next time)."""
+    out = Path(args.out) if args.out else default_out(args.data, method=method, prefix=prefix)
+    data = Path(args.data)
+    if data.is_dir() and Path(os.path.realpath(out)).is_relative_to(os.path.realpath(data)):
+        given = f"--out {out}" if args.out else f"the default --out, {out},"
+        raise ValueError(f"{given} is inside the data folder {args.data}, whose next reading would take the "
+                         f"outputs for images; run from outside it, or give an --out elsewhere")
+    return out
+
+
 def default_out(data: str, *, method: str = "ddc", prefix: str = "") -> Path:
     """``outputs/<name>`` for ``--data``: a data set's name, or a path's file or folder name
     (without ``.gz`` and a data file's suffix; ``.`` and ``..`` name the folder they mean);

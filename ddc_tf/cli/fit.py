@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import warnings
 from typing import Any
 
 from ddc_tf.cli.common import (
     add_training_arguments,
     apply_preset,
-    default_out,
+    out_path,
     writable_out,
     keras_verbosity,
     non_negative_float,
@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     if arrays.y is None and unscored:
         raise ValueError(f"{' and '.join(unscored)} score k-means++ against the labels, and {args.data} has none; "
                          f"drop {'them' if len(unscored) > 1 else 'it'}")
+    if args.log_curves and args.curve_subset is not None and args.curve_subset > arrays.n:
+        warnings.warn(f"--curve-subset {args.curve_subset} is more than the {arrays.n} points of {args.data}; "
+                      "the curves evaluate all of them", stacklevel=1)
     per_run_callbacks = bool(args.tensorboard or args.log_curves)
     at_once = runs_at_once(args, per_run_callbacks)
     backbone = resolve_backbone(args.backbone, arrays)
@@ -104,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         balance_weight=args.balance_weight,
         kmeans_init=args.kmeans_init,
     )
-    out = writable_out(Path(args.out) if args.out else default_out(args.data, method=args.method))
+    out = writable_out(out_path(args, method=args.method))
     callbacks_for = None
     if per_run_callbacks:
         import keras
@@ -151,6 +154,7 @@ def precheck(args: argparse.Namespace) -> None:
     :func:`check_flags_apply`."""
     apply_preset(args)
     check_flags_apply(args)
+    out_path(args, method=args.method)  # an --out inside an image folder is refused now, not after loading
 
 
 def check_flags_apply(args: argparse.Namespace) -> None:
@@ -175,6 +179,9 @@ def check_flags_apply(args: argparse.Namespace) -> None:
                          "takes uniform or one share per cluster")
     if args.curve_subset is not None and not args.log_curves:
         raise ValueError("--curve-subset sets the points --log-curves evaluates; give --log-curves too, or drop it")
+    if args.runs_at_once is not None and args.runs_at_once > args.runs:
+        raise ValueError(f"--runs-at-once {args.runs_at_once} trains more runs together than there are "
+                         f"(--runs {args.runs}); give at most {args.runs}")
     if args.refine_runs and args.runs < MIN_VOTE_RUNS:
         raise ValueError(f"--refine-runs start from DDC-ENSEMBLE, which needs ≥ {MIN_VOTE_RUNS} runs "
                          f"(--runs {args.runs}); give more runs or drop it")

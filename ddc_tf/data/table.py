@@ -80,11 +80,12 @@ def _delimiter(path: Path, text: str) -> str:
 
 
 def _parse_rows(path: Path, text: str, delimiter: str) -> list[list[str]]:
-    """The table's rows as lists of stripped fields (blank lines skipped), by the csv module."""
+    """The table's rows as lists of stripped fields (blank lines skipped; a line of empty
+    fields, such as ``,,``, is a row), by the csv module."""
     try:
         return [[field.strip() for field in row]
                 for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
-                if any(field.strip() for field in row)]
+                if row]
     except csv.Error as err:
         raise ValueError(f"{path}: not a readable text table: {err}") from err
 
@@ -180,7 +181,8 @@ def load_table(
         raise FileNotFoundError(f"{path}: no such table file")
     text = _read_text(path)
     delimiter = _delimiter(path, text)
-    lines = [line for line in text.splitlines() if line.strip()]
+    numbered = [(k + 1, line) for k, line in enumerate(text.splitlines()) if line.strip()]  # blank lines skipped
+    line_numbers, lines = [k for k, _ in numbered], [line for _, line in numbered]
     if not lines:
         raise ValueError(f"{path}: the table is empty")
     first = (_parse_rows(path, lines[0], delimiter) or [lines[0].split(delimiter)])[0]  # a line of empty fields: a header
@@ -190,7 +192,11 @@ def load_table(
         warnings.warn(f"{path}: the first row, 0, 1, …, {len(first) - 1}, is read as column names "
                       "(pandas' default header), not as a point", stacklevel=2)
     if header is not None:
-        lines = lines[1:]
+        lines, line_numbers = lines[1:], line_numbers[1:]
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:
+            warnings.warn(f"{path}: the header names {', '.join(map(repr, repeated))} more than once; each such "
+                          "column is read as a feature of its own", stacklevel=2)
     if not lines:
         raise ValueError(f"{path}: the table has a header and no data rows")
     width = len(first)
@@ -199,10 +205,14 @@ def load_table(
     if not columns:
         raise ValueError(f"{path}: no feature columns besides the labels {header[label_at]!r}")
 
+    def row(i: int) -> str:  # the line too, when rows are lines (no quoted field spans lines)
+        return f"data row {i + 1}" + (f" (line {line_numbers[i]})" if rows_are_lines else "")
+
     def where(i: int, j: int, cell: str) -> str:
         column = repr(header[columns[j]]) if header is not None else str(columns[j] + 1)
-        return f"{path}: data row {i + 1}, column {column}: {cell!r}"
+        return f"{path}: {row(i)}, column {column}: {cell!r}"
 
+    rows_are_lines = True
     plain = _plain_numbers(lines, delimiter, width, columns, label_at)
     if plain is not None:
         x32, labels = plain
@@ -212,11 +222,12 @@ def load_table(
             return lines[i].split(delimiter)[columns[j]].strip()
     else:
         body = _parse_rows(path, "\n".join(lines), delimiter)
-        for i, row in enumerate(body):
-            if len(row) != width:
-                raise ValueError(f"{path}: data row {i + 1} has {len(row)} fields, expected {width}"
+        rows_are_lines = len(body) == len(lines)
+        for i, fields in enumerate(body):
+            if len(fields) != width:
+                raise ValueError(f"{path}: {row(i)} has {len(fields)} fields, expected {width}"
                                  + (" (as the header)" if header is not None else " (as the first row)"))
-        cells = np.array([[row[j] for j in columns] for row in body], dtype=object)
+        cells = np.array([[fields[j] for j in columns] for fields in body], dtype=object)
 
         def cell(i: int, j: int) -> str:
             return cells[i, j]
@@ -229,7 +240,7 @@ def load_table(
             raise ValueError(f"{where(i, j, cells[i, j])} is not a number (every feature cell must be one{hint})") from None
         with np.errstate(over="ignore"):
             x32 = x.astype(np.float32)
-        label_values = None if label_at is None else [row[label_at] for row in body]
+        label_values = None if label_at is None else [fields[label_at] for fields in body]
     bad = ~np.isfinite(x32)
     if bad.any():
         i, j = (int(k[0]) for k in np.nonzero(bad))
