@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -66,6 +67,17 @@ def test_offline_tfds_fails_fast(tmp_path, monkeypatch, no_system_dirs):
     assert time.perf_counter() - start < 10
     with pytest.raises(FileNotFoundError, match="download=False"):
         load_arrays("fashion_mnist", backend="tfds", data_dir=tmp_path / "tfds", download=False)
+
+
+def test_an_unprepared_tfds_folder_is_the_error_alone(tmp_path, monkeypatch, caplog, no_system_dirs):
+    """An empty version folder (an earlier failed download) gives the one error, without TFDS's
+    'Variant folder … has no dataset_info.json' notice before it."""
+    monkeypatch.setattr(tfds_sources, "network_available", lambda *a, **k: False)
+    (tmp_path / "tfds" / "mnist" / "3.0.1").mkdir(parents=True)
+    with caplog.at_level(logging.WARNING), pytest.raises(FileNotFoundError, match="mnist: not prepared"):
+        load_arrays("mnist", data_dir=tmp_path / "tfds")
+    assert not [r for r in caplog.records if "Variant folder" in r.getMessage()], caplog.text
+    assert not logging.getLogger("absl").filters  # the filter is removed again
 
 
 def test_network_probe_is_quick():

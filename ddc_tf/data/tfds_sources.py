@@ -15,6 +15,8 @@ scaled by 1/255, 10 classes.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import socket
 from pathlib import Path
@@ -79,6 +81,23 @@ def import_tfds(name: str):
     return tfds
 
 
+@contextlib.contextmanager
+def _without_unprepared_folder_notice():
+    """Drop TFDS's ``WARNING:absl:Variant folder … has no dataset_info.json`` while a builder is
+    made: an unprepared folder (left by an earlier failed download) is what the error below
+    names, with what to do, so the notice only repeated it."""
+    logger = logging.getLogger("absl")
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not ("Variant folder" in str(record.msg) and "dataset_info.json" in record.getMessage())
+
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
+
+
 def load_tfds_images(
     name: str,
     *,
@@ -103,8 +122,10 @@ def load_tfds_images(
         FileNotFoundError: not prepared in `data_dir` and no download possible.
     """
     tfds = import_tfds(name)
-    builder = tfds.builder(name, data_dir=data_dir)
-    if not builder.is_prepared():
+    with _without_unprepared_folder_notice():
+        builder = tfds.builder(name, data_dir=data_dir)
+        prepared = builder.is_prepared()
+    if not prepared:
         where = f"{builder.data_dir}"
         if not download:
             raise FileNotFoundError(
