@@ -30,6 +30,7 @@ __all__ = [
     "RESULTS_FILE",
     "RUN_FILE",
     "RUNS_DIR",
+    "SAVED_MODEL_FILE",
     "REFINED_DIR",
     "VOTE_FILE",
     "data_fingerprint",
@@ -42,6 +43,8 @@ __all__ = [
 
 RESULTS_FILE = "results.json"
 MODEL_FILE = "model.keras"
+#: The file that makes a folder a SavedModel (``ddc-tf export``'s output).
+SAVED_MODEL_FILE = "saved_model.pb"
 #: Beside the model: how its inputs were made (name, raw dtype, scale, shape), for export.
 DATA_FILE = "data.json"
 BASELINES_FILE = "baselines.json"
@@ -136,13 +139,13 @@ def find_model_file(path: str | os.PathLike) -> Path:
     ``ddc-tf fit --out`` folder. FileNotFoundError / ValueError name what is wrong."""
     path = Path(path)
     if path.is_dir():
-        if not (path / MODEL_FILE).is_file() and _holds_saved_model(path):
-            raise ValueError(
-                f"{path}: a SavedModel, which serves predictions (`ddc-tf predict` reads it) but keeps no "
-                f"Keras layers; give the Keras model it was exported from (a `ddc-tf fit --out` folder or its "
-                f"{MODEL_FILE})"
-            )
         if not (path / MODEL_FILE).is_file():
+            if _holds_saved_model(path):
+                raise ValueError(
+                    f"{path}: a SavedModel, which serves predictions (`ddc-tf predict` reads it) but keeps no "
+                    f"Keras layers; give the Keras model it was exported from (a `ddc-tf fit --out` folder or "
+                    f"its {MODEL_FILE})"
+                )
             raise FileNotFoundError(
                 f"{path}: no {MODEL_FILE} in this folder (give a .keras file or a `ddc-tf fit --out` folder)"
             )
@@ -157,7 +160,7 @@ def find_model_file(path: str | os.PathLike) -> Path:
 def _holds_saved_model(folder: Path) -> bool:
     """Whether ``folder`` is a SavedModel or a model base path of integer versions holding one."""
     candidates = [folder, *(p for p in folder.iterdir() if p.name.isdigit())]
-    return any((p / "saved_model.pb").is_file() for p in candidates)
+    return any((p / SAVED_MODEL_FILE).is_file() for p in candidates)
 
 
 def load_model(path: str | os.PathLike) -> Any:

@@ -89,7 +89,8 @@ def _without_unprepared_folder_notice():
     logger = logging.getLogger("absl")
 
     def keep(record: logging.LogRecord) -> bool:
-        return not ("Variant folder" in str(record.msg) and "dataset_info.json" in record.getMessage())
+        message = record.getMessage()
+        return not ("Variant folder" in message and "dataset_info.json" in message)
 
     logger.addFilter(keep)
     try:

@@ -236,7 +236,7 @@ def next_version(model_base: str | os.PathLike) -> int:
 
 def is_saved_model(path: str | os.PathLike) -> bool:
     """True if ``path`` is a folder holding a ``saved_model.pb``."""
-    return (Path(path) / "saved_model.pb").is_file()
+    return (Path(path) / run_files.SAVED_MODEL_FILE).is_file()
 
 
 def resolve_saved_model_dir(path: str | os.PathLike) -> Path | None:
