@@ -154,7 +154,8 @@ def precheck(args: argparse.Namespace) -> None:
     :func:`check_flags_apply`."""
     apply_preset(args)
     check_flags_apply(args)
-    out_path(args, method=args.method)  # an --out inside an image folder is refused now, not after loading
+    if args.data is not None:  # no --data (nor preset) is refused as such when the data are resolved
+        out_path(args, method=args.method)  # an --out inside an image folder is refused now, not after loading
 
 
 def check_flags_apply(args: argparse.Namespace) -> None:
