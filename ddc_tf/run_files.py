@@ -9,6 +9,9 @@ A protocol folder ``out/`` holds::
     vote_clusters.npy       DDC-VOTE's cluster of every point
     ensemble_clusters.npy   DDC-ENSEMBLE's cluster of every point
     runs/seed_<s>/          one run: model.keras, clusters.npy, run.json (written last)
+
+An export (``ddc-tf export``) is a SavedModel base path of integer versions,
+``<name>/<version>/saved_model.pb``; :func:`resolve_saved_model_dir` finds it.
 """
 
 from __future__ import annotations
@@ -36,8 +39,11 @@ __all__ = [
     "data_fingerprint",
     "describe_data",
     "find_model_file",
+    "is_saved_model",
+    "list_versions",
     "load_model",
     "refined_dir",
+    "resolve_saved_model_dir",
     "run_dir",
 ]
 
@@ -140,7 +146,7 @@ def find_model_file(path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.is_dir():
         if not (path / MODEL_FILE).is_file():
-            if _holds_saved_model(path):
+            if resolve_saved_model_dir(path) is not None:
                 raise ValueError(
                     f"{path}: a SavedModel, which serves predictions (`ddc-tf predict` reads it) but keeps no "
                     f"Keras layers; give the Keras model it was exported from (a `ddc-tf fit --out` folder or "
@@ -157,10 +163,29 @@ def find_model_file(path: str | os.PathLike) -> Path:
     return path
 
 
-def _holds_saved_model(folder: Path) -> bool:
-    """Whether ``folder`` is a SavedModel or a model base path of integer versions holding one."""
-    candidates = [folder, *(p for p in folder.iterdir() if p.name.isdigit())]
-    return any((p / SAVED_MODEL_FILE).is_file() for p in candidates)
+def list_versions(model_base: str | os.PathLike) -> list[int]:
+    """Integer version folders under a SavedModel base path (``saved_models/<name>``), sorted."""
+    base = Path(model_base)
+    if not base.is_dir():
+        return []
+    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def is_saved_model(path: str | os.PathLike) -> bool:
+    """True if ``path`` is a folder holding a ``saved_model.pb``."""
+    return (Path(path) / SAVED_MODEL_FILE).is_file()
+
+
+def resolve_saved_model_dir(path: str | os.PathLike) -> Path | None:
+    """``path`` itself if it is a SavedModel; its highest integer version if it is a model
+    base path (``saved_models/<name>``); otherwise None."""
+    path = Path(path)
+    if is_saved_model(path):
+        return path
+    for version in reversed(list_versions(path)):
+        if is_saved_model(path / str(version)):
+            return path / str(version)
+    return None
 
 
 def load_model(path: str | os.PathLike) -> Any:

@@ -185,7 +185,7 @@ def load_table(
     line_numbers, lines = [k for k, _ in numbered], [line for _, line in numbered]
     if not lines:
         raise ValueError(f"{path}: the table is empty")
-    first = (_parse_rows(path, lines[0], delimiter) or [lines[0].split(delimiter)])[0]  # a line of empty fields: a header
+    first = _parse_rows(path, lines[0], delimiter)[0]  # a line of empty fields (,,) is a header
     header = None if all(_is_number(v) for v in first) else first
     if header is None and len(first) >= 3 and first == [str(j) for j in range(len(first))]:
         header = first  # pandas' default column names (DataFrame(x).to_csv(index=False)), not a point

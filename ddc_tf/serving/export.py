@@ -56,7 +56,7 @@ from ddc_tf.models import ClusteringModel
 from ddc_tf.models.base import model_input_shape
 from ddc_tf.options import DEFAULT_EXPORT_DIR
 from ddc_tf.checks import is_positive_int, positive_int
-from ddc_tf.run_files import DATA_FILE, describe_data
+from ddc_tf.run_files import DATA_FILE, describe_data, is_saved_model, list_versions, resolve_saved_model_dir
 
 __all__ = [
     "DEFAULT_BASE_DIR",
@@ -220,35 +220,12 @@ def resolve_input_spec(
 
 
 # --------------------------------------------------------------------------- versions
-def list_versions(model_base: str | os.PathLike) -> list[int]:
-    """Integer version folders under a model base path (``saved_models/<name>``), sorted."""
-    base = Path(model_base)
-    if not base.is_dir():
-        return []
-    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
-
-
+# list_versions, is_saved_model and resolve_saved_model_dir read only the folder layout, so they
+# live in ddc_tf.run_files (no TensorFlow; find_model_file uses them too) and are re-exported here.
 def next_version(model_base: str | os.PathLike) -> int:
     """The next free version: one more than the highest existing (1 for a new model)."""
     versions = list_versions(model_base)
     return versions[-1] + 1 if versions else 1
-
-
-def is_saved_model(path: str | os.PathLike) -> bool:
-    """True if ``path`` is a folder holding a ``saved_model.pb``."""
-    return (Path(path) / run_files.SAVED_MODEL_FILE).is_file()
-
-
-def resolve_saved_model_dir(path: str | os.PathLike) -> Path | None:
-    """``path`` itself if it is a SavedModel; its highest integer version if it is a model
-    base path (``saved_models/<name>``); otherwise None."""
-    path = Path(path)
-    if is_saved_model(path):
-        return path
-    for version in reversed(list_versions(path)):
-        if is_saved_model(path / str(version)):
-            return path / str(version)
-    return None
 
 
 def _check_name(name: str) -> str:
