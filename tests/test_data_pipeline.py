@@ -111,3 +111,32 @@ def test_fit_consumes_the_pipeline():
     model.compile("adam", "sparse_categorical_crossentropy")
     history = model.fit(ds, epochs=1, verbose=0, shuffle=False)  # the pipeline shuffles
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_pipelines_run_without_the_autotuner_and_batches_are_the_same_with_it(monkeypatch):
+    """tf.data's autotuner is off in every `to_dataset` pipeline, and in a zip of them as a
+    group of runs reads them (its thread made dropping a finished run's iterator stall for
+    up to a minute: ``TUNE_PIPELINES``); turning it on changes no batch."""
+    from ddc_tf.data import pipeline
+
+    data = _data()
+    neighbors = (np.arange(23)[:, None] + np.array([1, 2])) % 23
+    variants = {
+        "shuffled": dict(batch_size=5, seed=3, repeat=True),
+        "ordered": dict(batch_size=5, shuffle=False, order=np.arange(23)[::-1]),
+        "neighbour pairs": dict(batch_size=5, seed=3, repeat=True, neighbors=neighbors),
+    }
+
+    def first_batches(ds):
+        return [tf.nest.map_structure(lambda t: t.numpy(), batch) for batch in ds.take(6)]
+
+    untuned = {name: to_dataset(data, **kwargs) for name, kwargs in variants.items()}
+    for name, ds in untuned.items():
+        assert ds.options().autotune.enabled is False, name
+    assert tf.data.Dataset.zip(dict(untuned)).options().autotune.enabled is False
+    monkeypatch.setattr(pipeline, "TUNE_PIPELINES", True)
+    for name, kwargs in variants.items():
+        tuned = to_dataset(data, **kwargs)
+        assert tuned.options().autotune.enabled is not False, name
+        for a, b in zip(first_batches(untuned[name]), first_batches(tuned)):
+            tf.nest.map_structure(np.testing.assert_array_equal, a, b)

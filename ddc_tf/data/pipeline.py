@@ -21,10 +21,21 @@ from ddc_tf.checks import positive_int
 from ddc_tf.data.arrays import ArrayData, require_array_data
 from ddc_tf.data.neighbors import check_neighbors
 
-__all__ = ["INPUTS_KEY", "NEIGHBORS_KEY", "to_dataset"]
+__all__ = ["INPUTS_KEY", "NEIGHBORS_KEY", "TUNE_PIPELINES", "to_dataset"]
 
 #: Keys of a batch that pairs every point with one of its neighbours (``neighbors=``).
 INPUTS_KEY, NEIGHBORS_KEY = "inputs", "neighbors"
+
+#: Whether `to_dataset`'s pipelines run tf.data's autotuner (``tf.data.Options().autotune``).
+#: Off: an in-memory pipeline gathers whole batches with one op and gains nothing from it,
+#: while the autotuner's thread made finished runs expensive to drop. When the iterator of a
+#: finished `fit` was garbage-collected, its destructor waited for that thread, which sleeps
+#: between optimisations for periods that double up to a minute: `ddc-tf fit --data digits`
+#: stalled 37 s after one group of runs, `--data 20news` 32 s and 60 s (TensorFlow 2.21; the
+#: stack: ``RootDataset::Iterator::~Iterator`` joining a tf.data thread). Without it the same
+#: commands take 81 s instead of 103–107 s and 162 s instead of 205–225 s, every run identical
+#: (README "Speed"; ``benchmarks/pipeline_teardown.py`` sets this to True for the comparison).
+TUNE_PIPELINES = False
 
 
 def _dense_fetch(x: np.ndarray) -> Callable[[tf.Tensor], tf.Tensor]:
@@ -102,7 +113,8 @@ def to_dataset(
     Returns:
         A dataset of float32 `x` batches `(b, *data.input_shape)` (sparse inputs are
         densified per batch), or of `(x, y)` with int64 `y` `(b,)`, or of the neighbour
-        dicts above; prefetched with `AUTOTUNE`. Pass it to `model.fit`.
+        dicts above; prefetched with `AUTOTUNE` (tf.data's autotuner off unless
+        `TUNE_PIPELINES`). Pass it to `model.fit`.
 
     Example:
         >>> ds = to_dataset(load_arrays("digits"), batch_size=100)
@@ -165,4 +177,9 @@ def to_dataset(
             raise ValueError(f"start_batch must be a non-negative integer, got {start_batch!r}")
         ds = ds.skip(int(start_batch))
     ds = ds.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    if not TUNE_PIPELINES:
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        ds = ds.with_options(options)
+    return ds
