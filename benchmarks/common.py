@@ -54,6 +54,15 @@ def imbalance(data, fractions: list[float], seed: int = 0):
                                 row_names=_rows(data, idx)), sizes)
 
 
+def finished_run_dirs(folder: str | os.PathLike) -> list[Path]:
+    """The run folders ``runs/seed_<s>/`` of a protocol folder whose run finished (its
+    ``run.json``, written last, is there), in seed order."""
+    from ddc_tf import run_files
+
+    done = Path(folder, run_files.RUNS_DIR).glob(f"seed_*/{run_files.RUN_FILE}")
+    return sorted((path.parent for path in done), key=lambda run: int(run.name.removeprefix("seed_")))
+
+
 def stored_labelings(folder: str | os.PathLike, seeds) -> list[np.ndarray]:
     """The cluster ids of the finished runs ``seeds`` of a protocol folder (``runs/seed_<s>/``)."""
     from ddc_tf import run_files

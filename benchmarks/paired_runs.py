@@ -21,16 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from common import write_results
+from common import finished_run_dirs, write_results
+from ddc_tf import run_files
 
 
 def independent_runs(folder: Path) -> dict[int, dict]:
     """``{seed: run.json}`` of a protocol folder's finished independent runs."""
-    runs = {}
-    for path in sorted(folder.glob("runs/seed_*/run.json")):
-        run = json.loads(path.read_text())
-        runs[int(path.parent.name.removeprefix("seed_"))] = run
-    return runs
+    records = (json.loads((run / run_files.RUN_FILE).read_text()) for run in finished_run_dirs(folder))
+    return {int(record["seed"]): record for record in records}
 
 
 def main() -> None:

@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from common import subsample, write_results
-from ddc_tf import evaluation, selection
+from common import finished_run_dirs, subsample, write_results
+from ddc_tf import evaluation, run_files, selection
 
 
 def _entropy(sizes) -> float:
@@ -57,10 +57,10 @@ LABELS_FILE = "labels.npy"
 
 def read_folder(folder: Path) -> tuple[list[dict], list[np.ndarray]]:
     """The run records of one protocol folder and their cluster ids, in seed order."""
-    paths = sorted(folder.glob("runs/seed_*/run.json"), key=lambda p: int(p.parent.name.split("_")[1]))
-    runs = [json.loads(p.read_text()) for p in paths]
-    labelings = [np.load(p.parent / "clusters.npy", allow_pickle=False) for p in paths]
-    return runs, labelings
+    runs = finished_run_dirs(folder)
+    records = [json.loads((run / run_files.RUN_FILE).read_text()) for run in runs]
+    labelings = [np.load(run / run_files.LABELS_FILE, allow_pickle=False) for run in runs]
+    return records, labelings
 
 
 def evaluate_folder(folder: Path, y: np.ndarray, runs: list[dict], labelings: list[np.ndarray]) -> dict:
