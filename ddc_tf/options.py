@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_REFINE_RUNS",
     "default_refine_runs",
     "DEFAULT_REL_SIGMA",
+    "IMAGE_EXTENSIONS",
     "DEFAULT_SELECTOR",
     "DEFAULT_SIGMA_MODE",
     "LR_SCHEDULES",
@@ -39,6 +40,9 @@ __all__ = [
     "STRATEGIES",
     "SigmaMode",
 ]
+
+#: File name endings an image folder's images have (``ddc_tf.data.images``; case-insensitive).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 SigmaMode = Literal["reference", "paper"]
 #: Bandwidth conventions of the DDC kernel (``ddc_tf.losses.bandwidth_sq``).

@@ -72,12 +72,12 @@ def test_nan_inputs_are_refused_before_training():
     x[3, 2] = np.nan
     model = DDC(3, backbone="mlp")
     model.compile()
-    with pytest.raises(ValueError, match=r"x: 1 non-finite values \(1 NaN, 0 Inf\); first at index \(3, 2\)"):
+    with pytest.raises(ValueError, match=r"x: 1 non-finite value \(1 NaN, 0 Inf\); first at index \(3, 2\)"):
         model.fit(x, batch_size=20, epochs=1, verbose=0)
     with pytest.raises(ValueError, match="x: 1 non-finite"):
         model.fit(scipy.sparse.csr_matrix(x), batch_size=20, epochs=1, verbose=0)
     data = ArrayData(x=x, y=None, name="mine", kind="vector", raw_dtype="float32", scale=1.0)
-    with pytest.raises(ValueError, match="mine: 1 non-finite values"):
+    with pytest.raises(ValueError, match="mine: 1 non-finite value "):
         train_run(data, TrainConfig(n_clusters=3, steps=1, batch_size=20), 0, verbose=0)
     with pytest.raises(ValueError, match="x: 2 points, fewer than the 3 clusters"):
         model.fit(blobs().x[:2], verbose=0)

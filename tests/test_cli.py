@@ -328,7 +328,7 @@ def test_results_table_reports_nearly_empty_clusters_and_the_balance_option():
                "config": {"n_clusters": 4, "neighbors": 5, "neighbor_weight": 1.0}}
     note = nearly_empty_note(results)
     assert note[0].strip() == "the independent runs leave a median 1 of 4 clusters with < 1 % of the points"
-    assert "--balance-weight 1" in note[1] and "\n".join(note) in format_results_table(results)
+    assert "`ddc-tf fit --balance-weight 1`" in note[1] and "\n".join(note) in format_results_table(results)
     results["config"]["balance_weight"] = 1.0
     assert len(nearly_empty_note(results)) == 1  # the option is already on
     results["runs"] = [run(0, [500, 495, 5, 0]), run(2, [250, 250, 250, 250]), run(4, [260, 240, 250, 250])]
@@ -587,6 +587,17 @@ def test_an_out_folder_inside_the_image_folder_is_refused_before_training(tmp_pa
     assert sorted(p.name for p in (tmp_path / "photos" / "a").iterdir()) == ["img_0000.png", "img_0001.png"]
 
 
+def test_a_data_folder_without_images_is_refused_for_that(tmp_path, monkeypatch, capsys):
+    """`--data .` in a folder of other files: the error is that it holds no images, not that
+    the default --out would be inside it (nothing would read the outputs as images)."""
+    (tmp_path / "mine").mkdir()
+    np.savez(tmp_path / "mine" / "xy.npz", x=np.zeros((4, 2)))
+    monkeypatch.chdir(tmp_path / "mine")
+    assert main(["fit", "--data", ".", "--clusters", "2", "--steps", "2", "--runs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "no image files" in err and "inside the data folder" not in err, err
+
+
 def test_image_folder_flags_reach_the_loader(tmp_path, capsys):
     write_image_folder(tmp_path / "photos" / "a", 4, size=(16, 16))
     write_image_folder(tmp_path / "photos" / "b", 4, size=(18, 16), seed=1)
@@ -770,6 +781,8 @@ def test_the_command_line_parses_before_importing_tensorflow():
     (["--data", "digits", "--curve-subset", "5"], "--curve-subset sets the points --log-curves evaluates"),
     (["--preset", "digits-cpu", "--vote-runs", "30"], "--vote-runs 30 votes over more runs than are trained"),
     (["--data", "digits", "--epsilon", "0.1"], "--epsilon is OT's entropic regularisation"),
+    (["--data", "no_such_file.npz"], "no_such_file.npz: no such file or folder"),
+    (["--data", "no/such/folder"], "no/such/folder: no such file or folder"),
 ])
 def test_flags_that_cannot_go_together_are_refused_before_importing_tensorflow(flags, message):
     """``fit``'s refused combinations (with a preset filled in) answer as argument errors do."""

@@ -67,13 +67,17 @@ def test_unused_object_array_is_not_read(tmp_path):
 @pytest.mark.parametrize(
     "arrays, match",
     [
-        (dict(x=np.array([[1.0, np.nan], [0.0, 1.0]])), r"1 non-finite values \(1 NaN"),
+        (dict(x=np.array([[1.0, np.nan], [0.0, 1.0]])), r"1 non-finite value \(1 NaN"),
         (dict(x=np.array([[1.0, np.inf]])), "Inf"),
         (dict(x=np.zeros(5)), "rank 1"),
         (dict(x=np.zeros((2, 2, 2, 2, 2))), "rank 5"),
         (dict(x=np.zeros((3, 2)), y=np.zeros(4, int)), "4 labels in 'y' for 3 examples"),
-        (dict(x=np.zeros((3, 2)), y=np.zeros(3)), "dtype float64, expected integers"),
-        (dict(z=np.zeros((3, 2))), r"no 'x' array.*keys are \['z'\]"),
+        (dict(x=np.zeros((3, 2)), y=np.zeros(3)), r"dtype float64, expected integers; they are whole numbers, so "
+                                                    r"store them as integers \(y.astype\(np.int64\)\)"),
+        (dict(x=np.zeros((3, 2)), y=np.array([0.5, 1.0, 2.0])), "dtype float64, expected integers$"),
+        (dict(x=np.zeros((3, 2)), y=np.array(["a", "", "b"])), "empty string at index 1"),
+        (dict(z=np.zeros((3, 2))), r"no 'x' array.*keys are \['z'\]; save the features by name: "
+                                   r"np.savez\(path, x=features, y=labels\)"),
         (dict(data=np.ones(1), indices=np.zeros(1, int)), "missing"),
         (dict(data=np.array([np.nan]), indices=np.zeros(1, int), indptr=np.array([0, 1]), shape=np.array([1, 2])), "NaN"),
         (dict(x=np.zeros((2, 2)), data=np.ones(1), indices=np.zeros(1, int), indptr=np.array([0, 1]), shape=np.array([1, 2])), "both"),
@@ -84,6 +88,16 @@ def test_bad_content(tmp_path, arrays, match):
     with pytest.raises(ValueError, match=match) as info:
         load_arrays(tmp_path / "bad.npz")
     assert "bad.npz" in str(info.value)
+
+
+def test_string_labels_name_the_classes(tmp_path):
+    np.savez(tmp_path / "s.npz", x=np.zeros((4, 2)), y=np.array(["dog", "cat", "dog", "bird"]))
+    data = load_arrays(tmp_path / "s.npz")
+    assert data.class_names == ("bird", "cat", "dog") and data.y.tolist() == [2, 1, 2, 0]
+    assert data.y.dtype == np.int64
+    np.savez(tmp_path / "both.npz", x=np.zeros((2, 2)), y=np.array(["a", "b"]), names=np.array(["a", "b"]))
+    with pytest.raises(ValueError, match="are strings, which name the classes themselves"):
+        load_npz(tmp_path / "both.npz", class_names_key="names")
 
 
 def test_truncated_and_missing_files(tmp_path):

@@ -96,7 +96,7 @@ def test_another_label_column_and_none(tmp_path):
         ("a,b\n1,2\n3,\n", r"data row 2 \(line 3\), column 'b': '' is not a number"),
         ("a,b\n1,2\n\n3,x\n", r"data row 2 \(line 4\), column 'b': 'x'"),  # a blank line is skipped, and counted
         ("a,b\n1,2\n,\n", r"data row 2 \(line 3\), column 'a': '' is not a number"),  # a row of empty cells
-        ("1,2\n3,nan\n", r"data row 2 \(line 2\), column 2: 'nan' is not a finite float32 number \(1 such cells\)"),
+        ("1,2\n3,nan\n", r"data row 2 \(line 2\), column 2: 'nan' is not a finite float32 number \(1 such cell\)"),
         ("1,2\n3,1e39\n", r"'1e39' is not a finite float32 number"),
         ("a,b,c\n1,2\n", r"data row 1 \(line 2\) has 2 fields, expected 3 \(as the header\)"),
         ("1,2\n1,2,3\n", r"data row 2 \(line 2\) has 3 fields, expected 2 \(as the first row\)"),

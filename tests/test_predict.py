@@ -158,6 +158,16 @@ def test_wrong_inputs_give_clear_errors(images, tmp_path):
     _check(predictor.predict_raw(raw.astype(np.int64)), images["expected"])  # in-range ints are fine
     with pytest.raises(ValueError, match="NaN"):
         check_raw_inputs(np.array([[1.0, np.nan]]), "float32", (2,))
+    # a model trained on integer features (scale 1, not pixels) takes the same values as floats
+    counts = check_raw_inputs(np.array([[3.0, -2.0], [0.0, 7.0]]), "int64", (2,))
+    assert counts.dtype == np.int64 and counts.tolist() == [[3, -2], [0, 7]]
+    with pytest.raises(ValueError, match=r"whole-number int64 inputs, but 2 of these float64 values are not whole "
+                                         r"numbers \(the first: 3.7\)"):
+        check_raw_inputs(np.array([[3.7, 1.0], [0.5, 2.0]]), "int64", (2,))
+    with pytest.raises(ValueError, match="NaN"):
+        check_raw_inputs(np.array([[np.nan, 1.0]]), "int64", (2,))
+    with pytest.raises(ValueError, match=r"outside the int16 range"):
+        check_raw_inputs(np.array([[1e6, 1.0]]), "int16", (2,))
     with pytest.raises(ValueError, match="not numeric"):
         check_raw_inputs(np.array([["a", "b"]]), "float32", (2,))
     # data whose examples have another shape than the model's

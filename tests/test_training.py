@@ -223,9 +223,16 @@ def test_train_config_normalises_loss_weights_and_serialises():
     assert as_dict["n_clusters"] == 3 and as_dict["steps"] == cfg.steps
 
 
+def test_config_refuses_more_clusters_than_a_batch_holds():
+    with pytest.raises(ValueError, match=r"n_clusters=150 is more than batch_size=100.*at least 150 \(on the command "
+                                         r"line --batch-size"):
+        config(n_clusters=150, batch_size=100)
+    assert config(n_clusters=100, batch_size=100).n_clusters == 100
+
+
 def test_train_run_refuses_too_little_data():
     with pytest.raises(ValueError, match="clusters"):
-        train_run(small_vectors(n=4), config(n_clusters=5, batch_size=2), seed=0, verbose=0)
+        train_run(small_vectors(n=4), config(n_clusters=5, batch_size=5), seed=0, verbose=0)
     with pytest.raises(ValueError, match="batch"):
         train_run(small_vectors(n=30), config(batch_size=40), seed=0, verbose=0)
 

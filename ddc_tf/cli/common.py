@@ -123,12 +123,38 @@ def writable_out(out: Path) -> Path:
     return out
 
 
+def check_data_path(data: str) -> None:
+    """A FileNotFoundError for a ``--data`` that is written as a path (with a folder separator or
+    a file ending) and does not exist — before TensorFlow loads. Data set names (``digits``) are
+    resolved, and refused when unknown, when the data are loaded."""
+    written_as_path = any(sep in data for sep in (os.sep, os.altsep) if sep) or Path(data).suffix
+    if written_as_path and not Path(data).exists():
+        raise FileNotFoundError(f"{data}: no such file or folder")
+
+
+def _holds_images(folder: Path) -> bool:
+    """Whether ``folder``, or one of its sub-folders, holds a file with an image ending: a folder
+    the image reader would read (stops at the first one found)."""
+    from ddc_tf.options import IMAGE_EXTENSIONS
+
+    def images_in(path: Path) -> bool:
+        with os.scandir(path) as entries:
+            return any(entry.name.lower().endswith(IMAGE_EXTENSIONS) and entry.is_file() for entry in entries)
+
+    if images_in(folder):
+        return True
+    with os.scandir(folder) as entries:
+        return any(entry.is_dir() and not entry.name.startswith(".") and images_in(Path(entry.path))
+                   for entry in entries)
+
+
 def out_path(args: argparse.Namespace, *, method: str = "ddc", prefix: str = "") -> Path:
-    """``--out``, or :func:`default_out`; a ValueError when it lies inside the ``--data`` folder
-    (an image folder would read the outputs as a class, or as stray files, the next time)."""
+    """``--out``, or :func:`default_out`; a ValueError when it lies inside a ``--data`` folder of
+    images (the next reading would take the outputs for a class, or for stray files)."""
     out = Path(args.out) if args.out else default_out(args.data, method=method, prefix=prefix)
     data = Path(args.data)
-    if data.is_dir() and Path(os.path.realpath(out)).is_relative_to(os.path.realpath(data)):
+    if (data.is_dir() and Path(os.path.realpath(out)).is_relative_to(os.path.realpath(data))
+            and _holds_images(data)):
         given = f"--out {out}" if args.out else f"the default --out, {out},"
         raise ValueError(f"{given} is inside the data folder {args.data}, whose next reading would take the "
                          f"outputs for images; run from outside it, or give an --out elsewhere")

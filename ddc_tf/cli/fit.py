@@ -13,6 +13,7 @@ from typing import Any
 from ddc_tf.cli.common import (
     add_training_arguments,
     apply_preset,
+    check_data_path,
     out_path,
     writable_out,
     keras_verbosity,
@@ -155,6 +156,7 @@ def precheck(args: argparse.Namespace) -> None:
     apply_preset(args)
     check_flags_apply(args)
     if args.data is not None:  # no --data (nor preset) is refused as such when the data are resolved
+        check_data_path(args.data)  # a missing file is refused now, not after TensorFlow has loaded
         out_path(args, method=args.method)  # an --out inside an image folder is refused now, not after loading
 
 

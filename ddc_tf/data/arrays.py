@@ -181,7 +181,7 @@ def check_finite(values: np.ndarray | scipy.sparse.spmatrix, where: str | os.Pat
         n_nan = int(np.isnan(values).sum())
         first = np.unravel_index(int(np.argmax(bad)), values.shape)
         raise ValueError(
-            f"{where}: {int(bad.sum())} non-finite values ({n_nan} NaN, "
+            f"{where}: {int(bad.sum())} non-finite value{'' if bad.sum() == 1 else 's'} ({n_nan} NaN, "
             f"{int(bad.sum()) - n_nan} Inf); first at index {tuple(int(i) for i in first)}"
         )
 
@@ -196,6 +196,9 @@ def check_labels(y: np.ndarray, n: int, where: str | os.PathLike, key: str = "y"
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"{where}: labels {key!r} have shape {y.shape}, expected ({n},)")
+    if y.dtype.kind == "f" and np.isfinite(y).all() and np.array_equal(y, np.rint(y)):
+        raise ValueError(f"{where}: labels {key!r} have dtype {y.dtype}, expected integers; they are whole "
+                         f"numbers, so store them as integers ({key}.astype(np.int64))")
     if y.dtype == np.bool_ or y.dtype.kind not in "iu":
         raise ValueError(f"{where}: labels {key!r} have dtype {y.dtype}, expected integers")
     if y.shape[0] != n:

@@ -27,10 +27,10 @@ from PIL import Image
 
 from ddc_tf.checks import is_positive_int
 from ddc_tf.data.arrays import ArrayData, balance_classes, dense_images
+from ddc_tf.options import IMAGE_EXTENSIONS
 
 __all__ = ["IMAGE_EXTENSIONS", "decode_image", "list_image_folder", "load_image_folder"]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 _GRAY_MODES = ("1", "L", "LA")
 _COLOR_MODES = ("P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV")
 

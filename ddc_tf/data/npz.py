@@ -127,7 +127,9 @@ def load_npz(
     Args:
         path: the `.npz` file.
         label_key: key of the labels array; the default `"y"` is optional (no key -> no
-            labels); any other key must exist. None ignores labels.
+            labels); any other key must exist. None ignores labels. Labels are integers ≥ 0,
+            or strings that name the classes (numbered in sorted order, the names kept as
+            `class_names`).
         drop_unlabeled: drop rows whose label is negative (e.g. -1 = "no class"); without
             it negative labels are an error.
         class_names: names of the label values.
@@ -228,12 +230,22 @@ def _from_archive(
         raise ValueError(
             f"{path}: no 'x' array and no CSR matrix ('data', 'indices', 'indptr', 'shape'); "
             f"keys are {sorted(arrays.keys)}{hint}"
+            f"{'' if partial else '; save the features by name: np.savez(path, x=features, y=labels)'}"
         )
     n = x.shape[0]
     y = None
     if label_key is not None:
         if label_key in arrays:
             y = np.asarray(arrays[label_key])
+            if y.dtype.kind in "US" and y.ndim == 1:  # class names as labels, as a table's label column may hold them
+                if class_names is not None or class_names_key is not None:
+                    raise ValueError(f"{path}: labels {label_key!r} are strings, which name the classes "
+                                     "themselves; drop the separate class names")
+                if np.any(y == ""):
+                    raise ValueError(f"{path}: labels {label_key!r} hold an empty string at index "
+                                     f"{int(np.flatnonzero(y == '')[0])}")
+                names, y = np.unique(y, return_inverse=True)
+                class_names = [str(s) for s in names]
             if drop_unlabeled and y.dtype.kind in "iu" and y.ndim == 1 and y.shape[0] == n:
                 keep = np.flatnonzero(y >= 0)
                 if keep.size == 0:

@@ -244,7 +244,7 @@ def load_table(
     bad = ~np.isfinite(x32)
     if bad.any():
         i, j = (int(k[0]) for k in np.nonzero(bad))
-        raise ValueError(f"{where(i, j, cell(i, j))} is not a finite float32 number ({int(bad.sum())} such cells)")
+        raise ValueError(f"{where(i, j, cell(i, j))} is not a finite float32 number ({int(bad.sum())} such cell{'' if bad.sum() == 1 else 's'})")
     y, class_names = (None, None) if label_values is None else _labels(label_values, path, header[label_at])
     _warn_about_row_numbers(x32, path, [header[j] if header is not None else str(j + 1) for j in columns])
     return ArrayData(x=x32, y=y, name=name or str(path), kind="vector", raw_dtype="float32", scale=1.0,

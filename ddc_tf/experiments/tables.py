@@ -429,7 +429,7 @@ def nearly_empty_note(results: dict[str, Any]) -> list[str]:
     config = results.get("config", {})
     if config.get("neighbors") and not config.get("balance_weight") and config.get("method", "ddc") == "ddc":
         lines.append(f"{'':<14}{'':>10}  (the neighbour term merges clusters; if yours should be of similar size, "
-                     f"--balance-weight 1 keeps them: README, \"Beating k-means\", item 12)")
+                     f"`ddc-tf fit --balance-weight 1` keeps them: README, \"Beating k-means\", item 12)")
     return lines
 
 

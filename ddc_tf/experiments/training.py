@@ -172,6 +172,13 @@ class TrainConfig:
             raise ValueError(f"sigma_mode={self.sigma_mode!r}; expected one of {losses.SIGMA_MODES}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be ≥ 2 (the kernel needs pairs), got {self.batch_size}")
+        if self.n_clusters > self.batch_size:
+            raise ValueError(
+                f"n_clusters={self.n_clusters} is more than batch_size={self.batch_size}: the loss is formed "
+                f"on one batch, which must be able to hold a point of every cluster; give a batch_size of "
+                f"at least {self.n_clusters} (on the command line --batch-size; a few times the clusters "
+                "is better)"
+            )
         if self.learning_rate is not None:
             self.learning_rate = positive_number(self.learning_rate, "learning_rate")
         self.rel_sigma = positive_number(self.rel_sigma, "rel_sigma")

@@ -89,7 +89,8 @@ def check_raw_inputs(
 
     Raises:
         ValueError: wrong shape, a dtype that cannot be converted without changing the
-            values (floats for an integer model, out-of-range integers), NaN/Inf.
+            values (floats for a uint8 model, floats that are not whole numbers for another
+            integer model, out-of-range values), NaN/Inf.
     """
     from ddc_tf.data.arrays import check_finite
 
@@ -108,11 +109,20 @@ def check_raw_inputs(
     if kind not in "iuf" or values.dtype == np.bool_:
         raise ValueError(f"{where}: dtype {values.dtype} is not numeric; the model takes {target}")
     if target.kind in "iu":
-        if kind == "f":
+        if kind == "f" and target == np.uint8:
             raise ValueError(
                 f"{where}: the model takes raw {target} inputs (e.g. pixels 0..255) but got "
                 f"{values.dtype}; send the raw values (x.astype(np.{target})), not scaled ones"
             )
+        if kind == "f":  # integer features (counts, codes): whole-number floats are the same values
+            check_finite(values, where)
+            fractional = np.flatnonzero(np.rint(values) != values)
+            if fractional.size:
+                raise ValueError(
+                    f"{where}: the model was trained on whole-number {target} inputs, but "
+                    f"{fractional.size} of these {values.dtype} values are not whole numbers "
+                    f"(the first: {values.flat[fractional[0]]:g}); send values in the units it was trained on"
+                )
         info = np.iinfo(target)
         if values.size and (values.min() < info.min or values.max() > info.max):
             raise ValueError(
