@@ -94,6 +94,7 @@ def describe_data(data: "ArrayData") -> dict[str, Any]:
         "image_shape": list(data.image_shape) if data.image_shape else None,
         "sparse": data.is_sparse,
         "load_options": dict(data.load_options) if data.load_options else None,
+        "feature_names": list(data.feature_names) if data.feature_names else None,
     }
 
 

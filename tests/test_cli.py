@@ -153,6 +153,19 @@ def test_fit_and_predict_read_a_csv_table_with_class_names(tmp_path, capsys):
     assert 0.0 < results["best"]["acc"] <= 1.0
     assert main(["predict", "--model", str(out), "--data", str(path), "--out", str(tmp_path / "p.npz")]) == 0
     np.testing.assert_array_equal(np.load(tmp_path / "p.npz")["cluster"], np.load(out / "best_clusters.npy"))
+    assert json.loads((out / "data.json").read_text())["feature_names"] == ["weight", "height"]
+    # a table with the columns swapped, or renamed, would be read as the wrong features: refused
+    swapped, renamed, bare = tmp_path / "swapped.csv", tmp_path / "renamed.csv", tmp_path / "bare.csv"
+    swapped.write_text("height,weight,y\n" + "".join(f"{b:.4f},{a:.4f},{c}\n" for (a, b), c in zip(x, names)))
+    renamed.write_text("weight,length,y\n" + "".join(f"{a:.4f},{b:.4f},{c}\n" for (a, b), c in zip(x, names)))
+    bare.write_text("".join(f"{a:.4f},{b:.4f}\n" for a, b in x))  # no header: nothing to check
+    for table, said in ((swapped, "has the model's columns in another order (column 1 is 'height', not 'weight')"),
+                        (renamed, "missing: 'height'; not trained on: 'length'")):
+        assert main(["predict", "--model", str(out), "--data", str(table), "--out", str(tmp_path / "q.npz")]) == 2
+        err = capsys.readouterr().err
+        assert said in err and "trained on 'weight', 'height', in that order" in err, err
+    assert main(["predict", "--model", str(out), "--data", str(bare), "--out", str(tmp_path / "q.npz")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "q.npz")["cluster"], np.load(out / "best_clusters.npy"))
     path.write_text("weight,height,species\n1,2,cat\n")
     assert main(["fit", "--data", str(path), "--clusters", "2", "--out", str(tmp_path / "o2"), "--quiet"]) == 2
     assert "column 'species': 'cat' is not a number" in capsys.readouterr().err

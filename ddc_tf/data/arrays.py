@@ -56,6 +56,9 @@ class ArrayData:
         row_names: one name per example, for predictions to be matched back to where each
             example came from (an image folder's file paths, relative to the folder); None
             when the row number says it.
+        feature_names: one name per feature of `(n, d)` vectors (a table's header, without
+            its label column), recorded in `data.json` so that `ddc-tf predict` can refuse a
+            table whose columns are others or in another order; None when unnamed.
 
     Example:
         >>> data = ArrayData(x=np.zeros((3, 2), np.float32), y=None, name="toy",
@@ -74,6 +77,7 @@ class ArrayData:
     image_shape: tuple[int, ...] | None = None
     load_options: Mapping[str, Any] | None = None
     row_names: tuple[str, ...] | None = None
+    feature_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         name = self.name
@@ -116,6 +120,9 @@ class ArrayData:
                 )
         if self.row_names is not None and len(self.row_names) != x.shape[0]:
             raise ValueError(f"{name}: {len(self.row_names)} row names for {x.shape[0]} examples (counts must match)")
+        if self.feature_names is not None and (self.kind != "vector" or len(self.feature_names) != x.shape[1]):
+            raise ValueError(f"{name}: {len(self.feature_names)} feature names for {self.kind}s of shape "
+                             f"{tuple(x.shape[1:])} (one per feature of (n, d) vectors)")
         if not (np.isfinite(self.scale) and self.scale > 0):
             raise ValueError(f"{name}: scale must be a positive finite number, got {self.scale}")
         if self.image_shape is not None and int(np.prod(self.image_shape)) != int(

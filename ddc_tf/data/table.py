@@ -168,7 +168,8 @@ def load_table(
         name: the `ArrayData.name` (default: the path).
 
     Returns:
-        `ArrayData` (kind `"vector"`, scale 1) with `y` and `class_names` from the label column.
+        `ArrayData` (kind `"vector"`, scale 1) with `y` and `class_names` from the label column,
+        and `feature_names` from the header (None without one).
 
     Raises:
         FileNotFoundError: the file is missing.
@@ -248,4 +249,5 @@ def load_table(
     y, class_names = (None, None) if label_values is None else _labels(label_values, path, header[label_at])
     _warn_about_row_numbers(x32, path, [header[j] if header is not None else str(j + 1) for j in columns])
     return ArrayData(x=x32, y=y, name=name or str(path), kind="vector", raw_dtype="float32", scale=1.0,
-                     class_names=class_names)
+                     class_names=class_names,
+                     feature_names=None if header is None else tuple(header[j].strip() for j in columns))

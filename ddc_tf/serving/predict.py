@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -70,6 +70,7 @@ __all__ = [
     "predict",
     "predict_to_file",
     "check_raw_inputs",
+    "check_feature_names",
 ]
 
 OUTPUT_FORMATS = (".npz", ".csv")
@@ -180,11 +181,15 @@ class Predictor:
         metadata: dict[str, Any] | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         load_options: dict[str, Any] | None = None,
+        feature_names: Sequence[str] | None = None,
     ) -> None:
         self.path = path
         #: how the training data was read (``data.json``'s ``load_options``: an image folder's
         #: ``image_size`` and ``color``), applied to image folders given for prediction
         self.load_options = load_options or None
+        #: the training table's column names (``data.json``'s ``feature_names``), which a table
+        #: given for prediction must have, in that order (:func:`check_feature_names`)
+        self.feature_names = tuple(feature_names) if feature_names else None
         self.input_shape = tuple(int(d) for d in input_shape)
         self.raw_dtype = raw_dtype
         self.scale = scale
@@ -282,6 +287,7 @@ class SavedModelPredictor(Predictor):
             metadata=metadata,
             batch_size=batch_size,
             load_options=((metadata or {}).get("data") or {}).get("load_options"),
+            feature_names=((metadata or {}).get("data") or {}).get("feature_names"),
         )
         self._loaded = loaded  # keeps the variables alive
         self._serve = serve
@@ -352,6 +358,7 @@ class KerasPredictor(Predictor):
             metadata=described,
             batch_size=batch_size,
             load_options=(described or {}).get("load_options"),
+            feature_names=(described or {}).get("feature_names"),
         )
         self.model = model
         spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
@@ -405,7 +412,7 @@ def load_predictor(
         return model
     path = Path(model)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such model (a SavedModel folder or a .keras file)")
+        raise FileNotFoundError(f"{path}: no such model (give a `ddc-tf fit --out` folder, a .keras file or a SavedModel folder)")
     saved = resolve_saved_model_dir(path) if path.is_dir() else None
     if saved is not None:
         predictor = SavedModelPredictor(saved, scale=scale, batch_size=batch_size)
@@ -448,6 +455,24 @@ def _predict_stream(
             yield predictor.predict_scaled(batch, hidden=hidden, where=where)
 
 
+def check_feature_names(predictor: Predictor, stream: DataStream) -> None:
+    """A ValueError when ``stream``'s columns are named (a table's header) and the model's
+    training table's were too, and the names differ — other columns, or the same in another
+    order, which the model would read as the wrong features. Unnamed columns are not checked."""
+    trained, given = predictor.feature_names, stream.feature_names
+    if trained is None or given is None or tuple(given) == tuple(trained):
+        return
+    if sorted(given) == sorted(trained):
+        j = next(j for j, (a, b) in enumerate(zip(given, trained)) if a != b)
+        problem = f"has the model's columns in another order (column {j + 1} is {given[j]!r}, not {trained[j]!r})"
+    else:
+        missing = ", ".join(repr(name) for name in trained if name not in given) or "none"
+        extra = ", ".join(repr(name) for name in given if name not in trained) or "none"
+        problem = f"has other columns than the model's training table (missing: {missing}; not trained on: {extra})"
+    raise ValueError(f"{stream.name}: {problem}; the model reads the features by position and was trained on "
+                     f"{', '.join(map(repr, trained))}, in that order")
+
+
 def read_options(predictor: Predictor, data: Any, data_options: dict[str, Any] | None) -> dict[str, Any]:
     """The options ``data`` is read with: those the model's training data was read with
     (``Predictor.load_options``: an image folder's ``image_size`` and ``color``), with each of
@@ -476,6 +501,7 @@ def predict(
     """
     predictor = load_predictor(model, scale=scale, input_dtype=input_dtype, batch_size=batch_size)
     stream = open_data(data, batch_size=batch_size, **read_options(predictor, data, data_options))
+    check_feature_names(predictor, stream)
     return _concat(list(_predict_stream(predictor, stream, hidden)), hidden)
 
 
@@ -512,6 +538,7 @@ def predict_to_file(
         raise FileNotFoundError(f"{out.parent}: output folder does not exist")
     predictor = load_predictor(model, scale=scale, input_dtype=input_dtype, batch_size=batch_size)
     stream = open_data(data, batch_size=batch_size, **read_options(predictor, data, data_options))
+    check_feature_names(predictor, stream)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     rows = stream.row_names
     writer = CsvWriter(tmp, predictor.n_clusters, rows) if suffix == ".csv" else NpzWriter(tmp, rows)

@@ -29,6 +29,8 @@ class DataStream:
         raw: True when batches are raw serving inputs (``.npy``); False when they are
             scaled as ``ddc_tf.data`` scales training data (float32 ``x``).
         batches: an iterator of arrays ``(b, *example_shape)``.
+        row_names: one name per row (an image folder's file paths), or None.
+        feature_names: the names of the columns (a table's header), or None.
     """
 
     name: str
@@ -36,6 +38,7 @@ class DataStream:
     raw: bool
     batches: Iterator[np.ndarray]
     row_names: tuple[str, ...] | None = None
+    feature_names: tuple[str, ...] | None = None
 
 
 def _npy_stream(path: Path, batch_size: int) -> DataStream:
@@ -133,7 +136,7 @@ def _arrays_stream(data: Any, batch_size: int) -> DataStream:
             chunk = data.x[start : start + batch_size]
             yield chunk.toarray() if data.is_sparse else chunk
 
-    return DataStream(data.name, data.n, False, batches(), data.row_names)
+    return DataStream(data.name, data.n, False, batches(), data.row_names, data.feature_names)
 
 
 def open_data(source: Any, batch_size: int = DEFAULT_BATCH_SIZE, **options: Any) -> DataStream:
