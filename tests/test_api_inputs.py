@@ -188,3 +188,18 @@ def test_predict_on_no_points_is_an_empty_array():
     assert empty.shape == (0, 3) and empty.dtype == np.float32
     assert model.predict(scipy.sparse.csr_matrix((0, 6), dtype=np.float32), verbose=0).shape == (0, 3)
     assert model.predict(blobs().x[:4], verbose=0).shape == (4, 3)
+
+
+def test_arrays_of_another_width_than_the_built_model_are_refused_by_name():
+    """Keras would fail inside the graph, naming a layer (``relu1_1/Relu``)."""
+    model = DDC(3, backbone="mlp", hidden_units=8)
+    model.build((None, 6))
+    model.compile(optimizer="adam")
+    wide = blobs(d=10).x
+    with pytest.raises(ValueError, match=r"x: examples of shape \(10,\) \(x has shape \(60, 10\)\); the model was "
+                                         r"built for \(n, 6\)"):
+        model.predict(wide, verbose=0)
+    with pytest.raises(ValueError, match=r"built for \(n, 6\)"):
+        model.predict(scipy.sparse.csr_matrix(wide), verbose=0)
+    with pytest.raises(ValueError, match=r"built for \(n, 6\)"):
+        model.fit(wide, epochs=1, verbose=0)

@@ -101,6 +101,9 @@ def test_another_label_column_and_none(tmp_path):
         ("a,b,c\n1,2\n", r"data row 1 \(line 2\) has 2 fields, expected 3 \(as the header\)"),
         ("1,2\n1,2,3\n", r"data row 2 \(line 2\) has 3 fields, expected 2 \(as the first row\)"),
         ("a,y,b\n1,0,3\n4,1\n", r"data row 2 \(line 3\) has 2 fields, expected 3 \(as the header\)"),
+        ("# my data\na,b\n1,2\n", r"has 2 fields, expected 1 \(as the header\); '# my data' looks like a comment "
+                                   r"line, which tables cannot hold: remove it"),
+        ("a,b\n1,2\n# note\n3,4\n", r"data row 2 \(line 3\) has 1 field, expected 2 \(as the header\); '# note' looks"),
         ("a,b\n", r"a header and no data rows"),
         ("\n\n", r"the table is empty"),
         ("y\n1\n", r"no feature columns besides the labels 'y'"),

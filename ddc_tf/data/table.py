@@ -226,8 +226,12 @@ def load_table(
         rows_are_lines = len(body) == len(lines)
         for i, fields in enumerate(body):
             if len(fields) != width:
-                raise ValueError(f"{path}: {row(i)} has {len(fields)} fields, expected {width}"
-                                 + (" (as the header)" if header is not None else " (as the first row)"))
+                comment = next((line for line in (first[0], fields[0] if fields else "")
+                                if line.lstrip().startswith("#")), None)
+                raise ValueError(f"{path}: {row(i)} has {len(fields)} field{'' if len(fields) == 1 else 's'}, expected {width}"
+                                 + (" (as the header)" if header is not None else " (as the first row)")
+                                 + (f"; {comment.strip()[:40]!r} looks like a comment line, which tables "
+                                    "cannot hold: remove it" if comment else ""))
         cells = np.array([[fields[j] for j in columns] for fields in body], dtype=object)
 
         def cell(i: int, j: int) -> str:

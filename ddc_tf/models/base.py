@@ -338,6 +338,7 @@ class ClusteringModel(keras.Model):
                 raise ValueError(f"{type(self).__name__}'s loss has no per-point weights; {name}= would be ignored")
         if isinstance(x, np.ndarray) or scipy.sparse.issparse(x):
             check_finite(x, "x")
+            self._check_example_shape(x)
             if x.shape[0] < self.n_clusters:
                 raise ValueError(f"x: {x.shape[0]} points, fewer than the {self.n_clusters} clusters")
         if not self.built:
@@ -355,9 +356,20 @@ class ClusteringModel(keras.Model):
     def predict(self, x: Any, *args: Any, **kwargs: Any) -> Any:
         """``keras.Model.predict``: ``(n, n_clusters)`` float32 cluster probabilities; an empty
         NumPy or sparse ``x`` gives an empty ``(0, n_clusters)`` array (Keras fails on it)."""
-        if (isinstance(x, np.ndarray) or scipy.sparse.issparse(x)) and x.shape[0] == 0:
-            return np.zeros((0, self.n_clusters), np.float32)
+        if isinstance(x, np.ndarray) or scipy.sparse.issparse(x):
+            self._check_example_shape(x)
+            if x.shape[0] == 0:
+                return np.zeros((0, self.n_clusters), np.float32)
         return super().predict(x, *args, **kwargs)
+
+    def _check_example_shape(self, x: Any) -> None:
+        """A ValueError when a built model is given an array ``x`` whose examples have another
+        shape than it was built for (Keras would fail deep in the graph, naming a layer)."""
+        expected = model_input_shape(self) if self.built else None
+        if expected is not None and tuple(x.shape[1:]) != expected:
+            wanted = ", ".join(str(d) for d in expected)
+            raise ValueError(f"x: examples of shape {tuple(x.shape[1:])} (x has shape {tuple(x.shape)}); "
+                             f"the model was built for (n, {wanted})")
 
     def extra_metrics(self) -> list[keras.metrics.Metric]:
         """Metrics shown after ``loss, l1, l2, l3`` (none by default)."""
