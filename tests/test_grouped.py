@@ -142,3 +142,18 @@ def test_ops_side_by_side_leaves_a_started_runtime_alone():
     tf.constant(1.0) + 1.0  # the runtime runs (conftest started it)
     assert not ops_side_by_side()
     assert (threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()) == before
+
+
+def test_a_group_prints_one_short_line_per_chunk(capsys):
+    """Keras' own line would list every metric of every run; the group's names the seeds, the
+    step reached, the time per step and each run's loss, and trains the same runs."""
+    cfg = config(steps=20)
+    quiet = train_runs(small_vectors(), cfg, [3, 4], verbose=0)
+    assert capsys.readouterr().out == ""
+    loud = train_runs(small_vectors(), cfg, [3, 4], verbose=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 10 and lines[-1].startswith("seeds 3, 4: step 20/20, ") and "ms/step; loss " in lines[-1]
+    last = [float(v) for v in lines[-1].split("loss ")[1].split()]
+    np.testing.assert_allclose(last, [h["loss"][-1] for _, h in loud], rtol=1e-4)
+    for (_, a), (_, b) in zip(quiet, loud):
+        assert a["loss"] == b["loss"]

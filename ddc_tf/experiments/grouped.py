@@ -17,6 +17,7 @@ runs pays the loop's fixed cost once per step (``benchmarks/protocol_throughput.
 from __future__ import annotations
 
 import os
+import time
 from typing import Sequence
 
 import keras
@@ -88,6 +89,30 @@ def ops_side_by_side() -> bool:
     return True
 
 
+class GroupProgress(keras.callbacks.Callback):
+    """A line per logging chunk of a group of runs trained together: the step reached, the
+    time per step of the group and each run's loss (the chunk's mean), in the order of
+    ``seeds``. Keras' own line lists every metric of every run (24 at 4 runs of DDC with
+    neighbour pairs)."""
+
+    def __init__(self, seeds: Sequence[int], steps: int, chunk: int) -> None:
+        super().__init__()
+        self.seeds, self.steps, self.chunk = [int(s) for s in seeds], int(steps), int(chunk)
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        done = min((epoch + 1) * self.chunk, self.steps)
+        ms = (time.perf_counter() - self.started) * 1000 / max(1, done - epoch * self.chunk)
+        losses = " ".join(f"{float(logs[key]):.4f}" for key in (f"loss_{r}" for r in range(len(self.seeds)))
+                          if key in logs)
+        print(f"seeds {', '.join(map(str, self.seeds))}: step {done}/{self.steps}, {ms:.1f} ms/step; "
+              f"loss {losses}", flush=True)
+
+
 def train_runs(
     data: ArrayData,
     config: TrainConfig,
@@ -106,7 +131,7 @@ def train_runs(
         data: the training data (labels, if any, are not used).
         config: hyper-parameters shared by the runs (one device: no ``strategy``).
         seeds: the runs' seeds (distinct); run ``seeds[r]`` equals ``train_run(data, config, seeds[r])``.
-        verbose: Keras ``fit`` verbosity.
+        verbose: non-zero prints a line per logging chunk (:class:`GroupProgress`).
         callbacks: extra Keras callbacks of the group's ``fit`` (its logs are ``<metric>_<r>``).
         backup_dir: if given, the group's training state is backed up there after every
             chunk and an interrupted group resumes from it exactly.
@@ -146,6 +171,8 @@ def train_runs(
         keras.utils.set_random_seed(seed)
         streams[member_key(r)] = training_stream(data, config, seed, start_batch=done * chunk, neighbors=neighbors)
     all_callbacks = [StopAfterSteps(config.steps, chunk), *callbacks]
+    if verbose:
+        all_callbacks.append(GroupProgress(seeds, config.steps, chunk))
     if checkpoint is not None:
         all_callbacks.append(checkpoint)  # last: it records the chunk's logs, then saves
     with calls_of(group, steps_per_call(config.steps, chunk, per_step_callbacks=bool(callbacks))):
@@ -155,7 +182,7 @@ def train_runs(
             epochs=epochs,
             steps_per_epoch=chunk,
             callbacks=all_callbacks,
-            verbose=verbose,
+            verbose=0,  # GroupProgress prints a line per chunk instead of Keras' every metric of every run
             shuffle=False,
         )
     logged = checkpoint.history if checkpoint is not None else history.history
