@@ -349,6 +349,22 @@ def test_results_table_reports_nearly_empty_clusters_and_the_balance_option():
     assert nearly_empty_note({**results, "runs": [{"seed": 0, "loss": 0.5}]}) == []  # older results: no sizes
 
 
+def test_results_table_says_when_kmeans_is_above_ddc():
+    from ddc_tf.experiments.tables import format_results_table, kmeans_wins_note
+
+    best = {"seed": 0, "loss": 0.5, "acc": 0.79, "nmi": 0.60}
+    results = {"data": "iris", "n": 150, "clusters": 3, "steps": 5, "runs": [best], "best": best,
+               "distilled": {"seed": 0, "steps": 300, "acc": 0.80, "nmi": 0.61}}
+    note = kmeans_wins_note(results, {"acc": 0.83, "nmi": 0.66})
+    assert len(note) == 1 and "Small tabular data" in note[0]
+    assert note[0] in format_results_table(results, {"acc": 0.83, "nmi": 0.66})
+    assert kmeans_wins_note(results, {"acc": 0.83, "nmi": 0.55}) == []  # above in ACC only
+    assert kmeans_wins_note(results, {"acc": 0.70, "nmi": 0.70}) == []  # above in NMI only
+    assert kmeans_wins_note({**results, "distilled": None}, {"acc": 0.795, "nmi": 0.605})  # the chosen run
+    assert kmeans_wins_note({**results, "best": {**best, "acc": None}, "distilled": None},
+                            {"acc": 0.83, "nmi": 0.66}) == []  # no labels
+
+
 def test_cli_modules_import_each_other_statically():
     """No importlib, no cycle: each command module registers itself from ddc_tf.cli."""
     import ddc_tf.cli as cli

@@ -43,6 +43,7 @@ __all__ = [
     "format_results_table",
     "nearly_empty_counts",
     "nearly_empty_note",
+    "kmeans_wins_note",
 ]
 
 #: The paper's Table 1 (NMI, ACC %) for the data sets we can run, by our data set name.
@@ -433,6 +434,18 @@ def nearly_empty_note(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def kmeans_wins_note(results: dict[str, Any], kmeans: dict[str, Any]) -> list[str]:
+    """A line when k-means++ scores above DDC's result — the saved model (DDC-DISTILLED), or
+    the chosen run without one — in both ACC and NMI, pointing to where the README measures
+    such data; no lines otherwise or without labels."""
+    ddc = results.get("distilled") or results.get("best") or {}
+    scores = (ddc.get("acc"), ddc.get("nmi"), kmeans.get("acc"), kmeans.get("nmi"))
+    if any(score is None for score in scores) or not (scores[2] > scores[0] and scores[3] > scores[1]):
+        return []
+    return [f"{'':<14}{'':>10}  (k-means++ is above DDC in ACC and NMI here; on small tables of a few "
+            f"features it often is, and is the method to use: README, \"Small tabular data\")"]
+
+
 def format_results_table(results: dict[str, Any], kmeans: dict[str, Any] | None = None) -> str:
     """A short plain-text table of a protocol's results (one line per run, then the summary)."""
     lines: list[str] = []
@@ -480,6 +493,7 @@ def format_results_table(results: dict[str, Any], kmeans: dict[str, Any] | None 
     lines.extend(nearly_empty_note(results))
     if kmeans is not None:
         lines.append(f"{'k-means++':<14}{'':>10}{_format(kmeans['acc'], '>9.4f')}{_format(kmeans['nmi'], '>8.4f')}")
+        lines.extend(kmeans_wins_note(results, kmeans))
     if results.get("kmeans_hidden"):
         hidden = results["kmeans_hidden"]
         lines.append(f"{'k-means hid.':<14}{'':>10}{_format(hidden['acc'], '>9.4f')}{_format(hidden['nmi'], '>8.4f')}"
