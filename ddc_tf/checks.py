@@ -10,9 +10,15 @@ import re
 import numpy as np
 
 __all__ = [
-    "error_summary", "is_positive_int", "loss_weights", "non_negative_int", "non_negative_number",
+    "counted", "error_summary", "is_positive_int", "loss_weights", "non_negative_int", "non_negative_number",
     "positive_int", "positive_number",
 ]
+
+
+def counted(count: int, noun: str) -> str:
+    """``"1 cell"``, ``"3 cells"``: a count and its noun, plural unless the count is 1."""
+    count = int(count)
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def is_positive_int(value: Any) -> bool:

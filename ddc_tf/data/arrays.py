@@ -15,6 +15,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import scipy.sparse
 
+from ddc_tf.checks import counted
+
 __all__ = [
     "ArrayData",
     "KINDS",
@@ -188,7 +190,7 @@ def check_finite(values: np.ndarray | scipy.sparse.spmatrix, where: str | os.Pat
         n_nan = int(np.isnan(values).sum())
         first = np.unravel_index(int(np.argmax(bad)), values.shape)
         raise ValueError(
-            f"{where}: {int(bad.sum())} non-finite value{'' if bad.sum() == 1 else 's'} ({n_nan} NaN, "
+            f"{where}: {counted(bad.sum(), 'non-finite value')} ({n_nan} NaN, "
             f"{int(bad.sum()) - n_nan} Inf); first at index {tuple(int(i) for i in first)}"
         )
 

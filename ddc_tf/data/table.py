@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ddc_tf.checks import counted
 from ddc_tf.data.arrays import ArrayData, check_labels
 
 __all__ = ["LABEL_COLUMNS", "TABLE_SUFFIXES", "is_table_file", "load_table"]
@@ -228,7 +229,7 @@ def load_table(
             if len(fields) != width:
                 comment = next((line for line in (first[0], fields[0] if fields else "")
                                 if line.lstrip().startswith("#")), None)
-                raise ValueError(f"{path}: {row(i)} has {len(fields)} field{'' if len(fields) == 1 else 's'}, expected {width}"
+                raise ValueError(f"{path}: {row(i)} has {counted(len(fields), 'field')}, expected {width}"
                                  + (" (as the header)" if header is not None else " (as the first row)")
                                  + (f"; {comment.strip()[:40]!r} looks like a comment line, which tables "
                                     "cannot hold: remove it" if comment else ""))
@@ -249,7 +250,7 @@ def load_table(
     bad = ~np.isfinite(x32)
     if bad.any():
         i, j = (int(k[0]) for k in np.nonzero(bad))
-        raise ValueError(f"{where(i, j, cell(i, j))} is not a finite float32 number ({int(bad.sum())} such cell{'' if bad.sum() == 1 else 's'})")
+        raise ValueError(f"{where(i, j, cell(i, j))} is not a finite float32 number ({counted(bad.sum(), 'such cell')})")
     y, class_names = (None, None) if label_values is None else _labels(label_values, path, header[label_at])
     _warn_about_row_numbers(x32, path, [header[j] if header is not None else str(j + 1) for j in columns])
     return ArrayData(x=x32, y=y, name=name or str(path), kind="vector", raw_dtype="float32", scale=1.0,

@@ -29,6 +29,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ddc_tf.checks import counted  # noqa: E402
+
 __all__ = [
     "plot_circles",
     "plot_simplex",
@@ -191,7 +193,7 @@ def corner_caption(cluster: int, assigned: np.ndarray, labels: np.ndarray | None
     """
     members = assigned == cluster
     size = int(members.sum())
-    head = f"cluster {cluster}: {size} point{'s' if size != 1 else ''}"
+    head = f"cluster {cluster}: {counted(size, 'point')}"
     if labels is None or size == 0:
         return head
     counts = np.bincount(labels[members])
