@@ -44,7 +44,7 @@ def hidden_space(model, data):
 def as_vectors(data, z) -> object:
     """``data`` (same labels and name) with its points replaced by the ``(n, d)`` vectors ``z`` (float32)."""
     return dataclasses.replace(data, x=np.asarray(z, np.float32), kind="vector", raw_dtype="float32", scale=1.0,
-                               image_shape=None, load_options=None)
+                               image_shape=None, load_options=None, feature_names=None)
 
 
 def lsa_space(data, dims: int):

@@ -49,7 +49,8 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         image_shape: ``(h, w, c)`` (or ``(h, w)`` for one channel) when each row of ``X`` is a
             flattened image.
         steps: training mini-batches per run.
-        batch_size: points per mini-batch (the kernel's size); at most ``n``.
+        batch_size: points per mini-batch (the kernel's size); at most ``n``, at least
+            ``n_clusters`` (the loss is formed on one batch).
         runs: independent networks trained; the ``selector`` picks one without labels.
         selector: one of ``ddc_tf.selection.SELECTORS`` (default ``DEFAULT_SELECTOR``):
             ``"loss"``, ``"l1"``, ``"consensus"`` or ``"ensemble"``.

@@ -203,3 +203,9 @@ def test_arrays_of_another_width_than_the_built_model_are_refused_by_name():
         model.predict(scipy.sparse.csr_matrix(wide), verbose=0)
     with pytest.raises(ValueError, match=r"built for \(n, 6\)"):
         model.fit(wide, epochs=1, verbose=0)
+    # a custom backbone may take other shapes (here: global pooling over any image size)
+    import keras
+
+    pooled = DDC(2, backbone=keras.layers.GlobalAveragePooling2D(), hidden_units=4)
+    pooled.build((None, 8, 8, 3))
+    assert pooled.predict(np.zeros((5, 16, 16, 3), np.float32), verbose=0).shape == (5, 2)

@@ -95,6 +95,11 @@ def test_string_labels_name_the_classes(tmp_path):
     data = load_arrays(tmp_path / "s.npz")
     assert data.class_names == ("bird", "cat", "dog") and data.y.tolist() == [2, 1, 2, 0]
     assert data.y.dtype == np.int64
+    np.savez(tmp_path / "b.npz", x=np.zeros((3, 2)), y=np.array([b"dog", b"cat", b"dog"]))  # bytes: text too
+    assert load_arrays(tmp_path / "b.npz").class_names == ("cat", "dog")
+    np.savez(tmp_path / "b0.npz", x=np.zeros((2, 2)), y=np.array([b"dog", b""]))
+    with pytest.raises(ValueError, match="empty string at index 1"):
+        load_arrays(tmp_path / "b0.npz")
     np.savez(tmp_path / "both.npz", x=np.zeros((2, 2)), y=np.array(["a", "b"]), names=np.array(["a", "b"]))
     with pytest.raises(ValueError, match="are strings, which name the classes themselves"):
         load_npz(tmp_path / "both.npz", class_names_key="names")

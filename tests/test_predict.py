@@ -168,6 +168,10 @@ def test_wrong_inputs_give_clear_errors(images, tmp_path):
         check_raw_inputs(np.array([[np.nan, 1.0]]), "int64", (2,))
     with pytest.raises(ValueError, match=r"outside the int16 range"):
         check_raw_inputs(np.array([[1e6, 1.0]]), "int16", (2,))
+    for value, dtype in ((2.0**31, "int32"), (2.0**63, "int64"), (-(2.0**63) * 1.01, "int64")):  # not wrapped
+        with pytest.raises(ValueError, match=f"outside the {dtype} range"):
+            check_raw_inputs(np.array([[value]], np.float32), dtype, (1,))
+    assert check_raw_inputs(np.array([[2.0**31 - 128]], np.float32), "int32", (1,)).tolist() == [[2**31 - 128]]
     with pytest.raises(ValueError, match="not numeric"):
         check_raw_inputs(np.array([["a", "b"]]), "float32", (2,))
     # data whose examples have another shape than the model's
@@ -242,3 +246,22 @@ def test_one_runs_model_in_a_protocol_folder_is_scaled_by_the_protocols_data_jso
     for run in (out / "runs" / "seed_0", out / "refined" / "from_seeds_0-2_start300_steps5" / "runs" / "seed_3"):
         assert read_data_description(run / "model.keras")["scale"] == pytest.approx(1 / 255)
         _check(predict(run / "model.keras", tmp_path / "raw.npy"), images["expected"])
+
+
+def test_feature_names_are_compared_by_position_and_count():
+    from types import SimpleNamespace
+
+    from ddc_tf.serving.predict import check_feature_names
+
+    def check(trained, given):
+        check_feature_names(SimpleNamespace(feature_names=trained), SimpleNamespace(feature_names=given, name="t.csv"))
+
+    check(("a", "b"), ("a", "b"))
+    check(("a", "b"), None)  # a table without a header: read by position
+    check(None, ("b", "a"))  # a model trained on unnamed columns
+    with pytest.raises(ValueError, match=r"t.csv: has the model's columns in another order \(column 1 is 'b', not 'a'\)"):
+        check(("a", "b"), ("b", "a"))
+    with pytest.raises(ValueError, match=r"missing: 'x'; not trained on: 'y'\)"):  # a repeated name counts
+        check(("x", "x", "y"), ("x", "y", "y"))
+    with pytest.raises(ValueError, match=r"missing: 'x'; not trained on: none\)"):
+        check(("x", "x", "y"), ("x", "y"))

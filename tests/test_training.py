@@ -224,8 +224,8 @@ def test_train_config_normalises_loss_weights_and_serialises():
 
 
 def test_config_refuses_more_clusters_than_a_batch_holds():
-    with pytest.raises(ValueError, match=r"n_clusters=150 is more than batch_size=100.*at least 150 \(on the command "
-                                         r"line --batch-size"):
+    with pytest.raises(ValueError, match=r"n_clusters=150 is more than batch_size=100.*at least 150 \(batch_size=, or "
+                                         r"--batch-size on the command line"):
         config(n_clusters=150, batch_size=100)
     assert config(n_clusters=100, batch_size=100).n_clusters == 100
 

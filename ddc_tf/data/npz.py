@@ -237,7 +237,12 @@ def _from_archive(
     if label_key is not None:
         if label_key in arrays:
             y = np.asarray(arrays[label_key])
-            if y.dtype.kind in "US" and y.ndim == 1:  # class names as labels, as a table's label column may hold them
+            if y.dtype.kind == "S" and y.ndim == 1:  # bytes (np.savez of Python 2-style strings): text
+                try:
+                    y = np.char.decode(y, "utf-8")
+                except UnicodeDecodeError:
+                    raise ValueError(f"{path}: labels {label_key!r} are bytes that are not UTF-8 text") from None
+            if y.dtype.kind == "U" and y.ndim == 1:  # class names as labels, as a table's label column may hold them
                 if class_names is not None or class_names_key is not None:
                     raise ValueError(f"{path}: labels {label_key!r} are strings, which name the classes "
                                      "themselves; drop the separate class names")

@@ -227,7 +227,8 @@ def load_table(
         rows_are_lines = len(body) == len(lines)
         for i, fields in enumerate(body):
             if len(fields) != width:
-                comment = next((line for line in (first[0], fields[0] if fields else "")
+                # a header of one '#' field is a comment line (not numpy.savetxt's '# a,b,c' header)
+                comment = next((line for line in ((first[0] if len(first) == 1 else ""), fields[0] if fields else "")
                                 if line.lstrip().startswith("#")), None)
                 raise ValueError(f"{path}: {row(i)} has {counted(len(fields), 'field')}, expected {width}"
                                  + (" (as the header)" if header is not None else " (as the first row)")

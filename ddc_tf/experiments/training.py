@@ -176,8 +176,8 @@ class TrainConfig:
             raise ValueError(
                 f"n_clusters={self.n_clusters} is more than batch_size={self.batch_size}: the loss is formed "
                 f"on one batch, which must be able to hold a point of every cluster; give a batch_size of "
-                f"at least {self.n_clusters} (on the command line --batch-size; a few times the clusters "
-                "is better)"
+                f"at least {self.n_clusters} (batch_size=, or --batch-size on the command line; a few times "
+                "the clusters is better)"
             )
         if self.learning_rate is not None:
             self.learning_rate = positive_number(self.learning_rate, "learning_rate")

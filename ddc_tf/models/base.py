@@ -363,9 +363,10 @@ class ClusteringModel(keras.Model):
         return super().predict(x, *args, **kwargs)
 
     def _check_example_shape(self, x: Any) -> None:
-        """A ValueError when a built model is given an array ``x`` whose examples have another
-        shape than it was built for (Keras would fail deep in the graph, naming a layer)."""
-        expected = model_input_shape(self) if self.built else None
+        """A ValueError when a built model with a paper backbone is given an array ``x`` whose
+        examples have another shape than it was built for (Keras would fail deep in the graph,
+        naming a layer). A custom backbone may take other shapes (global pooling): not checked."""
+        expected = model_input_shape(self) if self.built and self.backbone_name != "custom" else None
         if expected is not None and tuple(x.shape[1:]) != expected:
             wanted = ", ".join(str(d) for d in expected)
             raise ValueError(f"x: examples of shape {tuple(x.shape[1:])} (x has shape {tuple(x.shape)}); "

@@ -125,7 +125,14 @@ def check_raw_inputs(
                     f"(the first: {values.flat[fractional[0]]:g}); send values in the units it was trained on"
                 )
         info = np.iinfo(target)
-        if values.size and (values.min() < info.min or values.max() > info.max):
+        # floats compared in float64 against the first value past each end: float(info.max)
+        # rounds up to it for int64, and float32 2**31 equals float32(int32's max)
+        low, high = (values.min(), values.max()) if values.size else (0, 0)
+        if kind == "f":
+            outside = float(low) < float(info.min) or float(high) >= float(info.max) + 1
+        else:
+            outside = low < info.min or high > info.max
+        if outside:
             raise ValueError(
                 f"{where}: values span [{values.min()}, {values.max()}], outside the "
                 f"{target} range [{info.min}, {info.max}]"
@@ -462,12 +469,14 @@ def check_feature_names(predictor: Predictor, stream: DataStream) -> None:
     trained, given = predictor.feature_names, stream.feature_names
     if trained is None or given is None or tuple(given) == tuple(trained):
         return
-    if sorted(given) == sorted(trained):
+    from collections import Counter
+
+    if Counter(given) == Counter(trained):
         j = next(j for j, (a, b) in enumerate(zip(given, trained)) if a != b)
         problem = f"has the model's columns in another order (column {j + 1} is {given[j]!r}, not {trained[j]!r})"
-    else:
-        missing = ", ".join(repr(name) for name in trained if name not in given) or "none"
-        extra = ", ".join(repr(name) for name in given if name not in trained) or "none"
+    else:  # counted, so that a repeated column name is missing or extra too
+        missing = ", ".join(map(repr, (Counter(trained) - Counter(given)).elements())) or "none"
+        extra = ", ".join(map(repr, (Counter(given) - Counter(trained)).elements())) or "none"
         problem = f"has other columns than the model's training table (missing: {missing}; not trained on: {extra})"
     raise ValueError(f"{stream.name}: {problem}; the model reads the features by position and was trained on "
                      f"{', '.join(map(repr, trained))}, in that order")
