@@ -190,9 +190,19 @@ def resolve_saved_model_dir(path: str | os.PathLike) -> Path | None:
 
 
 def load_model(path: str | os.PathLike) -> Any:
-    """A trained clustering model from a ``.keras`` file or a ``ddc-tf fit`` output folder."""
+    """A trained clustering model from a ``.keras`` file or a ``ddc-tf fit`` output folder; a
+    ValueError naming the file when it is not a ``.keras`` archive or holds another model."""
+    import zipfile
+
     import keras
 
     import ddc_tf.models  # noqa: F401  (registers DDC, OTClustering and DCAN for deserialisation)
 
-    return keras.models.load_model(find_model_file(path))
+    file = find_model_file(path)
+    if not zipfile.is_zipfile(file):  # Keras would say "File not found"
+        raise ValueError(f"{file}: not a .keras model file (a .keras file is a zip archive)")
+    model = keras.models.load_model(file)
+    if not isinstance(model, ddc_tf.models.ClusteringModel):
+        raise ValueError(f"{file}: holds a {type(model).__name__}, not a ddc_tf clustering model "
+                         "(DDC, OTClustering or DCAN)")
+    return model

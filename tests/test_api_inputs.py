@@ -209,3 +209,37 @@ def test_arrays_of_another_width_than_the_built_model_are_refused_by_name():
     pooled = DDC(2, backbone=keras.layers.GlobalAveragePooling2D(), hidden_units=4)
     pooled.build((None, 8, 8, 3))
     assert pooled.predict(np.zeros((5, 16, 16, 3), np.float32), verbose=0).shape == (5, 2)
+
+
+def test_the_keras_api_refuses_what_it_would_get_wrong(tmp_path):
+    """Cases of a second new-user audit: each an error that names the problem, where Keras
+    trained on nothing, answered from deep in the graph, or wrote a file that does not load."""
+    import tensorflow as tf
+
+    data = blobs()
+    model = DDC(3, backbone="mlp", hidden_units=8)
+    model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match=r"batch_size=2 is less than the 3 clusters"):
+        model.fit(data.x, batch_size=2, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"batch_size=32 \(Keras' default\) is less than the 50 clusters"):
+        DDC(50, backbone="mlp").fit(blobs(n=100).x, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"elements have shape \(6,\): single examples.*dataset.batch\(batch_size\)"):
+        model.fit(tf.data.Dataset.from_tensor_slices(data.x), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"a batch dict holds \['x'\]; give the inputs as the batch itself"):
+        model.fit(tf.data.Dataset.from_tensor_slices({"x": data.x}).batch(30), epochs=1, verbose=0)
+    model.fit(data.x, batch_size=30, epochs=1, verbose=0)
+    nan = data.x[:3].copy()
+    nan[0, 3] = np.nan
+    with pytest.raises(ValueError, match=r"x: 1 non-finite value \(1 NaN, 0 Inf\); first at index \(0, 3\)"):
+        model.predict(nan, verbose=0)
+    with pytest.raises(ValueError, match="NaN"):
+        model.embed(nan)
+    with pytest.raises(ValueError, match=r"x: examples of shape \(9,\) .* built for \(n, 6\)"):
+        model.embed(np.zeros((5, 9), np.float32))
+    with pytest.raises(ValueError, match=r"one example of shape \(6,\); .* add the batch axis \(e.g. x\[None\]\)"):
+        model.predict(data.x[0], verbose=0)
+    with pytest.raises(ValueError, match=r"m.h5: the legacy HDF5 format cannot store a DDC.*save to a .keras file"):
+        model.save(tmp_path / "m.h5")
+    assert not (tmp_path / "m.h5").exists()
+    with pytest.raises(ValueError, match=r"seed must be an integer ≥ 0, got '0'"):
+        train_run(data, TrainConfig(n_clusters=3, steps=1, batch_size=30), "0", verbose=0)

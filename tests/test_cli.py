@@ -229,6 +229,15 @@ def test_bad_numbers_are_argument_errors(flags, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_plot_refuses_a_kernel_of_one_point_before_writing_figures(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["plot", "--model", str(tmp_path / "m"), "--data", "digits", "--out", str(tmp_path / "p"),
+              "--kernel-points", "1"])
+    assert exit_info.value.code == 2
+    assert "argument --kernel-points: must be ≥ 2, got 1" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--runs", "3", "--refine-runs", "1", "--vote-runs", "5"],
      "--vote-runs 5 votes over more runs than are trained (--runs 3 and 1 refined)"),

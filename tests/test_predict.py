@@ -265,3 +265,32 @@ def test_feature_names_are_compared_by_position_and_count():
         check(("x", "x", "y"), ("x", "y", "y"))
     with pytest.raises(ValueError, match=r"missing: 'x'; not trained on: none\)"):
         check(("x", "x", "y"), ("x", "y"))
+
+
+def test_model_files_that_are_not_ddc_tf_models_are_named(tmp_path):
+    import keras
+
+    plain = keras.Sequential([keras.Input((5,)), keras.layers.Dense(2)])
+    plain.save(tmp_path / "plain.keras")
+    with pytest.raises(ValueError, match=r"plain.keras: holds a Sequential, not a ddc_tf clustering model"):
+        load_predictor(tmp_path / "plain.keras", scale=1.0, input_dtype="float32")
+    (tmp_path / "junk.keras").write_text("not a model")
+    with pytest.raises(ValueError, match=r"junk.keras: not a .keras model file \(a .keras file is a zip archive\)"):
+        load_predictor(tmp_path / "junk.keras")
+
+
+def test_raw_floats_that_look_scaled_already_are_warned_about(images, tmp_path):
+    from types import SimpleNamespace
+
+    from ddc_tf.serving.predict import warn_if_already_scaled
+
+    digits_like = SimpleNamespace(scale=1 / 16)
+    with pytest.warns(UserWarning, match=r"every value of the first rows lies in \[0, 1\].*by 0.0625"):
+        warn_if_already_scaled(digits_like, np.full((2, 3), 0.5, np.float32), "x.npy")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_already_scaled(digits_like, np.full((2, 3), 7.0, np.float32), "x.npy")  # raw 0..16
+        warn_if_already_scaled(SimpleNamespace(scale=1.0), np.full((2, 3), 0.5, np.float32), "x.npy")
+        warn_if_already_scaled(digits_like, np.zeros((2, 3), np.float32), "x.npy")  # all zero: no telling

@@ -56,8 +56,8 @@ def non_negative_int(text: str) -> int:
 
 
 def at_least_two(text: str) -> int:
-    """argparse ``type=`` of ``--clusters`` and ``--batch-size``: a whole number ≥ 2 (clusters
-    to tell apart; points to form the kernel's pairs)."""
+    """argparse ``type=`` of ``--clusters``, ``--batch-size`` and ``plot --kernel-points``: a
+    whole number ≥ 2 (clusters to tell apart; points to form the kernel's pairs)."""
     return _int_at_least(text, 2)
 
 

@@ -12,8 +12,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ddc_tf.cli.common import (AS_TRAINED, add_image_arguments, image_options_for, load_with_options,
-                               non_negative_int, positive_int)
+from ddc_tf.cli.common import (AS_TRAINED, add_image_arguments, at_least_two, image_options_for,
+                               load_with_options, non_negative_int, positive_int)
 
 __all__ = ["register"]
 
@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
     plot.add_argument("--curves", default=None, help="training curves CSV (`fit --log-curves`: OUT/curves/seed_S.csv) for Fig. 9a")
     plot.add_argument("--n-top", type=positive_int, default=10, help="images per cluster in Figs. 6–8 (default 10)")
     plot.add_argument("--max-points", type=positive_int, default=5000, help="predict on at most this many points (default 5000)")
-    plot.add_argument("--kernel-points", type=positive_int, default=1000, help="points in the Fig. 10 kernel matrix (default 1000)")
+    plot.add_argument("--kernel-points", type=at_least_two, default=1000, help="points in the Fig. 10 kernel matrix (default 1000)")
     plot.add_argument("--seed", type=non_negative_int, default=0, help="seed of the subsets drawn")
     add_image_arguments(plot, reading=AS_TRAINED)
     plot.set_defaults(func=_cmd_plot)

@@ -117,6 +117,7 @@ def to_dataset(
         `TUNE_PIPELINES`). Pass it to `model.fit`.
 
     Example:
+        >>> from ddc_tf.data import load_arrays, to_dataset
         >>> ds = to_dataset(load_arrays("digits"), batch_size=100)
         >>> x, y = next(iter(ds))  # (100, 64) float32, (100,) int64
     """

@@ -516,6 +516,7 @@ def train_run(
         The trained model and the ``fit`` history (``loss``, ``l1``, ``l2``, ``l3`` per chunk).
     """
     check_trainable(data, config)
+    seed = non_negative_int(seed, "seed")
     keras.utils.set_random_seed(seed)
     model = build_model(config, data)
     chunk, epochs = chunking(config.steps)

@@ -40,6 +40,9 @@ from ddc_tf.data.pipeline import INPUTS_KEY, NEIGHBORS_KEY
 from ddc_tf.losses.reconstruction import relative_reconstruction_error
 from ddc_tf.models import networks
 
+#: ``keras.Model.fit``'s batch size when it is given none.
+KERAS_DEFAULT_BATCH_SIZE = 32
+
 __all__ = [
     "ClusteringModel",
     "check_n_clusters",
@@ -115,6 +118,9 @@ def _inputs_of(data: Any) -> Any:
 def split_neighbors(x: Any) -> tuple[Any, Any]:
     """``(inputs, neighbours)`` of a batch's inputs: the ``{"inputs", "neighbors"}`` dict of
     ``to_dataset(..., neighbors=...)`` gives both, anything else is ``(x, None)``."""
+    if isinstance(x, dict) and INPUTS_KEY not in x:
+        raise ValueError(f"a batch dict holds {sorted(x)}; give the inputs as the batch itself (x, or (x, y)), "
+                         f"or as {{{INPUTS_KEY!r}: x, {NEIGHBORS_KEY!r}: neighbours}}")
     if isinstance(x, dict) and INPUTS_KEY in x:
         unknown = set(x) - {INPUTS_KEY, NEIGHBORS_KEY}
         if unknown:
@@ -134,6 +140,9 @@ def input_shape_of(data: Any) -> tuple[int | None, ...] | None:
             spec = spec[0] if spec else None
         spec, _ = split_neighbors(spec)
         shape = getattr(spec, "shape", None)
+        if shape is not None and shape.rank is not None and shape.rank < 2:
+            raise ValueError(f"the dataset's elements have shape {tuple(shape.as_list())}: single examples, not "
+                             "batches of them; batch it (dataset.batch(batch_size)), as ddc_tf.data.to_dataset does")
         if shape is None or shape.rank is None or shape.rank < 2:
             return None
         dims = tuple(shape.as_list()[1:])
@@ -265,6 +274,8 @@ class ClusteringModel(keras.Model):
     def _built_for(self, x: Any) -> tf.Tensor:
         """``x`` as a tensor (a scipy sparse batch densified, as ``fit`` and ``predict`` read it),
         after building the model for its shape if needed."""
+        if isinstance(x, np.ndarray) or scipy.sparse.issparse(x):
+            self._check_array(x)
         if scipy.sparse.issparse(x):
             x = x.toarray()
         x = tf.convert_to_tensor(x) if isinstance(x, np.ndarray) else x
@@ -337,12 +348,20 @@ class ClusteringModel(keras.Model):
             if kwargs.get(name) is not None:
                 raise ValueError(f"{type(self).__name__}'s loss has no per-point weights; {name}= would be ignored")
         if isinstance(x, np.ndarray) or scipy.sparse.issparse(x):
-            check_finite(x, "x")
-            self._check_example_shape(x)
+            self._check_array(x)
             if x.shape[0] < self.n_clusters:
                 raise ValueError(f"x: {x.shape[0]} points, fewer than the {self.n_clusters} clusters")
+            given = kwargs.get("batch_size", args[1] if len(args) > 1 else None)
+            batch_size = KERAS_DEFAULT_BATCH_SIZE if given is None else given
+            if min(int(batch_size), x.shape[0]) < self.n_clusters:
+                default = " (Keras' default)" if given is None else ""
+                raise ValueError(
+                    f"batch_size={batch_size}{default} is less than the {self.n_clusters} clusters: the loss is "
+                    f"formed on one batch, which "
+                    f"must be able to hold a point of every cluster; pass fit(x, batch_size=...) of at least "
+                    f"{self.n_clusters} (a few times the clusters is better)")
+        shape = input_shape_of(x)  # also refuses a dataset of single examples, built or not
         if not self.built:
-            shape = input_shape_of(x)
             if shape is not None:
                 # In the strategy the model was made in (the usual tf.distribute pattern makes
                 # and compiles it in strategy.scope() and calls fit outside), as Keras would.
@@ -357,20 +376,34 @@ class ClusteringModel(keras.Model):
         """``keras.Model.predict``: ``(n, n_clusters)`` float32 cluster probabilities; an empty
         NumPy or sparse ``x`` gives an empty ``(0, n_clusters)`` array (Keras fails on it)."""
         if isinstance(x, np.ndarray) or scipy.sparse.issparse(x):
-            self._check_example_shape(x)
+            self._check_array(x)
             if x.shape[0] == 0:
                 return np.zeros((0, self.n_clusters), np.float32)
         return super().predict(x, *args, **kwargs)
 
-    def _check_example_shape(self, x: Any) -> None:
-        """A ValueError when a built model with a paper backbone is given an array ``x`` whose
-        examples have another shape than it was built for (Keras would fail deep in the graph,
-        naming a layer). A custom backbone may take other shapes (global pooling): not checked."""
+    def save(self, filepath: Any, *args: Any, **kwargs: Any) -> None:
+        """``keras.Model.save``, to a ``.keras`` file; the legacy ``.h5`` format is refused: it
+        cannot store this subclassed model (the file saves but does not load back)."""
+        if str(filepath).lower().endswith((".h5", ".hdf5")):
+            raise ValueError(f"{filepath}: the legacy HDF5 format cannot store a {type(self).__name__} (it saves "
+                             "but does not load back); save to a .keras file")
+        super().save(filepath, *args, **kwargs)
+
+    def _check_array(self, x: Any) -> None:
+        """A ValueError for an array (NumPy or scipy sparse) ``x`` that holds NaN or Inf, or —
+        for a built model with a paper backbone — whose examples have another shape than it was
+        built for (Keras would fail deep in the graph, naming a layer). A custom backbone may
+        take other shapes (global pooling): its shape is not checked."""
+        check_finite(x, "x")
         expected = model_input_shape(self) if self.built and self.backbone_name != "custom" else None
-        if expected is not None and tuple(x.shape[1:]) != expected:
-            wanted = ", ".join(str(d) for d in expected)
-            raise ValueError(f"x: examples of shape {tuple(x.shape[1:])} (x has shape {tuple(x.shape)}); "
-                             f"the model was built for (n, {wanted})")
+        if expected is None or tuple(x.shape[1:]) == expected:
+            return
+        wanted = ", ".join(str(d) for d in expected)
+        if tuple(x.shape) == expected:
+            raise ValueError(f"x: one example of shape {tuple(x.shape)}; the model takes a batch (n, {wanted}): "
+                             "add the batch axis (e.g. x[None])")
+        raise ValueError(f"x: examples of shape {tuple(x.shape[1:])} (x has shape {tuple(x.shape)}); "
+                         f"the model was built for (n, {wanted})")
 
     def extra_metrics(self) -> list[keras.metrics.Metric]:
         """Metrics shown after ``loss, l1, l2, l3`` (none by default)."""

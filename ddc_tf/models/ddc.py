@@ -5,7 +5,7 @@ the DDC loss (``ddc_tf.losses.ddc_loss``) on the batch's hidden representation a
 assignments and updates the weights. Labels in the dataset, if any, are ignored.
 
 Example:
-    >>> import ddc_tf
+    >>> import ddc_tf, keras
     >>> dataset, data = ddc_tf.data.load("digits", batch_size=100)
     >>> model = ddc_tf.DDC(n_clusters=10, backbone="mlp")
     >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
@@ -87,6 +87,15 @@ class DDC(ClusteringModel):
     ``balance`` and ``neighbors`` (the consistency term) too when training on neighbour
     pairs, where the gradient step minimises
     ``loss + neighbor_weight · neighbors + balance_weight · balance``.
+
+    Example:
+        >>> import ddc_tf, keras
+        >>> dataset, data = ddc_tf.data.load("digits", batch_size=100, drop_remainder=True, repeat=True)
+        >>> model = ddc_tf.DDC(n_clusters=10, backbone="mlp")
+        >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))  # compile() alone: the paper's 1e-5 for the MLP
+        >>> history = model.fit(dataset, steps_per_epoch=100, epochs=3, verbose=0)
+        >>> clusters = model.predict(data.x, verbose=0).argmax(axis=1)  # (1797,)
+        >>> model.save("digits.keras")  # keras.models.load_model("digits.keras") after import ddc_tf
     """
 
     METHOD = "ddc"

@@ -457,9 +457,27 @@ def _predict_stream(
             got = ", ".join(str(d) for d in (n, *batch.shape[1:]))
             raise ValueError(f"{where}: expected shape (n, {wanted}), got ({got})")
         if stream.raw:
+            if i == 0:
+                warn_if_already_scaled(predictor, batch, where)
             yield predictor.predict_raw(batch, hidden=hidden, where=where)
         else:
             yield predictor.predict_scaled(batch, hidden=hidden, where=where)
+
+
+def warn_if_already_scaled(predictor: Predictor, batch: np.ndarray, where: str) -> None:
+    """A warning when raw float inputs for a model that scales them (``scale`` < 1, e.g. the
+    digits' 0..16 by 1/16) all lie in [0, 1]: most likely data scaled already, which the model
+    would scale again. (A ``uint8`` model refuses floats outright: ``check_raw_inputs``.)"""
+    scale = predictor.scale
+    values = np.asarray(batch)
+    if scale is None or not scale < 1 or values.dtype.kind != "f" or not values.size:
+        return
+    if values.min() >= 0 and values.max() <= 1 and values.max() > 0:
+        import warnings
+
+        warnings.warn(f"{where}: every value of the first rows lies in [0, 1], but the model multiplies its "
+                      f"raw inputs by {scale:g} (its training data's raw values reach about {1 / scale:g}); if "
+                      "these are already scaled, send the raw values", stacklevel=3)
 
 
 def check_feature_names(predictor: Predictor, stream: DataStream) -> None:
