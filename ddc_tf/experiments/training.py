@@ -26,7 +26,7 @@ from ddc_tf.models import networks
 from ddc_tf.data import ArrayData, to_dataset
 from ddc_tf.data.arrays import check_finite, require_array_data
 from ddc_tf.data.neighbors import nearest_neighbors
-from ddc_tf.checks import loss_weights, non_negative_int, non_negative_number, positive_int, positive_number
+from ddc_tf.checks import loss_weights, non_negative_int, non_negative_number, positive_number
 from ddc_tf.experiments.distill import distill
 from ddc_tf.experiments.inference import infer, predict_assignments  # re-exported: part of this module's API
 from ddc_tf.experiments.resume import ChunkCheckpoint, resumed_message
