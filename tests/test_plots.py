@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,16 @@ def test_plot_command_writes_applicable_figures(tmp_path, capsys):
     assert main(["plot", "--model", str(tmp_path / "missing"), "--data", "circles", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ddc-tf plot: error:") and "missing: no such model file" in err
+    # without --data: the data set its data.json names, when it can be found from here
+    assert main(["plot", "--model", str(tmp_path), "--out", str(tmp_path / "f2")]) == 2
+    assert "no data.json names the data it was trained on; give --data" in capsys.readouterr().err
+    (tmp_path / "data.json").write_text(json.dumps({"name": "elsewhere/mine.npz"}))
+    assert main(["plot", "--model", str(tmp_path), "--out", str(tmp_path / "f2")]) == 2
+    assert "names 'elsewhere/mine.npz', which is not a data set name or a path found from here" in capsys.readouterr().err
+    (tmp_path / "data.json").write_text(json.dumps({"name": "circles"}))
+    assert main(["plot", "--model", str(tmp_path), "--out", str(tmp_path / "f2"), "--max-points", "300",
+                 "--kernel-points", "100"]) == 0
+    assert sorted(p.name for p in (tmp_path / "f2").glob("*.png")) == sorted(FIGURE_FILES[k] for k in ("fig3", "fig4", "fig10"))
 
 
 def test_plot_names_a_savedmodel_as_such(capsys, tmp_path):
