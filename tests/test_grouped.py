@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -109,6 +110,65 @@ def test_the_protocol_trains_groups_of_runs_with_the_same_results(tmp_path):
         run_protocol(data, cfg, runs=3, verbose=0, runs_at_once=2, callbacks_for=lambda seed: [])
     with pytest.raises(ValueError, match="runs_at_once must be a positive integer"):
         run_protocol(data, cfg, runs=3, verbose=0, runs_at_once=0)
+
+
+def test_a_group_interrupted_while_saving_its_runs_resumes_as_it_was_grouped(tmp_path, monkeypatch):
+    """Interrupted after the group's last step, with one run saved and the others not: the
+    rerun resumes the whole group from its backup (no step trained again) and saves the others
+    exactly as an uninterrupted protocol does — not as runs trained anew in a smaller group."""
+    from ddc_tf.experiments import protocol
+
+    data = small_vectors()
+    cfg = config(steps=4, neighbors=3)
+    whole, _ = protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path / "whole", verbose=0, runs_at_once=3)
+    finish, saved = protocol._finish_run, []
+
+    def interrupted(*args, **kwargs):
+        if saved:
+            raise Interrupt("interrupted while saving the group's runs")
+        saved.append(args[2])
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(protocol, "_finish_run", interrupted)
+    with pytest.raises(Interrupt):
+        protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path / "cut", verbose=0, runs_at_once=3)
+    monkeypatch.setattr(protocol, "_finish_run", finish)
+    assert saved == [0] and (tmp_path / "cut" / "backup_seeds_0_1_2").is_dir()
+    trained = []
+    monkeypatch.setattr(protocol, "train_runs", lambda *a, **k: trained.append(a[2]) or train_runs(*a, **k))
+    again, _ = protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path / "cut", verbose=0, runs_at_once=3)
+    assert trained == [[0, 1, 2]]  # the group as it was, from its backup
+    assert [r["loss"] for r in again["runs"]] == [r["loss"] for r in whole["runs"]]
+    assert again["best"]["seed"] == whole["best"]["seed"]
+    assert not list((tmp_path / "cut").glob("backup_seeds_*"))
+
+
+def test_a_damaged_model_of_the_chosen_run_is_named_and_the_saved_model_kept(tmp_path):
+    from ddc_tf.experiments import protocol
+
+    data = small_vectors()
+    cfg = config(steps=4, neighbors=3)
+    results, _ = protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path, verbose=0, distill_steps=2)
+    saved = (tmp_path / "model.keras").read_bytes()
+    chosen = tmp_path / "runs" / f"seed_{results['best']['seed']}"
+    blob = (chosen / "model.keras").read_bytes()
+    (chosen / "model.keras").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ValueError, match=rf"{re.escape(str(chosen / 'model.keras'))}: cannot be read .*delete the "
+                                         rf"folder {re.escape(str(chosen))}"):
+        protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path, verbose=0, distill_steps=2)
+    assert (tmp_path / "model.keras").read_bytes() == saved  # the exported model is untouched
+    # a damaged record or cluster file of a run: named, with what to do
+    (chosen / "model.keras").write_bytes(blob)
+    other = tmp_path / "runs" / f"seed_{(results['best']['seed'] + 1) % 3}"
+    record = (other / "run.json").read_text()
+    for text, said in (("", r"run.json: cannot be read \(Expecting value"), ("[1]", "run.json: not a run record of ddc-tf")):
+        (other / "run.json").write_text(text)
+        with pytest.raises(ValueError, match=rf"{said}.*delete the folder {re.escape(str(other))} and repeat"):
+            protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path, verbose=0, distill_steps=2)
+    (other / "run.json").write_text(record)
+    np.save(other / "clusters.npy", np.zeros(5, np.int64))
+    with pytest.raises(ValueError, match=r"clusters.npy: holds \(5,\) cluster ids for 120 points"):
+        protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path, verbose=0, distill_steps=2)
 
 
 def _pools_in_a_fresh_interpreter(**env: str) -> list:

@@ -197,7 +197,13 @@ def _load_finished(run_dir: Path | None, signature: dict[str, Any], fingerprint:
     ``backbone``: the network ``signature``'s configuration resolves to on this data."""
     if run_dir is None or not (run_dir / RUN_FILE).exists():
         return None
-    record = json.loads((run_dir / RUN_FILE).read_text())
+    redo = f"delete the folder {run_dir} and repeat the command, which trains that run again"
+    try:
+        record = json.loads((run_dir / RUN_FILE).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{run_dir / RUN_FILE}: cannot be read ({error}); {redo}") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{run_dir / RUN_FILE}: not a run record of ddc-tf; {redo}")
     stored = _with_saved_policy(_resolved_signature(record.get("signature"), backbone), run_dir / MODEL_FILE)
     signature = _resolved_signature(signature, backbone)
     recorded = record.get("data_fingerprint")  # None for runs of releases before fingerprints
@@ -220,7 +226,14 @@ def _load_finished(run_dir: Path | None, signature: dict[str, Any], fingerprint:
             f"{run_dir} holds a run trained on other data than {signature['data']} (same name and size, "
             "different contents); use another --out folder"
         )
-    return record, np.load(run_dir / LABELS_FILE, allow_pickle=False)
+    try:
+        clusters = np.load(run_dir / LABELS_FILE, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{run_dir / LABELS_FILE}: cannot be read ({error}); {redo}") from None
+    if clusters.shape != (signature["n"],):
+        raise ValueError(f"{run_dir / LABELS_FILE}: holds {clusters.shape} cluster ids for {signature['n']} points; "
+                         f"{redo}")
+    return record, clusters
 
 
 def _finish_run(
@@ -363,6 +376,22 @@ def _run_one(
     return record, clusters, model
 
 
+def _load_run_model(run_dir: Path) -> ClusteringModel:
+    """The saved model of a finished run, or a ValueError naming the file and what to do when
+    it cannot be read (a damaged file: the run is trained again once its folder is gone)."""
+    path = run_dir / MODEL_FILE
+    try:
+        return keras.models.load_model(path)
+    except (ValueError, OSError) as error:
+        raise ValueError(f"{path}: cannot be read ({error}); delete the folder {run_dir} and repeat the "
+                         "command, which trains that run again") from None
+
+
+def _group_backup(out: Path, seeds: Sequence[int]) -> Path:
+    """The backup folder of the group of runs ``seeds`` in the protocol folder ``out``."""
+    return out / f"{_GROUP_BACKUP_PREFIX}{'_'.join(map(str, seeds))}"
+
+
 def _run_group(
     data: ArrayData,
     config: TrainConfig,
@@ -381,17 +410,25 @@ def _run_group(
     backbone = resolve_backbone(config.backbone, data)
     found = {s: _load_finished(run_dirs[s], signature, fingerprint, backbone) for s in seeds}
     todo = [s for s in seeds if found[s] is None]
+    # A group interrupted while its finished runs were being scored and saved left some of them
+    # unsaved and its backup (named by all its seeds) in place: resume it as it was grouped, so
+    # that the unsaved runs are the ones it trained, not runs trained anew in a smaller group.
+    group = todo
+    if out is not None and todo and len(todo) < len(seeds) and _group_backup(out, seeds).is_dir():
+        group = list(seeds)
     trained: dict[int, tuple[dict[str, Any], np.ndarray, Any]] = {}
     if todo:
         began = time.perf_counter()
-        backup = out / f"{_GROUP_BACKUP_PREFIX}{'_'.join(map(str, todo))}" if out is not None else None
-        _warn_unresumed_backups(out, todo, backup)
-        results = train_runs(data, config, todo, verbose=verbose, backup_dir=backup,
-                             fingerprint=_open_backup(backup, fingerprint, signature, todo, backbone),
+        backup = _group_backup(out, group) if out is not None else None
+        _warn_unresumed_backups(out, group, backup)
+        results = train_runs(data, config, group, verbose=verbose, backup_dir=backup,
+                             fingerprint=_open_backup(backup, fingerprint, signature, group, backbone),
                              neighbors=neighbor_graph(),
                              start=start)
         seconds = (time.perf_counter() - began) / len(todo)
-        for seed, (model, history) in zip(todo, results):
+        for seed, (model, history) in zip(group, results):
+            if seed not in todo:  # saved before the interruption
+                continue
             record, clusters = _finish_run(data, config, seed, model, history, seconds, run_dirs[seed],
                                            signature, fingerprint)
             trained[seed] = (record, clusters, model)
@@ -671,14 +708,14 @@ def run_protocol(
         "summary": summary,
     }
     if out is not None:
+        if models[best] is None:  # finished earlier: read back before it replaces the folder's model
+            models[best] = _load_run_model(run_dirs[best])
         out.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(run_dirs[best] / MODEL_FILE, out / MODEL_FILE)
         np.save(out / "best_clusters.npy", labelings[best])
         _write_json(out / DATA_FILE, describe_data(data))
 
     def load_best() -> ClusteringModel:
-        if models[best] is None:  # the best run was finished earlier: load it back
-            models[best] = keras.models.load_model(out / MODEL_FILE)
         return models[best]
 
     if baselines:
