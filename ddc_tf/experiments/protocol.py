@@ -190,6 +190,11 @@ def _with_saved_policy(stored: Any, model_file: Path) -> Any:
     return stored if policy == "float32" else {**stored, "precision": policy}
 
 
+def _retrain_advice(run_dir: Path) -> str:
+    """What to do about a finished run whose files are damaged."""
+    return f"delete the folder {run_dir} and repeat the command, which trains that run again"
+
+
 def _load_finished(run_dir: Path | None, signature: dict[str, Any], fingerprint: str, backbone: str,
                    ) -> tuple[dict[str, Any], np.ndarray] | None:
     """``(record, cluster ids)`` of the finished run in ``run_dir``, or ``None`` if it has
@@ -197,7 +202,7 @@ def _load_finished(run_dir: Path | None, signature: dict[str, Any], fingerprint:
     ``backbone``: the network ``signature``'s configuration resolves to on this data."""
     if run_dir is None or not (run_dir / RUN_FILE).exists():
         return None
-    redo = f"delete the folder {run_dir} and repeat the command, which trains that run again"
+    redo = _retrain_advice(run_dir)
     try:
         record = json.loads((run_dir / RUN_FILE).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -383,8 +388,7 @@ def _load_run_model(run_dir: Path) -> ClusteringModel:
     try:
         return keras.models.load_model(path)
     except (ValueError, OSError) as error:
-        raise ValueError(f"{path}: cannot be read ({error}); delete the folder {run_dir} and repeat the "
-                         "command, which trains that run again") from None
+        raise ValueError(f"{path}: cannot be read ({error}); {_retrain_advice(run_dir)}") from None
 
 
 def _group_backup(out: Path, seeds: Sequence[int]) -> Path:
