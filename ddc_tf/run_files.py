@@ -16,9 +16,10 @@ An export (``ddc-tf export``) is a SavedModel base path of integer versions,
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddc_tf.data import ArrayData
@@ -64,6 +65,40 @@ REFINED_DIR = "refined"
 #: In a run folder: the run's record (written last: it marks the run finished) and clusters.
 RUN_FILE = "run.json"
 LABELS_FILE = "clusters.npy"
+#: In a protocol folder: locked while a process writes the folder (:func:`writing_folder`).
+LOCK_FILE = ".ddc_tf.lock"
+
+
+@contextlib.contextmanager
+def writing_folder(folder: str | os.PathLike) -> Iterator[Path]:
+    """Hold a protocol folder for one process while it trains and writes there: a second
+    process (another ``ddc-tf fit`` with the same ``--out``) gets an OSError naming the first
+    at once, instead of training the same runs beside it and writing over its files. The lock
+    (``fcntl.flock`` on :data:`LOCK_FILE`) goes with the process, however it ends; where
+    ``fcntl`` is missing (Windows) the folder is not locked."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:
+        yield folder
+        return
+    with open(folder / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise OSError(f"{folder}: {holder} is writing to this folder; wait for it to finish, or use "
+                          "another output folder (--out)") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"ddc-tf (process {os.getpid()})")
+        handle.flush()
+        try:
+            yield folder
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def run_dir(out: str | os.PathLike, seed: int) -> Path:

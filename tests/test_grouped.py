@@ -171,6 +171,24 @@ def test_a_damaged_model_of_the_chosen_run_is_named_and_the_saved_model_kept(tmp
         protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path, verbose=0, distill_steps=2)
 
 
+def test_a_protocol_folder_is_written_by_one_process_at_a_time(tmp_path):
+    """A second writer (another `ddc-tf fit` with the same --out) is refused at once, naming the
+    first; the folder is free again when the first is done, however it ended."""
+    from ddc_tf import run_files
+    from ddc_tf.experiments import protocol
+
+    data, cfg = small_vectors(), config(steps=2)
+    with run_files.writing_folder(tmp_path):
+        with pytest.raises(OSError, match=rf"ddc-tf \(process {os.getpid()}\) is writing to this folder; wait for "
+                                          r"it to finish, or use another output folder \(--out\)"):
+            protocol.run_protocol(data, cfg, runs=1, out_dir=tmp_path, verbose=0)
+    assert not (tmp_path / "runs").exists()
+    with pytest.raises(Interrupt):
+        protocol.run_protocol(data, cfg, runs=1, out_dir=tmp_path, verbose=0, callbacks_for=lambda s: [InterruptAfter(1)])
+    results, _ = protocol.run_protocol(data, cfg, runs=1, out_dir=tmp_path, verbose=0)  # free again
+    assert results["runs"][0]["seed"] == 0
+
+
 def _pools_in_a_fresh_interpreter(**env: str) -> list:
     """``[applied, intra-op threads, inter-op threads, cores]`` after ``ops_side_by_side()`` in a new
     Python process (the thread pools can only be sized before TensorFlow's runtime starts)."""

@@ -514,6 +514,20 @@ def refined_run_config(config: TrainConfig, steps: int | None = None) -> TrainCo
     return dataclasses.replace(config, steps=int(steps))
 
 
+def _holding_out_dir(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``function`` holding its ``out_dir`` (``run_files.writing_folder``), when it has one."""
+
+    @functools.wraps(function)
+    def holding(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("out_dir") is None:
+            return function(*args, **kwargs)
+        with run_files.writing_folder(kwargs["out_dir"]):
+            return function(*args, **kwargs)
+
+    return holding
+
+
+@_holding_out_dir
 def run_protocol(
     data: ArrayData,
     config: TrainConfig,
