@@ -187,6 +187,8 @@ def test_a_protocol_folder_is_written_by_one_process_at_a_time(tmp_path):
         protocol.run_protocol(data, cfg, runs=1, out_dir=tmp_path, verbose=0, callbacks_for=lambda s: [InterruptAfter(1)])
     results, _ = protocol.run_protocol(data, cfg, runs=1, out_dir=tmp_path, verbose=0)  # free again
     assert results["runs"][0]["seed"] == 0
+    with pytest.warns(UserWarning, match=r"seed_0: a finished run, reused; the per-run callbacks .* no new curves"):
+        protocol.run_protocol(data, cfg, runs=1, out_dir=tmp_path, verbose=0, callbacks_for=lambda s: [])
 
 
 def _pools_in_a_fresh_interpreter(**env: str) -> list:

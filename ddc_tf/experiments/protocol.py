@@ -366,6 +366,9 @@ def _run_one(
     backbone = resolve_backbone(config.backbone, data)
     finished = _load_finished(run_dir, signature, fingerprint, backbone)
     if finished is not None:
+        if callbacks_for is not None:
+            warnings.warn(f"{run_dir}: a finished run, reused; the per-run callbacks (--log-curves, --tensorboard) "
+                          "see no training of it, so it gets no new curves or logs", stacklevel=2)
         return (*finished, None)
     began = time.perf_counter()
     backup = _run_backup(run_dir) if run_dir is not None else None
