@@ -191,6 +191,28 @@ def test_a_protocol_folder_is_written_by_one_process_at_a_time(tmp_path):
         protocol.run_protocol(data, cfg, runs=1, out_dir=tmp_path, verbose=0, callbacks_for=lambda s: [])
 
 
+def test_a_fit_interrupted_while_replacing_its_outputs_leaves_no_results_file(tmp_path, monkeypatch):
+    """results.json, written last, never describes outputs that were being replaced: an
+    interrupted rerun (here during distillation, after model.keras was replaced by the chosen
+    run's) leaves none, and repeating the command writes the same results as before."""
+    from ddc_tf.experiments import protocol
+
+    data, cfg = small_vectors(), config(steps=4, neighbors=3)
+    first, _ = protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path, verbose=0, distill_steps=2)
+
+    def interrupted(*args, **kwargs):
+        raise Interrupt("interrupted during distillation")
+
+    monkeypatch.setattr(protocol, "distill", interrupted)
+    with pytest.raises(Interrupt):
+        protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path, verbose=0, distill_steps=2)
+    assert not (tmp_path / "results.json").exists()
+    monkeypatch.undo()
+    again, _ = protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path, verbose=0, distill_steps=2)
+    assert json.loads((tmp_path / "results.json").read_text())["distilled"]["acc"] == first["distilled"]["acc"]
+    assert again["best"] == first["best"]
+
+
 def _pools_in_a_fresh_interpreter(**env: str) -> list:
     """``[applied, intra-op threads, inter-op threads, cores]`` after ``ops_side_by_side()`` in a new
     Python process (the thread pools can only be sized before TensorFlow's runtime starts)."""

@@ -732,6 +732,9 @@ def run_protocol(
         if models[best] is None:  # finished earlier: read back before it replaces the folder's model
             models[best] = _load_run_model(run_dirs[best])
         out.mkdir(parents=True, exist_ok=True)
+        # results.json is written last: until then the folder's outputs are being replaced, and a
+        # folder without it is a fit that has not finished (repeating the command finishes it)
+        (out / RESULTS_FILE).unlink(missing_ok=True)
         shutil.copyfile(run_dirs[best] / MODEL_FILE, out / MODEL_FILE)
         np.save(out / "best_clusters.npy", labelings[best])
         _write_json(out / DATA_FILE, describe_data(data))
