@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import math
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 
 __all__ = [
     "counted", "error_summary", "is_positive_int", "loss_weights", "non_negative_int", "non_negative_number",
-    "positive_int", "positive_number",
+    "positive_int", "positive_number", "written_as_path",
 ]
 
 
@@ -83,3 +85,9 @@ def error_summary(error: Exception) -> str:
     useful = [line for line in lines if line and not line.startswith(("Exception encountered", "Arguments received", "•"))]
     summary = useful[0] if useful else type(error).__name__
     return summary if len(summary) <= 200 else summary[:197] + "..."
+
+
+def written_as_path(source: str) -> bool:
+    """Whether a data source given as text is written as a path — a folder separator or a file
+    ending — rather than as a data set name (``digits``, ``fashion-mnist``)."""
+    return any(sep in source for sep in (os.sep, os.altsep) if sep) or bool(Path(source).suffix)

@@ -127,8 +127,9 @@ def check_data_path(data: str) -> None:
     """A FileNotFoundError for a ``--data`` that is written as a path (with a folder separator or
     a file ending) and does not exist — before TensorFlow loads. Data set names (``digits``) are
     resolved, and refused when unknown, when the data are loaded."""
-    written_as_path = any(sep in data for sep in (os.sep, os.altsep) if sep) or Path(data).suffix
-    if written_as_path and not Path(data).exists():
+    from ddc_tf.checks import written_as_path
+
+    if written_as_path(data) and not Path(data).exists():
         raise FileNotFoundError(f"{data}: no such file or folder")
 
 

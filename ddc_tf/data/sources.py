@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import tensorflow as tf
 
+from ddc_tf.checks import written_as_path
 from ddc_tf.data.arrays import ArrayData, check_n_clusters
 from ddc_tf.data.idx import is_idx_folder, load_idx_folder
 from ddc_tf.data.images import load_image_folder
@@ -134,7 +135,7 @@ def load_arrays(
     else:
         path = Path(source)
         if not path.exists():
-            if isinstance(source, str) and os.sep not in source and not path.suffix:
+            if isinstance(source, str) and not written_as_path(source):
                 raise ValueError(
                     f"unknown data set {source!r}: known names are {', '.join(KNOWN_SOURCES)}; "
                     "or pass a path to an .npz, .npy or .csv file, an IDX folder or an image folder"

@@ -389,7 +389,7 @@ def _load_run_model(run_dir: Path) -> ClusteringModel:
     it cannot be read (a damaged file: the run is trained again once its folder is gone)."""
     path = run_dir / MODEL_FILE
     try:
-        return keras.models.load_model(path)
+        return run_files.load_model(path)
     except (ValueError, OSError) as error:
         raise ValueError(f"{path}: cannot be read ({error}); {_retrain_advice(run_dir)}") from None
 

@@ -444,6 +444,7 @@ def _predict_stream(
     predictor: Predictor, stream: DataStream, hidden: bool
 ) -> Iterator[dict[str, np.ndarray]]:
     where = stream.name
+    check_feature_names(predictor, stream)
     if stream.raw and predictor.kind == "keras":
         predictor.spec  # noqa: B018  (raises the clear error when the scaling is unknown)
     expected = tuple(predictor.input_shape)
@@ -528,7 +529,6 @@ def predict(
     """
     predictor = load_predictor(model, scale=scale, input_dtype=input_dtype, batch_size=batch_size)
     stream = open_data(data, batch_size=batch_size, **read_options(predictor, data, data_options))
-    check_feature_names(predictor, stream)
     return _concat(list(_predict_stream(predictor, stream, hidden)), hidden)
 
 
@@ -565,7 +565,6 @@ def predict_to_file(
         raise FileNotFoundError(f"{out.parent}: output folder does not exist")
     predictor = load_predictor(model, scale=scale, input_dtype=input_dtype, batch_size=batch_size)
     stream = open_data(data, batch_size=batch_size, **read_options(predictor, data, data_options))
-    check_feature_names(predictor, stream)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     rows = stream.row_names
     writer = CsvWriter(tmp, predictor.n_clusters, rows) if suffix == ".csv" else NpzWriter(tmp, rows)
