@@ -46,6 +46,7 @@ __all__ = [
     "refined_dir",
     "resolve_saved_model_dir",
     "run_dir",
+    "unfinished_fit",
 ]
 
 RESULTS_FILE = "results.json"
@@ -181,6 +182,7 @@ def find_model_file(path: str | os.PathLike) -> Path:
     ``ddc-tf fit --out`` folder. FileNotFoundError / ValueError name what is wrong."""
     path = Path(path)
     if path.is_dir():
+        unfinished_fit(path)
         if not (path / MODEL_FILE).is_file():
             if resolve_saved_model_dir(path) is not None:
                 raise ValueError(
@@ -197,6 +199,23 @@ def find_model_file(path: str | os.PathLike) -> Path:
     if path.suffix != ".keras":
         raise ValueError(f"{path}: expected a Keras model file ending in .keras")
     return path
+
+
+def unfinished_fit(folder: str | os.PathLike) -> None:
+    """A ValueError when ``folder`` is a ``ddc-tf fit --out`` folder (it holds ``runs/``) whose
+    fit has not finished: no ``results.json``, which a fit removes while it replaces the folder's
+    outputs and writes last. Its ``model.keras`` may then be an earlier fit's, or the chosen run
+    before distillation — not what ``results.json`` will describe."""
+    folder = Path(folder)
+    if (folder / RUNS_DIR).is_dir() and not (folder / RESULTS_FILE).is_file():
+        found = (f"its {MODEL_FILE} may be an earlier fit's or not yet the saved model; "
+                 if (folder / MODEL_FILE).is_file() else "")
+        use = (f", or give {folder / MODEL_FILE} itself to use that file as it is"
+               if (folder / MODEL_FILE).is_file() else "")
+        raise ValueError(
+            f"{folder}: the `ddc-tf fit` writing this folder has not finished (no {RESULTS_FILE}); {found}"
+            f"repeat that fit command to finish it (finished runs are reused){use}"
+        )
 
 
 def list_versions(model_base: str | os.PathLike) -> list[int]:

@@ -207,6 +207,15 @@ def test_a_fit_interrupted_while_replacing_its_outputs_leaves_no_results_file(tm
     with pytest.raises(Interrupt):
         protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path, verbose=0, distill_steps=2)
     assert not (tmp_path / "results.json").exists()
+    # what reads the folder's model says the fit has not finished, and how to finish it
+    from ddc_tf import run_files
+    from ddc_tf.serving.predict import load_predictor
+
+    unfinished = r"has not finished \(no results.json\); its model.keras may be .* repeat that fit command"
+    for read in (run_files.load_model, run_files.find_model_file, load_predictor):
+        with pytest.raises(ValueError, match=unfinished):
+            read(tmp_path)
+    assert isinstance(run_files.load_model(tmp_path / "model.keras"), protocol.ClusteringModel)  # the file itself
     monkeypatch.undo()
     again, _ = protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path, verbose=0, distill_steps=2)
     assert json.loads((tmp_path / "results.json").read_text())["distilled"]["acc"] == first["distilled"]["acc"]

@@ -279,6 +279,18 @@ def test_model_files_that_are_not_ddc_tf_models_are_named(tmp_path):
         load_predictor(tmp_path / "junk.keras")
 
 
+def test_a_fit_folder_before_its_first_results_is_named_unfinished(tmp_path):
+    """A fit interrupted before it wrote its first results.json leaves runs/ and no model.keras:
+    the reader says the fit has not finished, not that the folder holds no model."""
+    from ddc_tf import run_files
+
+    (tmp_path / "runs" / "seed_0").mkdir(parents=True)
+    for read in (run_files.find_model_file, load_predictor):
+        with pytest.raises(ValueError, match=r"has not finished \(no results.json\); repeat that fit command to "
+                                             r"finish it \(finished runs are reused\)$"):
+            read(tmp_path)
+
+
 def test_raw_floats_that_look_scaled_already_are_warned_about(images, tmp_path):
     from types import SimpleNamespace
 

@@ -43,7 +43,7 @@ import numpy as np
 
 from ddc_tf import run_files
 from ddc_tf.checks import positive_int
-from ddc_tf.run_files import MODEL_FILE
+from ddc_tf.run_files import MODEL_FILE, unfinished_fit
 from ddc_tf.serving.streams import DEFAULT_BATCH_SIZE, DataStream, open_data
 from ddc_tf.serving.writers import CsvWriter, NpzWriter
 from ddc_tf.serving.export import (
@@ -420,6 +420,8 @@ def load_predictor(
     path = Path(model)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such model (give a `ddc-tf fit --out` folder, a .keras file or a SavedModel folder)")
+    if path.is_dir():
+        unfinished_fit(path)  # a fit folder's model.keras only once its fit has finished
     saved = resolve_saved_model_dir(path) if path.is_dir() else None
     if saved is not None:
         predictor = SavedModelPredictor(saved, scale=scale, batch_size=batch_size)
