@@ -266,6 +266,36 @@ def test_settings_that_resolve_alike_are_the_same_run(tmp_path, monkeypatch):
                                        hidden_units=16), runs=1, seed=SEED, out_dir=tmp_path, verbose=0)
 
 
+@pytest.mark.parametrize("runs_at_once", [1, 2])
+def test_a_resumed_runs_seconds_count_what_it_trained_before_the_interruption(tmp_path, runs_at_once,
+                                                                               monkeypatch):
+    """A run's (or group's) backup records the wall seconds trained so far, over every process;
+    the resumed run's record counts them, not only its own part."""
+    from ddc_tf.experiments import protocol
+    from ddc_tf.experiments.protocol import _group_backup, _run_backup
+    from ddc_tf.experiments.resume import STATE_FILE, backup_seconds
+    from ddc_tf.run_files import run_dir
+    from test_training import Interrupt, InterruptAfter
+
+    data, cfg = blobs(), config(steps=30)
+    with monkeypatch.context() as patch, pytest.raises(Interrupt):
+        for name in ("train_run", "train_runs"):
+            train = getattr(protocol, name)
+            patch.setattr(protocol, name,
+                          lambda *a, _train=train, **k: _train(*a, **{**k, "callbacks": [InterruptAfter(14)]}))
+        run_protocol(data, cfg, runs=runs_at_once, seed=SEED, out_dir=tmp_path, verbose=0, runs_at_once=runs_at_once)
+    seeds = [SEED + r for r in range(runs_at_once)]
+    backup = _run_backup(run_dir(tmp_path, SEED)) if runs_at_once == 1 else _group_backup(tmp_path, seeds)
+    assert backup_seconds(backup) > 0
+    state = json.loads((backup / STATE_FILE).read_text())
+    (backup / STATE_FILE).write_text(json.dumps({**state, "seconds": 1000.0}))  # as if the first part took long
+    resumed, _ = run_protocol(data, cfg, runs=runs_at_once, seed=SEED, out_dir=tmp_path, verbose=0,
+                              runs_at_once=runs_at_once)
+    per_run = 1000.0 / runs_at_once
+    assert all(per_run < r["seconds"] < per_run + 120 for r in resumed["runs"])
+    assert backup_seconds(tmp_path / "nowhere") == 0.0
+
+
 def test_an_interrupted_run_resumes_with_settings_that_resolve_alike(tmp_path, capsys):
     from test_training import Interrupt, InterruptAfter
 

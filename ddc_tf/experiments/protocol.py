@@ -51,7 +51,7 @@ from ddc_tf.models import ClusteringModel, networks
 from ddc_tf.options import REFINE_START_STEPS, REFINED_RUN_STEPS
 from ddc_tf.experiments.distill import distill
 from ddc_tf.experiments.grouped import train_runs
-from ddc_tf.experiments.resume import backup_key, rekey_backup
+from ddc_tf.experiments.resume import backup_key, backup_seconds, rekey_backup
 from ddc_tf.experiments.training import (
     PartitionStart,
     TrainConfig,
@@ -373,14 +373,15 @@ def _run_one(
     began = time.perf_counter()
     backup = _run_backup(run_dir) if run_dir is not None else None
     _warn_unresumed_backups(run_dir.parent.parent if run_dir is not None else None, [seed], backup)
+    earlier = backup_seconds(backup)  # trained before an interruption: counted in the run's time
     model, history = train_run(
         data, config, seed, verbose=verbose, callbacks=callbacks_for(seed) if callbacks_for else [],
         backup_dir=backup, fingerprint=_open_backup(backup, fingerprint, signature, [seed], backbone),
         neighbors=neighbor_graph(),
         start=start,
     )
-    record, clusters = _finish_run(data, config, seed, model, history, time.perf_counter() - began, run_dir,
-                                   signature, fingerprint)
+    record, clusters = _finish_run(data, config, seed, model, history, earlier + time.perf_counter() - began,
+                                   run_dir, signature, fingerprint)
     return record, clusters, model
 
 
@@ -410,7 +411,8 @@ def _run_group(
 ) -> list[tuple[dict[str, Any], np.ndarray, Any]]:
     """Train (or reload) the runs ``seeds`` together (``ddc_tf.experiments.grouped.train_runs``)
     — only those not finished — and return each one's ``(record, cluster ids, model)`` as
-    :func:`_run_one` does; each run's ``seconds`` is the group's time divided among its runs."""
+    :func:`_run_one` does; each run's ``seconds`` is the group's time divided among its runs
+    (a resumed group's time includes what it trained before the interruption)."""
     signature = _config_signature(data, config, start)
     fingerprint = run_files.data_fingerprint(data)
     run_dirs = {s: run_files.run_dir(out, s) if out is not None else None for s in seeds}
@@ -428,11 +430,12 @@ def _run_group(
         began = time.perf_counter()
         backup = _group_backup(out, group) if out is not None else None
         _warn_unresumed_backups(out, group, backup)
+        earlier = backup_seconds(backup)  # trained before an interruption: counted in the runs' time
         results = train_runs(data, config, group, verbose=verbose, backup_dir=backup,
                              fingerprint=_open_backup(backup, fingerprint, signature, group, backbone),
                              neighbors=neighbor_graph(),
                              start=start)
-        seconds = (time.perf_counter() - began) / len(todo)
+        seconds = (earlier + time.perf_counter() - began) / len(group)
         for seed, (model, history) in zip(group, results):
             if seed not in todo:  # saved before the interruption
                 continue

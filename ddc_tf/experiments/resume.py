@@ -8,7 +8,9 @@ every chunk :class:`ChunkCheckpoint` writes
     backup/state.json             {"epoch": e, "weights": "chunk_<e>.weights.h5",
                                    "history": {...} of chunks 1..e, "fingerprint": ...,
                                    "seed_states": the random generators' states (dropout,
-                                   DCAN's prior, OT's k-means), which weights files omit}
+                                   DCAN's prior, OT's k-means), which weights files omit,
+                                   "seconds": wall seconds the run has trained, over every
+                                   process that trained it, up to this chunk}
 
 ``state.json`` is replaced atomically (``os.replace``) after its weights file is complete,
 so a kill at any instant leaves a consistent pair; older weight files are removed after.
@@ -21,13 +23,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-__all__ = ["ChunkCheckpoint", "STATE_FILE", "rekey_backup", "resumed_message", "seed_generators"]
+__all__ = ["ChunkCheckpoint", "STATE_FILE", "backup_seconds", "rekey_backup", "resumed_message", "seed_generators"]
 
 STATE_FILE = "state.json"
 
@@ -72,13 +75,28 @@ def rekey_backup(backup_dir: str | os.PathLike, old: str, new: str) -> None:
     os.replace(tmp, state_path)
 
 
-def backup_key(backup_dir: str | os.PathLike) -> str | None:
-    """The fingerprint a backup in ``backup_dir`` was saved under; None without a readable one."""
+def _read_state(backup_dir: str | os.PathLike | None) -> dict[str, Any]:
+    """The ``state.json`` of the backup in ``backup_dir``; ``{}`` without a readable one."""
+    if backup_dir is None:
+        return {}
     try:
         state = json.loads((Path(backup_dir) / STATE_FILE).read_text())
     except (OSError, ValueError):
-        return None
-    return state.get("fingerprint") if isinstance(state, dict) else None
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def backup_key(backup_dir: str | os.PathLike) -> str | None:
+    """The fingerprint a backup in ``backup_dir`` was saved under; None without a readable one."""
+    return _read_state(backup_dir).get("fingerprint")
+
+
+def backup_seconds(backup_dir: str | os.PathLike | None) -> float:
+    """Wall seconds the run (or group) backed up in ``backup_dir`` trained before it was
+    interrupted, up to its last saved chunk; 0 without a backup, or for one from a release
+    that did not record them. A resumed run's time is this plus its own."""
+    seconds = _read_state(backup_dir).get("seconds", 0.0)
+    return float(seconds) if isinstance(seconds, (int, float)) and seconds >= 0 else 0.0
 
 
 class ChunkCheckpoint(keras.callbacks.Callback):
@@ -95,6 +113,8 @@ class ChunkCheckpoint(keras.callbacks.Callback):
         self.backup_dir = Path(backup_dir)
         self.fingerprint = fingerprint
         self.history: dict[str, list[float]] = {}
+        self._began = time.perf_counter()  # this process's training of the run
+        self._earlier_seconds = 0.0  # what earlier processes trained (restored)
 
     def restore(self, model: keras.Model) -> int:
         """Load the last saved chunk into ``model`` (built and compiled) and return how
@@ -122,6 +142,7 @@ class ChunkCheckpoint(keras.callbacks.Callback):
         for generator, value in zip(generators, states):
             generator.state.assign(np.asarray(value, dtype=generator.state.dtype))
         self.history = {k: [float(v) for v in vals] for k, vals in state.get("history", {}).items()}
+        self._earlier_seconds = backup_seconds(self.backup_dir)
         return epoch
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -136,6 +157,7 @@ class ChunkCheckpoint(keras.callbacks.Callback):
             "history": self.history,
             "fingerprint": self.fingerprint,
             "seed_states": [np.asarray(g.state.numpy()).tolist() for g in seed_generators(self.model)],
+            "seconds": round(self._earlier_seconds + time.perf_counter() - self._began, 2),
         }
         tmp = self.backup_dir / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state))
