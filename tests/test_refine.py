@@ -16,7 +16,7 @@ from ddc_tf import evaluation
 from ddc_tf.experiments import training
 from ddc_tf.experiments.distill import distill
 from ddc_tf.experiments.protocol import run_protocol
-from ddc_tf.experiments.training import PartitionStart, predict_assignments, train_run
+from ddc_tf.experiments.training import PartitionStart, partition_digest, predict_assignments, train_run
 from ddc_tf.experiments.grouped import train_runs
 from ddc_tf.run_files import refined_dir, run_dir
 from test_grouped import assert_same_run
@@ -68,7 +68,8 @@ def test_refined_runs_start_from_the_ensemble_and_are_ranked_with_the_others(tmp
     ensemble = np.load(tmp_path / "ensemble_clusters.npy")
     for seed in (7, 8):
         record = json.loads((run_dir(folder, seed) / "run.json").read_text())
-        assert record["signature"]["start"] == {"from": "ddc_ensemble", "seeds": [4, 5, 6], "steps": 30}
+        assert record["signature"]["start"] == {"from": "ddc_ensemble", "seeds": [4, 5, 6],
+                                                "partition": partition_digest(ensemble), "steps": 30}
         assert record["signature"]["config"]["steps"] == 4  # the refined runs' own length
         assert record["signature"]["config"] == {**results["config"], "steps": 4}
         clusters = np.load(run_dir(folder, seed) / "clusters.npy")
@@ -115,3 +116,64 @@ def test_refine_runs_needs_an_ensemble_and_one_device():
         run_protocol(data, config(), runs=3, verbose=0, refine_runs=1, refine_run_steps=0)
     with pytest.raises(ValueError, match="one device"):
         run_protocol(data, config(strategy="mirrored"), runs=3, verbose=0, refine_runs=1)
+
+
+def test_refined_runs_of_an_ensemble_that_changed_are_trained_again(tmp_path):
+    """Refined runs belong to the DDC-ENSEMBLE they started from: when an independent run it
+    combines comes out otherwise (here its cluster ids are replaced, as a run trained again in
+    another group would), the refined runs are trained anew from the new ensemble, with a
+    warning; refined runs recorded before starts carried a digest are reused as they are."""
+    data = blobs()
+    cfg = config(steps=6)
+    kwargs = dict(runs=3, seed=4, out_dir=tmp_path, verbose=0, refine_runs=2, refine_steps=5, refine_run_steps=4)
+    first, _ = run_protocol(data, cfg, **kwargs)
+    folder = refined_dir(tmp_path, 4, 6, 5, 4)
+    # before digests: a refined run's record without one is trusted and reused
+    recorded = run_dir(folder, 7) / "run.json"
+    original = recorded.read_text()
+    record = json.loads(original)
+    del record["signature"]["start"]["partition"]
+    recorded.write_text(json.dumps(record))
+    again, _ = run_protocol(data, cfg, **kwargs)
+    assert again["runs"] == first["runs"]
+    recorded.write_text(original)
+    # an independent run that changed changes the ensemble: its refined runs are stale
+    other = (np.arange(data.n) * 5) % 3
+    np.save(run_dir(tmp_path, 4) / "clusters.npy", other)
+    with pytest.warns(UserWarning, match=r"seed_7: a refined run that started from another DDC-ENSEMBLE"):
+        run_protocol(data, cfg, **kwargs)
+    ensemble = np.load(tmp_path / "ensemble_clusters.npy")
+    assert partition_digest(ensemble) != json.loads(original)["signature"]["start"]["partition"]
+    for seed in (7, 8):
+        start = json.loads((run_dir(folder, seed) / "run.json").read_text())["signature"]["start"]
+        assert start["partition"] == partition_digest(ensemble)
+
+
+def test_a_refined_backup_of_another_ensemble_starts_over_and_one_from_before_digests_resumes(tmp_path):
+    from ddc_tf.experiments import protocol
+    from ddc_tf.experiments.resume import STATE_FILE, backup_key
+
+    data, cfg = blobs(), config(steps=6)
+    fingerprint = protocol.run_files.data_fingerprint(data)
+    start = PartitionStart(np.arange(data.n) % 3, 5, {"from": "ddc_ensemble", "seeds": [0, 1, 2]})
+    signature = protocol._config_signature(data, cfg, start)
+    key = protocol._backup_key(fingerprint, signature, [7], "mlp")
+
+    def backup_under(stored_signature):
+        folder = tmp_path / "backup"
+        folder.mkdir(exist_ok=True)
+        (folder / STATE_FILE).write_text(json.dumps(
+            {"epoch": 1, "weights": "w.h5", "fingerprint": protocol._backup_key(fingerprint, stored_signature, [7],
+                                                                                  "mlp")}))
+        return folder
+
+    legacy = backup_under(protocol._without_start_partition(signature))
+    assert protocol._open_backup(legacy, fingerprint, signature, [7], "mlp") == key
+    assert backup_key(legacy) == key  # re-keyed: it resumes
+    stale = backup_under({**signature, "start": {**signature["start"], "partition": "0123456789abcdef"}})
+    with pytest.warns(UserWarning, match="another DDC-ENSEMBLE"):
+        assert protocol._open_backup(stale, fingerprint, signature, [7], "mlp") == key
+    assert not stale.exists()
+    other = backup_under({**signature, "start": {**signature["start"], "steps": 4}})
+    with pytest.raises(ValueError, match=r"backup of another run \(start.steps: 4 there, 5 here\)"):
+        protocol._open_backup(other, fingerprint, signature, [7], "mlp")

@@ -211,6 +211,16 @@ def _load_finished(run_dir: Path | None, signature: dict[str, Any], fingerprint:
         raise ValueError(f"{run_dir / RUN_FILE}: not a run record of ddc-tf; {redo}")
     stored = _with_saved_policy(_resolved_signature(record.get("signature"), backbone), run_dir / MODEL_FILE)
     signature = _resolved_signature(signature, backbone)
+    stored = _with_start_partition(stored, signature)
+    if (_start_partition(stored) != _start_partition(signature)
+            and _without_start_partition(stored) == _without_start_partition(signature)
+            and record.get("data_fingerprint", fingerprint) == fingerprint):
+        # a refined run that started from DDC-ENSEMBLE as it was before some of the runs it
+        # combines were trained again: not this start's run, so it is trained anew
+        warnings.warn(f"{run_dir}: a refined run that started from another DDC-ENSEMBLE of these runs (some were "
+                      "trained again since); it is trained again from this one", stacklevel=3)
+        shutil.rmtree(run_dir)
+        return None
     recorded = record.get("data_fingerprint")  # None for runs of releases before fingerprints
     if (stored != signature and isinstance(stored, dict) and recorded is not None
             and {**stored, "data": signature["data"]} == signature):
@@ -239,6 +249,29 @@ def _load_finished(run_dir: Path | None, signature: dict[str, Any], fingerprint:
         raise ValueError(f"{run_dir / LABELS_FILE}: holds {clusters.shape} cluster ids for {signature['n']} points; "
                          f"{redo}")
     return record, clusters
+
+
+def _start_partition(signature: Any) -> Any:
+    """The digest of the partition a refined run's signature says it started from (None if none)."""
+    start = signature.get("start") if isinstance(signature, dict) else None
+    return start.get("partition") if isinstance(start, dict) else None
+
+
+def _without_start_partition(signature: Any) -> Any:
+    """``signature`` without the digest of its start's partition."""
+    if _start_partition(signature) is None:
+        return signature
+    return {**signature, "start": {k: v for k, v in signature["start"].items() if k != "partition"}}
+
+
+def _with_start_partition(stored: Any, wanted: dict[str, Any]) -> Any:
+    """A stored signature of a refined run from before starts recorded their partition's digest,
+    with the digest ``wanted`` asks for (such runs are trusted, as runs from before data
+    fingerprints are); any other signature as it is."""
+    start = stored.get("start") if isinstance(stored, dict) else None
+    if not isinstance(start, dict) or "partition" in start or _start_partition(wanted) is None:
+        return stored
+    return {**stored, "start": {**start, "partition": _start_partition(wanted)}}
 
 
 def _finish_run(
@@ -290,26 +323,44 @@ def _open_backup(backup_dir: Path | None, fingerprint: str, signature: dict[str,
     key = _backup_key(fingerprint, signature, seeds, backbone)
     if backup_dir is not None:
         rekey_backup(backup_dir, _key(fingerprint, signature, seeds), key)
+        # a refined run's backup from before starts recorded their partition: resumed (trusted)
+        rekey_backup(backup_dir, _backup_key(fingerprint, _without_start_partition(signature), seeds, backbone), key)
         stored = backup_key(backup_dir)
+        if stored is not None and stored != key and _is_stale_start(stored, key):
+            warnings.warn(f"{backup_dir}: the backup of refined runs that started from another DDC-ENSEMBLE of these "
+                          "runs (some were trained again since); they start over from this one", stacklevel=3)
+            shutil.rmtree(backup_dir)
+            return key
         if stored is not None and stored != key:
             raise ValueError(f"{backup_dir} holds a backup of another run ({_key_difference(stored, key)}); "
                              "use another --out folder, or delete the backup to start this run over")
     return key
 
 
+def _is_stale_start(stored: str, wanted: str) -> bool:
+    """Whether two backup keys (:func:`_key`) differ only in the partition their refined runs
+    started from."""
+    (data_there, config_there, seeds_there), (data_here, config_here, seeds_here) = map(_key_parts, (stored, wanted))
+    return ((data_there, seeds_there) == (data_here, seeds_here)
+            and _start_partition(config_there) not in (None, _start_partition(config_here))
+            and _without_start_partition(config_there) == _without_start_partition(config_here))
+
+
+def _key_parts(key: str) -> tuple[str, Any, str]:
+    """``(data fingerprint, signature or None if unreadable, seeds)`` of a backup key (:func:`_key`)."""
+    fingerprint, rest = key.split(":", 1)
+    end = rest.rfind("}") + 1
+    try:
+        signature = json.loads(rest[:end])
+    except ValueError:
+        signature = None
+    return fingerprint, signature, rest[end + 1:]
+
+
 def _key_difference(stored: str, wanted: str) -> str:
     """What differs between two backup keys (:func:`_key`): the data's contents, the seeds or
     the settings (as :func:`_signature_difference` names them)."""
-    def parts(key: str) -> tuple[str, Any, str]:
-        fingerprint, rest = key.split(":", 1)
-        end = rest.rfind("}") + 1
-        try:
-            signature = json.loads(rest[:end])
-        except ValueError:
-            signature = None
-        return fingerprint, signature, rest[end + 1:]
-
-    (data_there, config_there, seeds_there), (data_here, config_here, seeds_here) = parts(stored), parts(wanted)
+    (data_there, config_there, seeds_there), (data_here, config_here, seeds_here) = map(_key_parts, (stored, wanted))
     if data_there != data_here:
         return "other data: different contents"
     if seeds_there != seeds_here:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import inspect
 import math
 import os
@@ -562,8 +563,19 @@ class PartitionStart:
     origin: Mapping[str, Any] = field(default_factory=dict)
 
     def signature(self) -> dict[str, Any]:
-        """How a run's record names this start: ``origin`` plus ``steps``."""
-        return {**self.origin, "steps": int(self.steps)}
+        """How a run's record names this start: ``origin``, a digest of the partition (so a run
+        started from another partition — the ensemble of runs trained again — is not taken for
+        this one) and ``steps``."""
+        return {**self.origin, "partition": partition_digest(self.partition), "steps": int(self.steps)}
+
+
+def partition_digest(partition: np.ndarray) -> str:
+    """A short digest (16 hex digits) of a partition of ``(n,)`` cluster ids, the same for any
+    renaming of its clusters: ids are renumbered by first appearance before hashing."""
+    ids = np.asarray(partition).ravel()
+    _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))  # cluster -> its rank by first appearance
+    return hashlib.sha256(order[inverse].astype(np.int64).tobytes()).hexdigest()[:16]
 
 
 def prepare_start(
