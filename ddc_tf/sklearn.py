@@ -34,7 +34,7 @@ from ddc_tf.data.arrays import canonical_csr, check_float32_range
 from ddc_tf.experiments.protocol import run_protocol
 from ddc_tf.experiments.training import TrainConfig, dataset_loss, infer, resolve_backbone, train_run
 from ddc_tf.models import METHODS
-from ddc_tf.options import DEFAULT_DISTILL_STEPS, default_neighbors, default_pretrain_steps, default_refine_runs
+from ddc_tf.options import DEFAULT_DISTILL_STEPS, MIN_VOTE_RUNS, default_neighbors, default_pretrain_steps, default_refine_runs
 
 __all__ = ["DDCClustering"]
 
@@ -219,9 +219,17 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         data = self._arrays(X, reset=True)
         if not (isinstance(self.n_clusters, (int, np.integer)) and 2 <= self.n_clusters <= data.n):
             raise ValueError(f"n_clusters={self.n_clusters!r}: need an integer in [2, n_samples={data.n}]")
-        if not is_positive_int(self.runs):
+        whole = isinstance(self.runs, (int, np.integer, float, np.floating)) and not isinstance(self.runs, bool) \
+            and math.isfinite(self.runs) and self.runs == int(self.runs)
+        if not (whole and self.runs >= 1):  # 2.0 as 2, as TrainConfig takes steps=10.0
             raise ValueError(f"runs={self.runs!r}: need a whole number ≥ 1 (independent networks to train)")
         selection.check_selector(self.selector)  # also with runs=1, where it picks nothing
+        if self.runs < MIN_VOTE_RUNS:  # what needs the runs' consensus is refused, not dropped without a word
+            for name, value, default in (("refine_runs", self.refine_runs, None),
+                                         ("distill_steps", self.distill_steps, DEFAULT_DISTILL_STEPS)):
+                if value not in (default, 0):
+                    raise ValueError(f"{name}={value!r} works on the consensus of the runs (DDC-ENSEMBLE), which "
+                                     f"needs runs ≥ {MIN_VOTE_RUNS} (runs={self.runs!r}); give more runs or drop it")
         config = self._config(data)
         seed = self._first_seed()
         if self.runs > 1:

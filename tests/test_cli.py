@@ -821,6 +821,10 @@ def test_the_command_line_parses_before_importing_tensorflow():
     (["--data", "digits", "--epsilon", "0.1"], "--epsilon is OT's entropic regularisation"),
     (["--data", "no_such_file.npz"], "no_such_file.npz: no such file or folder"),
     (["--data", "no/such/folder"], "no/such/folder: no such file or folder"),
+    (["--data", "digits", "--method", "ot", "--balance-weight", "1"],
+     "--balance-weight weighs DDC's balance term (beside its neighbour term): --method ddc only"),
+    (["--data", "digits", "--proportions", "abc"], "--proportions 'abc': expected numbers such as 0.5,0.3,0.2"),
+    (["--data", "digits", "--proportions", "0.5,-1,0.5"], "--proportions '0.5,-1,0.5': every share must be a positive"),
 ])
 def test_flags_that_cannot_go_together_are_refused_before_importing_tensorflow(flags, message):
     """``fit``'s refused combinations (with a preset filled in) answer as argument errors do."""

@@ -323,7 +323,9 @@ def test_config_turns_the_term_on_and_checks_it():
     # the balance term: DDC only, beside the neighbour term; off (0) runs keep their signature
     assert TrainConfig(n_clusters=3, neighbors=4).balance_weight == DDC.DEFAULT_BALANCE_WEIGHT
     assert "balance_weight" not in TrainConfig(n_clusters=3, neighbors=4, balance_weight=0).to_dict()
-    assert "balance_weight" not in TrainConfig(n_clusters=3, balance_weight=0.5).to_dict()  # no pairs: no term
+    with pytest.raises(ValueError, match=r"balance_weight=0.5 weighs the balance term, which trains beside the "
+                                         r"neighbour term, off here \(neighbors=0"):
+        TrainConfig(n_clusters=3, balance_weight=0.5)  # no pairs: no term, refused rather than dropped
     balanced = TrainConfig(n_clusters=3, neighbors=4, balance_weight=0.5)
     assert balanced.to_dict()["balance_weight"] == 0.5 and build_model(balanced, blobs()).balance_weight == 0.5
     with pytest.raises(ValueError, match="balance_weight applies to method 'ddc'"):

@@ -165,7 +165,7 @@ def test_runs_of_another_precision_are_refused_and_float32_signatures_are_unchan
     keras.mixed_precision.set_global_policy("mixed_bfloat16")  # conftest resets it afterwards
     with pytest.raises(ValueError, match="different configuration") as error:
         run_protocol(data, cfg, runs=3, seed=SEED, out_dir=out, verbose=0, selector="loss")
-    assert "precision: '(not set)' there, 'mixed_bfloat16' here" in str(error.value)
+    assert "precision: (not set) there, 'mixed_bfloat16' here" in str(error.value)
     assert "--mixed-precision float32 continues these runs" in str(error.value)
 
 
@@ -294,6 +294,33 @@ def test_a_resumed_runs_seconds_count_what_it_trained_before_the_interruption(tm
     per_run = 1000.0 / runs_at_once
     assert all(per_run < r["seconds"] < per_run + 120 for r in resumed["runs"])
     assert backup_seconds(tmp_path / "nowhere") == 0.0
+
+
+def test_proportions_are_compared_as_the_shares_they_normalise_to(tmp_path):
+    """``50,30,20`` and ``0.5,0.3,0.2`` (or sizes) train the same run: a folder of one reuses it
+    for the other; other shares are another configuration. A backup keyed, as before, by the
+    shares as given still resumes."""
+    from ddc_tf.experiments import protocol
+    from ddc_tf.experiments.resume import STATE_FILE, backup_key
+    from ddc_tf.run_files import data_fingerprint
+
+    data = blobs()
+    first, _ = run_protocol(data, config(proportions=(50, 30, 20)), runs=1, seed=SEED, out_dir=tmp_path, verbose=0)
+    again, _ = run_protocol(data, config(proportions=(0.5, 0.3, 0.2)), runs=1, seed=SEED, out_dir=tmp_path,
+                            verbose=0)
+    assert again["runs"] == first["runs"]
+    with pytest.raises(ValueError, match=r"config.proportions: \[0.5, 0.3, 0.2\] there, \[0.4, 0.4, 0.2\] here"):
+        run_protocol(data, config(proportions=(2, 2, 1)), runs=1, seed=SEED, out_dir=tmp_path, verbose=0)
+
+    signature = protocol._config_signature(data, config(proportions=(50, 30, 20)))
+    fingerprint = data_fingerprint(data)
+    as_given = protocol._key(fingerprint, {**protocol._resolved_signature(signature, "mlp", normalise=False),
+                                           "data": None}, [SEED])
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    (backup / STATE_FILE).write_text(json.dumps({"epoch": 1, "weights": "w.h5", "fingerprint": as_given}))
+    key = protocol._open_backup(backup, fingerprint, signature, [SEED], "mlp")
+    assert key != as_given and backup_key(backup) == key
 
 
 def test_an_interrupted_run_resumes_with_settings_that_resolve_alike(tmp_path, capsys):

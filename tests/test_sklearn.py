@@ -86,6 +86,21 @@ def test_balance_weight_reaches_the_model_beside_the_neighbour_term():
     assert est.model_.balance_weight == 0.5 and est.model_.neighbor_weight == 1.0
     with pytest.raises(ValueError, match="balance_weight applies to method 'ddc'"):
         DDCClustering(n_clusters=3, steps=2, batch_size=30, method="ot", balance_weight=0.5).fit(x)
+    # without the neighbour term it would train nothing: refused, as the CLI refuses it
+    with pytest.raises(ValueError, match=r"balance_weight=0.5 weighs the balance term, which trains beside the "
+                                         r"neighbour term, off here \(neighbors=0"):
+        DDCClustering(n_clusters=3, steps=2, batch_size=30, neighbors=0, balance_weight=0.5).fit(x)
+
+
+@pytest.mark.parametrize("runs, options", [(1, {"refine_runs": 3}), (2, {"refine_runs": 1}),
+                                           (1, {"distill_steps": 50}), (2, {"distill_steps": 50})])
+def test_what_needs_the_runs_consensus_is_refused_with_fewer_than_three_runs(runs, options):
+    x = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    name = next(iter(options))
+    with pytest.raises(ValueError, match=rf"{name}=.* works on the consensus of the runs .* needs runs ≥ 3"):
+        DDCClustering(n_clusters=3, steps=2, batch_size=30, runs=runs, **options).fit(x)
+    # the defaults, and 0, are not requests: one run trains as before
+    assert DDCClustering(n_clusters=3, steps=2, batch_size=30, runs=1.0, refine_runs=0).fit(x).results_ is None
 
 
 def test_proportions_reach_the_size_aware_l2():

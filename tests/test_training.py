@@ -373,6 +373,20 @@ def test_siblings_can_start_from_a_ddc_trained_backbone():
     assert int(trained.optimizer.iterations.numpy()) == 4 and np.isfinite(history["loss"]).all()
 
 
+def test_a_sibling_run_says_when_it_pre_trains(capsys):
+    """The DDC pre-training is a phase of its own; with progress shown, a run says so (alone
+    and in a group), and is silent with ``verbose=0``."""
+    from ddc_tf.experiments.grouped import train_runs
+
+    data, cfg = small_vectors(), config(method="ot", steps=2, pretrain_steps=3)
+    train_run(data, cfg, seed=2, verbose=2)
+    train_runs(data, cfg, [3, 4], verbose=2)
+    out = capsys.readouterr().out
+    assert [f"seed {s}: pre-training its backbone with DDC, 3 steps" in out for s in (2, 3, 4)] == [True] * 3
+    train_run(data, cfg, seed=2, verbose=0)
+    assert "pre-training" not in capsys.readouterr().out
+
+
 def test_the_k_means_start_fits_the_network_to_a_seeded_k_means_partition():
     from ddc_tf import baselines, evaluation
     from ddc_tf.experiments.training import build_model, kmeans_start, predict_assignments

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import warnings
 from typing import Any
 
@@ -177,6 +178,12 @@ def check_flags_apply(args: argparse.Namespace) -> None:
             if value is not None:
                 raise ValueError(f"{flag} sets the refined runs, which are off here (--refine-runs 0, fewer than "
                                  f"{MIN_VOTE_RUNS} runs, --method ot/dcan or --strategy); drop it")
+    if args.balance_weight and args.method != "ddc":
+        raise ValueError(f"--balance-weight weighs DDC's balance term (beside its neighbour term): --method ddc only; "
+                         f"drop it (--method {args.method})")
+    shares = _parse_proportions(args.proportions)  # well-formed and positive now; their count once k is known
+    if isinstance(shares, tuple) and not all(p > 0 and math.isfinite(p) for p in shares):
+        raise ValueError(f"--proportions {args.proportions!r}: every share must be a positive number")
     if args.proportions == "free" and args.method != "ot":
         raise ValueError(f"--proportions free (no size constraint) is for --method ot; --method {args.method} "
                          "takes uniform or one share per cluster")
@@ -295,7 +302,7 @@ def register(subparsers: Any) -> None:
         description="Train R DDC runs on a data set; report the run the selector picks and DDC-VOTE.",
     )
     add_training_arguments(
-        fit, out="outputs/<data>, e.g. outputs/digits; outputs/<data>-ot for --method ot",
+        fit, out="outputs/<data>, e.g. outputs/digits; outputs/<data>-ot / -dcan for --method ot / dcan",
         runs_help="independent runs R; ≥ 3 adds DDC-VOTE (paper: 20; default 10: the selector and the vote need several runs)",
     )
     fit.add_argument("--weights", type=non_negative_float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("W1", "W2", "W3"), help="weights of l1 l2 l3 (0 switches a term off)")

@@ -163,7 +163,7 @@ def train_runs(
     neighbors = neighbors_for(data, config, neighbors)
     if not done:
         for member, seed in zip(members, seeds):
-            prepare_start(member, data, config, seed, neighbors, start)
+            prepare_start(member, data, config, seed, neighbors, start, verbose=verbose)
     streams = {}
     for r, seed in enumerate(seeds):
         # tf.data's shuffle seed is combined with the global seed when the stream is made:

@@ -151,7 +151,12 @@ def _signature_difference(stored: Any, wanted: dict[str, Any], *, shown: int = 3
     there, here = flat(stored if isinstance(stored, dict) else {}), flat(wanted)
     missing = object()
     keys = [key for key in dict.fromkeys([*there, *here]) if there.get(key, missing) != here.get(key, missing)]
-    parts = [f"{key}: {there.get(key, '(not set)')!r} there, {here.get(key, '(not set)')!r} here" for key in keys[:shown]]
+    def shown_value(values: dict[str, Any], key: str) -> str:
+        if key in values:
+            return repr(values[key])
+        return "the default" if key.startswith("config.") else "(not set)"  # a config leaves its defaults out
+
+    parts = [f"{key}: {shown_value(there, key)} there, {shown_value(here, key)} here" for key in keys[:shown]]
     return "; ".join(parts) + (f"; and {len(keys) - shown} more" if len(keys) > shown else "")
 
 
@@ -161,13 +166,23 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, path)  # atomic: a half-written file never looks finished
 
 
-def _resolved_signature(signature: Any, backbone: str) -> Any:
+def _resolved_signature(signature: Any, backbone: str, *, normalise: bool = True) -> Any:
     """A run signature with the settings that default by the data filled in — ``backbone``
     ``"auto"`` as ``backbone`` resolved it, ``learning_rate`` None as that backbone's rate — so
-    that ``--preset digits-cpu`` and the same settings spelled out are the same run."""
+    that ``--preset digits-cpu`` and the same settings spelled out are the same run; and with
+    ``proportions`` normalised to sum to 1 (rounded to 12 decimals), as the model uses them, so
+    that ``50,30,20`` and ``0.5,0.3,0.2`` are the same run (``normalise=False``: as given, the
+    form of backup keys before this)."""
     if not isinstance(signature, dict) or not isinstance(signature.get("config"), dict):
         return signature
     config = dict(signature["config"])
+    if normalise and isinstance(config.get("proportions"), list) and config["proportions"]:
+        # shares as given (50,30,20 or sizes) train as their normalised form (0.5,0.3,0.2): the same run
+        try:
+            total = sum(float(p) for p in config["proportions"])
+            config["proportions"] = [round(float(p) / total, 12) for p in config["proportions"]]
+        except (TypeError, ValueError, ZeroDivisionError):
+            pass  # not numbers: compared as recorded
     if config.get("backbone") == "auto":
         config["backbone"] = backbone
     if "learning_rate" in config and config["learning_rate"] is None and config["backbone"] in networks.BACKBONES:
@@ -323,6 +338,8 @@ def _open_backup(backup_dir: Path | None, fingerprint: str, signature: dict[str,
     key = _backup_key(fingerprint, signature, seeds, backbone)
     if backup_dir is not None:
         rekey_backup(backup_dir, _key(fingerprint, signature, seeds), key)
+        rekey_backup(backup_dir, _key(fingerprint, {**_resolved_signature(signature, backbone, normalise=False),
+                                                    "data": None}, seeds), key)  # proportions as given
         # a refined run's backup from before starts recorded their partition: resumed (trusted)
         rekey_backup(backup_dir, _backup_key(fingerprint, _without_start_partition(signature), seeds, backbone), key)
         stored = backup_key(backup_dir)

@@ -486,7 +486,7 @@ def format_results_table(results: dict[str, Any], kmeans: dict[str, Any] | None 
         )
         if refined:
             lines.append(f"{'refined runs':<14}{'':>10}  ACC {s['refined_acc_mean']:.4f}, NMI {s['refined_nmi_mean']:.4f} "
-                         f"(mean; they start from DDC-ENSEMBLE)")
+                         f"(mean; they start from {label}-ENSEMBLE)")
         if s.get("chosen_acc_rank") is not None and len(results["runs"]) > 1:
             lines.append(f"{'':<14}{'':>10}  the chosen run is #{s['chosen_acc_rank']} of {len(results['runs'])} "
                   f"runs by ACC (labels used for this report only)")

@@ -225,6 +225,10 @@ class TrainConfig:
         self.balance_weight = non_negative_number(self.balance_weight, "balance_weight")
         if self.balance_weight and self.method != "ddc":
             raise ValueError(f"balance_weight applies to method 'ddc' (got {self.balance_weight} with {self.method!r})")
+        if self.balance_weight and not self.neighbors:
+            raise ValueError(f"balance_weight={self.balance_weight} weighs the balance term, which trains beside the "
+                             "neighbour term, off here (neighbors=0; the default for the CNN); give neighbors=K "
+                             "(e.g. 5) or drop it")
         if self.neighbors and self.strategy != "none":
             raise ValueError("neighbour-pair training runs on one device: use neighbors=0 with a tf.distribute strategy")
         self.kmeans_init = non_negative_int(self.kmeans_init, "kmeans_init", " (mini-batches; 0 = off)")
@@ -527,7 +531,7 @@ def train_run(
         print(resumed_message([seed], done * chunk, config.steps), flush=True)
     neighbors = neighbors_for(data, config, neighbors)
     if not done:
-        prepare_start(model, data, config, seed, neighbors, start)
+        prepare_start(model, data, config, seed, neighbors, start, verbose=verbose)
     dataset = training_stream(data, config, seed, start_batch=done * chunk, neighbors=neighbors)
     all_callbacks = [StopAfterSteps(config.steps, chunk), *callbacks]
     if checkpoint is not None:
@@ -585,13 +589,17 @@ def prepare_start(
     seed: int,
     neighbors: np.ndarray | None = None,
     start: PartitionStart | None = None,
+    verbose: int | str = 0,
 ) -> None:
     """What a fresh run does to its network before its own training steps: the siblings' DDC
     pre-training (``config.pretrain_steps``: :func:`pretrain_backbone`), then either the given
     ``start`` — ``start.steps`` mini-batches towards ``start.partition``, seeded by ``seed`` —
     or DDC's k-means start (``config.kmeans_init``: :func:`kmeans_start`); nothing when none is
-    set. A run resumed from its backup skips it (the backup holds the prepared network)."""
+    set. A run resumed from its backup skips it (the backup holds the prepared network).
+    With ``verbose``, the pre-training (a phase of its own, often as long as the run) says so."""
     if config.pretrain_steps:
+        if verbose:
+            print(f"seed {seed}: pre-training its backbone with DDC, {config.pretrain_steps} steps", flush=True)
         pretrain_backbone(model, data, config, seed, neighbors)
     if start is not None:
         distill(model, data, start.partition, steps=start.steps, batch_size=config.batch_size, seed=seed)
