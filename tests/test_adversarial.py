@@ -173,7 +173,8 @@ def test_evaluate_is_deterministic_and_reports_the_js_loss(trained_on_toy_mixtur
     x, _, model, _, _, _ = trained_on_toy_mixture
     first = model.evaluate(x, batch_size=100, verbose=0, return_dict=True)
     second = model.evaluate(x, batch_size=100, verbose=0, return_dict=True)
-    assert first == second
+    # the same up to the order of a multi-threaded sum (1 ulp of the loss was seen under pytest-xdist)
+    assert set(first) == set(second) and all(first[k] == pytest.approx(second[k], rel=1e-6, abs=1e-7) for k in first)
     assert set(first) >= {"loss", "l1", "l2", "l3", "d_accuracy", "encoder_loss"}
     # the loss is a difference of terms of order log 2 and can land near 0: float32 rounding of
     # those terms (~1e-7) bounds the gap, not a share of the small result

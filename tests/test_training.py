@@ -373,18 +373,21 @@ def test_siblings_can_start_from_a_ddc_trained_backbone():
     assert int(trained.optimizer.iterations.numpy()) == 4 and np.isfinite(history["loss"]).all()
 
 
-def test_a_sibling_run_says_when_it_pre_trains(capsys):
+def test_a_sibling_run_says_when_it_pre_trains(capsys, monkeypatch):
     """The DDC pre-training is a phase of its own; with progress shown, a run says so (alone
     and in a group), and is silent with ``verbose=0``."""
+    from ddc_tf.experiments import training
     from ddc_tf.experiments.grouped import train_runs
 
-    data, cfg = small_vectors(), config(method="ot", steps=2, pretrain_steps=3)
+    pretrained = []
+    monkeypatch.setattr(training, "pretrain_backbone", lambda model, data, cfg, seed, nbrs: pretrained.append(seed))
+    data, cfg = small_vectors(), config(method="ot", steps=1, pretrain_steps=3)
     train_run(data, cfg, seed=2, verbose=2)
     train_runs(data, cfg, [3, 4], verbose=2)
     out = capsys.readouterr().out
     assert [f"seed {s}: pre-training its backbone with DDC, 3 steps" in out for s in (2, 3, 4)] == [True] * 3
-    train_run(data, cfg, seed=2, verbose=0)
-    assert "pre-training" not in capsys.readouterr().out
+    train_run(data, cfg, seed=5, verbose=0)
+    assert "pre-training" not in capsys.readouterr().out and pretrained == [2, 3, 4, 5]
 
 
 def test_the_k_means_start_fits_the_network_to_a_seeded_k_means_partition():
