@@ -109,7 +109,8 @@ def main() -> None:
                "runs_mean": {"acc": results["summary"]["acc_mean"], "nmi": results["summary"]["nmi_mean"]},
                "kmeans": {"acc": results["kmeans"]["acc"], "nmi": results["kmeans"]["nmi"]},
                "chosen_acc_rank": results["summary"]["chosen_acc_rank"], "runs": len(results["runs"]),
-               "nearly_empty_clusters": nearly_empty_counts(results)}
+               "nearly_empty_clusters": nearly_empty_counts(results),
+               "cluster_sizes": [r["cluster_sizes"] for r in results["runs"]]}  # every run's, refined ones last
         rows.append(row)
         print(f"subset {seed} {drawn['sizes']}: pick {row['best']['acc']:.3f}/{row['best']['nmi']:.3f} "
               f"VOTE {row['vote']['acc']:.3f}/{row['vote']['nmi']:.3f} "
