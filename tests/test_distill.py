@@ -46,6 +46,24 @@ def test_distill_makes_the_model_follow_the_targets_and_keeps_its_own_cluster_id
     assert np.mean(after == renamed) > 0.9 > agreement_before + 0.2
 
 
+def test_distill_runs_its_steps_in_calls_of_many_with_the_weights_of_one_per_call(monkeypatch):
+    """The compiled loop runs ``DISTILL_STEPS_PER_CALL`` mini-batches a call (a shorter last
+    call); the network it ends with is the one-step-per-call network, bit for bit."""
+    from ddc_tf.experiments import distill as module
+
+    data = blobs()
+    targets = (np.arange(data.n) * 7) % 3
+    weights = {}
+    for per_call in (1, 4):
+        monkeypatch.setattr(module, "DISTILL_STEPS_PER_CALL", per_call)
+        keras.utils.set_random_seed(5)
+        model, _ = train_run(data, config(steps=2), seed=5, verbose=0)
+        distill(model, data, targets, steps=10, batch_size=50, seed=3)  # 4 + 4 + 2
+        weights[per_call] = model.get_weights()
+    for a, b in zip(weights[1], weights[4]):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_distill_refuses_bad_arguments():
     data = blobs()
     model, _ = train_run(data, config(steps=1), seed=0, verbose=0)

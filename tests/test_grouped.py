@@ -266,5 +266,5 @@ def test_a_group_prints_one_short_line_per_chunk(capsys):
     assert len(lines) == 10 and lines[-1].startswith("seeds 3, 4: step 20/20, ") and "ms/step; loss " in lines[-1]
     last = [float(v) for v in lines[-1].split("loss ")[1].split()]
     np.testing.assert_allclose(last, [h["loss"][-1] for _, h in loud], rtol=1e-4)
-    for (_, a), (_, b) in zip(quiet, loud):
-        assert a["loss"] == b["loss"]
+    for (_, a), (_, b) in zip(quiet, loud):  # the same training (up to a multi-threaded sum's last bit)
+        np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-6)

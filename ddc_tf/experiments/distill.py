@@ -31,6 +31,8 @@ __all__ = ["distill", "DEFAULT_DISTILL_LEARNING_RATE"]
 #: Adam's learning rate for the distillation steps (whatever rate the runs trained with:
 #: the paper's MLP rate 1e-5 would barely move the network in a few hundred steps).
 DEFAULT_DISTILL_LEARNING_RATE = 1e-3
+#: Mini-batches per call of the compiled loop (fewer in the last call).
+DISTILL_STEPS_PER_CALL = 50
 
 
 def distill(
@@ -91,8 +93,7 @@ def distill(
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     variables = list(model.trainable_variables)
 
-    @tf.function
-    def step(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    def step(x: tf.Tensor, y: tf.Tensor) -> None:
         with tf.GradientTape() as tape:
             _, logits = model.hidden_and_logits(x, training=True)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
@@ -101,8 +102,17 @@ def distill(
         # parts that do not shape the logits (a decoder, a discriminator) get no gradient
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
-        return loss
 
-    for x, y in stream.take(steps):
-        step(x, y)
+    @tf.function
+    def steps_of(batches: tf.data.Iterator, count: tf.Tensor) -> None:
+        """``count`` mini-batches in one call: Python's per-step round trip (a few ms, most
+        of a small network's step) is paid once per call, the same steps in the same order."""
+        for _ in tf.range(count):
+            x, y = next(batches)
+            step(x, y)
+
+    optimizer.build(variables)  # its slots exist before the loop traces
+    batches = iter(stream)
+    for done in range(0, steps, DISTILL_STEPS_PER_CALL):
+        steps_of(batches, tf.constant(min(DISTILL_STEPS_PER_CALL, steps - done)))
     return model
