@@ -825,6 +825,8 @@ def test_the_command_line_parses_before_importing_tensorflow():
      "--balance-weight weighs DDC's balance term (beside its neighbour term): --method ddc only"),
     (["--data", "digits", "--proportions", "abc"], "--proportions 'abc': expected numbers such as 0.5,0.3,0.2"),
     (["--data", "digits", "--proportions", "0.5,-1,0.5"], "--proportions '0.5,-1,0.5': every share must be a positive"),
+    (["--data", "digits", "--clusters", "3", "--proportions", "0.5,0.5"],
+     "--proportions '0.5,0.5' gives 2 shares for --clusters 3; give one share per cluster"),
 ])
 def test_flags_that_cannot_go_together_are_refused_before_importing_tensorflow(flags, message):
     """``fit``'s refused combinations (with a preset filled in) answer as argument errors do."""

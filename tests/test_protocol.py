@@ -296,6 +296,18 @@ def test_a_resumed_runs_seconds_count_what_it_trained_before_the_interruption(tm
     assert backup_seconds(tmp_path / "nowhere") == 0.0
 
 
+def test_a_setting_left_at_its_default_is_named_with_its_value():
+    """A config leaves some defaults out of its signature (a DDC run has no ``method``); a
+    difference names the default's value, not a blank."""
+    from ddc_tf.experiments.protocol import _signature_difference
+
+    ot = {"data": "d", "config": {"method": "ot", "steps": 5}}
+    ddc = {"data": "d", "config": {"steps": 5}}
+    assert _signature_difference(ot, ddc) == "config.method: 'ot' there, 'ddc' (the default) here"
+    assert _signature_difference({"data": "d"}, {"data": "d", "precision": "mixed_bfloat16"}) == \
+        "precision: (not set) there, 'mixed_bfloat16' here"
+
+
 def test_proportions_are_compared_as_the_shares_they_normalise_to(tmp_path):
     """``50,30,20`` and ``0.5,0.3,0.2`` (or sizes) train the same run: a folder of one reuses it
     for the other; other shares are another configuration. A backup keyed, as before, by the

@@ -184,6 +184,9 @@ def check_flags_apply(args: argparse.Namespace) -> None:
     shares = _parse_proportions(args.proportions)  # well-formed and positive now; their count once k is known
     if isinstance(shares, tuple) and not all(p > 0 and math.isfinite(p) for p in shares):
         raise ValueError(f"--proportions {args.proportions!r}: every share must be a positive number")
+    if isinstance(shares, tuple) and args.clusters is not None and len(shares) != args.clusters:
+        raise ValueError(f"--proportions {args.proportions!r} gives {len(shares)} shares for --clusters "
+                         f"{args.clusters}; give one share per cluster")
     if args.proportions == "free" and args.method != "ot":
         raise ValueError(f"--proportions free (no size constraint) is for --method ot; --method {args.method} "
                          "takes uniform or one share per cluster")

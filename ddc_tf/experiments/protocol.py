@@ -151,10 +151,15 @@ def _signature_difference(stored: Any, wanted: dict[str, Any], *, shown: int = 3
     there, here = flat(stored if isinstance(stored, dict) else {}), flat(wanted)
     missing = object()
     keys = [key for key in dict.fromkeys([*there, *here]) if there.get(key, missing) != here.get(key, missing)]
+    defaults = {f"config.{f.name}": f.default for f in dataclasses.fields(TrainConfig)
+                if f.default is not dataclasses.MISSING}
+
     def shown_value(values: dict[str, Any], key: str) -> str:
         if key in values:
             return repr(values[key])
-        return "the default" if key.startswith("config.") else "(not set)"  # a config leaves its defaults out
+        if key in defaults:  # a config leaves some of its defaults out
+            return f"{defaults[key]!r} (the default)"
+        return "the default" if key.startswith("config.") else "(not set)"
 
     parts = [f"{key}: {shown_value(there, key)} there, {shown_value(here, key)} here" for key in keys[:shown]]
     return "; ".join(parts) + (f"; and {len(keys) - shown} more" if len(keys) > shown else "")
