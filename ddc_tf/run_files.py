@@ -208,10 +208,9 @@ def unfinished_fit(folder: str | os.PathLike) -> None:
     before distillation — not what ``results.json`` will describe."""
     folder = Path(folder)
     if (folder / RUNS_DIR).is_dir() and not (folder / RESULTS_FILE).is_file():
-        found = (f"its {MODEL_FILE} may be an earlier fit's or not yet the saved model; "
-                 if (folder / MODEL_FILE).is_file() else "")
-        use = (f", or give {folder / MODEL_FILE} itself to use that file as it is"
-               if (folder / MODEL_FILE).is_file() else "")
+        has_model = (folder / MODEL_FILE).is_file()
+        found = f"its {MODEL_FILE} may be an earlier fit's or not yet the saved model; " if has_model else ""
+        use = f", or give {folder / MODEL_FILE} itself to use that file as it is" if has_model else ""
         raise ValueError(
             f"{folder}: the `ddc-tf fit` writing this folder has not finished (no {RESULTS_FILE}); {found}"
             f"repeat that fit command to finish it (finished runs are reused){use}"

@@ -48,6 +48,7 @@ from ddc_tf.data import ArrayData
 from ddc_tf.data.arrays import require_array_data
 from ddc_tf.data.neighbors import nearest_neighbors
 from ddc_tf.models import ClusteringModel, networks
+from ddc_tf.models.base import parse_proportions
 from ddc_tf.options import REFINE_START_STEPS, REFINED_RUN_STEPS
 from ddc_tf.experiments.distill import distill
 from ddc_tf.experiments.grouped import train_runs
@@ -184,10 +185,10 @@ def _resolved_signature(signature: Any, backbone: str, *, normalise: bool = True
     if normalise and isinstance(config.get("proportions"), list) and config["proportions"]:
         # shares as given (50,30,20 or sizes) train as their normalised form (0.5,0.3,0.2): the same run
         try:
-            total = sum(float(p) for p in config["proportions"])
-            config["proportions"] = [round(float(p) / total, 12) for p in config["proportions"]]
-        except (TypeError, ValueError, ZeroDivisionError):
-            pass  # not numbers: compared as recorded
+            shares = parse_proportions(config["proportions"], len(config["proportions"]))
+            config["proportions"] = [round(share, 12) for share in shares]
+        except (TypeError, ValueError):
+            pass  # not positive numbers: compared as recorded
     if config.get("backbone") == "auto":
         config["backbone"] = backbone
     if "learning_rate" in config and config["learning_rate"] is None and config["backbone"] in networks.BACKBONES:
@@ -342,11 +343,15 @@ def _open_backup(backup_dir: Path | None, fingerprint: str, signature: dict[str,
     held the data's name and the configuration as given (so that it still resumes)."""
     key = _backup_key(fingerprint, signature, seeds, backbone)
     if backup_dir is not None:
-        rekey_backup(backup_dir, _key(fingerprint, signature, seeds), key)
-        rekey_backup(backup_dir, _key(fingerprint, {**_resolved_signature(signature, backbone, normalise=False),
-                                                    "data": None}, seeds), key)  # proportions as given
-        # a refined run's backup from before starts recorded their partition: resumed (trusted)
-        rekey_backup(backup_dir, _backup_key(fingerprint, _without_start_partition(signature), seeds, backbone), key)
+        earlier_keys = (
+            _key(fingerprint, signature, seeds),  # the data's name and the settings as given
+            _key(fingerprint, {**_resolved_signature(signature, backbone, normalise=False), "data": None},
+                 seeds),  # proportions as given
+            # a refined run's backup from before starts recorded their partition: resumed (trusted)
+            _backup_key(fingerprint, _without_start_partition(signature), seeds, backbone),
+        )
+        for earlier in earlier_keys:
+            rekey_backup(backup_dir, earlier, key)
         stored = backup_key(backup_dir)
         if stored is not None and stored != key and _is_stale_start(stored, key):
             warnings.warn(f"{backup_dir}: the backup of refined runs that started from another DDC-ENSEMBLE of these "

@@ -95,7 +95,12 @@ def backup_seconds(backup_dir: str | os.PathLike | None) -> float:
     """Wall seconds the run (or group) backed up in ``backup_dir`` trained before it was
     interrupted, up to its last saved chunk; 0 without a backup, or for one from a release
     that did not record them. A resumed run's time is this plus its own."""
-    seconds = _read_state(backup_dir).get("seconds", 0.0)
+    return _seconds_in(_read_state(backup_dir))
+
+
+def _seconds_in(state: dict[str, Any]) -> float:
+    """The ``seconds`` a backup's state records; 0 when it records none (or nonsense)."""
+    seconds = state.get("seconds", 0.0)
     return float(seconds) if isinstance(seconds, (int, float)) and seconds >= 0 else 0.0
 
 
@@ -142,7 +147,7 @@ class ChunkCheckpoint(keras.callbacks.Callback):
         for generator, value in zip(generators, states):
             generator.state.assign(np.asarray(value, dtype=generator.state.dtype))
         self.history = {k: [float(v) for v in vals] for k, vals in state.get("history", {}).items()}
-        self._earlier_seconds = backup_seconds(self.backup_dir)
+        self._earlier_seconds = _seconds_in(state)
         return epoch
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
