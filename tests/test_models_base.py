@@ -207,3 +207,17 @@ def test_a_new_loss_is_one_small_subclass(tmp_path) -> None:
     np.testing.assert_allclose(
         keras.models.load_model(tmp_path / "m.keras").predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6
     )
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_fit_traces_its_train_step_once(cls, monkeypatch) -> None:
+    """``fit`` makes the optimizer's slots before the train function is first traced: a
+    ``tf.function`` that creates variables is traced twice (it was a second ~1 s per run)."""
+    traces = []
+    step = cls.train_step
+    monkeypatch.setattr(cls, "train_step", lambda self, data: (traces.append(1), step(self, data))[1])
+    x, _ = _blobs()
+    model = _model(cls)
+    model.fit(x, batch_size=32, epochs=2, verbose=0)
+    assert len(traces) == 1
+    assert model.optimizer.built and int(model.optimizer.iterations) == 2 * (N // 32)

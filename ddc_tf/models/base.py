@@ -367,6 +367,11 @@ class ClusteringModel(keras.Model):
                 # and compiles it in strategy.scope() and calls fit outside), as Keras would.
                 with self.distribute_strategy.scope():
                     self.build(shape)
+        if self.built and self.optimizer is not None and not self.optimizer.built:
+            # Its slots made now, not inside the first trace of the train function: a
+            # tf.function that creates variables is traced twice (a second ~1–2 s per run).
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
         if isinstance(x, tf.data.Dataset) and len(args) < 8:  # shuffle not given by position
             # A dataset shuffles itself; Keras ignores shuffle=True for it, with a warning.
             kwargs.setdefault("shuffle", False)
