@@ -467,14 +467,21 @@ def test_fit_sizes_the_thread_pools_for_runs_trained_together(tmp_path, monkeypa
     (``grouped.ops_side_by_side``) for its MLP groups (when it does not:
     ``test_only_mlp_groups_get_one_thread_per_op``)."""
     import ddc_tf.experiments.grouped as grouped
+    import ddc_tf.experiments.protocol as protocol
 
-    calls = []
+    calls, protocols = [], []
     monkeypatch.setattr(grouped, "ops_side_by_side", lambda: calls.append(True) or True)
-    argv = ["fit", "--data", "circles", "--steps", "2", "--refine-runs", "0", "--distill-steps", "0",  # --runs: its default
-            "--out", str(tmp_path), "--quiet"]
-    with redirect_stdout(io.StringIO()):
-        assert main(argv) == 0
+
+    def protocol_asked_for(data, config, **kwargs):  # what fit asks of the protocol; no training
+        protocols.append(kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(protocol, "run_protocol", protocol_asked_for)
+    argv = ["fit", "--data", "circles", "--out", str(tmp_path), "--quiet"]  # --runs: its default
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        assert main(argv) == 130
     assert calls == [True]
+    assert [(p["runs"], p["runs_at_once"]) for p in protocols] == [(10, 4)]
 
 
 def test_only_mlp_groups_get_one_thread_per_op():

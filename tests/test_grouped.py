@@ -222,29 +222,33 @@ def test_a_fit_interrupted_while_replacing_its_outputs_leaves_no_results_file(tm
     assert again["best"] == first["best"]
 
 
-def _pools_in_a_fresh_interpreter(**env: str) -> list:
-    """``[applied, intra-op threads, inter-op threads, cores]`` after ``ops_side_by_side()`` in a new
-    Python process (the thread pools can only be sized before TensorFlow's runtime starts)."""
+def _pools_in_a_fresh_interpreter() -> list:
+    """``[[applied, intra-op threads, inter-op threads, cores], …]`` after ``ops_side_by_side()`` in a
+    new Python process (the thread pools can only be sized before TensorFlow's runtime starts):
+    first with the user's ``TF_NUM_INTRAOP_THREADS=2`` set, then without it."""
     import subprocess
     import sys
 
-    code = ("import json, tensorflow as tf\n"
+    code = ("import json, os, tensorflow as tf\n"
             "from ddc_tf.experiments.grouped import available_cores, ops_side_by_side\n"
-            "applied = ops_side_by_side()\n"
             "t = tf.config.threading\n"
-            "print(json.dumps([applied, t.get_intra_op_parallelism_threads(), "
-            "t.get_inter_op_parallelism_threads(), available_cores()]))\n")
+            "def pools(applied):\n"
+            "    return [applied, t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads(), "
+            "available_cores()]\n"
+            "os.environ['TF_NUM_INTRAOP_THREADS'] = '2'\n"
+            "chosen = pools(ops_side_by_side())\n"
+            "del os.environ['TF_NUM_INTRAOP_THREADS']\n"
+            "print(json.dumps([chosen, pools(ops_side_by_side())]))\n")
     environment = {k: v for k, v in os.environ.items() if k not in THREAD_POOL_ENV}
-    done = subprocess.run([sys.executable, "-c", code], env={**environment, **env}, capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_grouped_runs_size_the_thread_pools_one_thread_per_op():
-    applied, intra, inter, cores = _pools_in_a_fresh_interpreter()
+    users_choice, ours = _pools_in_a_fresh_interpreter()
+    assert users_choice[:3] == [False, 0, 0]  # the user's own choice stands
+    applied, intra, inter, cores = ours  # then, the variable gone, the pools are ours to size
     assert applied and intra == 1 and inter == cores >= 1
-    # the user's own choice stands
-    assert _pools_in_a_fresh_interpreter(TF_NUM_INTRAOP_THREADS="2")[:3] == [False, 0, 0]
 
 
 def test_ops_side_by_side_leaves_a_started_runtime_alone():
