@@ -56,6 +56,12 @@ def _is_real(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
 
 
+def is_whole_number(value: Any) -> bool:
+    """True for a finite real number with no fractional part (``2``, ``np.int64(2)``, ``2.0``), not
+    a bool, a string or ``2.5``."""
+    return _is_real(value) and math.isfinite(value) and value == int(value)
+
+
 def positive_number(value: Any, name: str) -> float:
     """``value`` as a ``float`` if it is a finite number > 0 (not a bool, not a string), else a
     ValueError naming ``name``."""

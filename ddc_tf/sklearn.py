@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Cluster
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ddc_tf import selection
-from ddc_tf.checks import is_positive_int, non_negative_int, positive_int
+from ddc_tf.checks import is_positive_int, is_whole_number, non_negative_int, positive_int
 from ddc_tf.data import ArrayData
 from ddc_tf.data.arrays import canonical_csr, check_float32_range
 from ddc_tf.experiments.protocol import run_protocol
@@ -219,9 +219,7 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         data = self._arrays(X, reset=True)
         if not (isinstance(self.n_clusters, (int, np.integer)) and 2 <= self.n_clusters <= data.n):
             raise ValueError(f"n_clusters={self.n_clusters!r}: need an integer in [2, n_samples={data.n}]")
-        whole = isinstance(self.runs, (int, np.integer, float, np.floating)) and not isinstance(self.runs, bool) \
-            and math.isfinite(self.runs) and self.runs == int(self.runs)
-        if not (whole and self.runs >= 1):  # 2.0 as 2, as TrainConfig takes steps=10.0
+        if not (is_whole_number(self.runs) and self.runs >= 1):  # 2.0 as 2, as TrainConfig takes steps=10.0
             raise ValueError(f"runs={self.runs!r}: need a whole number ≥ 1 (independent networks to train)")
         selection.check_selector(self.selector)  # also with runs=1, where it picks nothing
         if self.runs < MIN_VOTE_RUNS:  # what needs the runs' consensus is refused, not dropped without a word

@@ -324,12 +324,13 @@ def _finish_run(
     return record, clusters
 
 
-def _backup_key(fingerprint: str, signature: dict[str, Any], seeds: Sequence[int], backbone: str) -> str:
+def _backup_key(fingerprint: str, signature: dict[str, Any], seeds: Sequence[int], backbone: str, *,
+                normalise: bool = True) -> str:
     """The key a backup is stored under: the data's contents, the configuration as it resolves
     on the data and the seeds, but not the data's name — so ``./mine.npz`` resumes what
     ``/abs/mine.npz`` began, and spelled-out settings what a preset began, as a finished run is
-    reused (``_load_finished``)."""
-    return _key(fingerprint, {**_resolved_signature(signature, backbone), "data": None}, seeds)
+    reused (``_load_finished``). ``normalise=False``: proportions as given (:func:`_resolved_signature`)."""
+    return _key(fingerprint, {**_resolved_signature(signature, backbone, normalise=normalise), "data": None}, seeds)
 
 
 def _key(fingerprint: str, signature: dict[str, Any], seeds: Sequence[int]) -> str:
@@ -345,8 +346,7 @@ def _open_backup(backup_dir: Path | None, fingerprint: str, signature: dict[str,
     if backup_dir is not None:
         earlier_keys = (
             _key(fingerprint, signature, seeds),  # the data's name and the settings as given
-            _key(fingerprint, {**_resolved_signature(signature, backbone, normalise=False), "data": None},
-                 seeds),  # proportions as given
+            _backup_key(fingerprint, signature, seeds, backbone, normalise=False),  # proportions as given
             # a refined run's backup from before starts recorded their partition: resumed (trusted)
             _backup_key(fingerprint, _without_start_partition(signature), seeds, backbone),
         )
