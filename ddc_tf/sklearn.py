@@ -34,7 +34,8 @@ from ddc_tf.data.arrays import canonical_csr, check_float32_range
 from ddc_tf.experiments.protocol import run_protocol
 from ddc_tf.experiments.training import TrainConfig, dataset_loss, infer, resolve_backbone, train_run
 from ddc_tf.models import METHODS
-from ddc_tf.options import DEFAULT_DISTILL_STEPS, MIN_VOTE_RUNS, default_neighbors, default_pretrain_steps, default_refine_runs
+from ddc_tf.options import (DEFAULT_DISTILL_STEPS, MIN_VOTE_RUNS, default_neighbors, default_pretrain_steps,
+                            default_refine_runs, default_runs_at_once)
 
 __all__ = ["DDCClustering"]
 
@@ -52,6 +53,15 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         batch_size: points per mini-batch (the kernel's size); at most ``n``, at least
             ``n_clusters`` (the loss is formed on one batch).
         runs: independent networks trained; the ``selector`` picks one without labels.
+        runs_at_once: with ``runs > 1``, train this many runs together in one program
+            (``run_protocol(runs_at_once=)``, ``ddc_tf.experiments.grouped``; README "Speed" →
+            "Runs trained together"): each run is what it would be alone up to the order of
+            float operations, and a group is deterministic for a given value; 1 trains them one
+            by one (what the estimator did before it had this parameter); ``None`` (default): as
+            ``ddc-tf fit`` (``ddc_tf.options.default_runs_at_once``: 4, at most ``runs``). The MLP's groups
+            gain most when TensorFlow runs one op per thread:
+            ``ddc_tf.experiments.grouped.ops_side_by_side()`` before TensorFlow's runtime starts
+            sizes its pools so, as the CLI does.
         selector: one of ``ddc_tf.selection.SELECTORS`` (default ``DEFAULT_SELECTOR``):
             ``"loss"``, ``"l1"``, ``"consensus"`` or ``"ensemble"``.
         distill_steps: with ``runs ≥ 3``, the chosen network is then fine-tuned this many
@@ -109,6 +119,7 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         steps: int = 3000,
         batch_size: int = 100,
         runs: int = 1,
+        runs_at_once: int | None = None,
         selector: str = selection.DEFAULT_SELECTOR,
         distill_steps: int = DEFAULT_DISTILL_STEPS,
         neighbors: int | None = None,
@@ -130,6 +141,7 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         self.steps = steps
         self.batch_size = batch_size
         self.runs = runs
+        self.runs_at_once = runs_at_once
         self.selector = selector
         self.distill_steps = distill_steps
         self.neighbors = neighbors
@@ -191,6 +203,16 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             return int(draw(2**31 - 1))
         return non_negative_int(self.random_state, "random_state", " (or None, or a numpy RandomState)")
 
+    def _runs_at_once(self) -> int:
+        """``runs_at_once``, else ``default_runs_at_once(runs)``; refused above ``runs``."""
+        if self.runs_at_once is None:
+            return default_runs_at_once(int(self.runs))
+        at_once = positive_int(self.runs_at_once, "runs_at_once", " (or None: as ddc-tf fit)")
+        if at_once > self.runs:
+            raise ValueError(f"runs_at_once={self.runs_at_once!r} trains more runs together than there are "
+                             f"(runs={self.runs!r}); give at most runs, or None")
+        return at_once
+
     def _config(self, data: ArrayData) -> TrainConfig:
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r}; expected one of {tuple(METHODS)}")
@@ -221,6 +243,7 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             raise ValueError(f"n_clusters={self.n_clusters!r}: need an integer in [2, n_samples={data.n}]")
         if not (is_whole_number(self.runs) and self.runs >= 1):  # 2.0 as 2, as TrainConfig takes steps=10.0
             raise ValueError(f"runs={self.runs!r}: need a whole number ≥ 1 (independent networks to train)")
+        at_once = self._runs_at_once()
         selection.check_selector(self.selector)  # also with runs=1, where it picks nothing
         if self.runs < MIN_VOTE_RUNS:  # what needs the runs' consensus is refused, not dropped without a word
             for name, value, default in (("refine_runs", self.refine_runs, None),
@@ -233,7 +256,7 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         if self.runs > 1:
             self.results_, self.model_ = run_protocol(
                 data, config, runs=int(self.runs), seed=seed, verbose=self.verbose,
-                selector=self.selector, progress=False, distill_steps=self.distill_steps,
+                selector=self.selector, progress=False, distill_steps=self.distill_steps, runs_at_once=at_once,
                 refine_runs=(self.refine_runs if self.refine_runs is not None
                              else default_refine_runs(self.method, int(self.runs))),
             )

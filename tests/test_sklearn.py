@@ -14,6 +14,7 @@ import pytest
 import scipy.sparse
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import ddc_tf.sklearn
 from ddc_tf.evaluation import accuracy
 from ddc_tf.sklearn import DDCClustering
 
@@ -132,6 +133,36 @@ def test_runs_must_be_a_whole_number_of_at_least_one():
     for runs in (0, -4, 1.5, True):
         with pytest.raises(ValueError, match="runs="):
             DDCClustering(n_clusters=3, runs=runs, steps=2).fit(x)
+
+
+class _ProtocolAsked(Exception):
+    """Raised by the stub protocol once it has recorded what the estimator asked of it."""
+
+
+@pytest.mark.parametrize("runs, runs_at_once, expected", [(3, None, 3), (10, None, 4), (10, 1, 1), (10, 10, 10)])
+def test_runs_are_trained_together_as_the_cli_trains_them(monkeypatch, runs, runs_at_once, expected):
+    asked = {}
+
+    def protocol(data, config, **options):
+        asked.update(options)
+        raise _ProtocolAsked
+
+    monkeypatch.setattr(ddc_tf.sklearn, "run_protocol", protocol)
+    x, _ = _blobs(n=60)
+    with pytest.raises(_ProtocolAsked):
+        DDCClustering(n_clusters=3, runs=runs, runs_at_once=runs_at_once, steps=2, batch_size=30).fit(x)
+    assert asked["runs"] == runs and asked["runs_at_once"] == expected
+
+
+@pytest.mark.parametrize("runs_at_once, message", [(0, "runs_at_once must be a positive integer"),
+                                                   (2.5, "runs_at_once must be a positive integer"),
+                                                   (True, "runs_at_once must be a positive integer"),
+                                                   (4, r"runs_at_once=4 trains more runs together than there "
+                                                       r"are \(runs=3\)")])
+def test_runs_at_once_is_refused_before_training(runs_at_once, message):
+    x, _ = _blobs(n=60)
+    with pytest.raises(ValueError, match=message):
+        DDCClustering(n_clusters=3, runs=3, runs_at_once=runs_at_once, steps=2, batch_size=30).fit(x)
 
 
 @pytest.mark.slow  # 41 s; the siblings' default-suite path is `ddc-tf fit --method dcan` (test_adversarial)
