@@ -24,7 +24,7 @@ from test_sklearn import EXPECTED_FAILURES  # noqa: E402
 
 def main() -> None:
     start = time.perf_counter()
-    estimator = DDCClustering(n_clusters=2, steps=3, batch_size=20, random_state=0)
+    estimator = DDCClustering(n_clusters=2, runs=1, steps=3, batch_size=20, random_state=0)
     results = check_estimator(estimator, expected_failed_checks=EXPECTED_FAILURES, on_fail=None)
     rows = [{"check": r["check_name"], "status": r["status"],
              "reason": r.get("expected_to_fail_reason") if r["status"] == "xfail" else None,

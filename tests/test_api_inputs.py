@@ -95,7 +95,7 @@ def test_embed_and_loss_terms_take_a_sparse_batch_as_fit_and_predict_do(cls):
 def test_pretrain_steps_zero_is_from_scratch_as_on_the_command_line():
     assert TrainConfig(n_clusters=3, method="ot", pretrain_steps=0).pretrain_steps is None
     x = blobs().x
-    estimator = DDCClustering(3, method="ot", steps=2, batch_size=20, pretrain_steps=0, neighbors=0).fit(x)
+    estimator = DDCClustering(3, runs=1, method="ot", steps=2, batch_size=20, pretrain_steps=0, neighbors=0).fit(x)
     assert estimator.labels_.shape == (60,)
     with pytest.raises(ValueError, match="pretrain_steps applies to methods 'ot' and 'dcan'"):
         DDCClustering(3, steps=2, pretrain_steps=5).fit(x)
@@ -103,9 +103,9 @@ def test_pretrain_steps_zero_is_from_scratch_as_on_the_command_line():
 
 def test_the_estimator_takes_images_as_h_w_and_names_what_is_wrong():
     x = np.random.default_rng(0).random((40, 64))
-    estimator = DDCClustering(3, steps=2, batch_size=20, image_shape=(8, 8)).fit(x)  # one channel
+    estimator = DDCClustering(3, runs=1, steps=2, batch_size=20, image_shape=(8, 8)).fit(x)  # one channel
     assert estimator.model_.backbone_name == "mlp" and estimator.labels_.shape == (40,)
-    assert DDCClustering(3, steps=2, batch_size=20, image_shape=np.array([8, 8, 1])).fit(x).labels_.shape == (40,)
+    assert DDCClustering(3, runs=1, steps=2, batch_size=20, image_shape=np.array([8, 8, 1])).fit(x).labels_.shape == (40,)
     with pytest.raises(ValueError, match=r"image_shape=\(8, 9\) holds 72 values per image; the rows of X hold 64"):
         DDCClustering(3, steps=2, image_shape=(8, 9)).fit(x)
     with pytest.raises(ValueError, match=r"image_shape=\(8,\): expected \(h, w\) or \(h, w, channels\)"):
@@ -120,8 +120,8 @@ def test_the_estimator_checks_its_settings_and_takes_a_random_state_object():
         DDCClustering(3, steps=2, selector="best").fit(x)  # also with runs=1, where it picks nothing
     with pytest.raises(ValueError, match="random_state must be an integer ≥ 0"):
         DDCClustering(3, steps=2, random_state=-1).fit(x)
-    first = DDCClustering(3, steps=2, batch_size=20, random_state=np.random.RandomState(7)).fit(x)
-    again = DDCClustering(3, steps=2, batch_size=20, random_state=np.random.RandomState(7)).fit(x)
+    first = DDCClustering(3, runs=1, steps=2, batch_size=20, random_state=np.random.RandomState(7)).fit(x)
+    again = DDCClustering(3, runs=1, steps=2, batch_size=20, random_state=np.random.RandomState(7)).fit(x)
     np.testing.assert_array_equal(first.labels_, again.labels_)  # the seed drawn from the state
     names = first.get_feature_names_out()
     assert len(names) == first.transform(x).shape[1] and names[0] == "ddcclustering0"

@@ -51,7 +51,7 @@ def _name(check) -> str:
 
 @pytest.mark.slow
 @parametrize_with_checks(
-    [DDCClustering(n_clusters=2, steps=3, batch_size=20, random_state=0)],
+    [DDCClustering(n_clusters=2, runs=1, steps=3, batch_size=20, random_state=0)],
     expected_failed_checks=lambda est: EXPECTED_FAILURES,
 )
 def test_sklearn_estimator_checks(estimator, check):
@@ -68,7 +68,7 @@ def _blobs(n=300, d=5, k=3, seed=0):
 
 def test_fit_predict_transform_on_separable_blobs():
     x, y = _blobs()
-    est = DDCClustering(n_clusters=3, steps=300, batch_size=100, random_state=0)
+    est = DDCClustering(n_clusters=3, runs=1, steps=300, batch_size=100, random_state=0)
     labels = est.fit_predict(x)
     assert labels.shape == (300,) and labels.dtype == np.int64
     np.testing.assert_array_equal(labels, est.labels_)
@@ -83,7 +83,7 @@ def test_fit_predict_transform_on_separable_blobs():
 
 def test_balance_weight_reaches_the_model_beside_the_neighbour_term():
     x = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
-    est = DDCClustering(n_clusters=3, steps=2, batch_size=30, balance_weight=0.5).fit(x)
+    est = DDCClustering(n_clusters=3, runs=1, steps=2, batch_size=30, balance_weight=0.5).fit(x)
     assert est.model_.balance_weight == 0.5 and est.model_.neighbor_weight == 1.0
     with pytest.raises(ValueError, match="balance_weight applies to method 'ddc'"):
         DDCClustering(n_clusters=3, steps=2, batch_size=30, method="ot", balance_weight=0.5).fit(x)
@@ -106,7 +106,7 @@ def test_what_needs_the_runs_consensus_is_refused_with_fewer_than_three_runs(run
 
 def test_proportions_reach_the_size_aware_l2():
     x, _ = _blobs(n=60)
-    est = DDCClustering(n_clusters=3, steps=2, batch_size=30, proportions=np.array([3, 2, 1]), neighbors=0).fit(x)
+    est = DDCClustering(n_clusters=3, runs=1, steps=2, batch_size=30, proportions=np.array([3, 2, 1]), neighbors=0).fit(x)
     assert est.model_.proportions == pytest.approx((0.5, 1 / 3, 1 / 6))
 
 def test_sparse_input_several_runs_and_images():
@@ -122,7 +122,7 @@ def test_sparse_input_several_runs_and_images():
     np.testing.assert_array_equal(est.labels_, est.predict(scipy.sparse.csr_matrix(x)))
     assert est.results_["distilled"]["acc"] is None  # no labels given
     images = np.random.default_rng(0).uniform(size=(40, 16 * 16)).astype(np.float32)
-    est = DDCClustering(n_clusters=2, image_shape=(16, 16, 1), steps=3, batch_size=20).fit(images)
+    est = DDCClustering(n_clusters=2, runs=1, image_shape=(16, 16, 1), steps=3, batch_size=20).fit(images)
     assert est.model_.backbone_name == "conv"
     with pytest.raises(ValueError, match="image_shape"):
         DDCClustering(n_clusters=2, image_shape=(8, 8, 1), steps=2).fit(images)
@@ -137,6 +137,29 @@ def test_runs_must_be_a_whole_number_of_at_least_one():
 
 class _ProtocolAsked(Exception):
     """Raised by the stub protocol once it has recorded what the estimator asked of it."""
+
+
+def test_the_defaults_are_the_clis_protocol(monkeypatch):
+    """DDCClustering() trains what `ddc-tf fit` trains: 10 runs of 3 000 steps at batch 100,
+    4 at a time, with its refined runs and distillation (one run clusters digits below k-means++)."""
+    from ddc_tf.experiments.presets import FIT_DEFAULTS
+    from ddc_tf.options import DEFAULT_DISTILL_STEPS, DEFAULT_REFINE_RUNS, DEFAULT_RUNS_AT_ONCE
+
+    params = DDCClustering().get_params()
+    assert {k: params[k] for k in ("runs", "steps", "batch_size")} == \
+        {k: FIT_DEFAULTS[k] for k in ("runs", "steps", "batch_size")} == {"runs": 10, "steps": 3000, "batch_size": 100}
+    asked = {}
+
+    def protocol(data, config, **options):
+        asked.update(options, steps=config.steps)
+        raise _ProtocolAsked
+
+    monkeypatch.setattr(ddc_tf.sklearn, "run_protocol", protocol)
+    with pytest.raises(_ProtocolAsked):
+        DDCClustering(n_clusters=3).fit(_blobs(n=300)[0])
+    assert {k: asked[k] for k in ("runs", "steps", "runs_at_once", "refine_runs", "distill_steps")} == {
+        "runs": 10, "steps": 3000, "runs_at_once": DEFAULT_RUNS_AT_ONCE, "refine_runs": DEFAULT_REFINE_RUNS,
+        "distill_steps": DEFAULT_DISTILL_STEPS}
 
 
 @pytest.mark.parametrize("runs, runs_at_once, expected", [(3, None, 3), (10, None, 4), (10, 1, 1), (10, 10, 10)])
@@ -169,7 +192,7 @@ def test_runs_at_once_is_refused_before_training(runs_at_once, message):
 def test_sibling_methods_through_the_estimator():
     x, _ = _blobs(n=120)
     for method in ("ot", "dcan"):
-        est = DDCClustering(n_clusters=3, method=method, steps=5, batch_size=40).fit(x)
+        est = DDCClustering(n_clusters=3, runs=1, method=method, steps=5, batch_size=40).fit(x)
         assert type(est.model_).METHOD == method and est.labels_.shape == (120,)
     with pytest.raises(ValueError, match="method"):
         DDCClustering(method="nope").fit(x)
