@@ -139,7 +139,21 @@ class _ProtocolAsked(Exception):
     """Raised by the stub protocol once it has recorded what the estimator asked of it."""
 
 
-def test_the_defaults_are_the_clis_protocol(monkeypatch):
+@pytest.fixture
+def protocol_asked(monkeypatch) -> dict:
+    """What ``fit`` asks of ``run_protocol`` (its keyword arguments and ``config.steps``), filled in
+    when a fit reaches the protocol; the stub then raises ``_ProtocolAsked`` (no training)."""
+    asked = {}
+
+    def protocol(data, config, **options):
+        asked.update(options, steps=config.steps)
+        raise _ProtocolAsked
+
+    monkeypatch.setattr(ddc_tf.sklearn, "run_protocol", protocol)
+    return asked
+
+
+def test_the_defaults_are_the_clis_protocol(protocol_asked):
     """DDCClustering() trains what `ddc-tf fit` trains: 10 runs of 3 000 steps at batch 100,
     4 at a time, with its refined runs and distillation (one run clusters digits below k-means++)."""
     from ddc_tf.experiments.presets import FIT_DEFAULTS
@@ -148,33 +162,19 @@ def test_the_defaults_are_the_clis_protocol(monkeypatch):
     params = DDCClustering().get_params()
     assert {k: params[k] for k in ("runs", "steps", "batch_size")} == \
         {k: FIT_DEFAULTS[k] for k in ("runs", "steps", "batch_size")} == {"runs": 10, "steps": 3000, "batch_size": 100}
-    asked = {}
-
-    def protocol(data, config, **options):
-        asked.update(options, steps=config.steps)
-        raise _ProtocolAsked
-
-    monkeypatch.setattr(ddc_tf.sklearn, "run_protocol", protocol)
     with pytest.raises(_ProtocolAsked):
         DDCClustering(n_clusters=3).fit(_blobs(n=300)[0])
-    assert {k: asked[k] for k in ("runs", "steps", "runs_at_once", "refine_runs", "distill_steps")} == {
+    assert {k: protocol_asked[k] for k in ("runs", "steps", "runs_at_once", "refine_runs", "distill_steps")} == {
         "runs": 10, "steps": 3000, "runs_at_once": DEFAULT_RUNS_AT_ONCE, "refine_runs": DEFAULT_REFINE_RUNS,
         "distill_steps": DEFAULT_DISTILL_STEPS}
 
 
 @pytest.mark.parametrize("runs, runs_at_once, expected", [(3, None, 3), (10, None, 4), (10, 1, 1), (10, 10, 10)])
-def test_runs_are_trained_together_as_the_cli_trains_them(monkeypatch, runs, runs_at_once, expected):
-    asked = {}
-
-    def protocol(data, config, **options):
-        asked.update(options)
-        raise _ProtocolAsked
-
-    monkeypatch.setattr(ddc_tf.sklearn, "run_protocol", protocol)
+def test_runs_are_trained_together_as_the_cli_trains_them(protocol_asked, runs, runs_at_once, expected):
     x, _ = _blobs(n=60)
     with pytest.raises(_ProtocolAsked):
         DDCClustering(n_clusters=3, runs=runs, runs_at_once=runs_at_once, steps=2, batch_size=30).fit(x)
-    assert asked["runs"] == runs and asked["runs_at_once"] == expected
+    assert protocol_asked["runs"] == runs and protocol_asked["runs_at_once"] == expected
 
 
 @pytest.mark.parametrize("runs_at_once, message", [(0, "runs_at_once must be a positive integer"),
