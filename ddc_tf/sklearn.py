@@ -22,6 +22,7 @@ for images of at least 16×16.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, Sequence
 
 import numpy as np
@@ -105,13 +106,21 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         random_state: seed of the first run (run r uses ``random_state + r``); ``None``: 0; a
             ``numpy.random.RandomState`` or ``Generator``: a seed drawn from it.
         verbose: Keras ``fit`` verbosity.
+        out_dir: a folder for the fit's runs, backups and results, as ``ddc-tf fit --out``'s
+            (``run_protocol(out_dir=)``); ``None`` (default): all in memory. With it a fit that
+            was interrupted (Ctrl-C, a lost session) continues where its runs' last chunks
+            ended when ``fit`` is called again on the same ``X`` with the same parameters, and
+            runs that finished are reused — also by a fit that asks for more ``runs``. The
+            folder then holds ``model.keras`` and ``results.json``, which ``ddc-tf predict``,
+            ``ddc-tf export`` and ``ddc_tf.run_files.load_model`` read. A folder another fit is writing is
+            refused.
 
     Attributes (after ``fit``):
         labels_: ``(n,)`` int64 cluster of each training point.
         model_: the trained Keras model (``ddc_tf.DDC`` / ``OTClustering`` / ``DCAN``).
         loss_: its unsupervised loss on the training data (of the chosen run, before any
             distillation).
-        results_: the protocol's results dict when ``runs > 1``, else None.
+        results_: the protocol's results dict when ``runs > 1`` or ``out_dir`` is given, else None.
         n_features_in_: number of columns of ``X``.
     """
 
@@ -139,6 +148,7 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         proportions: str | Sequence[float] | None = "uniform",
         random_state: int | None = None,
         verbose: int = 0,
+        out_dir: str | os.PathLike | None = None,
     ) -> None:
         self.n_clusters = n_clusters
         self.method = method
@@ -161,6 +171,7 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         self.proportions = proportions
         self.random_state = random_state
         self.verbose = verbose
+        self.out_dir = out_dir
 
     # ----------------------------------------------------------------- helpers
     def _arrays(self, X: Any, *, reset: bool) -> ArrayData:
@@ -259,9 +270,9 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
                                      f"needs runs ≥ {MIN_VOTE_RUNS} (runs={self.runs!r}); give more runs or drop it")
         config = self._config(data)
         seed = self._first_seed()
-        if self.runs > 1:
+        if self.runs > 1 or self.out_dir is not None:  # the protocol keeps the folder (one run as well)
             self.results_, self.model_ = run_protocol(
-                data, config, runs=int(self.runs), seed=seed, verbose=self.verbose,
+                data, config, runs=int(self.runs), seed=seed, verbose=self.verbose, out_dir=self.out_dir,
                 selector=self.selector, progress=False, distill_steps=self.distill_steps, runs_at_once=at_once,
                 refine_runs=(self.refine_runs if self.refine_runs is not None
                              else default_refine_runs(self.method, int(self.runs))),

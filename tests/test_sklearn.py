@@ -188,6 +188,55 @@ def test_runs_at_once_is_refused_before_training(runs_at_once, message):
         DDCClustering(n_clusters=3, runs=3, runs_at_once=runs_at_once, steps=2, batch_size=30).fit(x)
 
 
+def test_a_fit_interrupted_with_an_out_dir_continues_where_it_stopped(tmp_path, monkeypatch):
+    """With ``out_dir`` a Ctrl-C mid-run loses at most a chunk: fit again on the same X and the run
+    resumes from its backup, ending with the labels of a fit never interrupted."""
+    from ddc_tf.experiments.resume import ChunkCheckpoint
+
+    x, _ = _blobs(n=120)
+    options = dict(n_clusters=3, runs=1, steps=20, batch_size=40, random_state=3)
+    uninterrupted = DDCClustering(**options).fit(x)
+    save_chunk = ChunkCheckpoint.on_epoch_end
+
+    def ctrl_c_after_chunk_4(self, epoch, logs=None):
+        save_chunk(self, epoch, logs)
+        if epoch + 1 == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ChunkCheckpoint, "on_epoch_end", ctrl_c_after_chunk_4)
+    with pytest.raises(KeyboardInterrupt):
+        DDCClustering(**options, out_dir=tmp_path / "fit").fit(x)
+    monkeypatch.setattr(ChunkCheckpoint, "on_epoch_end", save_chunk)
+    resumed = DDCClustering(**options, out_dir=tmp_path / "fit").fit(x)
+    np.testing.assert_array_equal(resumed.labels_, uninterrupted.labels_)
+    assert resumed.loss_ == pytest.approx(uninterrupted.loss_, rel=1e-5)
+    assert (tmp_path / "fit" / "model.keras").is_file() and (tmp_path / "fit" / "results.json").is_file()
+    assert len(resumed.results_["runs"]) == 1
+
+
+def test_finished_runs_in_the_out_dir_are_reused(tmp_path, monkeypatch):
+    """A second fit on the same X trains none of the runs the folder holds (here: all of them, and
+    three of four when more runs are asked for) and gives the first fit's clusters."""
+    import ddc_tf.experiments.protocol as protocol
+
+    x, _ = _blobs(n=120)
+    options = dict(n_clusters=3, steps=10, batch_size=40, refine_runs=0, distill_steps=20, random_state=5,
+                   out_dir=tmp_path)
+    first = DDCClustering(runs=3, **options).fit(x)
+    trained = []
+    train_group = protocol.train_runs
+
+    def counting(data, config, seeds, **kwargs):
+        trained.extend(seeds)
+        return train_group(data, config, seeds, **kwargs)
+
+    monkeypatch.setattr(protocol, "train_runs", counting)
+    again = DDCClustering(runs=3, **options).fit(x)
+    assert trained == []
+    np.testing.assert_array_equal(again.labels_, first.labels_)
+    assert DDCClustering(runs=4, **options).fit(x).results_["runs"][3]["seed"] == 8 and trained == [8]
+
+
 @pytest.mark.slow  # 41 s; the siblings' default-suite path is `ddc-tf fit --method dcan` (test_adversarial)
 def test_sibling_methods_through_the_estimator():
     x, _ = _blobs(n=120)
