@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 import scipy.sparse
+import tensorflow as tf
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -34,6 +36,7 @@ from ddc_tf import selection
 from ddc_tf.checks import is_positive_int, is_whole_number, non_negative_int, positive_int
 from ddc_tf.data import ArrayData
 from ddc_tf.data.arrays import canonical_csr, check_float32_range
+from ddc_tf.experiments.grouped import pools_side_by_side_pay, size_pools_side_by_side
 from ddc_tf.experiments.presets import FIT_DEFAULTS
 from ddc_tf.experiments.protocol import run_protocol
 from ddc_tf.experiments.training import TrainConfig, dataset_loss, infer, resolve_backbone, train_run
@@ -41,7 +44,10 @@ from ddc_tf.models import METHODS
 from ddc_tf.options import (DEFAULT_DISTILL_STEPS, MIN_VOTE_RUNS, default_neighbors, default_pretrain_steps,
                             default_refine_runs, default_runs_at_once)
 
-__all__ = ["DDCClustering"]
+__all__ = ["DDCClustering", "THREAD_POOLS"]
+
+#: ``DDCClustering(thread_pools=)``'s values: leave TensorFlow's pools, or size them for runs trained together.
+THREAD_POOLS = ("tensorflow", "runs")
 
 
 class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin, BaseEstimator):
@@ -66,9 +72,7 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             float operations, and a group is deterministic for a given value; 1 trains them one
             by one (what the estimator did before it had this parameter); ``None`` (default): as
             ``ddc-tf fit`` (``ddc_tf.options.default_runs_at_once``: 4, at most ``runs``). The MLP's groups
-            gain most when TensorFlow runs one op per thread:
-            ``ddc_tf.experiments.grouped.ops_side_by_side()`` before TensorFlow's runtime starts
-            sizes its pools so, as the CLI does.
+            gain most when TensorFlow runs one op per thread: ``thread_pools="runs"``.
         selector: one of ``ddc_tf.selection.SELECTORS`` (default ``DEFAULT_SELECTOR``):
             ``"loss"``, ``"l1"``, ``"consensus"`` or ``"ensemble"``.
         distill_steps: with ``runs ≥ 3``, the chosen network is then fine-tuned this many
@@ -106,6 +110,15 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         random_state: seed of the first run (run r uses ``random_state + r``); ``None``: 0; a
             ``numpy.random.RandomState`` or ``Generator``: a seed drawn from it.
         verbose: Keras ``fit`` verbosity.
+        thread_pools: ``"tensorflow"`` (default): TensorFlow's CPU thread pools as they are (its
+            own sizing, or yours). ``"runs"``: sized as ``ddc-tf fit`` sizes them when MLP runs
+            train together — one thread per op, as many ops at once as there are cores
+            (``ddc_tf.experiments.grouped.ops_side_by_side``, which has the measurements) —
+            THREAD_POOLS_MEASURED. The pools belong to the process and are fixed once
+            TensorFlow's runtime starts: they are sized only if this fit is the first thing in
+            the process to run TensorFlow (a warning says why when they are not), and later
+            TensorFlow work in the process keeps them (a large single network may run slower
+            on one thread per op).
         out_dir: a folder for the fit's runs, backups and results, as ``ddc-tf fit --out``'s
             (``run_protocol(out_dir=)``); ``None`` (default): all in memory. With it a fit that
             was interrupted (Ctrl-C, a lost session) continues where its runs' last chunks
@@ -148,6 +161,7 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         proportions: str | Sequence[float] | None = "uniform",
         random_state: int | None = None,
         verbose: int = 0,
+        thread_pools: str = "tensorflow",
         out_dir: str | os.PathLike | None = None,
     ) -> None:
         self.n_clusters = n_clusters
@@ -171,6 +185,7 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         self.proportions = proportions
         self.random_state = random_state
         self.verbose = verbose
+        self.thread_pools = thread_pools
         self.out_dir = out_dir
 
     # ----------------------------------------------------------------- helpers
@@ -230,6 +245,19 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
                              f"(runs={self.runs!r}); give at most runs, or None")
         return at_once
 
+    def _size_thread_pools(self, runs_at_once: int, backbone: str) -> None:
+        """With ``thread_pools="runs"``, one thread per op for MLP runs trained together (as
+        ``ddc-tf fit``); a warning when TensorFlow's pools could not be sized so."""
+        if self.thread_pools not in THREAD_POOLS:
+            raise ValueError(f"thread_pools={self.thread_pools!r}; expected one of {THREAD_POOLS}")
+        if self.thread_pools == "tensorflow" or not pools_side_by_side_pay(runs_at_once, backbone):
+            return
+        why_not = size_pools_side_by_side()
+        if why_not is not None and tf.config.threading.get_intra_op_parallelism_threads() != 1:
+            warnings.warn(f"thread_pools='runs': TensorFlow's thread pools stay as they are: {why_not}. Fit before "
+                          "any other TensorFlow work in the process, or start Python with TF_NUM_INTRAOP_THREADS=1 "
+                          "and TF_NUM_INTEROP_THREADS=<cores>", stacklevel=3)
+
     def _config(self, data: ArrayData) -> TrainConfig:
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r}; expected one of {tuple(METHODS)}")
@@ -261,6 +289,7 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         if not (is_whole_number(self.runs) and self.runs >= 1):  # 2.0 as 2, as TrainConfig takes steps=10.0
             raise ValueError(f"runs={self.runs!r}: need a whole number ≥ 1 (independent networks to train)")
         at_once = self._runs_at_once()
+        self._size_thread_pools(at_once, resolve_backbone(self.backbone, data))  # before TensorFlow runs
         selection.check_selector(self.selector)  # also with runs=1, where it picks nothing
         if self.runs < MIN_VOTE_RUNS:  # what needs the runs' consensus is refused, not dropped without a word
             for name, value, default in (("refine_runs", self.refine_runs, None),

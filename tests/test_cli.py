@@ -485,11 +485,11 @@ def test_fit_sizes_the_thread_pools_for_runs_trained_together(tmp_path, monkeypa
 
 
 def test_only_mlp_groups_get_one_thread_per_op():
-    from ddc_tf.cli.fit import sizes_thread_pools
+    from ddc_tf.experiments.grouped import pools_side_by_side_pay
 
-    assert sizes_thread_pools(4, "mlp")
-    assert not sizes_thread_pools(1, "mlp")  # one run at a time: TensorFlow's pools
-    assert not sizes_thread_pools(4, "conv")  # measured: no faster, other rounding
+    assert pools_side_by_side_pay(4, "mlp")
+    assert not pools_side_by_side_pay(1, "mlp")  # one run at a time: TensorFlow's pools
+    assert not pools_side_by_side_pay(4, "conv")  # measured: no faster, other rounding
 
 
 def test_precision_auto_is_bf16_for_the_ddc_cnn_on_a_cpu_with_bf16_arithmetic(monkeypatch):

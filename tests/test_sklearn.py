@@ -237,6 +237,31 @@ def test_finished_runs_in_the_out_dir_are_reused(tmp_path, monkeypatch):
     assert DDCClustering(runs=4, **options).fit(x).results_["runs"][3]["seed"] == 8 and trained == [8]
 
 
+def test_thread_pools_runs_sizes_them_for_mlp_groups_and_says_when_it_cannot(monkeypatch, protocol_asked):
+    """``thread_pools="runs"`` asks for one thread per op when MLP runs train together, as
+    ``ddc-tf fit`` does; here the runtime has started (conftest), so the pools stay and a
+    warning says why. The default, one run at a time and the CNN leave them alone."""
+    import ddc_tf.sklearn as estimator_module
+
+    x, _ = _blobs(n=60)
+    images = np.random.default_rng(0).uniform(size=(60, 16 * 16)).astype(np.float32)
+    asked = []
+    monkeypatch.setattr(estimator_module, "size_pools_side_by_side",
+                        lambda: asked.append(True) or "TensorFlow's runtime had started before")
+    for options, data in (({}, x), ({"thread_pools": "runs", "runs_at_once": 1}, x),
+                          ({"thread_pools": "runs", "image_shape": (16, 16)}, images)):
+        with pytest.raises(_ProtocolAsked):
+            DDCClustering(n_clusters=3, runs=3, steps=2, batch_size=30, **options).fit(data)
+    assert asked == []
+    with pytest.warns(UserWarning, match=r"thread_pools='runs': TensorFlow's thread pools stay as they are: "
+                                         r"TensorFlow's runtime had started before\. Fit before any other"):
+        with pytest.raises(_ProtocolAsked):
+            DDCClustering(n_clusters=3, runs=3, steps=2, batch_size=30, thread_pools="runs").fit(x)
+    assert asked == [True]
+    with pytest.raises(ValueError, match=r"thread_pools='all'; expected one of \('tensorflow', 'runs'\)"):
+        DDCClustering(n_clusters=3, runs=3, thread_pools="all").fit(x)
+
+
 @pytest.mark.slow  # 41 s; the siblings' default-suite path is `ddc-tf fit --method dcan` (test_adversarial)
 def test_sibling_methods_through_the_estimator():
     x, _ = _blobs(n=120)

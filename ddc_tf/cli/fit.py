@@ -63,7 +63,7 @@ def _parse_proportions(text: str) -> str | tuple[float, ...] | None:
 
 def run(args: argparse.Namespace) -> int:
     """``ddc-tf fit``: the protocol on ``--data``; prints the results table."""
-    from ddc_tf.experiments.grouped import ops_side_by_side
+    from ddc_tf.experiments.grouped import ops_side_by_side, pools_side_by_side_pay
     from ddc_tf.experiments.protocol import run_protocol
     from ddc_tf.experiments.tables import format_results_table
     from ddc_tf.experiments.training import TrainConfig, resolve_backbone
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     per_run_callbacks = bool(args.tensorboard or args.log_curves)
     at_once = runs_at_once(args, per_run_callbacks)
     backbone = resolve_backbone(args.backbone, arrays)
-    if sizes_thread_pools(at_once, backbone):
+    if pools_side_by_side_pay(at_once, backbone):
         ops_side_by_side()  # before TensorFlow's runtime starts (loading arrays does not start it)
     k_neighbors = neighbors(args, backbone, arrays.n)
     _set_precision(precision(args, backbone))
@@ -240,13 +240,6 @@ def runs_at_once(args: argparse.Namespace, per_run_callbacks: bool) -> int:
         raise ValueError("--runs-at-once > 1 trains runs together on one device: not with --tensorboard, "
                          "--log-curves or --strategy")
     return args.runs_at_once
-
-
-def sizes_thread_pools(at_once: int, backbone: str) -> bool:
-    """Whether ``ddc-tf fit`` gives TensorFlow one thread per op for its grouped runs
-    (``ddc_tf.experiments.grouped.ops_side_by_side``, which has the measurements): for MLP
-    groups; the CNN protocol was no faster that way, so it keeps TensorFlow's pools."""
-    return at_once > 1 and backbone == "mlp"
 
 
 def pretrain_steps(args: argparse.Namespace) -> int | None:

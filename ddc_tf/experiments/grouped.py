@@ -42,7 +42,7 @@ from ddc_tf.experiments.training import (
 from ddc_tf.models import ClusteringModel
 from ddc_tf.models.group import RunGroup, member_histories, member_key
 
-__all__ = ["ops_side_by_side", "train_runs"]
+__all__ = ["ops_side_by_side", "pools_side_by_side_pay", "size_pools_side_by_side", "train_runs"]
 
 #: The environment variables TensorFlow sizes its CPU thread pools from; when either is set the
 #: user has chosen, and :func:`ops_side_by_side` leaves the pools alone.
@@ -66,27 +66,43 @@ def ops_side_by_side() -> bool:
     group step 55.1–57.0 ms against 60.6–74.9 ms, but a whole CNN protocol took 196 s either
     way (a single model — distillation, scoring — runs slower on one thread per op: CNN step
     20 ms against 17 ms) and rounds differently. So ``ddc-tf fit`` and ``ddc-tf demo`` call
-    it for MLP groups (``ddc_tf.cli.fit.sizes_thread_pools``). Call it before TensorFlow's
+    it for MLP groups (:func:`pools_side_by_side_pay`). Call it before TensorFlow's
     runtime starts: the pools are fixed then.
 
     Returns:
         Whether the pools were set: not with a visible GPU (the runs' kernels run there),
         when ``TF_NUM_INTRAOP_THREADS`` / ``TF_NUM_INTEROP_THREADS`` or
-        ``tf.config.threading`` already chose, or when the runtime has started.
+        ``tf.config.threading`` already chose, or when the runtime has started
+        (:func:`size_pools_side_by_side` says which).
     """
+    return size_pools_side_by_side() is None
+
+
+def size_pools_side_by_side() -> str | None:
+    """:func:`ops_side_by_side`, returning ``None`` when it sized the pools and otherwise why it
+    left them as they are (a sentence)."""
     threading = tf.config.threading
-    if any(os.environ.get(name) for name in THREAD_POOL_ENV):
-        return False
-    if threading.get_intra_op_parallelism_threads() or threading.get_inter_op_parallelism_threads():
-        return False
+    chosen = [name for name in THREAD_POOL_ENV if os.environ.get(name)]
+    if chosen:
+        return f"{' and '.join(chosen)} {'is' if len(chosen) == 1 else 'are'} set, and chose them"
+    intra, inter = threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()
+    if intra or inter:
+        return f"tf.config.threading already sized them (intra-op {intra}, inter-op {inter})"
     if tf.config.list_physical_devices("GPU"):
-        return False
+        return "a GPU is visible, and the runs' kernels run there"
     try:
         threading.set_intra_op_parallelism_threads(1)
         threading.set_inter_op_parallelism_threads(available_cores())
     except RuntimeError:  # the runtime has started: its pools stay as they are
-        return False
-    return True
+        return "TensorFlow's runtime had started before, and its pools are fixed from then on"
+    return None
+
+
+def pools_side_by_side_pay(runs_at_once: int, backbone: str) -> bool:
+    """Whether runs trained ``runs_at_once`` at a time on ``backbone`` (``"mlp"``, ``"conv"``) gain
+    from :func:`ops_side_by_side`, as measured there: MLP groups do; the CNN protocol was no
+    faster that way (and rounds differently), and single runs keep TensorFlow's pools."""
+    return runs_at_once > 1 and backbone == "mlp"
 
 
 class GroupProgress(keras.callbacks.Callback):
