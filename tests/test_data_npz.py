@@ -42,6 +42,32 @@ def test_sparse_csr(tmp_path):
     np.testing.assert_array_equal(data.x.toarray(), m.toarray())
 
 
+@pytest.mark.parametrize("layout", ["csr", "csc"])
+def test_what_scipy_sparse_save_npz_writes(tmp_path, layout):
+    """``scipy.sparse.save_npz`` of a CSR or a CSC matrix loads as that matrix — a square CSC one
+    too, whose arrays read as CSR would be its transpose without any error."""
+    for shape in ((6, 5), (5, 5)):
+        m = scipy.sparse.random(*shape, density=0.4, format=layout, dtype=np.float64, random_state=3)
+        scipy.sparse.save_npz(tmp_path / "m.npz", m)
+        data = load_arrays(tmp_path / "m.npz")
+        assert data.is_sparse and data.x.format == "csr" and data.x.has_canonical_format
+        np.testing.assert_allclose(data.x.toarray(), m.toarray(), rtol=1e-6)
+
+
+def test_other_sparse_formats_are_refused_by_name(tmp_path):
+    m = scipy.sparse.random(6, 5, density=0.4, format="coo", random_state=0)
+    scipy.sparse.save_npz(tmp_path / "coo.npz", m)
+    with pytest.raises(ValueError, match=r"coo.npz: a scipy sparse matrix in 'coo' format; save it as CSR or CSC: "
+                                         r"scipy.sparse.save_npz\(path, matrix.tocsr\(\)\)"):
+        load_arrays(tmp_path / "coo.npz")
+    _, arrays = _csr_arrays()
+    np.savez(tmp_path / "odd.npz", **arrays, format=np.array([1, 2]))
+    with pytest.raises(ValueError, match="'format' is .*; scipy.sparse.save_npz writes a string"):
+        load_arrays(tmp_path / "odd.npz")
+    np.savez(tmp_path / "dense.npz", x=np.zeros((3, 2)), format="png")  # a key of the user's own, beside x
+    assert load_arrays(tmp_path / "dense.npz").n == 3
+
+
 def test_label_key_and_explicit_drop(tmp_path):
     _, arrays = _csr_arrays()
     y_root = np.array([0, -1, 1, -1, 1, 0], np.int16)

@@ -5,7 +5,9 @@ Layouts (keys of the archive):
 - dense: `x` of shape `(n, d)` (vectors), `(n, h, w)` or `(n, h, w, c)` (images,
   channels last). uint8 is scaled by 1/255; floats are kept and checked finite.
 - sparse: `data`, `indices`, `indptr`, `shape` of a CSR matrix (`scipy.sparse.csr_matrix
-  ((data, indices, indptr), shape)`), loaded as sparse vectors and kept sparse.
+  ((data, indices, indptr), shape)`), loaded as sparse vectors and kept sparse; what
+  `scipy.sparse.save_npz` writes for a CSR or CSC matrix (its `format` key says which; a CSC
+  matrix is converted to CSR, other formats are refused by name).
 - labels: `y` by default, or any key named by `label_key` (e.g. `"y_root"`), 1-D integers.
 
 A `.npy` is one dense array laid out as `x` above; it has no labels.
@@ -26,6 +28,7 @@ import numpy as np
 from ddc_tf.data.arrays import (
     ArrayData,
     as_float32_csr,
+    canonical_csr,
     check_labels,
     dense_images,
     dense_vectors,
@@ -205,6 +208,19 @@ def load_npy(
     return _array_data(x, None, path, kind, raw_dtype, scale, None, image_shape, name)
 
 
+def _sparse_format(arrays: _Archive, path: Path) -> str | None:
+    """The ``format`` scipy.sparse.save_npz records (``"csr"``, ``"csc"``, ``"coo"``, …); None
+    when the archive has no such key (the plain ``data/indices/indptr/shape`` layout: CSR). CSR
+    and CSC are read (``_from_archive``); any other is refused there, by name."""
+    if "format" not in arrays:
+        return None
+    recorded = np.asarray(arrays["format"])
+    if recorded.ndim != 0 or recorded.dtype.kind not in "SU":
+        raise ValueError(f"{path}: 'format' is {recorded!r}; scipy.sparse.save_npz writes a string such as 'csr'")
+    layout = recorded.item()
+    return (layout.decode("ascii", "replace") if isinstance(layout, bytes) else str(layout)).lower()
+
+
 def _from_archive(
     arrays: _Archive,
     path: Path,
@@ -218,8 +234,17 @@ def _from_archive(
     has_csr = all(k in arrays for k in CSR_KEYS)
     if "x" in arrays and has_csr:
         raise ValueError(f"{path}: holds both a dense 'x' and a CSR matrix; keep one")
+    layout = None if "x" in arrays else _sparse_format(arrays, path)  # beside a dense x: the user's own key
+    if layout is not None and not has_csr:
+        raise ValueError(f"{path}: a scipy sparse matrix in {layout!r} format; save it as CSR or CSC: "
+                         f"scipy.sparse.save_npz(path, matrix.tocsr())")
     if has_csr:
-        x = as_float32_csr(*(arrays[k] for k in CSR_KEYS), where=path)
+        if layout == "csc":  # scipy.sparse.save_npz of a CSC matrix: the CSR arrays of its transpose
+            transpose = as_float32_csr(arrays["data"], arrays["indices"], arrays["indptr"],
+                                       np.asarray(arrays["shape"])[::-1], where=f"{path} (CSC, read as its transpose)")
+            x = canonical_csr(transpose.T)
+        else:
+            x = as_float32_csr(*(arrays[k] for k in CSR_KEYS), where=path)
         raw_dtype, scale, kind = "float32", 1.0, "vector"
     elif "x" in arrays:
         x, raw_dtype, scale, kind = _dense(arrays["x"], path, "'x'")
