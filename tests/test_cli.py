@@ -168,7 +168,36 @@ def test_fit_and_predict_read_a_csv_table_with_class_names(tmp_path, capsys):
     np.testing.assert_array_equal(np.load(tmp_path / "q.npz")["cluster"], np.load(out / "best_clusters.npy"))
     path.write_text("weight,height,species\n1,2,cat\n")
     assert main(["fit", "--data", str(path), "--clusters", "2", "--out", str(tmp_path / "o2"), "--quiet"]) == 2
-    assert "column 'species': 'cat' is not a number" in capsys.readouterr().err
+    assert "column 'species': 'cat' is not a number" in (err := capsys.readouterr().err)
+    assert "name it as the labels (ddc-tf fit --labels NAME" in err
+
+
+def test_labels_names_the_label_column_of_a_table_or_the_key_of_an_npz(tmp_path, capsys):
+    """``--labels NAME``: a table's column of labels under any name (not a feature then) or an
+    ``.npz``'s key; refused, by name, for a source that has neither."""
+    rng = np.random.default_rng(0)
+    classes = np.repeat(np.arange(3), 20)
+    x = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])[classes] + rng.normal(scale=0.5, size=(60, 2))
+    table = tmp_path / "t.csv"
+    table.write_text("weight,height,species_id\n" + "".join(f"{a:.4f},{b:.4f},{c}\n" for (a, b), c in zip(x, classes)))
+    fit = ["fit", "--steps", "2", "--runs", "1", "--batch-size", "30", "--quiet"]
+    assert main([*fit, "--data", str(table), "--labels", "species_id", "--out", str(tmp_path / "o")]) == 0, \
+        capsys.readouterr().err
+    results = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert results["clusters"] == 3 and results["best"]["acc"] is not None  # the column's classes, scoring
+    assert json.loads((tmp_path / "o" / "data.json").read_text())["feature_names"] == ["weight", "height"]
+    assert main([*fit, "--data", str(table), "--clusters", "3", "--out", str(tmp_path / "o2")]) == 0  # without it:
+    assert json.loads((tmp_path / "o2" / "data.json").read_text())["feature_names"] == ["weight", "height", "species_id"]
+    np.savez(tmp_path / "a.npz", x=x, y_root=classes)
+    assert main([*fit, "--data", str(tmp_path / "a.npz"), "--labels", "y_root", "--out", str(tmp_path / "o3")]) == 0
+    assert json.loads((tmp_path / "o3" / "results.json").read_text())["best"]["acc"] is not None
+    capsys.readouterr()
+    for data, labels, said in ((str(table), "kind", "no label column 'kind'"),
+                               (str(tmp_path / "a.npz"), "kind", "no labels key 'kind'"),
+                               ("circles", "y", "--labels names the labels' column of a .csv/.tsv table or their "
+                                               "key in an .npz; circles is neither")):
+        assert main([*fit, "--data", data, "--labels", labels, "--out", str(tmp_path / "o4")]) == 2
+        assert said in capsys.readouterr().err
 
 
 def test_an_out_folder_that_cannot_be_made_is_refused_before_training(tmp_path, capsys, monkeypatch):

@@ -23,6 +23,7 @@ __all__ = [
     "check_image_flags",
     "image_options_for",
     "keras_verbosity",
+    "label_option",
     "load_with_options",
     "positive_int",
     "resolve_data_and_clusters",
@@ -245,13 +246,28 @@ def image_options_for(args: argparse.Namespace, model: str) -> dict[str, Any]:
     return merge_load_options(args.data, given, recorded)
 
 
-def load_with_options(args: argparse.Namespace, options: dict[str, Any]) -> Any:
-    """``load_arrays(args.data, **options)``, image ``options`` that ``--data`` does not take
-    refused first with a ValueError naming the flags."""
+def load_with_options(args: argparse.Namespace, options: dict[str, Any], labels: dict[str, str] | None = None) -> Any:
+    """``load_arrays(args.data, **options, **labels)``, image ``options`` that ``--data`` does not
+    take refused first with a ValueError naming the flags; ``labels``: :func:`label_option`'s."""
     from ddc_tf import data
 
     check_image_flags(args, options)
-    return data.load_arrays(args.data, n_clusters=getattr(args, "clusters", None), **options)
+    return data.load_arrays(args.data, n_clusters=getattr(args, "clusters", None), **options, **(labels or {}))
+
+
+def label_option(args: argparse.Namespace) -> dict[str, str]:
+    """``--labels NAME`` as the loader's option: a table's ``label_column``, an ``.npz``'s
+    ``label_key``; ``{}`` without the flag. A ValueError for any other ``--data``."""
+    from ddc_tf.data.table import is_table_file
+
+    if getattr(args, "labels", None) is None:
+        return {}
+    if is_table_file(args.data):
+        return {"label_column": args.labels}
+    if str(args.data).lower().endswith(".npz"):
+        return {"label_key": args.labels}
+    raise ValueError(f"--labels names the labels' column of a .csv/.tsv table or their key in an .npz; "
+                     f"{args.data} is neither")
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, *, out: str, runs_help: str) -> None:
@@ -264,7 +280,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, out: str, runs_he
 
     add = parser.add_argument
     add("--preset", default=None, help="a named configuration in the paper's terms (see `ddc-tf presets`); explicit flags override it")
-    add("--data", default=None, help="a named data set (digits, circles, fashion_mnist, ...) or a path (.npz, .npy without labels, .csv/.tsv with labels in a column y, label, class or target, IDX folder, image folder)")
+    add("--data", default=None, help="a named data set (digits, circles, fashion_mnist, ...) or a path (.npz, .npy without labels, .csv/.tsv with labels in a column y, label, labels, class or target or the one --labels names, IDX folder, image folder)")
+    add("--labels", default=None, metavar="NAME",
+        help="the labels' column of a .csv/.tsv table, or their key in an .npz (default: a column y, label, labels, "
+             "class or target; the key y); labels only score the clusters, and a table's label column is no feature")
     add("--clusters", type=at_least_two, default=None, help="number of clusters k (default: the number of classes)")
     add("--steps", type=positive_int, default=None, help="training mini-batches per run (paper: 70000; default 3000)")
     add("--batch-size", type=at_least_two, default=None, help="mini-batch size (paper and default: 100)")
@@ -299,7 +318,7 @@ def resolve_data_and_clusters(args: argparse.Namespace) -> tuple[Any, int]:
     apply_preset(args)
     if args.data is None:
         raise ValueError("give the data with --data SOURCE, or a --preset NAME")
-    arrays = load_with_options(args, explicit_image_options(args) or {})
+    arrays = load_with_options(args, explicit_image_options(args) or {}, label_option(args))
     n_clusters = args.clusters or arrays.n_classes
     if n_clusters is None:
         raise ValueError(f"{args.data} has no labels; give the number of clusters with --clusters K")

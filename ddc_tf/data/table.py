@@ -243,7 +243,8 @@ def load_table(
             x = cells.astype(np.float64)
         except ValueError:
             i, j = next((i, j) for i, row in enumerate(cells) for j, v in enumerate(row) if not _is_number(v))
-            hint = "; if it holds the classes, name it y" if header is not None and label_at is None else ""
+            hint = ("; if it holds the classes, name it y, or name it as the labels (ddc-tf fit --labels NAME; "
+                    "label_column= in Python)") if header is not None and label_at is None else ""
             raise ValueError(f"{where(i, j, cells[i, j])} is not a number (every feature cell must be one{hint})") from None
         with np.errstate(over="ignore"):
             x32 = x.astype(np.float32)
