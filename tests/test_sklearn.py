@@ -188,6 +188,18 @@ def test_runs_at_once_is_refused_before_training(runs_at_once, message):
         DDCClustering(n_clusters=3, runs=3, runs_at_once=runs_at_once, steps=2, batch_size=30).fit(x)
 
 
+def test_a_fitted_estimator_pickles_with_its_network():
+    """``pickle`` / ``joblib.dump`` keep the trained network: the copy predicts as the original."""
+    import pickle
+
+    x, _ = _blobs(n=90)
+    est = DDCClustering(n_clusters=3, runs=1, steps=3, batch_size=30, random_state=0).fit(x)
+    copy = pickle.loads(pickle.dumps(est))
+    np.testing.assert_allclose(copy.predict_proba(x), est.predict_proba(x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(copy.labels_, est.labels_)
+    assert copy.get_params() == est.get_params() and copy.loss_ == est.loss_
+
+
 def test_a_fit_interrupted_with_an_out_dir_continues_where_it_stopped(tmp_path, monkeypatch):
     """With ``out_dir`` a Ctrl-C mid-run loses at most a chunk: fit again on the same X and the run
     resumes from its backup, ending with the labels of a fit never interrupted."""
