@@ -259,9 +259,7 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             return
         why_not = size_pools_side_by_side()
         if why_not is not None and tf.config.threading.get_intra_op_parallelism_threads() != 1:
-            warnings.warn(f"thread_pools='runs': TensorFlow's thread pools stay as they are: {why_not}. Fit before "
-                          "any other TensorFlow work in the process, or start Python with TF_NUM_INTRAOP_THREADS=1 "
-                          "and TF_NUM_INTEROP_THREADS=<cores>", stacklevel=3)
+            warnings.warn(f"thread_pools='runs': TensorFlow's thread pools stay as they are: {why_not}", stacklevel=3)
 
     def _config(self, data: ArrayData) -> TrainConfig:
         if self.method not in METHODS:
@@ -294,7 +292,6 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
         if not (is_whole_number(self.runs) and self.runs >= 1):  # 2.0 as 2, as TrainConfig takes steps=10.0
             raise ValueError(f"runs={self.runs!r}: need a whole number ≥ 1 (independent networks to train)")
         at_once = self._runs_at_once()
-        self._size_thread_pools(at_once, resolve_backbone(self.backbone, data))  # before TensorFlow runs
         selection.check_selector(self.selector)  # also with runs=1, where it picks nothing
         if self.runs < MIN_VOTE_RUNS:  # what needs the runs' consensus is refused, not dropped without a word
             for name, value, default in (("refine_runs", self.refine_runs, None),
@@ -304,6 +301,7 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
                                      f"needs runs ≥ {MIN_VOTE_RUNS} (runs={self.runs!r}); give more runs or drop it")
         config = self._config(data)
         seed = self._first_seed()
+        self._size_thread_pools(at_once, resolve_backbone(self.backbone, data))  # checked; before TensorFlow runs
         if self.runs > 1 or self.out_dir is not None:  # the protocol keeps the folder (one run as well)
             self.results_, self.model_ = run_protocol(
                 data, config, runs=int(self.runs), seed=seed, verbose=self.verbose, out_dir=self.out_dir,

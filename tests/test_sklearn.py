@@ -266,7 +266,7 @@ def test_thread_pools_runs_sizes_them_for_mlp_groups_and_says_when_it_cannot(mon
             DDCClustering(n_clusters=3, runs=3, steps=2, batch_size=30, **options).fit(data)
     assert asked == []
     with pytest.warns(UserWarning, match=r"thread_pools='runs': TensorFlow's thread pools stay as they are: "
-                                         r"TensorFlow's runtime had started before\. Fit before any other"):
+                                         r"TensorFlow's runtime had started before"):
         with pytest.raises(_ProtocolAsked):
             DDCClustering(n_clusters=3, runs=3, steps=2, batch_size=30, thread_pools="runs").fit(x)
     assert asked == [True]

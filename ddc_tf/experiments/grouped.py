@@ -94,7 +94,9 @@ def size_pools_side_by_side() -> str | None:
         threading.set_intra_op_parallelism_threads(1)
         threading.set_inter_op_parallelism_threads(available_cores())
     except RuntimeError:  # the runtime has started: its pools stay as they are
-        return "TensorFlow's runtime had started before, and its pools are fixed from then on"
+        return ("TensorFlow's runtime had started before, and its pools are fixed from then on (size them before "
+                "any TensorFlow work in the process, or start Python with TF_NUM_INTRAOP_THREADS=1 and "
+                "TF_NUM_INTEROP_THREADS=<cores>)")
     return None
 
 
