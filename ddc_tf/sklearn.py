@@ -130,8 +130,9 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             ended when ``fit`` is called again on the same ``X`` with the same parameters, and
             runs that finished are reused — also by a fit that asks for more ``runs``. The
             folder then holds ``model.keras`` and ``results.json``, which ``ddc-tf predict``,
-            ``ddc-tf export`` and ``ddc_tf.run_files.load_model`` read. A folder another fit is writing is
-            refused.
+            ``ddc-tf export`` and ``ddc_tf.run_files.load_model`` read. A folder holding runs of
+            another ``X`` or other settings is refused (the message's ``--out`` is this folder),
+            and so is one another fit is writing.
 
     Attributes (after ``fit``):
         labels_: ``(n,)`` int64 cluster of each training point.

@@ -247,6 +247,12 @@ def test_finished_runs_in_the_out_dir_are_reused(tmp_path, monkeypatch):
     assert trained == []
     np.testing.assert_array_equal(again.labels_, first.labels_)
     assert DDCClustering(runs=4, **options).fit(x).results_["runs"][3]["seed"] == 8 and trained == [8]
+    # another X, or other settings, are refused, not written over the folder's runs
+    with pytest.raises(ValueError, match="holds a run trained on other data"):
+        DDCClustering(runs=3, **options).fit(x + 1)
+    with pytest.raises(ValueError, match="holds a run of a different configuration"):
+        DDCClustering(runs=3, **{**options, "steps": 11}).fit(x)
+    assert trained == [8]
 
 
 def test_thread_pools_runs_sizes_them_for_mlp_groups_and_says_when_it_cannot(monkeypatch, protocol_asked):
