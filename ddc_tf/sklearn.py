@@ -28,7 +28,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import scipy.sparse
-import tensorflow as tf
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -36,7 +35,7 @@ from ddc_tf import selection
 from ddc_tf.checks import is_positive_int, is_whole_number, non_negative_int, positive_int
 from ddc_tf.data import ArrayData
 from ddc_tf.data.arrays import canonical_csr, check_float32_range
-from ddc_tf.experiments.grouped import pools_side_by_side_pay, size_pools_side_by_side
+from ddc_tf.experiments.grouped import RUNTIME_STARTED, pools_side_by_side_pay, size_pools_side_by_side
 from ddc_tf.experiments.presets import FIT_DEFAULTS
 from ddc_tf.experiments.protocol import run_protocol
 from ddc_tf.experiments.training import TrainConfig, dataset_loss, infer, resolve_backbone, train_run
@@ -118,7 +117,8 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             train together — one thread per op, as many ops at once as there are cores
             (``ddc_tf.experiments.grouped.ops_side_by_side``, which has the measurements) —
             a default fit on 2 cores took 209 ± 18 s against 259 ± 11 s on digits (3 seeds) and 404
-            against 471 s on 20news (1 seed), clusters alike (``benchmarks/sklearn_thread_pools.py``).
+            against 471 s on 20news (1 seed); clusters alike on digits, other runs by rounding
+            (``benchmarks/sklearn_thread_pools.py``).
             The pools belong to the process and are fixed once
             TensorFlow's runtime starts: they are sized only if this fit is the first thing in
             the process to run TensorFlow (a warning says why when they are not), and later
@@ -130,9 +130,12 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             ended when ``fit`` is called again on the same ``X`` with the same parameters, and
             runs that finished are reused — also by a fit that asks for more ``runs``. The
             folder then holds ``model.keras`` and ``results.json``, which ``ddc-tf predict``,
-            ``ddc-tf export`` and ``ddc_tf.run_files.load_model`` read. A folder holding runs of
-            another ``X`` or other settings is refused (the message's ``--out`` is this folder),
-            and so is one another fit is writing.
+            ``ddc-tf export`` and ``ddc_tf.run_files.load_model`` read. Runs are found by their
+            seeds: a run of the same seed on another ``X`` or with other settings is refused (the
+            message's ``--out`` is this folder), not written over, but a fit whose seeds are all
+            new (another ``random_state``) replaces the folder's model and results. One folder per
+            fit: the folds of a cross-validation are other ``X``. Needs an integer
+            ``random_state``. A folder another fit is writing is refused.
 
     Attributes (after ``fit``):
         labels_: ``(n,)`` int64 cluster of each training point.
@@ -253,14 +256,15 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
 
     def _size_thread_pools(self, runs_at_once: int, backbone: str) -> None:
         """With ``thread_pools="runs"``, one thread per op for MLP runs trained together (as
-        ``ddc-tf fit``); a warning when TensorFlow's pools could not be sized so."""
+        ``ddc-tf fit``); a warning when the fit came after TensorFlow's runtime started. Pools
+        the user chose (``TF_NUM_*`` variables, ``tf.config.threading``, an earlier fit) stay, silently."""
         if self.thread_pools not in THREAD_POOLS:
             raise ValueError(f"thread_pools={self.thread_pools!r}; expected one of {THREAD_POOLS}")
         if self.thread_pools == "tensorflow" or not pools_side_by_side_pay(runs_at_once, backbone):
             return
-        why_not = size_pools_side_by_side()
-        if why_not is not None and tf.config.threading.get_intra_op_parallelism_threads() != 1:
-            warnings.warn(f"thread_pools='runs': TensorFlow's thread pools stay as they are: {why_not}", stacklevel=3)
+        if size_pools_side_by_side() == RUNTIME_STARTED:  # not sized, and not by anyone's choice
+            warnings.warn(f"thread_pools='runs': TensorFlow's thread pools stay as they are: {RUNTIME_STARTED}",
+                          stacklevel=3)
 
     def _config(self, data: ArrayData) -> TrainConfig:
         if self.method not in METHODS:
@@ -300,6 +304,12 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
                 if value not in (default, 0):
                     raise ValueError(f"{name}={value!r} works on the consensus of the runs (DDC-ENSEMBLE), which "
                                      f"needs runs ≥ {MIN_VOTE_RUNS} (runs={self.runs!r}); give more runs or drop it")
+        for name in ("refine_runs", "distill_steps"):  # run_protocol checks them too, after the pools are sized
+            if getattr(self, name) is not None:
+                non_negative_int(getattr(self, name), name)
+        if self.out_dir is not None and isinstance(self.random_state, (np.random.RandomState, np.random.Generator)):
+            raise ValueError("out_dir resumes and reuses runs by their seeds, and a random_state generator draws other "
+                             "seeds at every fit; give random_state an integer")
         config = self._config(data)
         seed = self._first_seed()
         self._size_thread_pools(at_once, resolve_backbone(self.backbone, data))  # checked; before TensorFlow runs

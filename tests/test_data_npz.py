@@ -54,16 +54,20 @@ def test_what_scipy_sparse_save_npz_writes(tmp_path, layout):
         np.testing.assert_allclose(data.x.toarray(), m.toarray(), rtol=1e-6)
 
 
-def test_other_sparse_formats_are_refused_by_name(tmp_path):
-    m = scipy.sparse.random(6, 5, density=0.4, format="coo", random_state=0)
-    scipy.sparse.save_npz(tmp_path / "coo.npz", m)
-    with pytest.raises(ValueError, match=r"coo.npz: a scipy sparse matrix in 'coo' format; save it as CSR or CSC: "
-                                         r"scipy.sparse.save_npz\(path, matrix.tocsr\(\)\)"):
-        load_arrays(tmp_path / "coo.npz")
+@pytest.mark.parametrize("layout", ["coo", "bsr", "dia"])
+def test_other_sparse_formats_are_refused_by_name(tmp_path, layout):
+    m = scipy.sparse.random(6, 6, density=0.4, format=layout, random_state=0)
+    scipy.sparse.save_npz(tmp_path / "m.npz", m)  # bsr has indices and indptr too, of its blocks
+    with pytest.raises(ValueError, match=rf"m.npz: a scipy sparse matrix in '{layout}' format; save it as CSR or "
+                                         r"CSC: scipy.sparse.save_npz\(path, matrix.tocsr\(\)\)"):
+        load_arrays(tmp_path / "m.npz")
     _, arrays = _csr_arrays()
     np.savez(tmp_path / "odd.npz", **arrays, format=np.array([1, 2]))
     with pytest.raises(ValueError, match="'format' is .*; scipy.sparse.save_npz writes a string"):
         load_arrays(tmp_path / "odd.npz")
+    np.savez(tmp_path / "csc.npz", **{**arrays, "shape": np.array(6)}, format="csc")  # a shape of no shape
+    with pytest.raises(ValueError, match=r"csc.npz \(CSC, read as its transpose\): CSR 'shape' is \[6\]"):
+        load_arrays(tmp_path / "csc.npz")
     np.savez(tmp_path / "dense.npz", x=np.zeros((3, 2)), format="png")  # a key of the user's own, beside x
     assert load_arrays(tmp_path / "dense.npz").n == 3
 

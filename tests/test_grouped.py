@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ddc_tf.experiments.grouped import THREAD_POOL_ENV, ops_side_by_side, size_pools_side_by_side, train_runs
+from ddc_tf.experiments.grouped import (RUNTIME_STARTED, THREAD_POOL_ENV, ops_side_by_side,
+                                        size_pools_side_by_side, train_runs)
 from ddc_tf.experiments.training import train_run
 from ddc_tf.models.group import RunGroup
 from test_training import Interrupt, InterruptAfter, config, small_vectors
@@ -257,7 +258,7 @@ def test_ops_side_by_side_leaves_a_started_runtime_alone():
     tf.constant(1.0) + 1.0  # the runtime runs (conftest started it)
     assert not ops_side_by_side()
     assert (threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()) == before
-    assert size_pools_side_by_side().startswith("TensorFlow's runtime had started before")  # why, for the estimator
+    assert size_pools_side_by_side() == RUNTIME_STARTED  # why, for the estimator's warning
 
 
 def test_a_group_prints_one_short_line_per_chunk(capsys):

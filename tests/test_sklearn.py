@@ -9,6 +9,8 @@ relies on (``CHECKS``).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse
@@ -218,8 +220,15 @@ def test_a_fit_interrupted_with_an_out_dir_continues_where_it_stopped(tmp_path, 
     monkeypatch.setattr(ChunkCheckpoint, "on_epoch_end", ctrl_c_after_chunk_4)
     with pytest.raises(KeyboardInterrupt):
         DDCClustering(**options, out_dir=tmp_path / "fit").fit(x)
-    monkeypatch.setattr(ChunkCheckpoint, "on_epoch_end", save_chunk)
+    chunks = []
+
+    def counting(self, epoch, logs=None):
+        chunks.append(epoch + 1)
+        save_chunk(self, epoch, logs)
+
+    monkeypatch.setattr(ChunkCheckpoint, "on_epoch_end", counting)
     resumed = DDCClustering(**options, out_dir=tmp_path / "fit").fit(x)
+    assert chunks == [5, 6, 7, 8, 9, 10]  # 20 steps in chunks of 2: it went on after chunk 4
     np.testing.assert_array_equal(resumed.labels_, uninterrupted.labels_)
     assert resumed.loss_ == pytest.approx(uninterrupted.loss_, rel=1e-5)
     assert (tmp_path / "fit" / "model.keras").is_file() and (tmp_path / "fit" / "results.json").is_file()
@@ -253,6 +262,8 @@ def test_finished_runs_in_the_out_dir_are_reused(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="holds a run of a different configuration"):
         DDCClustering(runs=3, **{**options, "steps": 11}).fit(x)
     assert trained == [8]
+    with pytest.raises(ValueError, match="out_dir resumes and reuses runs by their seeds.* give random_state an int"):
+        DDCClustering(runs=3, **{**options, "random_state": np.random.RandomState(0)}).fit(x)
 
 
 def test_thread_pools_runs_sizes_them_for_mlp_groups_and_says_when_it_cannot(monkeypatch, protocol_asked):
@@ -264,8 +275,8 @@ def test_thread_pools_runs_sizes_them_for_mlp_groups_and_says_when_it_cannot(mon
     x, _ = _blobs(n=60)
     images = np.random.default_rng(0).uniform(size=(60, 16 * 16)).astype(np.float32)
     asked = []
-    monkeypatch.setattr(estimator_module, "size_pools_side_by_side",
-                        lambda: asked.append(True) or "TensorFlow's runtime had started before")
+    reason = [estimator_module.RUNTIME_STARTED]
+    monkeypatch.setattr(estimator_module, "size_pools_side_by_side", lambda: asked.append(True) or reason[0])
     for options, data in (({}, x), ({"thread_pools": "runs", "runs_at_once": 1}, x),
                           ({"thread_pools": "runs", "image_shape": (16, 16)}, images)):
         with pytest.raises(_ProtocolAsked):
@@ -276,8 +287,18 @@ def test_thread_pools_runs_sizes_them_for_mlp_groups_and_says_when_it_cannot(mon
         with pytest.raises(_ProtocolAsked):
             DDCClustering(n_clusters=3, runs=3, steps=2, batch_size=30, thread_pools="runs").fit(x)
     assert asked == [True]
+    reason[0] = "TF_NUM_INTRAOP_THREADS is set, and chose them"  # the user's choice: kept without a word
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(_ProtocolAsked):
+            DDCClustering(n_clusters=3, runs=3, steps=2, batch_size=30, thread_pools="runs").fit(x)
     with pytest.raises(ValueError, match=r"thread_pools='all'; expected one of \('tensorflow', 'runs'\)"):
         DDCClustering(n_clusters=3, runs=3, thread_pools="all").fit(x)
+    # what the protocol would refuse is refused before the process's pools are sized
+    for bad in ({"refine_runs": -1}, {"distill_steps": 2.5}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            DDCClustering(n_clusters=3, runs=3, steps=2, batch_size=30, thread_pools="runs", **bad).fit(x)
+    assert asked == [True, True]
 
 
 @pytest.mark.slow  # 41 s; the siblings' default-suite path is `ddc-tf fit --method dcan` (test_adversarial)

@@ -235,13 +235,13 @@ def _from_archive(
     if "x" in arrays and has_csr:
         raise ValueError(f"{path}: holds both a dense 'x' and a CSR matrix; keep one")
     layout = None if "x" in arrays else _sparse_format(arrays, path)  # beside a dense x: the user's own key
-    if layout is not None and not has_csr:
+    if layout not in (None, "csr", "csc"):  # coo, dia; bsr has indices and indptr, but of blocks
         raise ValueError(f"{path}: a scipy sparse matrix in {layout!r} format; save it as CSR or CSC: "
                          f"scipy.sparse.save_npz(path, matrix.tocsr())")
     if has_csr:
         if layout == "csc":  # scipy.sparse.save_npz of a CSC matrix: the CSR arrays of its transpose
             transpose = as_float32_csr(arrays["data"], arrays["indices"], arrays["indptr"],
-                                       np.asarray(arrays["shape"])[::-1], where=f"{path} (CSC, read as its transpose)")
+                                       np.asarray(arrays["shape"]).ravel()[::-1], where=f"{path} (CSC, read as its transpose)")
             x = canonical_csr(transpose.T)
         else:
             x = as_float32_csr(*(arrays[k] for k in CSR_KEYS), where=path)

@@ -42,11 +42,18 @@ from ddc_tf.experiments.training import (
 from ddc_tf.models import ClusteringModel
 from ddc_tf.models.group import RunGroup, member_histories, member_key
 
-__all__ = ["ops_side_by_side", "pools_side_by_side_pay", "size_pools_side_by_side", "train_runs"]
+__all__ = ["RUNTIME_STARTED", "ops_side_by_side", "pools_side_by_side_pay", "size_pools_side_by_side", "train_runs"]
 
 #: The environment variables TensorFlow sizes its CPU thread pools from; when either is set the
 #: user has chosen, and :func:`ops_side_by_side` leaves the pools alone.
 THREAD_POOL_ENV = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+#: What :func:`size_pools_side_by_side` says when it came too late: the one reason that is not a
+#: choice (the user's variables or ``tf.config.threading``, or a GPU that runs the kernels).
+RUNTIME_STARTED = ("TensorFlow's runtime had started before, and its pools are fixed from then on (size them before "
+                   "any TensorFlow work in the process, or start Python with TF_NUM_INTRAOP_THREADS=1 and "
+                   "TF_NUM_INTEROP_THREADS=<cores>)")
 
 
 def available_cores() -> int:
@@ -94,9 +101,7 @@ def size_pools_side_by_side() -> str | None:
         threading.set_intra_op_parallelism_threads(1)
         threading.set_inter_op_parallelism_threads(available_cores())
     except RuntimeError:  # the runtime has started: its pools stay as they are
-        return ("TensorFlow's runtime had started before, and its pools are fixed from then on (size them before "
-                "any TensorFlow work in the process, or start Python with TF_NUM_INTRAOP_THREADS=1 and "
-                "TF_NUM_INTEROP_THREADS=<cores>)")
+        return RUNTIME_STARTED
     return None
 
 
