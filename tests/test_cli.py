@@ -186,6 +186,13 @@ def test_labels_names_the_label_column_of_a_table_or_the_key_of_an_npz(tmp_path,
     results = json.loads((tmp_path / "o" / "results.json").read_text())
     assert results["clusters"] == 3 and results["best"]["acc"] is not None  # the column's classes, scoring
     assert json.loads((tmp_path / "o" / "data.json").read_text())["feature_names"] == ["weight", "height"]
+    # new tables are read as the training table was: the named column is no feature, with it or without it
+    bare = tmp_path / "bare.csv"
+    bare.write_text("weight,height\n" + "".join(f"{a:.4f},{b:.4f}\n" for a, b in x))
+    for new in (table, bare):
+        assert main(["predict", "--model", str(tmp_path / "o"), "--data", str(new), "--out", str(tmp_path / "p.npz")]) \
+            == 0, capsys.readouterr().err
+        np.testing.assert_array_equal(np.load(tmp_path / "p.npz")["cluster"], np.load(tmp_path / "o" / "best_clusters.npy"))
     assert main([*fit, "--data", str(table), "--clusters", "3", "--out", str(tmp_path / "o2")]) == 0  # without it:
     assert json.loads((tmp_path / "o2" / "data.json").read_text())["feature_names"] == ["weight", "height", "species_id"]
     np.savez(tmp_path / "a.npz", x=x, y_root=classes)

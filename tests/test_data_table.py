@@ -81,6 +81,10 @@ def test_another_label_column_and_none(tmp_path):
     path = _write(tmp_path / "a.csv", "f,species\n1,cat\n2,dog\n")
     data = load_table(path, label_column="species")
     np.testing.assert_array_equal(data.y, [0, 1])
+    assert data.load_options == {"label_column": ["species"]}  # data.json's record: new tables read alike
+    assert load_table(path, **data.load_options).feature_names == ("f",)
+    assert load_table(_write(tmp_path / "new.csv", "f\n5\n"), **data.load_options).y is None  # the column may go
+    assert load_table(_write(tmp_path / "c.csv", "f,y\n1,2\n")).load_options is None  # the default: nothing to record
     with pytest.raises(ValueError, match=r"data row 1 \(line 2\), column 'species': 'cat' is not a number.*name it y"):
         load_table(path)  # no column of LABEL_COLUMNS, so 'species' would be a feature
     with pytest.raises(ValueError, match=r"no label column 'label'.*\['f', 'species'\]"):

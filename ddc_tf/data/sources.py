@@ -80,13 +80,15 @@ def _call(loader: Callable[..., ArrayData], where: str, *args: Any, **options: A
 def takes_options(source: Any, names: Iterable[str]) -> bool:
     """Whether ``load_arrays(source)`` accepts every option in ``names`` (``image_size``,
     ``color``, ``skip_unreadable``): a named source whose loader has them (``seals``), or a
-    folder of images (not an IDX folder). A known name is the named data set even when a
+    folder of images (not an IDX folder); a table takes ``label_column``. A known name is the named data set even when a
     folder of that name exists, as in :func:`load_arrays`."""
     if isinstance(source, str) and (loader := named_loader(source)) is not None:
         return set(names) <= set(inspect.signature(loader).parameters)
     if not isinstance(source, (str, os.PathLike)):
         return False
     path = Path(source)
+    if is_table_file(path):  # a named label column (ddc-tf fit --labels), recorded to read new tables alike
+        return set(names) <= {"label_column"}
     return path.is_dir() and not is_idx_folder(path)
 
 

@@ -136,7 +136,7 @@ def _warn_about_row_numbers(x: np.ndarray, path: Path, names: list[str]) -> None
 
 def _label_index(path: Path, header: list[str] | None, label_column: str | tuple[str, ...] | None) -> int | None:
     """The header's index of the label column (see :func:`load_table`), or None."""
-    if isinstance(label_column, tuple):
+    if isinstance(label_column, (tuple, list)):  # a list: as data.json records a named column
         candidates = {name.lower() for name in label_column}
         found = [name for name in (header or []) if name.lower() in candidates]
         if len(found) > 1:
@@ -163,9 +163,11 @@ def load_table(
 
     Args:
         path: the file (`.csv`, `.tsv`, or either gzipped); layout in the module docstring.
-        label_column: the header's column of labels, which must exist; or a tuple of
+        label_column: the header's column of labels, which must exist; or a tuple (or list) of
             candidate names (any letter case), of which the header may have one — by default
-            `LABEL_COLUMNS`. `None`: every column is a feature.
+            `LABEL_COLUMNS`. `None`: every column is a feature. A column named here is recorded
+            as `load_options={"label_column": [name]}`, so that new tables are read the same
+            way (`ddc-tf predict`): without that column, or with it — not as a feature.
         name: the `ArrayData.name` (default: the path).
 
     Returns:
@@ -257,4 +259,5 @@ def load_table(
     _warn_about_row_numbers(x32, path, [header[j] if header is not None else str(j + 1) for j in columns])
     return ArrayData(x=x32, y=y, name=name or str(path), kind="vector", raw_dtype="float32", scale=1.0,
                      class_names=class_names,
-                     feature_names=None if header is None else tuple(header[j].strip() for j in columns))
+                     feature_names=None if header is None else tuple(header[j].strip() for j in columns),
+                     load_options={"label_column": [label_column]} if isinstance(label_column, str) else None)
