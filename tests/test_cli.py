@@ -201,6 +201,7 @@ def test_labels_names_the_label_column_of_a_table_or_the_key_of_an_npz(tmp_path,
     capsys.readouterr()
     for data, labels, said in ((str(table), "kind", "no label column 'kind'"),
                                (str(tmp_path / "a.npz"), "kind", "no labels key 'kind'"),
+                               (str(tmp_path / "a.npz"), "y", "--labels y: " + str(tmp_path / "a.npz") + " holds no labels"),
                                ("circles", "y", "--labels names the labels' column of a .csv/.tsv table or their "
                                                "key in an .npz; circles is neither")):
         assert main([*fit, "--data", data, "--labels", labels, "--out", str(tmp_path / "o4")]) == 2

@@ -319,6 +319,8 @@ def resolve_data_and_clusters(args: argparse.Namespace) -> tuple[Any, int]:
     if args.data is None:
         raise ValueError("give the data with --data SOURCE, or a --preset NAME")
     arrays = load_with_options(args, explicit_image_options(args) or {}, label_option(args))
+    if getattr(args, "labels", None) is not None and arrays.y is None:  # an .npz's y is optional unless asked for
+        raise ValueError(f"--labels {args.labels}: {args.data} holds no labels under that name")
     n_clusters = args.clusters or arrays.n_classes
     if n_clusters is None:
         raise ValueError(f"{args.data} has no labels; give the number of clusters with --clusters K")
