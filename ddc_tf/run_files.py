@@ -91,7 +91,7 @@ def writing_folder(folder: str | os.PathLike) -> Iterator[Path]:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             raise OSError(f"{folder}: {holder} is writing to this folder; wait for it to finish, or use "
-                          "another output folder (--out)") from None
+                          "another output folder (--out; out_dir= in Python)") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"ddc-tf (process {os.getpid()})")

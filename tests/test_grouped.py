@@ -181,7 +181,7 @@ def test_a_protocol_folder_is_written_by_one_process_at_a_time(tmp_path):
     data, cfg = small_vectors(), config(steps=2)
     with run_files.writing_folder(tmp_path):
         with pytest.raises(OSError, match=rf"ddc-tf \(process {os.getpid()}\) is writing to this folder; wait for "
-                                          r"it to finish, or use another output folder \(--out\)"):
+                                          r"it to finish, or use another output folder \(--out; out_dir= in Python\)"):
             protocol.run_protocol(data, cfg, runs=1, out_dir=tmp_path, verbose=0)
     assert not (tmp_path / "runs").exists()
     with pytest.raises(Interrupt):
