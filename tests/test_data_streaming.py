@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse
@@ -64,10 +66,36 @@ def test_stream_options(idx_shards):
 def test_sparse_array_shards(tmp_path):
     m = scipy.sparse.random(30, 12, density=0.25, format="csr", dtype=np.float32, random_state=0)
     data = ArrayData(x=m, y=np.arange(30, dtype=np.int64) % 3, name="sp", kind="vector", raw_dtype="float32", scale=1.0)
-    write_shards(data, tmp_path / "s", examples_per_shard=7)
+    meta = write_shards(data, tmp_path / "s", examples_per_shard=7, order_seed=3)
     xs, ys = _rows(stream_dataset(tmp_path / "s", batch_size=8, shuffle=False))
-    np.testing.assert_array_equal(xs, m.toarray())
-    np.testing.assert_array_equal(ys, data.y)
+    order = np.random.default_rng(meta["order_seed"]).permutation(30)  # rows written in this order
+    np.testing.assert_array_equal(xs, m.toarray()[order])
+    np.testing.assert_array_equal(ys, data.y[order])
+
+
+def test_class_sorted_arrays_are_written_mixed(tmp_path):
+    """Data stored sorted by class (20news, image folders) streams batches of every class: the rows
+    are written in a seeded random order, where stored order left the stream's shuffle (shards, then
+    a buffer) to mix a sorted file."""
+    y = np.repeat(np.arange(4), 50)
+    data = ArrayData(x=y[:, None].astype(np.float32), y=y, name="sorted", kind="vector", raw_dtype="float32", scale=1.0)
+    write_shards(data, tmp_path / "s", examples_per_shard=100)
+    first = next(iter(stream_dataset(tmp_path / "s", batch_size=20, shuffle_buffer=10, seed=1)))[1].numpy()
+    assert len(set(first.tolist())) == 4  # stored order: two shards of two classes each, 2 classes a batch
+    _, ys = _rows(stream_dataset(tmp_path / "s", batch_size=20, shuffle=False))
+    assert sorted(ys.tolist()) == y.tolist()  # every row once
+
+
+def test_changed_uint8_arrays_are_refused(tmp_path):
+    """An ArrayData read from uint8 whose x changed since (centred, rescaled) no longer maps onto
+    bytes: refused by name, not wrapped (-0.2 stored as 205) or rounded."""
+    raw = np.random.default_rng(0).integers(0, 256, (4, 3, 3, 1), dtype=np.uint8)
+    np.savez(tmp_path / "i.npz", x=raw)
+    data = load_arrays(tmp_path / "i.npz")
+    centred = dataclasses.replace(data, x=data.x - np.float32(0.5))
+    with pytest.raises(ValueError, match=r"not a whole number in 0\.\.255.*float32"):
+        write_shards(centred, tmp_path / "s")
+    assert not (tmp_path / "s").exists()  # refused before anything was written
 
 
 def test_uint8_array_shards_store_bytes(tmp_path):
@@ -77,7 +105,7 @@ def test_uint8_array_shards_store_bytes(tmp_path):
     meta = write_shards(data, tmp_path / "s")
     assert meta["stored_dtype"] == "uint8"
     xs = np.concatenate([b.numpy() for b in stream_dataset(tmp_path / "s", shuffle=False)])
-    np.testing.assert_array_equal(xs, data.x)
+    np.testing.assert_array_equal(xs, data.x[np.random.default_rng(meta["order_seed"]).permutation(5)])
 
 
 def test_errors(tmp_path, idx_shards):
@@ -86,6 +114,8 @@ def test_errors(tmp_path, idx_shards):
         write_shards(root / "idx", root / "shards")
     with pytest.raises(FileNotFoundError, match="no meta.json"):
         stream_dataset(tmp_path / "idx")
+    with pytest.raises(ValueError, match="no whole batch of 1000"):
+        stream_dataset(root / "shards", batch_size=1000, drop_remainder=True)
     (root / "shards" / read_meta(root / "shards")["shards"][2]).unlink()
     with pytest.raises(FileNotFoundError, match="shard file"):
         stream_dataset(root / "shards")

@@ -110,9 +110,14 @@ def _idx_chunks(path: Path, chunk_size: int) -> tuple[dict[str, Any], _Chunks]:
     return meta, chunks()
 
 
-def _array_chunks(data: ArrayData, chunk_size: int) -> tuple[dict[str, Any], _Chunks]:
-    """Metadata and chunks of an in-memory `ArrayData` (uint8 images stored as raw bytes)."""
+def _array_chunks(data: ArrayData, chunk_size: int, order_seed: int) -> tuple[dict[str, Any], _Chunks]:
+    """Metadata and chunks of an in-memory `ArrayData` (uint8 images stored as raw bytes), its
+    rows in a fixed random order seeded by `order_seed`: stored data is often sorted by class,
+    and the stream's shuffle (shards, then a buffer) would leave batches of few classes."""
     as_bytes = data.raw_dtype == "uint8" and not data.is_sparse
+    if as_bytes:
+        _check_bytes(data, chunk_size)
+    order = np.random.default_rng(order_seed).permutation(data.n)
     meta = {
         "kind": data.kind,
         "input_shape": list(data.input_shape),
@@ -124,16 +129,36 @@ def _array_chunks(data: ArrayData, chunk_size: int) -> tuple[dict[str, Any], _Ch
         "sparse": data.is_sparse,
         "class_names": list(data.class_names) if data.class_names else None,
         "image_shape": list(data.image_shape) if data.image_shape else None,
+        "order_seed": int(order_seed),
     }
 
     def chunks() -> _Chunks:
         for start in range(0, data.n, chunk_size):
-            x = data.x[start : start + chunk_size]
+            rows = order[start : start + chunk_size]
+            x = data.x[rows]
             if as_bytes:
                 x = np.rint(x / data.scale).astype(np.uint8)
-            yield x, (data.y[start : start + chunk_size] if data.y is not None else None)
+            yield x, (data.y[rows] if data.y is not None else None)
 
     return meta, chunks()
+
+
+def _check_bytes(data: ArrayData, chunk_size: int) -> None:
+    """A ValueError unless every ``x / scale`` of uint8-sourced ``data`` is a whole number in
+    0..255 (within 1e-3), as stored bytes must be: values changed since loading (centred,
+    rescaled) would otherwise wrap or round silently."""
+    for start in range(0, data.n, chunk_size):
+        raw = data.x[start : start + chunk_size].astype(np.float64) / data.scale
+        rounded = np.rint(raw)
+        off = np.abs(raw - rounded)
+        bad = np.flatnonzero((off > 1e-3) | (rounded < 0) | (rounded > 255))
+        if bad.size:
+            row = start + int(bad[0]) // raw[0].size
+            raise ValueError(
+                f"{data.name}: raw_dtype uint8 (scale {data.scale:g}) but x / scale is "
+                f"{raw.flat[bad[0]]:g} in row {row}, not a whole number in 0..255: x changed since it "
+                "was loaded; store it as float32 (dataclasses.replace(data, raw_dtype='float32', scale=1.0))"
+            )
 
 
 def _examples(x, y: np.ndarray | None, sparse: bool) -> Iterator[bytes]:
@@ -158,6 +183,7 @@ def write_shards(
     name: str | None = None,
     class_names: tuple[str, ...] | None = None,
     overwrite: bool = False,
+    order_seed: int = 0,
 ) -> dict[str, Any]:
     """Convert a data set to TFRecord shards plus `meta.json` in `out_dir`.
 
@@ -168,6 +194,11 @@ def write_shards(
         chunk_size: examples read from an IDX file at a time (memory bound).
         name, class_names: stored in the metadata (default: from the source).
         overwrite: replace existing shards in `out_dir`.
+        order_seed: an `ArrayData`'s rows are written in the random order this seeds (kept as
+            `order_seed` in `meta.json`), so that data stored sorted by class still streams
+            batches of every class: the stream shuffles shards and then a buffer, which does not
+            mix a sorted file. IDX files are written in their own order (MNIST's and
+            Fashion-MNIST's are stored shuffled). An unshuffled stream reads the written order.
 
     Returns:
         The metadata written (`n`, `input_shape`, `shards`, ...).
@@ -178,7 +209,7 @@ def write_shards(
     if out.exists() and any(out.glob("shard-*.tfrecord")) and not overwrite:
         raise FileExistsError(f"{out}: already holds shards; pass overwrite=True to replace them")
     if isinstance(source, ArrayData):
-        meta, chunks = _array_chunks(source, chunk_size)
+        meta, chunks = _array_chunks(source, chunk_size, order_seed)
         meta["name"] = name or source.name
     else:
         path = Path(source)
@@ -196,6 +227,7 @@ def write_shards(
         meta["class_names"] = list(class_names)
     meta.setdefault("class_names", None)
     out.mkdir(parents=True, exist_ok=True)
+    (out / META_FILE).unlink(missing_ok=True)  # written last: a folder without it is not a finished conversion
     for old in out.glob("shard-*.tfrecord"):
         old.unlink()
     n_shards = max(1, -(-meta["n"] // examples_per_shard))
@@ -257,6 +289,9 @@ def stream_dataset(
     """
     folder = Path(shard_dir)
     meta = read_meta(folder)
+    if drop_remainder and meta["n"] < batch_size:
+        raise ValueError(f"{folder}: {meta['n']} examples make no whole batch of {batch_size} (drop_remainder=True "
+                         "would stream nothing); use a smaller batch_size")
     files = [str(folder / s) for s in meta["shards"]]
     input_shape = tuple(meta["input_shape"])
     labels = meta["has_labels"] and with_labels
