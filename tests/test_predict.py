@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+import scipy.sparse
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
@@ -15,7 +16,7 @@ tf = pytest.importorskip("tensorflow")
 from data_fixtures import write_mnist_folder  # noqa: E402
 
 from ddc_tf.cli import main as cli_main  # noqa: E402
-from ddc_tf.data import load_arrays  # noqa: E402
+from ddc_tf.data import ArrayData, load_arrays  # noqa: E402
 from ddc_tf.serving.export import InputSpec, export_model  # noqa: E402
 from ddc_tf.models import DDC  # noqa: E402
 from ddc_tf.serving.predict import (  # noqa: E402
@@ -173,17 +174,32 @@ def test_wrong_inputs_give_clear_errors(images, tmp_path):
     for value, dtype in ((2.0**31, "int32"), (2.0**63, "int64"), (-(2.0**63) * 1.01, "int64")):  # not wrapped
         with pytest.raises(ValueError, match=f"outside the {dtype} range"):
             check_raw_inputs(np.array([[value]], np.float32), dtype, (1,))
-    assert check_raw_inputs(np.array([[2.0**31 - 128]], np.float32), "int32", (1,)).tolist() == [[2**31 - 128]]
+    # in range, but past what the float32 the model computes in holds exactly (training refuses them too)
+    with pytest.raises(ValueError, match=r"up to 2147483520 cannot be held exactly in float32"):
+        check_raw_inputs(np.array([[2.0**31 - 128]], np.float32), "int32", (1,))
+    assert check_raw_inputs(np.array([[-(2**24), 2**24]]), "int64", (2,)).tolist() == [[-(2**24), 2**24]]
+    with pytest.raises(ValueError, match=r"up to 16777217 cannot be held exactly"):
+        check_raw_inputs(np.array([[2**24 + 1]]), "int32", (1,))
+    # finite float64 values past float32's range would become Inf
+    with pytest.raises(ValueError, match=r"exceed float32's range"):
+        check_raw_inputs(np.array([[1e39, 0.0]]), "float32", (2,))
+    # floats for a uint8 model: the remedy depends on whether they look scaled already
+    with pytest.raises(ValueError, match=r"in \[0, 1\]; send the raw values.*np.rint\(x \* 255\)"):
+        predictor.predict_raw(raw / 255.0)
+    with pytest.raises(ValueError, match=r"send them as uint8 \(x.astype"):
+        predictor.predict_raw(raw.astype(np.float64))
     with pytest.raises(ValueError, match="not numeric"):
         check_raw_inputs(np.array([["a", "b"]]), "float32", (2,))
     # data whose examples have another shape than the model's
     np.savez(tmp_path / "small.npz", x=np.zeros((3, 8, 8), np.uint8))
     with pytest.raises(ValueError, match=r"expected shape \(n, 16, 16, 1\), got \(3, 8, 8, 1\)"):
         predict(predictor, tmp_path / "small.npz")
-    # float data in [0, 1] that are not whole multiples of 1/255 cannot be uint8 pixels
+    # float data are read as given, where the model's uint8 training data were divided by 255
     np.savez(tmp_path / "floats.npz", x=np.full((2, *SHAPE), 0.3, np.float32))
-    with pytest.raises(ValueError, match="do not map onto the model's raw uint8 inputs"):
-        predict(predictor, tmp_path / "floats.npz")
+    for model in (predictor, images["fit"]):
+        with pytest.raises(ValueError, match=r"used as given \(scale 1\), but the model's training data \(uint8\) "
+                                             r"was multiplied by 0.00392157 \(1/255\).*\.npy"):
+            predict(model, tmp_path / "floats.npz")
     # a .keras model without data.json: raw .npy inputs need the scaling
     bare = tmp_path / "bare.keras"
     images["model"].save(bare)
@@ -308,3 +324,62 @@ def test_raw_floats_that_look_scaled_already_are_warned_about(images, tmp_path):
         warn_if_already_scaled(digits_like, np.full((2, 3), 7.0, np.float32), "x.npy")  # raw 0..16
         warn_if_already_scaled(SimpleNamespace(scale=1.0), np.full((2, 3), 0.5, np.float32), "x.npy")
         warn_if_already_scaled(digits_like, np.zeros((2, 3), np.float32), "x.npy")  # all zero: no telling
+
+
+def test_data_scaled_otherwise_than_the_training_data_is_refused(tmp_path):
+    """digits' model divides its 0..16 inputs by 16. An .npz of those values is read as floats used
+    as given: fed as they are, the model would see 16× its inputs. Refused, with the way round (a
+    .npy of raw values, which the model scales itself); the named source and the .npy agree."""
+    from sklearn.datasets import load_digits
+
+    data = load_arrays("digits")
+    model = tiny_model("mlp", (64,), k=10)
+    fit = tmp_path / "fit"
+    fit.mkdir()
+    model.save(fit / "model.keras")
+    (fit / "data.json").write_text(json.dumps(describe_data(data)))
+    saved = export_model(model, "digits", spec=InputSpec((64,), "float32", 1 / 16), base_dir=tmp_path / "served")
+    raw = load_digits().data[:40]
+    np.savez(tmp_path / "d.npz", x=raw)
+    np.save(tmp_path / "d.npy", raw)
+    expected = model.predict(data.x[:40], verbose=0)
+    for model_path in (fit, saved):
+        with pytest.raises(ValueError, match=r"d.npz: read as training data is read, its values are used as given "
+                                             r"\(scale 1\), but the model's training data \(float32\) was multiplied "
+                                             r"by 0.0625 \(1/16\).*in a .npy file"):
+            predict(model_path, tmp_path / "d.npz")
+        _check(predict(model_path, tmp_path / "d.npy"), expected)
+        with pytest.raises(ValueError, match="used as given"):  # the Python API's ArrayData alike
+            predict(model_path, ArrayData(x=raw.astype(np.float32), y=None, name="mine", kind="vector",
+                                          raw_dtype="float32", scale=1.0))
+
+
+def test_new_data_need_no_labels_and_odd_files_are_named(tmp_path):
+    """Labels only score clusters: a new table's label column may be empty or hold -1, and a sparse
+    .npz's labels are not read. An .npz under a .npy name and a dense x beside a CSR matrix are
+    named, as the training loaders name them."""
+    table = tmp_path / "train.csv"
+    table.write_text("a,b,label\n" + "".join(f"{(i * 7) % 5},{i % 3},{i % 2}\n" for i in range(12)))
+    data = load_arrays(table)
+    model = tiny_model("mlp", (2,), k=2)
+    fit = tmp_path / "fit"
+    fit.mkdir()
+    model.save(fit / "model.keras")
+    (fit / "data.json").write_text(json.dumps(describe_data(data)))
+    expected = model.predict(data.x, verbose=0)
+    for labels in ("", "-1"):
+        new = tmp_path / f"new{labels}.csv"
+        new.write_text("a,b,label\n" + "".join(f"{(i * 7) % 5},{i % 3},{labels}\n" for i in range(12)))
+        _check(predict(fit, new), expected)
+    sparse = scipy.sparse.csr_matrix(data.x)
+    np.savez(tmp_path / "s.npz", data=sparse.data, indices=sparse.indices, indptr=sparse.indptr,
+             shape=np.array(sparse.shape), y=np.full(12, -1))
+    _check(predict(fit, tmp_path / "s.npz"), expected)
+    np.savez(tmp_path / "z.npz", x=data.x)
+    (tmp_path / "z.npz").rename(tmp_path / "z.npy")
+    with pytest.raises(ValueError, match=r"z.npy: is an .npz archive, not a .npy array; rename it to .npz"):
+        predict(fit, tmp_path / "z.npy")
+    np.savez(tmp_path / "both.npz", x=data.x, data=sparse.data, indices=sparse.indices, indptr=sparse.indptr,
+             shape=np.array(sparse.shape))
+    with pytest.raises(ValueError, match="holds both a dense 'x' and a CSR matrix"):
+        predict(fit, tmp_path / "both.npz")

@@ -57,6 +57,11 @@ def _open_text(path: Path):
     return open(path, newline="", encoding="utf-8-sig")
 
 
+#: Cells that mean "no value" (lower case, stripped): beside numbers in the first row they make it
+#: a data row with gaps, not a header.
+MISSING_CELLS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", "missing"})
+
+
 def _is_number(field: str) -> bool:
     try:
         float(field)
@@ -157,6 +162,7 @@ def load_table(
     path: str | os.PathLike,
     *,
     label_column: str | tuple[str, ...] | None = LABEL_COLUMNS,
+    read_labels: bool = True,
     name: str | None = None,
 ) -> ArrayData:
     """Load a numeric `.csv` / `.tsv` table as `ArrayData` of `(n, d)` float32 vectors.
@@ -168,6 +174,8 @@ def load_table(
             `LABEL_COLUMNS`. `None`: every column is a feature. A column named here is recorded
             as `load_options={"label_column": [name]}`, so that new tables are read the same
             way (`ddc-tf predict`): without that column, or with it — not as a feature.
+        read_labels: False leaves the label column's cells unread (`y` None): a table given for
+            prediction may have it empty, or hold -1 for "no class"; it is still no feature.
         name: the `ArrayData.name` (default: the path).
 
     Returns:
@@ -191,6 +199,13 @@ def load_table(
         raise ValueError(f"{path}: the table is empty")
     first = _parse_rows(path, lines[0], delimiter)[0]  # a line of empty fields (,,) is a header
     header = None if all(_is_number(v) for v in first) else first
+    missing = [j for j, v in enumerate(first) if v.strip().lower() in MISSING_CELLS]
+    pandas_index = first[0] == "" and first[1:] == [str(j) for j in range(len(first) - 1)]  # DataFrame(x).to_csv()
+    if header is not None and missing and any(_is_number(v) for v in first) and not pandas_index:
+        j = missing[0]  # numbers with gaps: a data row with missing values, not column names
+        raise ValueError(f"{path}: the first row (line {line_numbers[0]}) holds numbers and, in column {j + 1}, "
+                         f"{first[j]!r}: a data row with a missing value (which tables cannot hold), or a header "
+                         "whose names are numbers and gaps; fill or drop the missing cells, or name every column")
     if header is None and len(first) >= 3 and first == [str(j) for j in range(len(first))]:
         header = first  # pandas' default column names (DataFrame(x).to_csv(index=False)), not a point
         warnings.warn(f"{path}: the first row, 0, 1, …, {len(first) - 1}, is read as column names "
@@ -255,7 +270,7 @@ def load_table(
     if bad.any():
         i, j = (int(k[0]) for k in np.nonzero(bad))
         raise ValueError(f"{where(i, j, cell(i, j))} is not a finite float32 number ({counted(bad.sum(), 'such cell')})")
-    y, class_names = (None, None) if label_values is None else _labels(label_values, path, header[label_at])
+    y, class_names = (None, None) if label_values is None or not read_labels else _labels(label_values, path, header[label_at])
     _warn_about_row_numbers(x32, path, [header[j] if header is not None else str(j + 1) for j in columns])
     return ArrayData(x=x32, y=y, name=name or str(path), kind="vector", raw_dtype="float32", scale=1.0,
                      class_names=class_names,

@@ -71,6 +71,7 @@ __all__ = [
     "predict_to_file",
     "check_raw_inputs",
     "check_feature_names",
+    "check_scaling",
 ]
 
 OUTPUT_FORMATS = (".npz", ".csv")
@@ -93,7 +94,7 @@ def check_raw_inputs(
             values (floats for a uint8 model, floats that are not whole numbers for another
             integer model, out-of-range values), NaN/Inf.
     """
-    from ddc_tf.data.arrays import check_finite
+    from ddc_tf.data.arrays import check_finite, check_float32_range
 
     values = np.asarray(values)
     shape = tuple(input_shape)
@@ -111,9 +112,12 @@ def check_raw_inputs(
         raise ValueError(f"{where}: dtype {values.dtype} is not numeric; the model takes {target}")
     if target.kind in "iu":
         if kind == "f" and target == np.uint8:
+            scaled = values.size and 0 <= values.min() and values.max() <= 1
             raise ValueError(
                 f"{where}: the model takes raw {target} inputs (e.g. pixels 0..255) but got "
-                f"{values.dtype}; send the raw values (x.astype(np.{target})), not scaled ones"
+                f"{values.dtype}" + (f" in [0, 1]; send the raw values, not scaled ones (np.rint(x * 255).astype(np.{target}) "
+                                     "if x is pixels divided by 255)" if scaled else
+                                     f"; send them as {target} (x.astype(np.{target}) if they are whole numbers 0..255)")
             )
         if kind == "f":  # integer features (counts, codes): whole-number floats are the same values
             check_finite(values, where)
@@ -137,10 +141,19 @@ def check_raw_inputs(
                 f"{where}: values span [{values.min()}, {values.max()}], outside the "
                 f"{target} range [{info.min}, {info.max}]"
             )
+        if target.itemsize > 2 and values.size and max(abs(int(low)), abs(int(high))) > 2**24:
+            # the model casts its inputs to float32, which holds integers exactly only up to 2**24
+            # (training refuses larger ones: ddc_tf.data.arrays)
+            raise ValueError(f"{where}: integer values up to {max(abs(int(low)), abs(int(high)))} cannot be held "
+                             "exactly in float32, which the model computes in (at most 2**24 = 16777216)")
         return values.astype(target, copy=False)
     if kind == "f":
         check_finite(values, where)
-    return values.astype(target, copy=False)
+    with np.errstate(over="ignore"):  # checked below
+        converted = values.astype(target, copy=False)
+    if target.kind == "f" and target.itemsize < values.dtype.itemsize:
+        check_float32_range(values, converted, where)
+    return converted
 
 
 def _scaled_to_raw(x: np.ndarray, spec: InputSpec, where: str) -> np.ndarray:
@@ -214,6 +227,11 @@ class Predictor:
     def spec(self) -> InputSpec:
         """The raw input spec; ValueError if this model's input scaling is unknown."""
         if self.raw_dtype is None or self.scale is None:
+            if self.kind == "saved_model":  # its dtype is its signature's: only the scale can be missing
+                raise ValueError(
+                    f"{self.path}: the input scaling of this SavedModel is unknown (no "
+                    "assets.extra/ddc_tf.json metadata, which ddc-tf export writes); give --scale"
+                )
             raise ValueError(
                 f"{self.path}: the input scaling of this model is unknown (no data.json beside "
                 "it); give --scale and --input-dtype, or read the data from a source that "
@@ -447,6 +465,7 @@ def _predict_stream(
 ) -> Iterator[dict[str, np.ndarray]]:
     where = stream.name
     check_feature_names(predictor, stream)
+    check_scaling(predictor, stream)
     if stream.raw and predictor.kind == "keras":
         predictor.spec  # noqa: B018  (raises the clear error when the scaling is unknown)
     expected = tuple(predictor.input_shape)
@@ -481,6 +500,30 @@ def warn_if_already_scaled(predictor: Predictor, batch: np.ndarray, where: str) 
         warnings.warn(f"{where}: every value of the first rows lies in [0, 1], but the model multiplies its "
                       f"raw inputs by {scale:g} (its training data's raw values reach about {1 / scale:g}); if "
                       "these are already scaled, send the raw values", stacklevel=3)
+
+
+def check_scaling(predictor: Predictor, stream: DataStream) -> None:
+    """A ValueError when ``stream``'s batches are scaled (read by ``ddc_tf.data``) with another
+    ``scale`` than the model's training data: the values would reach the model in other units
+    (the digits model divides its 0..16 inputs by 16; an ``.npz`` of those values is read as
+    floats used as given; a float table for a model trained on uint8 pixels). Which units the
+    values are in cannot be told from the file, so nothing is converted: raw values go in a
+    ``.npy`` file (the model scales them as in training). Unknown scaling (a ``.keras`` model
+    without ``data.json``) is not checked."""
+    model, data = predictor.scale, stream.scale
+    if stream.raw or model is None or data is None or np.isclose(model, data, rtol=1e-6, atol=0):
+        return
+
+    def units(scale: float) -> str:
+        return "used as given (scale 1)" if scale == 1 else f"multiplied by {scale:g} (1/{1 / scale:g})"
+
+    raise ValueError(
+        f"{stream.name}: read as training data is read, its values are {units(data)}, but the model's "
+        f"training data ({predictor.raw_dtype}) was {units(model)}: the model would see other units than it "
+        f"was trained on. Save the raw values its training data held (e.g. {predictor.raw_dtype} "
+        f"{'pixels 0..255' if predictor.raw_dtype == 'uint8' else 'values before scaling'}) in a .npy file and "
+        "predict that: the model scales raw inputs itself"
+    )
 
 
 def check_feature_names(predictor: Predictor, stream: DataStream) -> None:

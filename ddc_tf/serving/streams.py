@@ -31,6 +31,9 @@ class DataStream:
         batches: an iterator of arrays ``(b, *example_shape)``.
         row_names: one name per row (an image folder's file paths), or None.
         feature_names: the names of the columns (a table's header), or None.
+        scale: for scaled batches, ``x = raw · scale`` of the source as ``ddc_tf.data`` reads
+            it (1/255 for uint8, 1/16 for digits, 1 otherwise), which must be the model's
+            (``predict`` refuses other scaling); None for raw batches.
     """
 
     name: str
@@ -39,6 +42,7 @@ class DataStream:
     batches: Iterator[np.ndarray]
     row_names: tuple[str, ...] | None = None
     feature_names: tuple[str, ...] | None = None
+    scale: float | None = None
 
 
 def _npy_stream(path: Path, batch_size: int) -> DataStream:
@@ -49,6 +53,9 @@ def _npy_stream(path: Path, batch_size: int) -> DataStream:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as err:
         raise ValueError(f"{path}: not a plain numeric .npy array ({err})") from None
+    if not isinstance(array, np.ndarray):  # an .npz archive under a .npy name
+        array.close()
+        raise ValueError(f"{path}: is an .npz archive, not a .npy array; rename it to .npz")
     if array.ndim < 1 or array.shape[0] == 0:
         raise ValueError(f"{path}: holds an array of shape {array.shape}; expected (n, ...) with n > 0")
 
@@ -72,11 +79,13 @@ def _npz_stream(path: Path, batch_size: int) -> DataStream | None:
     """Stream the dense ``x`` of an ``.npz`` member by member; None when it cannot be
     streamed (CSR layout, Fortran order, unknown header version)."""
     from ddc_tf.data.arrays import dense_images, dense_vectors
+    from ddc_tf.data.npz import CSR_KEYS
 
     try:
         with zipfile.ZipFile(path) as zf:
-            if "x.npy" not in zf.namelist():
-                return None
+            members = zf.namelist()
+            if "x.npy" not in members or any(f"{key}.npy" in members for key in CSR_KEYS):
+                return None  # no dense x, or a CSR matrix beside it: the loader reads or refuses it
             with zf.open("x.npy") as f:
                 header = _read_npy_header(f)
     except (zipfile.BadZipFile, OSError, ValueError):
@@ -87,6 +96,7 @@ def _npz_stream(path: Path, batch_size: int) -> DataStream | None:
     if fortran_order or dtype.hasobject or len(shape) not in (2, 3, 4) or shape[0] == 0:
         return None
     convert = dense_vectors if len(shape) == 2 else dense_images
+    _, _, scale = convert(np.zeros((1, *shape[1:]), dtype=dtype.newbyteorder("=")), path)
     row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
 
     def batches() -> Iterator[np.ndarray]:
@@ -101,7 +111,7 @@ def _npz_stream(path: Path, batch_size: int) -> DataStream | None:
                 x, _, _ = convert(chunk.astype(dtype.newbyteorder("="), copy=False), path)
                 yield x
 
-    return DataStream(str(path), int(shape[0]), False, batches())
+    return DataStream(str(path), int(shape[0]), False, batches(), scale=scale)
 
 
 def _idx_stream(path: Path, batch_size: int) -> DataStream | None:
@@ -117,8 +127,8 @@ def _idx_stream(path: Path, batch_size: int) -> DataStream | None:
     else:
         return None
     headers = [read_idx_header(f) for f in files]
-    if any(len(h.shape) not in (3, 4) for h in headers):
-        return None  # the loader gives the error
+    if any(len(h.shape) not in (3, 4) for h in headers) or len({h.dtype for h in headers}) > 1:
+        return None  # the loader gives the error, or reads splits of other dtypes as one array
     n = sum(h.shape[0] for h in headers)
 
     def batches() -> Iterator[np.ndarray]:
@@ -127,7 +137,8 @@ def _idx_stream(path: Path, batch_size: int) -> DataStream | None:
                 x, _, _ = dense_images(chunk, f)
                 yield x
 
-    return DataStream(str(path), n, False, batches())
+    _, _, scale = dense_images(np.zeros((1, *headers[0].shape[1:]), dtype=headers[0].dtype), path)
+    return DataStream(str(path), n, False, batches(), scale=scale)
 
 
 def _arrays_stream(data: Any, batch_size: int) -> DataStream:
@@ -136,7 +147,7 @@ def _arrays_stream(data: Any, batch_size: int) -> DataStream:
             chunk = data.x[start : start + batch_size]
             yield chunk.toarray() if data.is_sparse else chunk
 
-    return DataStream(data.name, data.n, False, batches(), data.row_names, data.feature_names)
+    return DataStream(data.name, data.n, False, batches(), data.row_names, data.feature_names, data.scale)
 
 
 def open_data(source: Any, batch_size: int = DEFAULT_BATCH_SIZE, **options: Any) -> DataStream:
@@ -173,7 +184,23 @@ def open_data(source: Any, batch_size: int = DEFAULT_BATCH_SIZE, **options: Any)
             return stream
     elif path.suffix.lower() == ".npy":
         raise FileNotFoundError(f"{path}: no such file")
-    return _arrays_stream(load_arrays(source, **options), batch_size)
+    return _arrays_stream(load_arrays(source, **_without_labels(source, options)), batch_size)
+
+
+def _without_labels(source: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` that leave a file's labels unread: labels only score clusters, and new data
+    may have none (an empty label column, -1 for "no class"); a table's label column is still
+    no feature."""
+    from ddc_tf.data.table import is_table_file
+
+    if isinstance(source, str) and _is_known_name(source):
+        return options
+    path = Path(source)
+    if path.is_file() and path.suffix.lower() == ".npz":
+        return {**options, "label_key": None}
+    if is_table_file(path):
+        return {**options, "read_labels": False}
+    return options
 
 
 def _is_known_name(source: str) -> bool:
