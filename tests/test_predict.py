@@ -375,6 +375,10 @@ def test_new_data_need_no_labels_and_odd_files_are_named(tmp_path):
     np.savez(tmp_path / "s.npz", data=sparse.data, indices=sparse.indices, indptr=sparse.indptr,
              shape=np.array(sparse.shape), y=np.full(12, -1))
     _check(predict(fit, tmp_path / "s.npz"), expected)
+    with pytest.raises(ValueError, match=r"\['label_column'\] are for .csv/.tsv tables; it does not take them"):
+        predict(fit, tmp_path / "s.npz", data_options={"label_column": "s"})
+    with pytest.raises(ValueError, match=r"\['color'\] are for image folders \(and seals\)"):
+        predict(fit, tmp_path / "s.npz", data_options={"color": "rgb"})
     np.savez(tmp_path / "z.npz", x=data.x)
     (tmp_path / "z.npz").rename(tmp_path / "z.npy")
     with pytest.raises(ValueError, match=r"z.npy: is an .npz archive, not a .npy array; rename it to .npz"):

@@ -2,8 +2,10 @@
 
     ddc-tf export --model PATH --name NAME [--version V] [--base-dir outputs/saved_models]
                   [--data SOURCE | --input-dtype DTYPE --scale S]
+                  [--image-size H [W]] [--color {rgb,grayscale}] [--skip-unreadable]
     ddc-tf predict --model PATH_OR_SAVEDMODEL --data SOURCE --out FILE.{csv,npz}
-                   [--batch-size N] [--hidden]
+                   [--batch-size N] [--hidden] [--input-dtype DTYPE --scale S] [--json]
+                   [--image-size H [W]] [--color {rgb,grayscale}] [--skip-unreadable]
 """
 
 from __future__ import annotations

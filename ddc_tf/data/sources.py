@@ -100,7 +100,9 @@ def merge_load_options(source: Any, given: Mapping[str, Any] | None,
     that does not. ``given`` options that ``source`` does not take are a ValueError."""
     given, recorded = dict(given or {}), dict(recorded or {})
     if given and not takes_options(source, given):
-        raise ValueError(f"{source}: the option(s) {sorted(given)} are for image folders (and seals); "
+        kinds = [kind for kind, names in (("image folders (and seals)", {"image_size", "color", "skip_unreadable"}),
+                                          (".csv/.tsv tables", {"label_column"})) if names & set(given)]
+        raise ValueError(f"{source}: the option(s) {sorted(given)} are for {' and '.join(kinds) or 'other sources'}; "
                          f"it does not take them")
     return {**recorded, **given} if recorded and takes_options(source, recorded) else given
 
