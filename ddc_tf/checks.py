@@ -47,7 +47,7 @@ def non_negative_int(value: Any, name: str, why: str = "") -> int:
 def non_negative_number(value: Any, name: str) -> float:
     """``value`` as a ``float`` if it is a finite number ≥ 0 (not a bool), else a ValueError
     naming ``name``."""
-    if not _is_real(value) or not (math.isfinite(value) and value >= 0):
+    if not _is_real(value) or not (_finite(value) and value >= 0):
         raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
     return float(value)
 
@@ -56,16 +56,24 @@ def _is_real(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
 
 
+def _finite(value: Any) -> bool:
+    """``math.isfinite``, False for an integer too large for a float (``10**400``), which it raises on."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def is_whole_number(value: Any) -> bool:
     """True for a finite real number with no fractional part (``2``, ``np.int64(2)``, ``2.0``), not
     a bool, a string or ``2.5``."""
-    return _is_real(value) and math.isfinite(value) and value == int(value)
+    return _is_real(value) and _finite(value) and value == int(value)
 
 
 def positive_number(value: Any, name: str) -> float:
     """``value`` as a ``float`` if it is a finite number > 0 (not a bool, not a string), else a
     ValueError naming ``name``."""
-    if not _is_real(value) or not (math.isfinite(value) and value > 0):
+    if not _is_real(value) or not (_finite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
@@ -74,7 +82,7 @@ def loss_weights(value: Any, name: str = "loss_weights") -> tuple[float, float, 
     """The DDC loss weights ``(w1, w2, w3)``: three finite numbers ≥ 0, not all 0, else a
     ValueError naming ``name``."""
     items = tuple(value) if isinstance(value, (list, tuple, np.ndarray)) else None
-    if (items is None or len(items) != 3 or not all(_is_real(w) and math.isfinite(w) and w >= 0 for w in items)
+    if (items is None or len(items) != 3 or not all(_is_real(w) and _finite(w) and w >= 0 for w in items)
             or not any(items)):
         raise ValueError(f"{name} must be three finite non-negative numbers, not all 0, got {value!r}")
     return tuple(float(w) for w in items)

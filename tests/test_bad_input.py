@@ -185,3 +185,16 @@ def test_sparse_zero_shape_is_refused():
     with pytest.raises(ValueError, match="n ≥ 1 rows and d ≥ 1 columns"):
         as_float32_csr(np.zeros(0), np.zeros(0, np.int32), np.zeros(4, np.int32), (3, 0), "s.npz")
     assert scipy.sparse.issparse(as_float32_csr(np.ones(1), np.array([0]), np.array([0, 1]), (1, 1), "s.npz"))
+
+
+def test_integers_too_large_for_a_float_are_refused_by_name():
+    """``10**400`` is an int that math.isfinite cannot take (OverflowError): refused as the argument's value."""
+    from ddc_tf.checks import is_whole_number, loss_weights, non_negative_number, positive_number
+
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        positive_number(10**400, "lr")
+    with pytest.raises(ValueError, match="w must be a finite number ≥ 0"):
+        non_negative_number(10**400, "w")
+    with pytest.raises(ValueError, match="three finite non-negative numbers"):
+        loss_weights((1, 10**400, 1))
+    assert not is_whole_number(10**400) and is_whole_number(10**6)

@@ -90,6 +90,10 @@ def test_wrong_magic(tmp_path):
     unknown_type.write_bytes(b"\x00\x00\x07\x01" + bytes(4))
     with pytest.raises(ValueError, match="wrong IDX magic"):
         read_idx(unknown_type)
+    many = tmp_path / "many"  # 20 dimensions: named, not reported as a truncated header
+    many.write_bytes(b"\x00\x00\x08\x14" + bytes(80))
+    with pytest.raises(ValueError, match="declares 20 dimensions"):
+        read_idx(many)
 
 
 def test_labels_file_with_images_magic_is_refused(tmp_path):

@@ -82,6 +82,13 @@ def test_label_key_and_explicit_drop(tmp_path):
     assert data.n == 4 and data.y.tolist() == [0, 1, 1, 0] and data.class_names == ("a", "b")
     with pytest.raises(ValueError, match="no labels key 'labels'"):
         load_arrays(tmp_path / "s.npz", label_key="labels")
+    # class names saved as bytes (numpy's S dtype) are text, not "b'a'"
+    np.savez(tmp_path / "b.npz", **arrays, y_root=y_root, names=np.array([b"a", b"b"]))
+    data = load_arrays(tmp_path / "b.npz", label_key="y_root", drop_unlabeled=True, class_names_key="names")
+    assert data.class_names == ("a", "b")
+    np.savez(tmp_path / "b2.npz", **arrays, y_root=y_root, names=np.array([["a", "b"]]))
+    with pytest.raises(ValueError, match="no 1-d string array 'names'"):
+        load_arrays(tmp_path / "b2.npz", label_key="y_root", drop_unlabeled=True, class_names_key="names")
 
 
 def test_unused_object_array_is_not_read(tmp_path):

@@ -80,6 +80,10 @@ def _is_gzip(path: Path) -> bool:
         return f.read(2) == _GZIP_MAGIC
 
 
+#: The most dimensions an IDX header may declare here (its rank byte allows 255).
+MAX_IDX_DIMS = 16
+
+
 def _open(path: Path) -> BinaryIO:
     """Open an IDX file, transparently gunzipping it (detected by content, not by name)."""
     return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
@@ -87,7 +91,10 @@ def _open(path: Path) -> BinaryIO:
 
 def _read_header(f: BinaryIO, path: Path) -> IDXHeader:
     head = f.read(4)
-    if len(head) == 4 and head[3] <= 16:
+    if len(head) == 4 and head[:2] == b"\0\0" and head[3] > MAX_IDX_DIMS:
+        raise ValueError(f"{path}: the IDX header declares {head[3]} dimensions; IDX files of images and "
+                         f"labels have 1 to 4 (this reader takes up to {MAX_IDX_DIMS}): not an IDX file, or a corrupt one")
+    if len(head) == 4:
         head += f.read(4 * head[3])
     return _parse_header(head, path)
 

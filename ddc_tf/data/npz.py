@@ -287,9 +287,13 @@ def _from_archive(
         elif label_key != "y":
             raise ValueError(f"{path}: no labels key {label_key!r}; keys are {sorted(arrays.keys)}")
     if class_names_key is not None:
-        if class_names_key not in arrays or arrays[class_names_key].dtype.kind not in "US":
-            raise ValueError(f"{path}: no string array {class_names_key!r} of class names")
-        class_names = [str(s) for s in arrays[class_names_key]]
+        names = arrays[class_names_key] if class_names_key in arrays else None
+        if names is None or names.dtype.kind not in "US" or names.ndim != 1:
+            raise ValueError(f"{path}: no 1-d string array {class_names_key!r} of class names")
+        try:  # bytes (numpy's S dtype) as text, not as "b'cat'"
+            class_names = [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in names.tolist()]
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}: the class names in {class_names_key!r} are not UTF-8 text ({err})") from None
     if class_names is not None and y is not None and int(y.max()) >= len(class_names):
         raise ValueError(
             f"{path}: label {int(y.max())} has no name among {len(class_names)} class names"
