@@ -124,3 +124,22 @@ def test_errors(tmp_path, idx_shards):
     write_idx(bad / "train-images-idx3-ubyte", np.zeros((4, 2, 2), np.uint8), cut=2)
     with pytest.raises(ValueError, match="truncated"):
         write_shards(bad, tmp_path / "out")
+
+
+def test_one_idx_file_streams_with_the_labels_its_folder_pairs_with_it(tmp_path):
+    """A gzipped images file beside a raw labels file: paired as load_idx_folder pairs them (the name
+    was guessed by text replacement, which looked only for a .gz labels file and lost the labels)."""
+    import gzip
+
+    x, y = write_mnist_folder(tmp_path / "idx", n_train=9, n_test=3, shape=(4, 4), gz=True)
+    labels = tmp_path / "idx" / "train-labels-idx1-ubyte.gz"
+    (tmp_path / "idx" / "train-labels-idx1-ubyte").write_bytes(gzip.decompress(labels.read_bytes()))
+    labels.unlink()
+    meta = write_shards(tmp_path / "idx" / "train-images-idx3-ubyte.gz", tmp_path / "s")
+    assert meta["has_labels"] and meta["n"] == 9
+    xs, ys = _rows(stream_dataset(tmp_path / "s", shuffle=False))
+    np.testing.assert_array_equal(ys, y[:9])
+    odd = tmp_path / "idx" / "images.bin"
+    odd.write_bytes(bytes(8))
+    with pytest.raises(ValueError, match="not an IDX images file"):
+        write_shards(odd, tmp_path / "s2")

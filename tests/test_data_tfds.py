@@ -113,3 +113,15 @@ def test_a_broken_tfds_install_is_one_clear_error(monkeypatch):
     with pytest.raises(OSError, match=r"mnist: TensorFlow Datasets cannot be used here \(ModuleNotFoundError: .*"
                                       r"install a tensorflow-datasets .* --data <folder>"):
         tfds_sources.import_tfds("mnist")
+
+
+def test_a_data_folder_without_idx_files_is_not_passed_over_silently(tmp_path, monkeypatch, no_system_dirs):
+    """``$DDC_TF_DATA_DIR/fashion-mnist`` holding other files (misnamed, unpacked elsewhere): a warning
+    names it before the TFDS path is tried (offline here, so that fails as usual)."""
+    (tmp_path / "fashion-mnist").mkdir()
+    (tmp_path / "fashion-mnist" / "train_images.bin").write_bytes(bytes(8))
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
+    monkeypatch.setattr(tfds_sources, "network_available", lambda *a, **k: False)
+    with pytest.warns(UserWarning, match=r"fashion-mnist exists but holds no IDX files.*through TFDS instead"):
+        with pytest.raises(FileNotFoundError, match="not prepared"):
+            load_arrays("fashion_mnist", data_dir=tmp_path / "tfds")

@@ -265,6 +265,18 @@ def find_idx_splits(folder: str | os.PathLike) -> dict[str, dict[str, Path]]:
     return {s: splits[s] for s in order}
 
 
+def images_file_split(path: Path) -> str:
+    """The split an IDX images file belongs to (``train`` for ``train-images-idx3-ubyte.gz``), whose
+    labels :func:`find_idx_splits` pairs with it in its folder; a ValueError for another name."""
+    match = _FILE_RE.match(path.name)
+    if not match or match["what"] != "images":
+        raise ValueError(
+            f"{path}: not an IDX images file (expected a name like "
+            "train-images-idx3-ubyte[.gz]); pass the folder to load every split"
+        )
+    return match["split"]
+
+
 def is_idx_folder(folder: str | os.PathLike) -> bool:
     """True when `folder` holds at least one `*-images-idx3-ubyte[.gz]` file."""
     folder = Path(folder)
@@ -298,14 +310,8 @@ def load_idx_folder(
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such IDX folder or file")
     if path.is_file():
-        match = _FILE_RE.match(path.name)
-        if not match or match["what"] != "images":
-            raise ValueError(
-                f"{path}: not an IDX images file (expected a name like "
-                "train-images-idx3-ubyte[.gz]); pass the folder to load every split"
-            )
         found = find_idx_splits(path.parent)
-        splits = [match["split"]] if splits is None else splits
+        splits = [images_file_split(path)] if splits is None else splits
     else:
         found = find_idx_splits(path)
         if not found:

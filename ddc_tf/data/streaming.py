@@ -31,6 +31,7 @@ from ddc_tf.data.idx import (
     LABELS_MAGIC,
     check_declared_size,
     find_idx_splits,
+    images_file_split,
     iter_idx_chunks,
     read_idx,
     read_idx_header,
@@ -59,11 +60,9 @@ _Chunks = Iterator[tuple[np.ndarray, "np.ndarray | None"]]
 
 def _idx_chunks(path: Path, chunk_size: int) -> tuple[dict[str, Any], _Chunks]:
     """Metadata and a chunk iterator `(uint8 images (b, h, w[, c]), labels (b,) | None)`."""
-    if path.is_file():
-        files = {"single": {"images": path}}
-        labels_file = path.with_name(path.name.replace("-images", "-labels").replace("idx3", "idx1"))
-        if labels_file.exists():
-            files["single"]["labels"] = labels_file
+    if path.is_file():  # its labels paired as load_idx_folder pairs them (train-labels-idx1-ubyte, .gz or not)
+        split = images_file_split(path)
+        files = {split: find_idx_splits(path.parent)[split]}
     else:
         files = find_idx_splits(path)
         if not files:

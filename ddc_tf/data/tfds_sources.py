@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import socket
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -179,10 +180,14 @@ def _load_mnist_like(
         return load_idx_folder(path, name=name, class_names=classes)
     searched: list[Path] = []
     if backend in ("auto", "idx"):
-        found, searched = find_data_path(_LOCAL_NAMES[name], SYSTEM_DIRS[name])
+        _, searched = find_data_path(_LOCAL_NAMES[name], SYSTEM_DIRS[name])
         for candidate in searched:
             if is_idx_folder(candidate):
                 return load_idx_folder(candidate, name=name, class_names=classes)
+        unread = [str(p) for p in searched if p.is_dir()]
+        if unread and backend == "auto":  # a folder meant for the data, without its files: not passed over silently
+            warnings.warn(f"{name}: {', '.join(unread)} exists but holds no IDX files (train-images-idx3-ubyte[.gz], "
+                          "...); reading the data through TFDS instead", stacklevel=3)
         if backend == "idx":
             raise FileNotFoundError(
                 f"{name}: no folder of IDX files found; looked in "
