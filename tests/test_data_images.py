@@ -98,3 +98,24 @@ def test_balance_and_drop(tmp_path):
     assert kept.class_names == ("harp", "hooded") and np.bincount(kept.y).tolist() == [5, 3]
     with pytest.raises(ValueError, match="no class folder"):
         load_image_folder(tmp_path, drop_classes=["seal"])
+
+
+def test_exif_rotation_is_applied_and_animations_are_refused(tmp_path):
+    """A phone photo stores its rotation in EXIF: read as viewers show it. A GIF of several frames
+    is named, not read as its first frame."""
+    from PIL import Image
+
+    (tmp_path / "a").mkdir()
+    pixels = np.zeros((4, 6, 3), np.uint8)
+    pixels[0, :, 0] = 255  # the top row red
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to view
+    Image.fromarray(pixels).save(tmp_path / "a" / "photo.png", exif=exif)
+    data = load_image_folder(tmp_path / "a")
+    assert data.x.shape == (1, 6, 4, 3)  # height and width swapped, as shown
+    np.testing.assert_array_equal(data.x[0, :, -1, 0], 1.0)  # the red row is the right column now
+    (tmp_path / "b").mkdir()
+    frames = [Image.fromarray(np.full((4, 4), v, np.uint8)) for v in (0, 200)]
+    frames[0].save(tmp_path / "b" / "anim.gif", save_all=True, append_images=frames[1:])
+    with pytest.raises(ValueError, match="anim.gif: holds 2 frames"):
+        load_image_folder(tmp_path / "b")

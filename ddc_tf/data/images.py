@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ddc_tf.checks import is_positive_int
 from ddc_tf.data.arrays import ArrayData, balance_classes, dense_images
@@ -119,13 +119,18 @@ def decode_image(
     path = Path(path)
     try:
         with Image.open(path) as img:
+            frames = getattr(img, "n_frames", 1)
+            if frames > 1:  # an animation or a multi-page TIFF: which frame is the image is the user's call
+                raise ValueError(f"{path}: holds {frames} frames (an animation or a multi-page file); one image "
+                                 "per file is read: save the frame you mean as its own file")
             img.load()
             mode = img.mode
             if mode not in _GRAY_MODES and mode not in _COLOR_MODES:
                 raise ValueError(
-                    f"{path}: image mode {mode!r} (16-bit or float) is not supported; "
+                    f"{path}: image mode {mode!r} is not supported (16-bit, float and premultiplied modes are not); "
                     "convert it to 8-bit grayscale or RGB"
                 )
+            img = ImageOps.exif_transpose(img)  # as viewers show it: phone photos store their rotation in EXIF
             target = {"rgb": "RGB", "grayscale": "L"}.get(color or "", None)
             if target is None:
                 target = "L" if mode in _GRAY_MODES else "RGB"
