@@ -140,3 +140,13 @@ def test_pipelines_run_without_the_autotuner_and_batches_are_the_same_with_it(mo
         assert tuned.options().autotune.enabled is not False, name
         for a, b in zip(first_batches(untuned[name]), first_batches(tuned)):
             tf.nest.map_structure(np.testing.assert_array_equal, a, b)
+
+
+def test_a_fixed_order_shorter_than_a_batch_is_refused_with_drop_remainder():
+    """The rows a stream yields are the order's, not the data's: 5 rows make no batch of 10."""
+    from ddc_tf.data import ArrayData, to_dataset
+
+    data = ArrayData(x=np.zeros((50, 2), np.float32), y=None, name="d", kind="vector", raw_dtype="float32", scale=1.0)
+    with pytest.raises(ValueError, match="batch_size=10 with drop_remainder=True but only 5 rows in order"):
+        to_dataset(data, batch_size=10, shuffle=False, drop_remainder=True, order=np.arange(5))
+    assert len(list(to_dataset(data, batch_size=10, shuffle=False, drop_remainder=True, order=np.arange(25)))) == 2

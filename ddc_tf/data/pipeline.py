@@ -124,10 +124,11 @@ def to_dataset(
     require_array_data(data)
     batch_size = positive_int(batch_size, "batch_size")
     n = data.n
-    if drop_remainder and not repeat and batch_size > n:
+    rows = n if order is None else np.asarray(order).size  # what the stream yields (order is checked below)
+    if drop_remainder and not repeat and batch_size > rows:
         raise ValueError(
-            f"{data.name}: batch_size={batch_size} with drop_remainder=True but only {n} "
-            "examples: the dataset would be empty"
+            f"{data.name}: batch_size={batch_size} with drop_remainder=True but only {rows} "
+            f"{'examples' if order is None else 'rows in order'}: the dataset would be empty"
         )
     static_batch = batch_size if drop_remainder else None
     fetch_x = _sparse_fetch(data.x, static_batch) if data.is_sparse else _dense_fetch(data.x)

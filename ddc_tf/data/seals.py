@@ -98,7 +98,8 @@ def load_seals(
         drop_class: a class to leave out, matched case-insensitively (must exist).
 
     Returns:
-        `ArrayData` of kind `"image"`: `x` float32 `(n, 28, 28, 3)` in [0, 1], `y` int64,
+        `ArrayData` of kind `"image"`: `x` float32 `(n, h, w, c)` in [0, 1] — `(n, 28, 28, 3)` at the
+        default `image_size` and `color` —, `y` int64,
         `class_names` the sub-folder names (sorted).
     """
     return _load("seals", path, drop_class, image_size, color, balance, per_class, seed, skip_unreadable)
