@@ -66,8 +66,9 @@ def score_k(data, graph, sample: np.ndarray, folder: Path, results: dict, k: int
     seeds = [run["seed"] for run in results["runs"] if not run["refined"]]
     labelings = stored_labelings(folder, seeds)
     combined = np.load(folder / "ensemble_clusters.npy", allow_pickle=False)
-    x_sample = data.x[sample]
-    kmeans = KMeans(k, init="k-means++", n_init=20, random_state=0).fit(data.x)
+    x = data.x if data.is_sparse else data.x.reshape(data.n, -1)  # images as vectors, as k-means takes them
+    x_sample = x[sample]
+    kmeans = KMeans(k, init="k-means++", n_init=20, random_state=0).fit(x)
     row = {
         "k": k,
         "agreement_nmi": mean_pairwise(labelings, normalized_mutual_info_score),
@@ -117,12 +118,14 @@ def main() -> None:
         print(" ".join(f"{key} {value:.3f}" if isinstance(value, float) else f"{key} {value}"
                       for key, value in row.items()), flush=True)
         picks = {c: max(rows, key=lambda r, c=c: r[c])["k"] for c in CRITERIA}
+        # a pick at an end of the range tried is where the score stopped being measured, not a maximum
+        at_edge = sorted(c for c, k in picks.items() if k in (min(args.ks), max(args.ks)))
         write_results(name, {
             "command": "python benchmarks/choose_k.py " + " ".join(sys.argv[1:]),
             "fits": commands, "classes": data.n_classes if data.y is not None else None,
-            "criteria": list(CRITERIA), "picks": picks, "rows": rows,
+            "criteria": list(CRITERIA), "picks": picks, "picks_at_an_end_of_the_range": at_edge, "rows": rows,
         })
-    print("picks:", picks, "classes:", data.n_classes if data.y is not None else None)
+    print("picks:", picks, "at an end of the range:", at_edge, "classes:", data.n_classes if data.y is not None else None)
 
 
 if __name__ == "__main__":

@@ -119,3 +119,10 @@ def test_exif_rotation_is_applied_and_animations_are_refused(tmp_path):
     frames[0].save(tmp_path / "b" / "anim.gif", save_all=True, append_images=frames[1:])
     with pytest.raises(ValueError, match="anim.gif: holds 2 frames"):
         load_image_folder(tmp_path / "b")
+    (tmp_path / "c").mkdir()  # a camera JPEG with a preview image (MPO) is one photo: its first frame
+    frames = [Image.fromarray(np.full((8, 8, 3), v, np.uint8)) for v in (40, 200)]
+    frames[0].save(tmp_path / "c" / "camera.jpg", format="MPO", save_all=True, append_images=frames[1:])
+    with Image.open(tmp_path / "c" / "camera.jpg") as img:
+        assert img.format == "MPO" and img.n_frames == 2
+    data = load_image_folder(tmp_path / "c")
+    assert data.x.shape == (1, 8, 8, 3) and abs(float(data.x.mean()) * 255 - 40) < 3

@@ -71,6 +71,9 @@ def test_sparse_array_shards(tmp_path):
     order = np.random.default_rng(meta["order_seed"]).permutation(30)  # rows written in this order
     np.testing.assert_array_equal(xs, m.toarray()[order])
     np.testing.assert_array_equal(ys, data.y[order])
+    meta = write_shards(data, tmp_path / "kept", examples_per_shard=7, order_seed=None)  # the stored order
+    assert meta["order_seed"] is None
+    np.testing.assert_array_equal(_rows(stream_dataset(tmp_path / "kept", batch_size=8, shuffle=False))[1], data.y)
 
 
 def test_class_sorted_arrays_are_written_mixed(tmp_path):
@@ -116,6 +119,8 @@ def test_errors(tmp_path, idx_shards):
         stream_dataset(tmp_path / "idx")
     with pytest.raises(ValueError, match="no whole batch of 1000"):
         stream_dataset(root / "shards", batch_size=1000, drop_remainder=True)
+    repeated = stream_dataset(root / "shards", batch_size=1000, drop_remainder=True, repeat=True)  # as to_dataset
+    assert next(iter(repeated))[0].shape[0] == 1000
     (root / "shards" / read_meta(root / "shards")["shards"][2]).unlink()
     with pytest.raises(FileNotFoundError, match="shard file"):
         stream_dataset(root / "shards")
@@ -135,7 +140,9 @@ def test_one_idx_file_streams_with_the_labels_its_folder_pairs_with_it(tmp_path)
     labels = tmp_path / "idx" / "train-labels-idx1-ubyte.gz"
     (tmp_path / "idx" / "train-labels-idx1-ubyte").write_bytes(gzip.decompress(labels.read_bytes()))
     labels.unlink()
-    meta = write_shards(tmp_path / "idx" / "train-images-idx3-ubyte.gz", tmp_path / "s")
+    images = tmp_path / "idx" / "train-images-idx3-ubyte.gz"  # and a `gunzip -k` copy beside it
+    (tmp_path / "idx" / "train-images-idx3-ubyte").write_bytes(gzip.decompress(images.read_bytes()))
+    meta = write_shards(images, tmp_path / "s")
     assert meta["has_labels"] and meta["n"] == 9
     xs, ys = _rows(stream_dataset(tmp_path / "s", shuffle=False))
     np.testing.assert_array_equal(ys, y[:9])

@@ -119,6 +119,7 @@ def test_another_label_column_and_none(tmp_path):
         ("1,,3\n4,5,6\n", r"the first row \(line 1\) holds numbers and, in column 2, '': a data row with a missing"),
         ("1.0,2.0,NA\n4,5,6\n", r"in column 3, 'NA': a data row"),
         (",0,1\n0,5,6\n1,7,x\n", r"data row 2 \(line 3\), column '1': 'x'"),  # pandas' to_csv() header, with its index
+        (",1990,1991\n0,5,6\n1,7,x\n", r"data row 2 \(line 3\), column '1991': 'x'"),  # numeric names (warned)
         ("1,2\n3,4", None),
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -123,5 +124,12 @@ def test_a_data_folder_without_idx_files_is_not_passed_over_silently(tmp_path, m
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
     monkeypatch.setattr(tfds_sources, "network_available", lambda *a, **k: False)
     with pytest.warns(UserWarning, match=r"fashion-mnist exists but holds no IDX files.*through TFDS instead"):
+        with pytest.raises(FileNotFoundError, match="not prepared"):
+            load_arrays("fashion_mnist", data_dir=tmp_path / "tfds")
+
+    (tmp_path / "fashion-mnist").rename(tmp_path / "other")  # a TFDS data_dir's own folder is no such folder
+    (tmp_path / "fashion-mnist" / "3.0.1").mkdir(parents=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         with pytest.raises(FileNotFoundError, match="not prepared"):
             load_arrays("fashion_mnist", data_dir=tmp_path / "tfds")

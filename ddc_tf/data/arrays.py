@@ -269,6 +269,18 @@ def _max_abs_int(x: np.ndarray) -> int:
     return max(abs(int(x.min())), abs(int(x.max())))
 
 
+#: The largest integer magnitude float32 holds exactly (and every integer below it).
+FLOAT32_EXACT_INT = 2**24
+
+
+def check_float32_ints(x: np.ndarray, where: str | os.PathLike, what: str = "integer values") -> None:
+    """A ValueError when integer (or whole-number) array ``x`` holds a value float32 — what the model
+    computes in — cannot hold exactly (beyond ±2**24)."""
+    if x.size and (big := _max_abs_int(x)) > FLOAT32_EXACT_INT:
+        raise ValueError(f"{where}: {what} up to {big} cannot be held exactly in float32 "
+                         f"(at most 2**24 = {FLOAT32_EXACT_INT})")
+
+
 def check_float32_range(x: np.ndarray, x32: np.ndarray, where: str | os.PathLike) -> None:
     """Raise ValueError if finite ``x`` overflowed to ±Inf when cast to float32 ``x32``."""
     if not np.isfinite(x32).all():
@@ -289,11 +301,7 @@ def _to_float32(x: np.ndarray, where: str | os.PathLike) -> tuple[np.ndarray, st
             check_float32_range(x, x32, where)
         return x32, "float32", 1.0
     if x.dtype.kind in "iu" and x.dtype != np.bool_:
-        if x.size and _max_abs_int(x) > 2**24:
-            raise ValueError(
-                f"{where}: integer values up to {_max_abs_int(x)} cannot be held "
-                "exactly in float32"
-            )
+        check_float32_ints(x, where)
         return x.astype(np.float32), str(x.dtype), 1.0
     raise ValueError(f"{where}: x has dtype {x.dtype}, expected numbers (uint8, int or float)")
 
@@ -357,10 +365,8 @@ def as_float32_csr(
         check_finite(data, f"{where} (sparse 'data')")
         if data.dtype.itemsize > 4:
             check_float32_range(data, values, f"{where} (sparse 'data')")
-    elif data.size and _max_abs_int(data) > 2**24:
-        raise ValueError(
-            f"{where}: sparse integer values up to {_max_abs_int(data)} cannot be held exactly in float32"
-        )
+    else:
+        check_float32_ints(data, where, "sparse integer values")
     matrix = scipy.sparse.csr_matrix((values, indices, indptr), shape=(n, d))
     return canonical_csr(matrix)
 

@@ -277,6 +277,20 @@ def images_file_split(path: Path) -> str:
     return match["split"]
 
 
+def images_file_splits(path: Path) -> dict[str, dict[str, Path]]:
+    """One IDX images file as :func:`find_idx_splits` gives a split, ``{split: {"images": path,
+    "labels": …}}``: its labels are the file of its split in its folder (raw or gzipped; two are
+    refused), whatever else the folder holds (a ``gunzip -k`` copy of the images, other splits)."""
+    split = images_file_split(path)
+    labels = [entry for entry in sorted(path.parent.iterdir())
+              if (match := _FILE_RE.match(entry.name)) and match["split"] == split and match["what"] == "labels"
+              and entry.is_file()]
+    if len(labels) > 1:
+        raise ValueError(f"{path.parent}: two labels files for split {split!r}: "
+                         f"{labels[0].name} and {labels[1].name}; keep one")
+    return {split: {"images": path, **({"labels": labels[0]} if labels else {})}}
+
+
 def is_idx_folder(folder: str | os.PathLike) -> bool:
     """True when `folder` holds at least one `*-images-idx3-ubyte[.gz]` file."""
     folder = Path(folder)
@@ -310,8 +324,7 @@ def load_idx_folder(
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such IDX folder or file")
     if path.is_file():
-        found = find_idx_splits(path.parent)
-        splits = [images_file_split(path)] if splits is None else splits
+        found = images_file_splits(path) if splits is None else find_idx_splits(path.parent)
     else:
         found = find_idx_splits(path)
         if not found:

@@ -120,7 +120,9 @@ def decode_image(
     try:
         with Image.open(path) as img:
             frames = getattr(img, "n_frames", 1)
-            if frames > 1:  # an animation or a multi-page TIFF: which frame is the image is the user's call
+            # an animation or a multi-page TIFF: which frame is the image is the user's call; a camera JPEG
+            # with a preview (MPO) is one photo, its first frame
+            if frames > 1 and img.format != "MPO":
                 raise ValueError(f"{path}: holds {frames} frames (an animation or a multi-page file); one image "
                                  "per file is read: save the frame you mean as its own file")
             img.load()

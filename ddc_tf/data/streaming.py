@@ -31,7 +31,7 @@ from ddc_tf.data.idx import (
     LABELS_MAGIC,
     check_declared_size,
     find_idx_splits,
-    images_file_split,
+    images_file_splits,
     iter_idx_chunks,
     read_idx,
     read_idx_header,
@@ -61,8 +61,7 @@ _Chunks = Iterator[tuple[np.ndarray, "np.ndarray | None"]]
 def _idx_chunks(path: Path, chunk_size: int) -> tuple[dict[str, Any], _Chunks]:
     """Metadata and a chunk iterator `(uint8 images (b, h, w[, c]), labels (b,) | None)`."""
     if path.is_file():  # its labels paired as load_idx_folder pairs them (train-labels-idx1-ubyte, .gz or not)
-        split = images_file_split(path)
-        files = {split: find_idx_splits(path.parent)[split]}
+        files = images_file_splits(path)
     else:
         files = find_idx_splits(path)
         if not files:
@@ -109,14 +108,14 @@ def _idx_chunks(path: Path, chunk_size: int) -> tuple[dict[str, Any], _Chunks]:
     return meta, chunks()
 
 
-def _array_chunks(data: ArrayData, chunk_size: int, order_seed: int) -> tuple[dict[str, Any], _Chunks]:
+def _array_chunks(data: ArrayData, chunk_size: int, order_seed: int | None) -> tuple[dict[str, Any], _Chunks]:
     """Metadata and chunks of an in-memory `ArrayData` (uint8 images stored as raw bytes), its
     rows in a fixed random order seeded by `order_seed`: stored data is often sorted by class,
     and the stream's shuffle (shards, then a buffer) would leave batches of few classes."""
     as_bytes = data.raw_dtype == "uint8" and not data.is_sparse
     if as_bytes:
         _check_bytes(data, chunk_size)
-    order = np.random.default_rng(order_seed).permutation(data.n)
+    order = np.arange(data.n) if order_seed is None else np.random.default_rng(order_seed).permutation(data.n)
     meta = {
         "kind": data.kind,
         "input_shape": list(data.input_shape),
@@ -128,7 +127,7 @@ def _array_chunks(data: ArrayData, chunk_size: int, order_seed: int) -> tuple[di
         "sparse": data.is_sparse,
         "class_names": list(data.class_names) if data.class_names else None,
         "image_shape": list(data.image_shape) if data.image_shape else None,
-        "order_seed": int(order_seed),
+        "order_seed": None if order_seed is None else int(order_seed),
     }
 
     def chunks() -> _Chunks:
@@ -182,7 +181,7 @@ def write_shards(
     name: str | None = None,
     class_names: tuple[str, ...] | None = None,
     overwrite: bool = False,
-    order_seed: int = 0,
+    order_seed: int | None = 0,
 ) -> dict[str, Any]:
     """Convert a data set to TFRecord shards plus `meta.json` in `out_dir`.
 
@@ -197,7 +196,8 @@ def write_shards(
             `order_seed` in `meta.json`), so that data stored sorted by class still streams
             batches of every class: the stream shuffles shards and then a buffer, which does not
             mix a sorted file. IDX files are written in their own order (MNIST's and
-            Fashion-MNIST's are stored shuffled). An unshuffled stream reads the written order.
+            Fashion-MNIST's are stored shuffled). An unshuffled stream reads the written order; None
+            keeps the stored order (for rows that must line up with the array or its `row_names`).
 
     Returns:
         The metadata written (`n`, `input_shape`, `shards`, ...).
@@ -288,7 +288,7 @@ def stream_dataset(
     """
     folder = Path(shard_dir)
     meta = read_meta(folder)
-    if drop_remainder and meta["n"] < batch_size:
+    if drop_remainder and not repeat and meta["n"] < batch_size:
         raise ValueError(f"{folder}: {meta['n']} examples make no whole batch of {batch_size} (drop_remainder=True "
                          "would stream nothing); use a smaller batch_size")
     files = [str(folder / s) for s in meta["shards"]]

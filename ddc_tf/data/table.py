@@ -200,7 +200,12 @@ def load_table(
     first = _parse_rows(path, lines[0], delimiter)[0]  # a line of empty fields (,,) is a header
     header = None if all(_is_number(v) for v in first) else first
     missing = [j for j, v in enumerate(first) if v.strip().lower() in MISSING_CELLS]
-    pandas_index = first[0] == "" and first[1:] == [str(j) for j in range(len(first) - 1)]  # DataFrame(x).to_csv()
+    # DataFrame.to_csv() with its index: an unnamed first column, then the column names (numbers for years, ids)
+    pandas_index = len(first) > 1 and first[0] == "" and all(_is_number(v) for v in first[1:])
+    if pandas_index and first[1:] != [str(j) for j in range(len(first) - 1)]:
+        warnings.warn(f"{path}: the first row, with an empty first cell and numbers after it, is read as column names "
+                      "(pandas' to_csv() writes its index so); if it is a data row with a missing first value, fill "
+                      "that cell", stacklevel=2)
     if header is not None and missing and any(_is_number(v) for v in first) and not pandas_index:
         j = missing[0]  # numbers with gaps: a data row with missing values, not column names
         raise ValueError(f"{path}: the first row (line {line_numbers[0]}) holds numbers and, in column {j + 1}, "

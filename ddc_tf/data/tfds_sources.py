@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import warnings
 from pathlib import Path
@@ -184,7 +185,7 @@ def _load_mnist_like(
         for candidate in searched:
             if is_idx_folder(candidate):
                 return load_idx_folder(candidate, name=name, class_names=classes)
-        unread = [str(p) for p in searched if p.is_dir()]
+        unread = [str(p) for p in searched if p.is_dir() and not _is_tfds_folder(p)]
         if unread and backend == "auto":  # a folder meant for the data, without its files: not passed over silently
             warnings.warn(f"{name}: {', '.join(unread)} exists but holds no IDX files (train-images-idx3-ubyte[.gz], "
                           "...); reading the data through TFDS instead", stacklevel=3)
@@ -194,6 +195,12 @@ def _load_mnist_like(
                 f"{', '.join(str(p) for p in searched)}. Pass path=<folder> (command line: --data <folder>) or set {DATA_DIR_ENV}"
             )
     return load_tfds_images(name, data_dir=data_dir, download=download, class_names=classes)
+
+
+def _is_tfds_folder(folder: Path) -> bool:
+    """Whether ``folder`` is a TFDS data set's own (``mnist/3.0.1/``: version folders), as in a TFDS
+    ``data_dir`` that is also the data folder."""
+    return any(child.is_dir() and re.fullmatch(r"\d+\.\d+\.\d+", child.name) for child in folder.iterdir())
 
 
 def load_mnist(

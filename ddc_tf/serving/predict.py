@@ -94,7 +94,7 @@ def check_raw_inputs(
             values (floats for a uint8 model, floats that are not whole numbers for another
             integer model, out-of-range values), NaN/Inf.
     """
-    from ddc_tf.data.arrays import check_finite, check_float32_range
+    from ddc_tf.data.arrays import check_finite, check_float32_ints, check_float32_range
 
     values = np.asarray(values)
     shape = tuple(input_shape)
@@ -141,12 +141,9 @@ def check_raw_inputs(
                 f"{where}: values span [{values.min()}, {values.max()}], outside the "
                 f"{target} range [{info.min}, {info.max}]"
             )
-        if target.itemsize > 2 and values.size and max(abs(int(low)), abs(int(high))) > 2**24:
-            # the model casts its inputs to float32, which holds integers exactly only up to 2**24
-            # (training refuses larger ones: ddc_tf.data.arrays)
-            raise ValueError(f"{where}: integer values up to {max(abs(int(low)), abs(int(high)))} cannot be held "
-                             "exactly in float32, which the model computes in (at most 2**24 = 16777216)")
-        return values.astype(target, copy=False)
+        converted = values.astype(target, copy=False)
+        check_float32_ints(converted, where)  # the model casts to float32, as training refused
+        return converted
     if kind == "f":
         check_finite(values, where)
     with np.errstate(over="ignore"):  # checked below
@@ -337,13 +334,19 @@ class SavedModelPredictor(Predictor):
         return self._run_raw(_scaled_to_raw(x, self.spec, where), hidden)
 
 
+def same_scale(a: float, b: float) -> bool:
+    """Whether two input scales are the same units: equal to 0.1 % (``0.00392`` typed for ``1/255``); the
+    scales that differ (1, 1/16, 1/255) differ by far more."""
+    return bool(np.isclose(float(a), float(b), rtol=1e-3, atol=0))
+
+
 def _recorded_unless_contradicted(given: Any, recorded: Any, path: Path, source: str, name: str = "scale") -> Any:
     """A model's recorded input ``scale`` (or ``input_dtype``), which a ``given`` one may
     repeat but not change: predicting with another scaling than the model was trained on
     only gives wrong clusters."""
     if given is None or recorded is None:
         return recorded if given is None else given
-    same = np.isclose(float(given), float(recorded), rtol=1e-6, atol=0) if name == "scale" else given == recorded
+    same = same_scale(given, recorded) if name == "scale" else given == recorded
     if not same:
         raise ValueError(f"{path}: {name} {given} contradicts the {name} the model was trained with, {recorded} "
                          f"({source}); leave {name} out (it is for a .keras model without data.json)")
@@ -511,18 +514,20 @@ def check_scaling(predictor: Predictor, stream: DataStream) -> None:
     ``.npy`` file (the model scales them as in training). Unknown scaling (a ``.keras`` model
     without ``data.json``) is not checked."""
     model, data = predictor.scale, stream.scale
-    if stream.raw or model is None or data is None or np.isclose(model, data, rtol=1e-6, atol=0):
+    if stream.raw or model is None or data is None or same_scale(model, data):
         return
 
     def units(scale: float) -> str:
-        return "used as given (scale 1)" if scale == 1 else f"multiplied by {scale:g} (1/{1 / scale:g})"
+        return "used as given (scale 1)" if scale == 1 else f"multiplied by {scale:g} (1/{1 / scale:.4g})"
 
+    dtype = f" ({predictor.raw_dtype})" if predictor.raw_dtype else ""
+    held = ("uint8 pixels 0..255" if predictor.raw_dtype == "uint8" else "values before scaling")
     raise ValueError(
         f"{stream.name}: read as training data is read, its values are {units(data)}, but the model's "
-        f"training data ({predictor.raw_dtype}) was {units(model)}: the model would see other units than it "
-        f"was trained on. Save the raw values its training data held (e.g. {predictor.raw_dtype} "
-        f"{'pixels 0..255' if predictor.raw_dtype == 'uint8' else 'values before scaling'}) in a .npy file and "
-        "predict that: the model scales raw inputs itself"
+        f"training data{dtype} was {units(model)}: the model would see other units than it was trained on. "
+        f"Save the raw values its training data held ({held}) in a .npy file and predict that: the model "
+        "scales raw inputs itself (in Python, an ArrayData in the model's units: "
+        "dataclasses.replace(data, x=..., raw_dtype=..., scale=...))"
     )
 
 

@@ -84,7 +84,7 @@ def _npz_stream(path: Path, batch_size: int) -> DataStream | None:
     try:
         with zipfile.ZipFile(path) as zf:
             members = zf.namelist()
-            if "x.npy" not in members or any(f"{key}.npy" in members for key in CSR_KEYS):
+            if "x.npy" not in members or all(f"{key}.npy" in members for key in CSR_KEYS):
                 return None  # no dense x, or a CSR matrix beside it: the loader reads or refuses it
             with zf.open("x.npy") as f:
                 header = _read_npy_header(f)
