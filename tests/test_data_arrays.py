@@ -160,3 +160,11 @@ def test_balance_classes_is_seeded_and_balanced():
     assert np.bincount(y[balance_classes(y, per_class=2)]).tolist() == [2, 2, 2]
     with pytest.raises(ValueError, match="smallest class has 4"):
         balance_classes(y, per_class=5)
+
+
+def test_a_label_without_a_class_name_is_refused():
+    """One class name per label value: a label past the names (a TFDS or .npz source whose names are
+    fewer than its classes) is named, for every source, by ArrayData itself."""
+    with pytest.raises(ValueError, match=r"d: label 2 has no name among the 2 class names"):
+        ArrayData(x=np.zeros((3, 2), np.float32), y=np.array([0, 1, 2]), name="d", kind="vector",
+                  raw_dtype="float32", scale=1.0, class_names=("a", "b"))

@@ -120,6 +120,9 @@ class ArrayData:
                 raise ValueError(
                     f"{name}: {y.shape[0]} labels for {x.shape[0]} examples (counts must match)"
                 )
+            if self.class_names is not None and y.size and int(y.max()) >= len(self.class_names):
+                raise ValueError(f"{name}: label {int(y.max())} has no name among the {len(self.class_names)} "
+                                 "class names (one name per label value 0, 1, …)")
         if self.row_names is not None and len(self.row_names) != x.shape[0]:
             raise ValueError(f"{name}: {len(self.row_names)} row names for {x.shape[0]} examples (counts must match)")
         if self.feature_names is not None and (self.kind != "vector" or len(self.feature_names) != x.shape[1]):

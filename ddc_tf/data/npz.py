@@ -294,10 +294,6 @@ def _from_archive(
             class_names = [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in names.tolist()]
         except UnicodeDecodeError as err:
             raise ValueError(f"{path}: the class names in {class_names_key!r} are not UTF-8 text ({err})") from None
-    if class_names is not None and y is not None and int(y.max()) >= len(class_names):
-        raise ValueError(
-            f"{path}: label {int(y.max())} has no name among {len(class_names)} class names"
-        )
     return _array_data(x, y, path, kind, raw_dtype, scale, class_names, image_shape, name)
 
 
