@@ -150,3 +150,19 @@ def test_one_idx_file_streams_with_the_labels_its_folder_pairs_with_it(tmp_path)
     odd.write_bytes(bytes(8))
     with pytest.raises(ValueError, match="not an IDX images file"):
         write_shards(odd, tmp_path / "s2")
+
+
+def test_idx_files_sorted_by_class_are_warned_about(tmp_path):
+    """IDX files keep their own order in shards: labels in runs (sorted by class) draw a warning with
+    the way to a random order; MNIST-style shuffled files (the fixture's random labels) do not."""
+    import warnings
+
+    x, y = write_mnist_folder(tmp_path / "idx", n_train=40, n_test=10, shape=(4, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_shards(tmp_path / "idx", tmp_path / "s")
+    (tmp_path / "sorted").mkdir()
+    write_idx(tmp_path / "sorted" / "train-images-idx3-ubyte", np.zeros((30, 4, 4), np.uint8))
+    write_idx(tmp_path / "sorted" / "train-labels-idx1-ubyte", np.repeat(np.arange(3, dtype=np.uint8), 10))
+    with pytest.warns(UserWarning, match=r"93% of neighbouring images share a label.*write_shards\(load_idx_folder"):
+        write_shards(tmp_path / "sorted", tmp_path / "s2")

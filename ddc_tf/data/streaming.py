@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -86,6 +87,7 @@ def _idx_chunks(path: Path, chunk_size: int) -> tuple[dict[str, Any], _Chunks]:
         for split, f in files.items():
             y = read_idx(f["labels"], expect_magic=LABELS_MAGIC)  # small: 1 byte per example
             labels[split] = check_labels(y, headers[split].shape[0], f["labels"])
+        _warn_if_sorted(path, np.concatenate(list(labels.values())))
 
     def chunks() -> _Chunks:
         for split, f in files.items():
@@ -106,6 +108,16 @@ def _idx_chunks(path: Path, chunk_size: int) -> tuple[dict[str, Any], _Chunks]:
         "sparse": False,
     }
     return meta, chunks()
+
+
+def _warn_if_sorted(path: Path, y: np.ndarray) -> None:
+    """A warning when IDX files stored in their own order hold their labels in runs (sorted by class):
+    the stream's shuffle (shards, then a buffer) would then give batches of few classes."""
+    same = float(np.mean(y[1:] == y[:-1])) if y.size > 1 else 0.0
+    if same > 0.5:  # random order: about 1 / classes
+        warnings.warn(f"{path}: {same:.0%} of neighbouring images share a label (sorted by class?); shards keep the "
+                      "IDX order, which the stream's shuffle does not mix: write_shards(load_idx_folder(path)) writes "
+                      "a seeded random order", stacklevel=4)
 
 
 def _array_chunks(data: ArrayData, chunk_size: int, order_seed: int | None) -> tuple[dict[str, Any], _Chunks]:
