@@ -144,6 +144,38 @@ def test_a_group_interrupted_while_saving_its_runs_resumes_as_it_was_grouped(tmp
     assert not list((tmp_path / "cut").glob("backup_seeds_*"))
 
 
+def test_a_group_of_the_runs_left_interrupted_while_saving_resumes_too(tmp_path, monkeypatch):
+    """``--runs 1`` finished seed 0; ``--runs 3`` then trains seeds 1 and 2 as a group of two and is
+    interrupted after saving seed 1. Repeated, it resumes that group (its backup names seeds 1 and 2,
+    not the slice 0–2) instead of training seed 2 anew alone, and ends as the uninterrupted protocol."""
+    from ddc_tf.experiments import protocol
+
+    data = small_vectors()
+    cfg = config(steps=4, neighbors=3)
+    for folder in ("whole", "cut"):
+        protocol.run_protocol(data, cfg, runs=1, out_dir=tmp_path / folder, verbose=0)
+    whole, _ = protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path / "whole", verbose=0, runs_at_once=3)
+    finish, saved = protocol._finish_run, []
+
+    def interrupted(*args, **kwargs):
+        if saved:
+            raise Interrupt("interrupted while saving the group's runs")
+        saved.append(args[2])
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(protocol, "_finish_run", interrupted)
+    with pytest.raises(Interrupt):
+        protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path / "cut", verbose=0, runs_at_once=3)
+    monkeypatch.setattr(protocol, "_finish_run", finish)
+    assert saved == [1] and (tmp_path / "cut" / "backup_seeds_1_2").is_dir()
+    trained = []
+    monkeypatch.setattr(protocol, "train_runs", lambda *a, **k: trained.append(a[2]) or train_runs(*a, **k))
+    again, _ = protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path / "cut", verbose=0, runs_at_once=3)
+    assert trained == [[1, 2]]  # the group as it was, from its backup; seed 2 not trained anew alone
+    assert [r["loss"] for r in again["runs"]] == [r["loss"] for r in whole["runs"]]
+    assert not list((tmp_path / "cut").glob("backup_seeds_*"))
+
+
 def test_a_damaged_model_of_the_chosen_run_is_named_and_the_saved_model_kept(tmp_path):
     from ddc_tf.experiments import protocol
 

@@ -200,7 +200,7 @@ def test_the_same_data_under_another_name_reuses_the_runs(three_runs, monkeypatc
     assert again["runs"] == results["runs"]
     other = dataclasses.replace(data, x=data.x + np.float32(1.0), name="./elsewhere/blobs-copy.npz")
     with pytest.raises(ValueError, match=r"trained on other data than \./elsewhere/blobs-copy\.npz "
-                                         r"\(there 'blobs', different contents\)"):  # other contents: refused
+                                         r"\(there 'blobs', different inputs or labels\)"):  # other contents: refused
         run_protocol(other, cfg, runs=3, seed=SEED, out_dir=out, verbose=0)
 
 
@@ -242,7 +242,7 @@ def test_an_interrupted_run_resumes_under_another_name_and_from_an_old_backup(tm
     with pytest.raises(Interrupt):
         run_protocol(data, cfg, runs=1, seed=SEED, out_dir=other, verbose=0,
                      callbacks_for=lambda seed: [InterruptAfter(14)])
-    with pytest.raises(ValueError, match=r"holds a backup of another run \(other data: different contents\)"):
+    with pytest.raises(ValueError, match=r"holds a backup of another run \(other data: different inputs or labels\)"):
         run_protocol(dataclasses.replace(data, x=data.x + np.float32(1.0)), cfg, runs=1, seed=SEED,
                      out_dir=other, verbose=0)
     # another configuration: the refusal names the settings that differ, as for a finished run
@@ -451,3 +451,36 @@ def test_backups_another_grouping_cannot_resume_are_named_not_silently_passed_ov
     (tmp_path / "runs" / "seed_3" / "backup").mkdir(parents=True)  # an interrupted run trained alone
     with pytest.warns(UserWarning, match=r"seed_3/backup: the backup .* seeds 3, 4 start over"):
         run_protocol(data, cfg, runs=2, seed=3, out_dir=tmp_path, verbose=0, runs_at_once=2)
+
+
+def test_an_interrupt_while_replacing_a_folders_outputs_leaves_no_old_results(tmp_path, monkeypatch):
+    """results.json goes before any output is replaced: a fit interrupted while reading back its chosen
+    run (or later) leaves a folder that reads as unfinished, not the old results beside new clusters."""
+    from ddc_tf.experiments import protocol
+
+    data, cfg = blobs(), config(steps=2)
+    run_protocol(data, cfg, runs=3, out_dir=tmp_path, verbose=0)
+    assert (tmp_path / "results.json").exists()
+
+    def interrupted(run_dir):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(protocol, "_load_run_model", interrupted)
+    with pytest.raises(KeyboardInterrupt):  # every run reused: the chosen one is read back from its folder
+        run_protocol(data, cfg, runs=3, out_dir=tmp_path, verbose=0, vote_runs=2)
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_kmeans_on_the_hidden_layer_is_reloaded_only_for_the_same_network(tmp_path, monkeypatch):
+    """baselines.json's kmeans_hidden is keyed by the chosen run's seed and its clusters: a refined run
+    of that seed, or one trained anew from another start, is another network."""
+    from ddc_tf.experiments import protocol
+
+    data = blobs()
+    computed = []
+    monkeypatch.setattr(protocol, "kmeans_on_hidden",
+                        lambda *a, **k: computed.append(1) or {"acc": 0.5, "nmi": 0.5})
+    clusters = np.arange(data.n) % 3
+    for best in (clusters, clusters, (clusters + 1) % 3):
+        result = protocol._run_baselines(["kmeans_hidden"], data, 3, 5, lambda: None, 0, tmp_path, best)
+    assert len(computed) == 2 and "ddc_clusters" not in result["kmeans_hidden"]

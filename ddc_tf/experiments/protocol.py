@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -247,20 +248,15 @@ def _load_finished(run_dir: Path | None, signature: dict[str, Any], fingerprint:
             and {**stored, "data": signature["data"]} == signature):
         if recorded != fingerprint:
             raise ValueError(f"{run_dir} holds a run trained on other data than {signature['data']} "
-                             f"(there {stored.get('data')!r}, different contents); use another --out folder")
+                             f"(there {stored.get('data')!r}, different inputs or labels); use another --out folder")
         stored = signature  # the same inputs and labels under another name (./mine.npz, a copy): the same run
     if stored != signature:
-        advice = "use another --out folder"
-        if isinstance(stored, dict) and {**stored, "precision": None} == {**signature, "precision": None}:
-            # only the precision differs
-            there = str(stored.get("precision", "float32")).removeprefix("mixed_")
-            advice = f"--mixed-precision {there} continues these runs, or use another --out folder"
         raise ValueError(f"{run_dir} holds a run of a different configuration "
-                         f"({_signature_difference(stored, signature)}); {advice}")
+                         f"({_signature_difference(stored, signature)}); {_other_run_advice(stored, signature)}")
     if record.get("data_fingerprint", fingerprint) != fingerprint:  # runs from before it: trusted
         raise ValueError(
             f"{run_dir} holds a run trained on other data than {signature['data']} (same name and size, "
-            "different contents); use another --out folder"
+            "different inputs or labels); use another --out folder"
         )
     try:
         clusters = np.load(run_dir / LABELS_FILE, allow_pickle=False)
@@ -359,8 +355,11 @@ def _open_backup(backup_dir: Path | None, fingerprint: str, signature: dict[str,
             shutil.rmtree(backup_dir)
             return key
         if stored is not None and stored != key:
+            (data_there, config_there, seeds_there), (data_here, config_here, seeds_here) = map(_key_parts, (stored, key))
+            advice = (_other_run_advice(config_there, config_here)
+                      if (data_there, seeds_there) == (data_here, seeds_here) else "use another --out folder")
             raise ValueError(f"{backup_dir} holds a backup of another run ({_key_difference(stored, key)}); "
-                             "use another --out folder, or delete the backup to start this run over")
+                             f"{advice}, or delete the backup to start this run over")
     return key
 
 
@@ -384,12 +383,21 @@ def _key_parts(key: str) -> tuple[str, Any, str]:
     return fingerprint, signature, rest[end + 1:]
 
 
+def _other_run_advice(stored: Any, wanted: dict[str, Any]) -> str:
+    """What to do about a folder's run (or backup) of another configuration: where only the precision
+    differs (``--mixed-precision auto`` resolved otherwise on another machine), the flag that continues it."""
+    if isinstance(stored, dict) and {**stored, "precision": None} == {**wanted, "precision": None}:
+        there = str(stored.get("precision", "float32")).removeprefix("mixed_")
+        return f"--mixed-precision {there} continues these runs, or use another --out folder"
+    return "use another --out folder"
+
+
 def _key_difference(stored: str, wanted: str) -> str:
     """What differs between two backup keys (:func:`_key`): the data's contents, the seeds or
     the settings (as :func:`_signature_difference` names them)."""
     (data_there, config_there, seeds_there), (data_here, config_here, seeds_here) = map(_key_parts, (stored, wanted))
     if data_there != data_here:
-        return "other data: different contents"
+        return "other data: different inputs or labels"
     if seeds_there != seeds_here:
         return f"seeds {seeds_there.replace(':', ', ')} there, {seeds_here.replace(':', ', ')} here"
     if config_there is None:
@@ -451,10 +459,11 @@ def _run_one(
     began = time.perf_counter()
     backup = _run_backup(run_dir) if run_dir is not None else None
     _warn_unresumed_backups(run_dir.parent.parent if run_dir is not None else None, [seed], backup)
+    key = _open_backup(backup, fingerprint, signature, [seed], backbone)  # first: it may drop a stale backup
     earlier = backup_seconds(backup)  # trained before an interruption: counted in the run's time
     model, history = train_run(
         data, config, seed, verbose=verbose, callbacks=callbacks_for(seed) if callbacks_for else [],
-        backup_dir=backup, fingerprint=_open_backup(backup, fingerprint, signature, [seed], backbone),
+        backup_dir=backup, fingerprint=key,
         neighbors=neighbor_graph(),
         start=start,
     )
@@ -476,6 +485,19 @@ def _load_run_model(run_dir: Path) -> ClusteringModel:
 def _group_backup(out: Path, seeds: Sequence[int]) -> Path:
     """The backup folder of the group of runs ``seeds`` in the protocol folder ``out``."""
     return out / f"{_GROUP_BACKUP_PREFIX}{'_'.join(map(str, seeds))}"
+
+
+def _interrupted_group(out: Path, seeds: Sequence[int], todo: Sequence[int]) -> list[int] | None:
+    """The seeds, in their trained order, of a group backup in ``out`` that holds every unfinished run
+    ``todo`` and no run outside ``seeds`` (a group interrupted after saving some of its runs — also one
+    that trained only the runs an earlier, smaller protocol had not); None if there is none."""
+    for folder in sorted(out.glob(f"{_GROUP_BACKUP_PREFIX}*")):
+        held = folder.name.removeprefix(_GROUP_BACKUP_PREFIX).split("_")
+        if folder.is_dir() and all(h.isdigit() for h in held):
+            group = [int(h) for h in held]
+            if set(todo) <= set(group) <= set(seeds):
+                return group
+    return None
 
 
 def _run_group(
@@ -500,17 +522,15 @@ def _run_group(
     # A group interrupted while its finished runs were being scored and saved left some of them
     # unsaved and its backup (named by all its seeds) in place: resume it as it was grouped, so
     # that the unsaved runs are the ones it trained, not runs trained anew in a smaller group.
-    group = todo
-    if out is not None and todo and len(todo) < len(seeds) and _group_backup(out, seeds).is_dir():
-        group = list(seeds)
+    group = (_interrupted_group(out, seeds, todo) if out is not None and todo else None) or todo
     trained: dict[int, tuple[dict[str, Any], np.ndarray, Any]] = {}
     if todo:
         began = time.perf_counter()
         backup = _group_backup(out, group) if out is not None else None
         _warn_unresumed_backups(out, group, backup)
+        key = _open_backup(backup, fingerprint, signature, group, backbone)  # first: it may drop a stale backup
         earlier = backup_seconds(backup)  # trained before an interruption: counted in the runs' time
-        results = train_runs(data, config, group, verbose=verbose, backup_dir=backup,
-                             fingerprint=_open_backup(backup, fingerprint, signature, group, backbone),
+        results = train_runs(data, config, group, verbose=verbose, backup_dir=backup, fingerprint=key,
                              neighbors=neighbor_graph(),
                              start=start)
         seconds = (earlier + time.perf_counter() - began) / len(group)
@@ -551,8 +571,11 @@ def _run_baselines(
     best_model: Callable[[], ClusteringModel],
     seed: int,
     out: Path | None,
+    best_clusters: np.ndarray | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Run (or reload from ``baselines.json``) the requested baselines."""
+    """Run (or reload from ``baselines.json``) the requested baselines. ``kmeans_hidden``'s is reloaded
+    only for the same chosen network: its seed and a digest of its clusters ``best_clusters`` (a refined
+    run of that seed, or one retrained from another start, clusters otherwise)."""
     cache: dict[str, Any] = {}
     cache_file = out / BASELINES_FILE if out is not None else None
     if cache_file is not None and cache_file.exists():
@@ -565,6 +588,8 @@ def _run_baselines(
                "n_init": baseline_methods.DEFAULT_N_INIT}
         if name == "kmeans_hidden":
             key["ddc_seed"] = best_seed  # the representation of the chosen run
+            if best_clusters is not None:
+                key["ddc_clusters"] = hashlib.sha256(np.ascontiguousarray(best_clusters).tobytes()).hexdigest()[:16]
         cached = cache.get(name)
         if cached is not None and cached.get("key") == key:
             results[name] = cached["result"]
@@ -576,7 +601,7 @@ def _run_baselines(
         else:
             found = kmeans_on_hidden(best_model(), data, n_clusters, seed=seed)
         result = {
-            **{k: key[k] for k in key if k not in ("data", "n", "clusters")},
+            **{k: key[k] for k in key if k not in ("data", "n", "clusters", "ddc_clusters")},
             "acc": found["acc"],
             "nmi": found["nmi"],
             "seconds": round(time.perf_counter() - start, 2),
@@ -767,6 +792,10 @@ def run_protocol(
         vote = {"seeds": [records[i]["seed"] for i in order[:n_vote]], **_metrics(data.y, voted)}
     if out is not None:  # this protocol's combined clusters; none left from an earlier one in `out`
         out.mkdir(parents=True, exist_ok=True)
+        # results.json first: until it is written again the folder's outputs are being replaced, and a
+        # folder without it is a fit that has not finished (an interrupt from here on leaves no old
+        # results.json beside new cluster files)
+        (out / RESULTS_FILE).unlink(missing_ok=True)
         for name, clusters in ((ENSEMBLE_FILE, combined), (VOTE_FILE, voted), (DISTILLED_FILE, None)):
             if clusters is not None:
                 np.save(out / name, clusters)
@@ -812,10 +841,7 @@ def run_protocol(
     if out is not None:
         if models[best] is None:  # finished earlier: read back before it replaces the folder's model
             models[best] = _load_run_model(run_dirs[best])
-        out.mkdir(parents=True, exist_ok=True)
-        # results.json is written last: until then the folder's outputs are being replaced, and a
-        # folder without it is a fit that has not finished (repeating the command finishes it)
-        (out / RESULTS_FILE).unlink(missing_ok=True)
+        # results.json, removed above, is written last (repeating an interrupted command finishes it)
         shutil.copyfile(run_dirs[best] / MODEL_FILE, out / MODEL_FILE)
         np.save(out / "best_clusters.npy", labelings[best])
         _write_json(out / DATA_FILE, describe_data(data))
@@ -825,7 +851,8 @@ def run_protocol(
 
     if baselines:
         results.update(
-            _run_baselines(baselines, data, config.n_clusters, records[best]["seed"], load_best, seed, out)
+            _run_baselines(baselines, data, config.n_clusters, records[best]["seed"], load_best, seed, out,
+                           labelings[best])
         )
     if distill_steps and ensemble is not None:
         start = time.perf_counter()
