@@ -222,3 +222,23 @@ def test_cli_fit_method_dcan(tmp_path):
     assert results["config"]["method"] == "dcan"
     assert np.isfinite(results["best"]["loss"])
     assert isinstance(keras.models.load_model(out / "model.keras"), DCAN)
+
+
+def test_the_discriminators_loss_is_averaged_over_replicas_as_the_encoders(monkeypatch):
+    """Under a strategy the optimizer sums gradients over replicas: the discriminator's loss is divided
+    by their number, as the encoder's is (it was not: R times the step). With 2 replicas mocked, one SGD
+    step of the discriminator moves its weights half as far as on one device."""
+    from ddc_tf.models import dcan
+
+    x, _ = toy_mixture(n_per=50)
+    moves = []
+    for replicas in (1, 2):
+        monkeypatch.setattr(dcan, "num_replicas", lambda replicas=replicas: replicas)
+        keras.utils.set_random_seed(0)
+        model = small_dcan()
+        model.build((None, 2))
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), discriminator_optimizer=keras.optimizers.SGD(0.1))
+        before = weights(model.discriminator.trainable_variables)
+        model.train_on_batch(x[:100])
+        moves.append(np.concatenate([(b - a.numpy()).ravel() for b, a in zip(before, model.discriminator.trainable_variables)]))
+    np.testing.assert_allclose(moves[1], moves[0] / 2, rtol=1e-4, atol=1e-7)

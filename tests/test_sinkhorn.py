@@ -168,6 +168,20 @@ def test_solver_runs_in_a_tf_function_with_a_dynamic_batch():
         np.testing.assert_allclose(plan.sum(axis=1), 1 / m, atol=1e-6)
 
 
+def test_proportions_given_as_a_tensor_in_a_graph_are_normalised_and_checked():
+    """In a graph the values are unknown when the problem is built: they are normalised when it runs
+    (shares summing to 2 made an infeasible problem, column error 1) and refused if not positive."""
+    x = tf.constant(np.random.default_rng(0).normal(size=(30, 3)), tf.float32)
+
+    @tf.function
+    def column_sums(p):
+        return tf.reduce_sum(sinkhorn.sinkhorn(Problem(Geometry.squared_euclidean(x, tf.eye(3), 0.3), p), 500).plan, 0)
+
+    np.testing.assert_allclose(column_sums(tf.constant([1.0, 0.6, 0.4])).numpy(), [0.5, 0.3, 0.2], atol=1e-3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="proportions must all be > 0"):
+        column_sums(tf.constant([1.0, 0.0, 0.4]))
+
+
 # --------------------------------------------------------------------------- the model
 def imbalanced_blobs(sizes=(600, 360, 240), dim=8, distance=8.0, seed=0):
     """Separable Gaussian blobs whose true proportions are 0.5, 0.3, 0.2."""

@@ -113,8 +113,14 @@ def _proportions(proportions: Sequence[float] | tf.Tensor | None, k: int | None)
         return None
     if isinstance(proportions, tf.Tensor):
         if not tf.executing_eagerly() or not hasattr(proportions, "numpy"):
-            # inside a graph the values are unknown here: clip, so log(b) stays finite
-            return tf.maximum(tf.cast(proportions, tf.float32), 1.1754944e-38)
+            # inside a graph the values are unknown here: checked when the graph runs, then normalised
+            # to sum to 1 (a marginal of another mass makes the problem infeasible) and clipped, so
+            # log(b) stays finite
+            b = tf.cast(proportions, tf.float32)
+            b = tf.debugging.assert_all_finite(b, "proportions must be finite")
+            with tf.control_dependencies([tf.debugging.assert_positive(b, "proportions must all be > 0")]):
+                b = b / tf.reduce_sum(b)
+            return tf.maximum(b, 1.1754944e-38)
         proportions = proportions.numpy().tolist()
     values = [float(p) for p in proportions]
     if any(not (p > 0 and math.isfinite(p)) for p in values):

@@ -64,7 +64,7 @@ import tensorflow as tf
 
 from ddc_tf.losses.neighbors import neighbor_distance
 from ddc_tf.models import networks
-from ddc_tf.models.base import ClusteringModel, parse_proportions
+from ddc_tf.models.base import ClusteringModel, num_replicas, parse_proportions
 
 __all__ = ["DCAN", "TERM_DESCRIPTIONS", "ENCODER_LOSSES"]
 
@@ -388,7 +388,10 @@ class DCAN(ClusteringModel):
                     self.discriminator(prior, training=True),
                     self.discriminator(tf.stop_gradient(z), training=True),
                 )
-            d_gradients = d_tape.gradient(d_terms["d_loss"], d_variables)
+                d_loss = d_terms["d_loss"]
+                if (replicas := num_replicas()) > 1:  # the optimizer sums over replicas: their mean, as the encoder's
+                    d_loss = d_loss / tf.cast(replicas, d_loss.dtype)
+            d_gradients = d_tape.gradient(d_loss, d_variables)
             self.discriminator_optimizer.apply(d_gradients, d_variables)
         # 2. Encoder step against the updated discriminator.
         fake_logits = self.discriminator(z, training=True)
