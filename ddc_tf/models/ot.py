@@ -145,7 +145,7 @@ class OTClustering(ClusteringModel):
             total variance (1). Smaller is closer to hard k-means.
         proportions: target cluster proportions: ``"uniform"`` (default), k positive
             numbers (normalised to sum to 1; cluster j receives fraction ``b_j`` of every
-            batch, as far as the fixed iterations converge: see "Gradient" above), or ``None`` for
+            batch, as far as the fixed iterations converge: see the module notes, "Gradient"), or ``None`` for
             no size constraint (soft k-means).
         reconstruction_weight: weight λ of the autoencoder term (0 = no decoder).
         iterations: Sinkhorn iterations per step (fixed).
