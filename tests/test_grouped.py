@@ -113,14 +113,17 @@ def test_the_protocol_trains_groups_of_runs_with_the_same_results(tmp_path):
         run_protocol(data, cfg, runs=3, verbose=0, runs_at_once=0)
 
 
-def test_a_group_interrupted_while_saving_its_runs_resumes_as_it_was_grouped(tmp_path, monkeypatch):
-    """Interrupted after the group's last step, with one run saved and the others not: the
-    rerun resumes the whole group from its backup (no step trained again) and saves the others
-    exactly as an uninterrupted protocol does — not as runs trained anew in a smaller group."""
+def _interrupted_while_saving_then_repeated(tmp_path, monkeypatch, earlier_runs: int):
+    """Protocols of 3 runs trained together in ``whole`` and ``cut`` (after ``earlier_runs`` finished by a
+    smaller protocol in both); the one in ``cut`` interrupted after saving its group's first run, then
+    repeated (which must end as `whole`). Returns ``(whole, again, saved, trained, backups)``: the results of both, the seed saved before the
+    interruption, the groups the repetition trained and the group backups it found."""
     from ddc_tf.experiments import protocol
 
     data = small_vectors()
     cfg = config(steps=4, neighbors=3)
+    for folder in ("whole", "cut") if earlier_runs else ():
+        protocol.run_protocol(data, cfg, runs=earlier_runs, out_dir=tmp_path / folder, verbose=0)
     whole, _ = protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path / "whole", verbose=0, runs_at_once=3)
     finish, saved = protocol._finish_run, []
 
@@ -134,46 +137,32 @@ def test_a_group_interrupted_while_saving_its_runs_resumes_as_it_was_grouped(tmp
     with pytest.raises(Interrupt):
         protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path / "cut", verbose=0, runs_at_once=3)
     monkeypatch.setattr(protocol, "_finish_run", finish)
-    assert saved == [0] and (tmp_path / "cut" / "backup_seeds_0_1_2").is_dir()
+    backups = sorted(p.name for p in (tmp_path / "cut").glob("backup_seeds_*"))
     trained = []
     monkeypatch.setattr(protocol, "train_runs", lambda *a, **k: trained.append(a[2]) or train_runs(*a, **k))
     again, _ = protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path / "cut", verbose=0, runs_at_once=3)
-    assert trained == [[0, 1, 2]]  # the group as it was, from its backup
     assert [r["loss"] for r in again["runs"]] == [r["loss"] for r in whole["runs"]]
-    assert again["best"]["seed"] == whole["best"]["seed"]
     assert not list((tmp_path / "cut").glob("backup_seeds_*"))
+    return whole, again, saved, trained, backups
+
+
+def test_a_group_interrupted_while_saving_its_runs_resumes_as_it_was_grouped(tmp_path, monkeypatch):
+    """Interrupted after the group's last step, with one run saved and the others not: the
+    rerun resumes the whole group from its backup (no step trained again) and saves the others
+    exactly as an uninterrupted protocol does — not as runs trained anew in a smaller group."""
+    whole, again, saved, trained, backups = _interrupted_while_saving_then_repeated(tmp_path, monkeypatch, 0)
+    assert saved == [0] and backups == ["backup_seeds_0_1_2"]
+    assert trained == [[0, 1, 2]]  # the group as it was, from its backup
+    assert again["best"]["seed"] == whole["best"]["seed"]
 
 
 def test_a_group_of_the_runs_left_interrupted_while_saving_resumes_too(tmp_path, monkeypatch):
     """``--runs 1`` finished seed 0; ``--runs 3`` then trains seeds 1 and 2 as a group of two and is
     interrupted after saving seed 1. Repeated, it resumes that group (its backup names seeds 1 and 2,
     not the slice 0–2) instead of training seed 2 anew alone, and ends as the uninterrupted protocol."""
-    from ddc_tf.experiments import protocol
-
-    data = small_vectors()
-    cfg = config(steps=4, neighbors=3)
-    for folder in ("whole", "cut"):
-        protocol.run_protocol(data, cfg, runs=1, out_dir=tmp_path / folder, verbose=0)
-    whole, _ = protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path / "whole", verbose=0, runs_at_once=3)
-    finish, saved = protocol._finish_run, []
-
-    def interrupted(*args, **kwargs):
-        if saved:
-            raise Interrupt("interrupted while saving the group's runs")
-        saved.append(args[2])
-        return finish(*args, **kwargs)
-
-    monkeypatch.setattr(protocol, "_finish_run", interrupted)
-    with pytest.raises(Interrupt):
-        protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path / "cut", verbose=0, runs_at_once=3)
-    monkeypatch.setattr(protocol, "_finish_run", finish)
-    assert saved == [1] and (tmp_path / "cut" / "backup_seeds_1_2").is_dir()
-    trained = []
-    monkeypatch.setattr(protocol, "train_runs", lambda *a, **k: trained.append(a[2]) or train_runs(*a, **k))
-    again, _ = protocol.run_protocol(data, cfg, runs=3, out_dir=tmp_path / "cut", verbose=0, runs_at_once=3)
+    _, _, saved, trained, backups = _interrupted_while_saving_then_repeated(tmp_path, monkeypatch, 1)
+    assert saved == [1] and backups == ["backup_seeds_1_2"]
     assert trained == [[1, 2]]  # the group as it was, from its backup; seed 2 not trained anew alone
-    assert [r["loss"] for r in again["runs"]] == [r["loss"] for r in whole["runs"]]
-    assert not list((tmp_path / "cut").glob("backup_seeds_*"))
 
 
 def test_a_damaged_model_of_the_chosen_run_is_named_and_the_saved_model_kept(tmp_path):
