@@ -244,11 +244,7 @@ def find_idx_splits(folder: str | os.PathLike) -> dict[str, dict[str, Path]]:
     """
     folder = Path(folder)
     splits: dict[str, dict[str, Path]] = {}
-    for entry in sorted(folder.iterdir()):
-        match = _FILE_RE.match(entry.name)
-        if not match or not entry.is_file():
-            continue
-        split, what = match["split"], match["what"]
+    for split, what, entry in _idx_files(folder):
         if split in splits and what in splits[split]:
             raise ValueError(
                 f"{folder}: two {what} files for split {split!r}: "
@@ -265,26 +261,27 @@ def find_idx_splits(folder: str | os.PathLike) -> dict[str, dict[str, Path]]:
     return {s: splits[s] for s in order}
 
 
-def images_file_split(path: Path) -> str:
-    """The split an IDX images file belongs to (``train`` for ``train-images-idx3-ubyte.gz``), whose
-    labels :func:`find_idx_splits` pairs with it in its folder; a ValueError for another name."""
+def _idx_files(folder: Path) -> Iterator[tuple[str, str, Path]]:
+    """``(split, "images" | "labels", path)`` of every IDX file in ``folder`` named as MNIST's are, by name."""
+    for entry in sorted(folder.iterdir()):
+        match = _FILE_RE.match(entry.name)
+        if match and entry.is_file():
+            yield match["split"], match["what"], entry
+
+
+def images_file_splits(path: Path) -> dict[str, dict[str, Path]]:
+    """One IDX images file as :func:`find_idx_splits` gives a split, ``{split: {"images": path,
+    "labels": …}}``: its labels are the file of its split in its folder (raw or gzipped; two are
+    refused), whatever else the folder holds (a ``gunzip -k`` copy of the images, other splits).
+    A ValueError for a file not named like ``train-images-idx3-ubyte[.gz]``."""
     match = _FILE_RE.match(path.name)
     if not match or match["what"] != "images":
         raise ValueError(
             f"{path}: not an IDX images file (expected a name like "
             "train-images-idx3-ubyte[.gz]); pass the folder to load every split"
         )
-    return match["split"]
-
-
-def images_file_splits(path: Path) -> dict[str, dict[str, Path]]:
-    """One IDX images file as :func:`find_idx_splits` gives a split, ``{split: {"images": path,
-    "labels": …}}``: its labels are the file of its split in its folder (raw or gzipped; two are
-    refused), whatever else the folder holds (a ``gunzip -k`` copy of the images, other splits)."""
-    split = images_file_split(path)
-    labels = [entry for entry in sorted(path.parent.iterdir())
-              if (match := _FILE_RE.match(entry.name)) and match["split"] == split and match["what"] == "labels"
-              and entry.is_file()]
+    split = match["split"]
+    labels = [entry for of, what, entry in _idx_files(path.parent) if of == split and what == "labels"]
     if len(labels) > 1:
         raise ValueError(f"{path.parent}: two labels files for split {split!r}: "
                          f"{labels[0].name} and {labels[1].name}; keep one")
