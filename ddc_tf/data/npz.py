@@ -221,6 +221,17 @@ def _sparse_format(arrays: _Archive, path: Path) -> str | None:
     return (layout.decode("ascii", "replace") if isinstance(layout, bytes) else str(layout)).lower()
 
 
+def _as_text(strings: np.ndarray, path: Path, what: str) -> np.ndarray:
+    """A bytes array (numpy's ``S`` dtype, as np.savez stores Python 2-style strings) as text (``U``), not
+    as ``"b'cat'"``; any other array as it is. A ValueError naming ``what`` for bytes that are not UTF-8."""
+    if strings.dtype.kind != "S":
+        return strings
+    try:
+        return np.char.decode(strings, "utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: {what} are bytes that are not UTF-8 text") from None
+
+
 def _from_archive(
     arrays: _Archive,
     path: Path,
@@ -262,11 +273,8 @@ def _from_archive(
     if label_key is not None:
         if label_key in arrays:
             y = np.asarray(arrays[label_key])
-            if y.dtype.kind == "S" and y.ndim == 1:  # bytes (np.savez of Python 2-style strings): text
-                try:
-                    y = np.char.decode(y, "utf-8")
-                except UnicodeDecodeError:
-                    raise ValueError(f"{path}: labels {label_key!r} are bytes that are not UTF-8 text") from None
+            if y.ndim == 1:
+                y = _as_text(y, path, f"labels {label_key!r}")
             if y.dtype.kind == "U" and y.ndim == 1:  # class names as labels, as a table's label column may hold them
                 if class_names is not None or class_names_key is not None:
                     raise ValueError(f"{path}: labels {label_key!r} are strings, which name the classes "
@@ -290,10 +298,7 @@ def _from_archive(
         names = arrays[class_names_key] if class_names_key in arrays else None
         if names is None or names.dtype.kind not in "US" or names.ndim != 1:
             raise ValueError(f"{path}: no 1-d string array {class_names_key!r} of class names")
-        try:  # bytes (numpy's S dtype) as text, not as "b'cat'"
-            class_names = [s.decode("utf-8") if isinstance(s, bytes) else str(s) for s in names.tolist()]
-        except UnicodeDecodeError as err:
-            raise ValueError(f"{path}: the class names in {class_names_key!r} are not UTF-8 text ({err})") from None
+        class_names = [str(s) for s in _as_text(names, path, f"the class names in {class_names_key!r}").tolist()]
     return _array_data(x, y, path, kind, raw_dtype, scale, class_names, image_shape, name)
 
 
