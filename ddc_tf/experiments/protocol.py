@@ -409,6 +409,16 @@ def _key_difference(stored: str, wanted: str) -> str:
 _GROUP_BACKUP_PREFIX = "backup_seeds_"
 
 
+def _group_backups(out: Path) -> list[tuple[Path, list[int]]]:
+    """The group backups in ``out`` (:func:`_group_backup`) with the seeds their names hold, in trained order."""
+    found = []
+    for folder in sorted(out.glob(f"{_GROUP_BACKUP_PREFIX}*")):
+        held = folder.name.removeprefix(_GROUP_BACKUP_PREFIX).split("_")
+        if all(h.isdigit() for h in held):
+            found.append((folder, [int(h) for h in held]))
+    return found
+
+
 def _run_backup(run_dir: Path) -> Path:
     """The backup of a run trained alone, inside its run folder."""
     return run_dir / "backup"
@@ -420,11 +430,8 @@ def _warn_unresumed_backups(out: Path | None, seeds: Sequence[int], used: Path |
     those runs over and leaves the backups as they are."""
     if out is None:
         return
-    wanted, found = set(seeds), []
-    for folder in sorted(out.glob(f"{_GROUP_BACKUP_PREFIX}*")):
-        held = folder.name.removeprefix(_GROUP_BACKUP_PREFIX).split("_")
-        if all(h.isdigit() for h in held) and wanted & {int(h) for h in held} and folder != used:
-            found.append(folder)
+    wanted = set(seeds)
+    found = [folder for folder, held in _group_backups(out) if wanted & set(held) and folder != used]
     found += [backup for s in seeds if (backup := _run_backup(run_files.run_dir(out, s))).is_dir() and backup != used]
     if found:
         warnings.warn(f"{', '.join(map(str, found))}: the backup of an interrupted run of another grouping of the "
@@ -491,12 +498,9 @@ def _interrupted_group(out: Path, seeds: Sequence[int], todo: Sequence[int]) -> 
     """The seeds, in their trained order, of a group backup in ``out`` that holds every unfinished run
     ``todo`` and no run outside ``seeds`` (a group interrupted after saving some of its runs — also one
     that trained only the runs an earlier, smaller protocol had not); None if there is none."""
-    for folder in sorted(out.glob(f"{_GROUP_BACKUP_PREFIX}*")):
-        held = folder.name.removeprefix(_GROUP_BACKUP_PREFIX).split("_")
-        if folder.is_dir() and all(h.isdigit() for h in held):
-            group = [int(h) for h in held]
-            if set(todo) <= set(group) <= set(seeds):
-                return group
+    for folder, group in _group_backups(out):
+        if folder.is_dir() and set(todo) <= set(group) <= set(seeds):
+            return group
     return None
 
 
