@@ -293,10 +293,16 @@ def check_float32_range(x: np.ndarray, x32: np.ndarray, where: str | os.PathLike
         )
 
 
+def raw_scale(dtype: np.dtype) -> float:
+    """The `scale` dense raw values of `dtype` are read with (`x = raw · scale`): 1/255 for uint8
+    (pixels), 1 for every other number."""
+    return 1 / 255 if np.dtype(dtype) == np.uint8 else 1.0
+
+
 def _to_float32(x: np.ndarray, where: str | os.PathLike) -> tuple[np.ndarray, str, float]:
-    """Cast raw values to float32; returns `(x, raw_dtype, scale)`."""
+    """Cast raw values to float32; returns `(x, raw_dtype, scale)` (scale: :func:`raw_scale`)."""
     if x.dtype == np.uint8:
-        return x.astype(np.float32) * np.float32(1 / 255), "uint8", 1 / 255
+        return x.astype(np.float32) * np.float32(raw_scale(x.dtype)), "uint8", raw_scale(x.dtype)
     if x.dtype.kind == "f":
         check_finite(x, where)
         x32 = x.astype(np.float32, copy=False)

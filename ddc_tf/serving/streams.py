@@ -78,7 +78,7 @@ def _read_npy_header(f: Any) -> tuple[tuple[int, ...], bool, np.dtype] | None:
 def _npz_stream(path: Path, batch_size: int) -> DataStream | None:
     """Stream the dense ``x`` of an ``.npz`` member by member; None when it cannot be
     streamed (CSR layout, Fortran order, unknown header version)."""
-    from ddc_tf.data.arrays import dense_images, dense_vectors
+    from ddc_tf.data.arrays import dense_images, dense_vectors, raw_scale
     from ddc_tf.data.npz import CSR_KEYS
 
     try:
@@ -96,7 +96,6 @@ def _npz_stream(path: Path, batch_size: int) -> DataStream | None:
     if fortran_order or dtype.hasobject or len(shape) not in (2, 3, 4) or shape[0] == 0:
         return None
     convert = dense_vectors if len(shape) == 2 else dense_images
-    _, _, scale = convert(np.zeros((1, *shape[1:]), dtype=dtype.newbyteorder("=")), path)
     row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
 
     def batches() -> Iterator[np.ndarray]:
@@ -111,11 +110,11 @@ def _npz_stream(path: Path, batch_size: int) -> DataStream | None:
                 x, _, _ = convert(chunk.astype(dtype.newbyteorder("="), copy=False), path)
                 yield x
 
-    return DataStream(str(path), int(shape[0]), False, batches(), scale=scale)
+    return DataStream(str(path), int(shape[0]), False, batches(), scale=raw_scale(dtype))
 
 
 def _idx_stream(path: Path, batch_size: int) -> DataStream | None:
-    from ddc_tf.data.arrays import dense_images
+    from ddc_tf.data.arrays import dense_images, raw_scale
     from ddc_tf.data.idx import find_idx_splits, is_idx_folder, iter_idx_chunks, read_idx_header
 
     if path.is_file():
@@ -137,8 +136,7 @@ def _idx_stream(path: Path, batch_size: int) -> DataStream | None:
                 x, _, _ = dense_images(chunk, f)
                 yield x
 
-    _, _, scale = dense_images(np.zeros((1, *headers[0].shape[1:]), dtype=headers[0].dtype), path)
-    return DataStream(str(path), n, False, batches(), scale=scale)
+    return DataStream(str(path), n, False, batches(), scale=raw_scale(headers[0].dtype))
 
 
 def _arrays_stream(data: Any, batch_size: int) -> DataStream:
