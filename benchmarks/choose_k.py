@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from common import fit_once, neighbour_graph, modularity, stored_labelings, write_results
 
@@ -61,6 +61,7 @@ def effective_clusters(clusters: np.ndarray) -> float:
 
 def score_k(data, graph, sample: np.ndarray, folder: Path, results: dict, k: int) -> dict:
     """Every criterion and description of one k's protocol folder."""
+    from ddc_tf import selection
     from ddc_tf.evaluation import accuracy, nmi
 
     seeds = [run["seed"] for run in results["runs"] if not run["refined"]]
@@ -71,7 +72,7 @@ def score_k(data, graph, sample: np.ndarray, folder: Path, results: dict, k: int
     kmeans = KMeans(k, init="k-means++", n_init=20, random_state=0).fit(x)
     row = {
         "k": k,
-        "agreement_nmi": mean_pairwise(labelings, normalized_mutual_info_score),
+        "agreement_nmi": float(np.mean(selection.consensus_scores(labelings))),  # the consensus selector's, averaged
         "agreement_ari": mean_pairwise(labelings, adjusted_rand_score),
         "modularity": modularity(graph, combined),
         "silhouette": float(silhouette_score(x_sample, combined[sample])),
