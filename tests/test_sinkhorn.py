@@ -107,6 +107,69 @@ def test_agrees_with_numpy_reference_iteration_for_iteration(iterations, epsilon
     np.testing.assert_allclose(float(out.entropy), entropy, rtol=1e-4)
 
 
+def reference_annealed_sinkhorn(
+    cost: np.ndarray, a: np.ndarray, b: np.ndarray, epsilons: list[float], epsilon: float
+) -> np.ndarray:
+    """Sinkhorn in float64 on the potentials (cost units), iteration t at ε = ``epsilons[t]``:
+    f = −ε log Σ_j exp((g_j − C_ij)/ε) + ε log a_i, then g likewise; the plan at the final ε."""
+    from scipy.special import logsumexp
+
+    g = np.zeros(cost.shape[1])
+    f = epsilons[0] * (np.log(a) - logsumexp((g[None] - cost) / epsilons[0], axis=1))
+    for eps in epsilons:
+        g = eps * (np.log(b) - logsumexp((f[:, None] - cost) / eps, axis=0))
+        f = eps * (np.log(a) - logsumexp((g[None] - cost) / eps, axis=1))
+    log_plan = (f[:, None] + g[None] - cost) / epsilon
+    return np.exp(log_plan)
+
+
+def test_epsilon_scaling_agrees_with_numpy_iteration_for_iteration():
+    """ε falls geometrically from epsilon_start to ε over the annealing iterations, then stays."""
+    x, c = random_problem(m=8, k=3, seed=1)
+    b = np.array([0.5, 0.3, 0.2])
+    problem = Problem(Geometry.squared_euclidean(x, c, 0.05), tuple(b))
+    out = sinkhorn.sinkhorn(problem, 12, epsilon_start=2.0, annealing_iterations=5)
+    epsilons = [2.0 * (0.05 / 2.0) ** (t / 4) for t in range(5)] + [0.05] * 7
+    cost = problem.geometry.cost.numpy().astype(np.float64)
+    expected = reference_annealed_sinkhorn(cost, np.full(8, 1 / 8), b, epsilons, 0.05)
+    np.testing.assert_allclose(out.plan.numpy(), expected, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(float(out.transport_cost), (expected * cost).sum(), rtol=1e-3)
+
+
+def test_epsilon_scaling_gets_closer_to_the_fixed_point_in_the_same_iterations():
+    """At small ε a fixed budget stops far from the fixed point; annealing from a smooth
+    problem gets much closer (the benchmark's batch shape: m 100, k 10, unit total variance)."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(100, 10))
+    z = ((z - z.mean(0)) / z.std(0) / np.sqrt(10)).astype(np.float32)
+    c = (rng.normal(size=(10, 10)) / np.sqrt(10)).astype(np.float32)
+    problem = Problem(Geometry.squared_euclidean(z, c, 0.01), "uniform")
+    plain = sinkhorn.sinkhorn(problem, 50)
+    annealed = sinkhorn.sinkhorn(problem, 50, epsilon_start=1.0)
+    converged = sinkhorn.sinkhorn(problem, 3000).plan.numpy()
+
+    def plan_error(out):
+        return np.linalg.norm(out.plan.numpy() - converged) / np.linalg.norm(converged)
+
+    assert float(annealed.column_error) < 0.25 * float(plain.column_error)
+    assert plan_error(annealed) < 0.5 * plan_error(plain)
+
+
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        ({"annealing_iterations": 10}, "needs epsilon_start"),
+        ({"epsilon_start": 0.01}, "must be larger than ε"),
+        ({"epsilon_start": -1.0}, "positive number"),
+        ({"epsilon_start": 1.0, "annealing_iterations": 1}, "≥ 2"),
+    ],
+)
+def test_epsilon_scaling_rejects_bad_settings(kwargs, pattern):
+    x, c = random_problem()
+    with pytest.raises(ValueError, match=pattern):
+        sinkhorn.sinkhorn(Problem(Geometry.squared_euclidean(x, c, 0.1)), 10, **kwargs)
+
+
 def test_free_column_marginal_is_soft_kmeans():
     x, c = random_problem(m=16, k=5)
     epsilon = 0.2
@@ -252,6 +315,19 @@ def test_save_load_round_trip(size_constrained, tmp_path):
     np.testing.assert_allclose(loaded.column_potential.numpy(), model.column_potential.numpy())
     np.testing.assert_allclose(loaded.predict(x[:200], verbose=0), model.predict(x[:200], verbose=0), atol=1e-6)
     loaded.fit(x[:200], batch_size=100, epochs=1, verbose=0)  # the optimizer came back too
+
+
+def test_epsilon_scaling_is_a_model_setting_that_trains_and_round_trips():
+    x, _ = imbalanced_blobs(sizes=(100, 100, 100))
+    model = OTClustering(3, backbone="mlp", hidden_units=16, epsilon_start=1.0, annealing_iterations=8)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    history = model.fit(x, batch_size=100, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    restored = OTClustering.from_config(model.get_config())
+    assert (restored.epsilon_start, restored.annealing_iterations) == (1.0, 8)
+    assert OTClustering.from_config(OTClustering(3, backbone="mlp").get_config()).epsilon_start is None
+    with pytest.raises(ValueError, match="must be larger than ε"):
+        OTClustering(3, backbone="mlp", epsilon=0.1, epsilon_start=0.05)
 
 
 def test_free_proportions_model_predicts_soft_kmeans():

@@ -47,6 +47,7 @@ __all__ = [
     "DEFAULT_EPSILON",
     "DEFAULT_ITERATIONS",
     "assignment_logits",
+    "annealing_schedule",
 ]
 
 #: Entropic regularisation used by :class:`ddc_tf.models.OTClustering` by default, in the
@@ -236,12 +237,39 @@ def _column_update(log_k: tf.Tensor, log_b: tf.Tensor, f_eps: tf.Tensor) -> tf.T
     return log_b - tf.reduce_logsumexp(log_k + f_eps[:, tf.newaxis], axis=0)
 
 
+def annealing_schedule(
+    epsilon: float | tf.Tensor, epsilon_start: float | None, annealing_iterations: int | None, iterations: int
+) -> tf.Tensor | None:
+    """The ``(iterations,)`` float32 ε of each iteration, or ``None`` (ε throughout) without
+    ``epsilon_start``: geometric from ``epsilon_start`` at the first iteration to ``epsilon`` at
+    the ``n``-th (``n`` = the annealing iterations, at most ``iterations``), ``epsilon`` after."""
+    if epsilon_start is None:
+        if annealing_iterations is not None:
+            raise ValueError("annealing_iterations needs epsilon_start (the ε the annealing starts at)")
+        return None
+    if not (float(epsilon_start) > 0 and math.isfinite(float(epsilon_start))):
+        raise ValueError(f"epsilon_start must be a positive number, got {epsilon_start!r}")
+    if not isinstance(epsilon, tf.Tensor) and not float(epsilon_start) > float(epsilon):
+        raise ValueError(f"epsilon_start ({epsilon_start!r}) must be larger than ε ({epsilon!r}): it is where the annealing starts")
+    n = max(2, 2 * iterations // 5) if annealing_iterations is None else int(annealing_iterations)
+    if n < 2:
+        raise ValueError(f"annealing_iterations must be ≥ 2, got {annealing_iterations!r}")
+    n = min(n, iterations)
+    share = tf.minimum(tf.range(iterations, dtype=tf.float32) / float(max(n - 1, 1)), 1.0)
+    if n < 2:  # a single iteration is at ε
+        share = tf.ones_like(share)
+    start = tf.constant(float(epsilon_start), tf.float32)
+    return start * tf.pow(tf.cast(epsilon, tf.float32) / start, share)
+
+
 def sinkhorn(
     problem: Problem,
     iterations: int = DEFAULT_ITERATIONS,
     *,
     stop_gradient_plan: bool = False,
     g_init: tf.Tensor | None = None,
+    epsilon_start: float | None = None,
+    annealing_iterations: int | None = None,
 ) -> SinkhornOutput:
     """Solve the entropic OT ``problem`` with ``iterations`` log-domain Sinkhorn iterations.
 
@@ -262,6 +290,15 @@ def sinkhorn(
             ``False`` differentiates through the unrolled iterations.
         g_init: optional ``(k,)`` warm start of the column potential ``g`` (e.g. the
             running average kept by the model); zeros by default.
+        epsilon_start: ε-scaling (annealing): the iterations start at this larger ε and
+            lower it geometrically to the problem's ε over the first
+            ``annealing_iterations``, then stay at it. A smooth problem converges in few
+            iterations and hands its potentials on, so a fixed budget gets much closer to
+            the fixed point at small ε (``benchmarks/sinkhorn_convergence.py``: at ε 0.01
+            and 50 iterations the column error falls from 0.15 to 0.016). ``None`` (default)
+            solves at ε throughout. In the units of the cost.
+        annealing_iterations: how many of the iterations lower ε (the last of them is at
+            the problem's ε); default ``max(2, 2 · iterations // 5)``, at most ``iterations``.
 
     Returns:
         :class:`SinkhornOutput`.
@@ -269,32 +306,38 @@ def sinkhorn(
     if int(iterations) < 1:
         raise ValueError(f"iterations must be ≥ 1, got {iterations!r}")
     geometry = problem.geometry
+    schedule = annealing_schedule(geometry.epsilon, epsilon_start, annealing_iterations, int(iterations))
     eps = tf.cast(geometry.epsilon, tf.float32)
+    epsilon_at = (lambda t: eps) if schedule is None else (lambda t: schedule[t])
     cost = tf.stop_gradient(geometry.cost) if stop_gradient_plan else geometry.cost
-    log_k = -cost / eps
     log_a = tf.math.log(problem.a)
     k = tf.shape(cost)[1]
 
     if problem.free_columns:
         g_eps = tf.zeros([k], tf.float32)
-        f_eps = _row_update(log_k, log_a, g_eps)
     else:
         log_b = tf.math.log(problem.b)
-        g_eps = tf.zeros([k], tf.float32) if g_init is None else tf.cast(g_init, tf.float32) / eps
+        # the loop carries the potentials in the cost's units, so that ε may change between iterations
+        g = tf.zeros([k], tf.float32) if g_init is None else tf.cast(g_init, tf.float32)
         if g_init is not None and stop_gradient_plan:
-            g_eps = tf.stop_gradient(g_eps)
-        f_eps = _row_update(log_k, log_a, g_eps)
+            g = tf.stop_gradient(g)
+        f = epsilon_at(0) * _row_update(-cost / epsilon_at(0), log_a, g / epsilon_at(0))
 
-        def body(f_eps: tf.Tensor, g_eps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            g_eps = _column_update(log_k, log_b, f_eps)
-            return _row_update(log_k, log_a, g_eps), g_eps
+        def body(t: tf.Tensor, f: tf.Tensor, g: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+            eps_t = epsilon_at(t)
+            log_k = -cost / eps_t
+            g = eps_t * _column_update(log_k, log_b, f / eps_t)
+            return t + 1, eps_t * _row_update(log_k, log_a, g / eps_t), g
 
-        f_eps, g_eps = tf.while_loop(
-            lambda f, g: True,
+        _, f, g = tf.while_loop(
+            lambda t, f, g: True,
             body,
-            (f_eps, g_eps),
+            (tf.constant(0), f, g),
             maximum_iterations=int(iterations),
         )
+        g_eps = g / eps
+    log_k = -cost / eps
+    f_eps = _row_update(log_k, log_a, g_eps)
     # log P_ij = f_i/ε + g_j/ε − C_ij/ε, written as log a_i + log_softmax_j(g/ε − C_i/ε): for
     # small ε the terms are ~C/ε ≫ 1 and their float32 rounding would leave row sums off by
     # ~1e-3; the normalised form keeps every row summing to a_i to float32 precision.

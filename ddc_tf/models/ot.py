@@ -149,6 +149,11 @@ class OTClustering(ClusteringModel):
             no size constraint (soft k-means).
         reconstruction_weight: weight λ of the autoencoder term (0 = no decoder).
         iterations: Sinkhorn iterations per step (fixed).
+        epsilon_start: ε-scaling: each step's iterations start at this larger ε and lower it
+            geometrically to ``epsilon`` over the first ``annealing_iterations``
+            (:func:`ddc_tf.losses.sinkhorn.sinkhorn`); ``None`` solves at ``epsilon``
+            throughout.
+        annealing_iterations: iterations that lower ε; default 2/5 of ``iterations``.
         stop_gradient_plan: hold the plan constant in the backward pass (default True).
         potential_momentum: momentum of the running column potential used by ``predict``.
         init_centroids: at the first training step, place the centroids from k-means on
@@ -186,6 +191,8 @@ class OTClustering(ClusteringModel):
         proportions: str | Sequence[float] | None = "uniform",
         reconstruction_weight: float = DEFAULT_RECONSTRUCTION_WEIGHT,
         iterations: int = sinkhorn.DEFAULT_ITERATIONS,
+        epsilon_start: float | None = None,
+        annealing_iterations: int | None = None,
         stop_gradient_plan: bool = True,
         potential_momentum: float = DEFAULT_POTENTIAL_MOMENTUM,
         init_centroids: bool | str = "auto",
@@ -207,6 +214,9 @@ class OTClustering(ClusteringModel):
         self.epsilon = float(epsilon)
         self.reconstruction_weight = float(reconstruction_weight)
         self.iterations = int(iterations)
+        sinkhorn.annealing_schedule(self.epsilon, epsilon_start, annealing_iterations, self.iterations)  # checks them
+        self.epsilon_start = None if epsilon_start is None else float(epsilon_start)
+        self.annealing_iterations = None if annealing_iterations is None else int(annealing_iterations)
         self.stop_gradient_plan = bool(stop_gradient_plan)
         self.potential_momentum = float(potential_momentum)
         if init_centroids not in (True, False, "auto"):
@@ -322,6 +332,8 @@ class OTClustering(ClusteringModel):
                 self.iterations,
                 stop_gradient_plan=self.stop_gradient_plan,
                 g_init=self.column_potential if self.proportions is not None else None,
+                epsilon_start=self.epsilon_start,
+                annealing_iterations=self.annealing_iterations,
             )
             transport, assignments, g = out.transport_cost, out.assignments, out.g
         else:
@@ -417,6 +429,8 @@ class OTClustering(ClusteringModel):
             proportions=None if self.proportions is None else list(self.proportions),
             reconstruction_weight=self.reconstruction_weight,
             iterations=self.iterations,
+            epsilon_start=self.epsilon_start,
+            annealing_iterations=self.annealing_iterations,
             stop_gradient_plan=self.stop_gradient_plan,
             potential_momentum=self.potential_momentum,
             init_centroids=self.init_centroids,
