@@ -13,8 +13,11 @@ import numpy as np
 
 __all__ = [
     "counted", "error_summary", "is_positive_int", "loss_weights", "non_negative_int", "non_negative_number",
-    "positive_int", "positive_number", "written_as_path",
+    "positive_int", "positive_number", "random_seed", "written_as_path", "MAX_SEED",
 ]
+
+#: Keras' random seeds (``keras.utils.set_random_seed``) are 32-bit.
+MAX_SEED = 2**32 - 1
 
 
 def counted(count: int, noun: str) -> str:
@@ -42,6 +45,17 @@ def non_negative_int(value: Any, name: str, why: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValueError(f"{name} must be an integer ≥ 0{why}, got {value!r}")
     return int(value)
+
+
+def random_seed(value: Any, name: str = "seed", count: int = 1) -> int:
+    """``value`` as an ``int`` if it is an integer ≥ 0 whose ``count`` consecutive seeds
+    (``value … value + count − 1``, one per run) are all at most :data:`MAX_SEED`, else a
+    ValueError naming ``name``."""
+    value = non_negative_int(value, name)
+    if value + count - 1 > MAX_SEED:
+        runs = f" and the next {count - 1} (one per run)" if count > 1 else ""
+        raise ValueError(f"{name}={value}{runs} must be at most 2**32 − 1 = {MAX_SEED}: random seeds are 32-bit")
+    return value
 
 
 def non_negative_number(value: Any, name: str) -> float:

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 
+import ddc_tf.experiments.resume
 from ddc_tf import evaluation
 from ddc_tf.data import ArrayData
 from ddc_tf.experiments.distill import distill
@@ -107,3 +108,19 @@ def test_protocol_without_a_vote_or_with_zero_steps_does_not_distil():
     assert run_protocol(data, cfg, runs=3, seed=0, verbose=0, distill_steps=0)[0]["distilled"] is None
     with pytest.raises(ValueError, match="distill_steps"):
         run_protocol(data, cfg, runs=3, verbose=0, distill_steps=-1)
+
+
+def test_distill_draws_the_same_dropout_masks_whatever_state_the_model_comes_in():
+    """A model in memory after training and the same model read back from disk differ only in
+    their dropout generator's state; the distilled network must not."""
+    data = blobs()
+    model, _ = train_run(data, config(input_dropout=0.3), seed=0)
+    weights = model.get_weights()
+    targets = predict_assignments(model, data).argmax(axis=1)
+    first = distill(model, data, targets, steps=5, seed=7).get_weights()
+    model.set_weights(weights)
+    for generator in ddc_tf.experiments.resume.seed_generators(model):
+        generator.state.assign(generator.state + 12345)  # as if trained further
+    second = distill(model, data, targets, steps=5, seed=7).get_weights()
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)

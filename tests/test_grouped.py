@@ -295,3 +295,23 @@ def test_a_group_prints_one_short_line_per_chunk(capsys):
     np.testing.assert_allclose(last, [h["loss"][-1] for _, h in loud], rtol=1e-4)
     for (_, a), (_, b) in zip(quiet, loud):  # the same training (up to a multi-threaded sum's last bit)
         np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("seeds, message", [([1.7, 2.2], "seed must be an integer ≥ 0, got 1.7"),
+                                             ([True, 2], "seed must be an integer ≥ 0, got True"),
+                                             ([-1], "seed must be an integer ≥ 0, got -1"),
+                                             ([2**32], "random seeds are 32-bit")])
+def test_seeds_are_checked_as_a_single_run_checks_its_seed(seeds, message):
+    from ddc_tf.experiments.grouped import train_runs
+    from test_protocol import blobs, config
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train_runs(blobs(), config(), seeds)
+
+
+def test_the_last_runs_seed_must_fit_in_32_bits_before_any_run_trains():
+    from ddc_tf.experiments.protocol import run_protocol
+    from test_protocol import blobs, config
+
+    with pytest.raises(ValueError, match=r"seed=4294967294 and the next 2 \(one per run\) must be at most 2\*\*32"):
+        run_protocol(blobs(), config(), runs=3, seed=2**32 - 2)

@@ -394,3 +394,30 @@ def test_paired_training_compiles_with_xla_and_keeps_a_float32_loss(policy):
     with tf.GradientTape() as tape:
         terms = model.neighbor_training_terms(batch["inputs"], batch["neighbors"], tape)
     assert all(value.dtype == tf.float32 for value in terms.values())
+
+
+def test_neighbour_halves_of_another_size_are_refused():
+    """Row i of each half is one pair: a half of another size would be broadcast (one neighbour
+    for every point) or misaligned."""
+    x = tf.zeros((10, 4))
+    with pytest.raises(ValueError, match="10 points but 1 neighbours"):
+        ClusteringModel.paired_inputs(x, tf.zeros((1, 4)))
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 4)), tf.TensorSpec((None, 4))])
+    def paired(a, b):
+        return ClusteringModel.paired_inputs(a, b)[0]
+
+    assert paired(x, tf.zeros((10, 4))).shape == (20, 4)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="pairs row by row"):
+        paired(x, tf.zeros((1, 4)))
+
+
+def test_the_protocol_names_non_finite_data_before_the_neighbour_search():
+    data = blobs()
+    x = data.x.copy()
+    x[3, 1] = np.nan
+    bad = ArrayData(x=x, y=data.y, name="toy", kind="vector", raw_dtype="float32", scale=1.0)
+    config = TrainConfig(n_clusters=3, backbone="mlp", steps=2, batch_size=30, neighbors=3)
+    for runs_at_once in (1, 2):
+        with pytest.raises(ValueError, match="toy: 1 non-finite value"):
+            protocol.run_protocol(bad, config, runs=2, runs_at_once=runs_at_once)

@@ -177,3 +177,18 @@ def test_a_refined_backup_of_another_ensemble_starts_over_and_one_from_before_di
     other = backup_under({**signature, "start": {**signature["start"], "steps": 4}})
     with pytest.raises(ValueError, match=r"backup of another run \(start.steps: 4 there, 5 here\)"):
         protocol._open_backup(other, fingerprint, signature, [7], "mlp")
+
+
+def test_an_ot_run_started_from_a_partition_keeps_its_fitted_centroids():
+    """The first step's k-means placement of OT's centroids (non-uniform shares) would re-rank
+    the centroids the start fitted; the start marks them placed."""
+    data = blobs()
+    partition = np.arange(data.n) % 3
+    cfg = config(method="ot", proportions=(0.5, 0.3, 0.2))
+    model = training.build_model(cfg, data)
+    assert model.uses_centroid_init
+    training.prepare_start(model, data, cfg, 0, start=PartitionStart(partition, 20))
+    assert float(model.centroids_initialized.numpy()) == 1.0
+    centroids = model.centroids.numpy().copy()
+    model.before_train_step(data.x[:40])
+    np.testing.assert_array_equal(model.centroids.numpy(), centroids)

@@ -24,6 +24,7 @@ from ddc_tf import evaluation
 from ddc_tf.checks import positive_int
 from ddc_tf.data import ArrayData, to_dataset
 from ddc_tf.experiments.inference import predict_assignments
+from ddc_tf.experiments.resume import seed_generators
 from ddc_tf.models import ClusteringModel
 
 __all__ = ["distill", "DEFAULT_DISTILL_LEARNING_RATE"]
@@ -83,6 +84,11 @@ def distill(
             aligned[aligned == cluster] = next(free)
 
     keras.utils.set_random_seed(seed)
+    # the model's own generators (input dropout's) carry the state its training left them in,
+    # which a model read back from disk does not have: start them from the seed too
+    for index, generator in enumerate(seed_generators(model)):
+        start = np.random.default_rng([seed, index]).integers(2**31)
+        generator.state.assign(np.asarray([start, 0], dtype=generator.state.dtype))
     stream = to_dataset(
         dataclasses.replace(data, y=aligned.astype(np.int64)),
         batch_size=batch_size, shuffle=True, seed=seed, drop_remainder=data.n >= batch_size,

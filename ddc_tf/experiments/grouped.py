@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ddc_tf.checks import random_seed
 from ddc_tf.data import ArrayData
 from ddc_tf.experiments.resume import ChunkCheckpoint, resumed_message
 from ddc_tf.experiments.training import (
@@ -166,7 +167,7 @@ def train_runs(
     Returns:
         ``[(model, history), …]`` in the order of ``seeds``; each history as ``train_run``'s.
     """
-    seeds = [int(s) for s in seeds]
+    seeds = [random_seed(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
     if config.strategy != "none":

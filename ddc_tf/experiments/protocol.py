@@ -44,9 +44,8 @@ from scipy.stats import spearmanr
 
 from ddc_tf import baselines as baseline_methods
 from ddc_tf import evaluation, run_files, selection
-from ddc_tf.checks import non_negative_int, positive_int
+from ddc_tf.checks import non_negative_int, positive_int, random_seed
 from ddc_tf.data import ArrayData
-from ddc_tf.data.arrays import require_array_data
 from ddc_tf.data.neighbors import nearest_neighbors
 from ddc_tf.models import ClusteringModel, networks
 from ddc_tf.models.base import parse_proportions
@@ -57,6 +56,7 @@ from ddc_tf.experiments.resume import backup_key, backup_seconds, rekey_backup
 from ddc_tf.experiments.training import (
     PartitionStart,
     TrainConfig,
+    check_trainable,
     dataset_loss,
     infer,
     predict_assignments,
@@ -723,7 +723,7 @@ def run_protocol(
         ``loss_acc_spearman``, ``best_acc_rank`` of the lowest-loss run and
         ``chosen_acc_rank`` of the pick; None without labels).
     """
-    require_array_data(data)
+    check_trainable(data, config)  # before the neighbour search, which would name scikit-learn's check
     positive_int(runs, "runs")
     non_negative_int(distill_steps, "distill_steps")
     if distill_steps and config.strategy != "none":
@@ -743,6 +743,7 @@ def run_protocol(
         if config.strategy != "none":
             raise ValueError("refined runs start on one device: use refine_runs=0 with a tf.distribute strategy")
     n_vote = selection.vote_size(runs + refine_runs, vote_runs, refined=refine_runs)  # validates before training
+    seed = random_seed(seed, "seed", runs + refine_runs)  # the runs' seeds are seed, seed + 1, …
     if isinstance(baselines, str):
         baselines = (baselines,)
     unknown = sorted(set(baselines) - set(BASELINES))

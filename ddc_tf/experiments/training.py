@@ -27,7 +27,9 @@ from ddc_tf.models import networks
 from ddc_tf.data import ArrayData, to_dataset
 from ddc_tf.data.arrays import check_finite, require_array_data
 from ddc_tf.data.neighbors import nearest_neighbors
-from ddc_tf.checks import loss_weights, non_negative_int, non_negative_number, positive_number
+from ddc_tf.checks import (
+    is_whole_number, loss_weights, non_negative_int, non_negative_number, positive_number, random_seed,
+)
 from ddc_tf.experiments.distill import distill
 from ddc_tf.experiments.inference import infer, predict_assignments  # re-exported: part of this module's API
 from ddc_tf.experiments.resume import ChunkCheckpoint, resumed_message
@@ -162,7 +164,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("n_clusters", "steps", "batch_size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value:
+            if not is_whole_number(value):
                 raise ValueError(f"{name} must be a whole number, got {value!r}")
             setattr(self, name, int(value))
         if self.n_clusters < 2:
@@ -263,7 +265,7 @@ class TrainConfig:
 #: Constructor arguments ``TrainConfig`` sets from its own fields (or the model sets itself):
 #: not accepted in ``model_options``.
 _CONFIG_OWNED = {"self", "n_clusters", "backbone", "hidden_units", "proportions", "epsilon", "rel_sigma",
-                 "sigma_mode", "loss_weights", "input_dropout", "balance_weight", "kwargs", "seed"}
+                 "sigma_mode", "loss_weights", "input_dropout", "balance_weight", "neighbor_weight", "kwargs", "seed"}
 
 
 def check_model_options(method: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -521,7 +523,7 @@ def train_run(
         The trained model and the ``fit`` history (``loss``, ``l1``, ``l2``, ``l3`` per chunk).
     """
     check_trainable(data, config)
-    seed = non_negative_int(seed, "seed")
+    seed = random_seed(seed)
     keras.utils.set_random_seed(seed)
     model = build_model(config, data)
     chunk, epochs = chunking(config.steps)
@@ -603,6 +605,7 @@ def prepare_start(
         pretrain_backbone(model, data, config, seed, neighbors)
     if start is not None:
         distill(model, data, start.partition, steps=start.steps, batch_size=config.batch_size, seed=seed)
+        model.fitted_to_partition()
     elif config.kmeans_init:
         kmeans_start(model, data, config, seed)
 

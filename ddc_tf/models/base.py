@@ -438,6 +438,10 @@ class ClusteringModel(keras.Model):
     def before_train_step(self, x: tf.Tensor) -> None:
         """Hook: state changes before the gradient step (none by default)."""
 
+    def fitted_to_partition(self) -> None:
+        """Hook: the fresh network was fitted to a partition before training (a refined
+        run's start); state that would otherwise be set up at the first step is in place."""
+
     def training_terms(self, x: tf.Tensor, tape: tf.GradientTape) -> dict[str, tf.Tensor]:
         """The training step's terms, computed under ``tape``; ``objective`` (default
         ``total``) is what is differentiated."""
@@ -459,9 +463,21 @@ class ClusteringModel(keras.Model):
 
     @staticmethod
     def paired_inputs(x: tf.Tensor, neighbors: tf.Tensor) -> tuple[tf.Tensor, Any]:
-        """``(points and neighbours stacked (2m, ...), m)``; m static when the batch size is."""
-        m = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
-        return tf.concat([x, tf.cast(neighbors, x.dtype)], axis=0), m
+        """``(points and neighbours stacked (2m, ...), m)``; m static when the batch size is.
+        A ValueError (InvalidArgumentError when the batch size is only known as the graph
+        runs; XLA drops that check) when ``neighbors`` has another number of rows than ``x``:
+        row i of each is one pair, and a shorter half would be broadcast or misaligned."""
+        rows, partner_rows = x.shape[0], neighbors.shape[0]
+        if rows is not None and partner_rows is not None:
+            if rows != partner_rows:
+                raise ValueError(f"a neighbour batch pairs row by row: {rows} points but {partner_rows} neighbours")
+            return tf.concat([x, tf.cast(neighbors, x.dtype)], axis=0), rows
+        check = tf.debugging.assert_equal(
+            tf.shape(x)[0], tf.shape(neighbors)[0],
+            message="a neighbour batch pairs row by row: the points and their neighbours differ in number")
+        with tf.control_dependencies([check]):
+            m = tf.identity(tf.shape(x)[0]) if rows is None else rows
+            return tf.concat([x, tf.cast(neighbors, x.dtype)], axis=0), m
 
     def with_neighbor_term(self, terms: dict[str, tf.Tensor], neighbor_term: tf.Tensor) -> dict[str, tf.Tensor]:
         """``terms`` with ``neighbors`` = ``neighbor_term`` and the objective it adds to."""

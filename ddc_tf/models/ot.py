@@ -409,6 +409,11 @@ class OTClustering(ClusteringModel):
         self.centroids_initialized.assign(1.0)
         return tf.constant(True)
 
+    def fitted_to_partition(self) -> None:
+        """The centroids were fitted with the network: the first step's k-means placement
+        would re-rank them and undo the start."""
+        self.centroids_initialized.assign(1.0)
+
     def before_train_step(self, x: tf.Tensor) -> None:
         if self.uses_centroid_init:
             tf.cond(
