@@ -58,7 +58,7 @@ class TrainingCurves(keras.callbacks.Callback):
         y: ``(n,)`` integer labels, or ``None`` (then ACC/NMI are not logged).
         every: evaluate every this many training steps.
         subset: evaluate on this many points, drawn once with ``seed`` (all if ``None`` or
-            ≥ n).
+            ≥ n); more than one batch's worth is cut to whole batches of ``batch_size``.
         batch_size: batch size of the evaluation; keep the training batch size so the
             kernel terms are on the same scale as the training loss.
         csv_path: CSV file to write (``None``: no CSV). An existing file is continued:
@@ -100,8 +100,9 @@ class TrainingCurves(keras.callbacks.Callback):
         idx = np.random.default_rng(seed).permutation(n)
         if subset is not None and subset < n:
             idx = idx[:subset]
-        # Whole batches only: a last batch of 1-2 points would give a meaningless kernel term.
-        if len(idx) >= 2 * batch_size:
+        # Whole batches only: the terms are averaged over batches, and a short last batch (of
+        # 1-2 points: a meaningless kernel term) would count as much as a whole one.
+        if len(idx) > batch_size:
             idx = idx[: len(idx) - len(idx) % batch_size]
         rows = x[idx]
         if hasattr(rows, "toarray"):  # scipy sparse
@@ -115,6 +116,7 @@ class TrainingCurves(keras.callbacks.Callback):
         self.rows: list[dict[str, float | int | None]] = []
         self._writer = None
         self._evaluate = None
+        self._evaluated_model = None
         self._last_step = -1
         self._started = False
 
@@ -137,8 +139,8 @@ class TrainingCurves(keras.callbacks.Callback):
         ``l1``–``l3`` (see the model's ``TERM_DESCRIPTIONS``); any other Keras model logs
         ACC/NMI only.
         """
-        if self._evaluate is None:
-            self._evaluate = self._batch_fn()
+        if self._evaluate is None or self._evaluated_model is not self.model:  # the callback may be reused
+            self._evaluate, self._evaluated_model = self._batch_fn(), self.model
         sums: dict[str, list[float]] = {key: [] for key in ("loss", *TERM_NAMES)}
         clusters = []
         for start in range(0, len(self.x), self.batch_size):
@@ -191,6 +193,8 @@ class TrainingCurves(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._started = False
+        if self._evaluated_model is not self.model:  # another model's steps are not this one's
+            self._last_step = -1
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         # Set up at the first epoch, not at train begin: by then BackupAndRestore (if any)
@@ -218,6 +222,8 @@ class TrainingCurves(keras.callbacks.Callback):
             self._log(float(logs["loss"]) if logs and "loss" in logs else None)
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        if not self._started:  # no epoch ran (a run resumed after its last one): set up first
+            self.on_epoch_begin(0)
         self._log(float(logs["loss"]) if logs and "loss" in logs else None)  # the final state
         if self._writer is not None:
             self._writer.close()

@@ -254,6 +254,9 @@ def load_model(path: str | os.PathLike) -> Any:
     file = find_model_file(path)
     if not zipfile.is_zipfile(file):  # Keras would say "File not found"
         raise ValueError(f"{file}: not a .keras model file (a .keras file is a zip archive)")
+    with zipfile.ZipFile(file) as archive:
+        if "config.json" not in archive.namelist():  # Keras would raise a KeyError
+            raise ValueError(f"{file}: a zip archive but not a .keras model (no config.json in it)")
     model = keras.models.load_model(file)
     if not isinstance(model, ddc_tf.models.ClusteringModel):
         raise ValueError(f"{file}: holds a {type(model).__name__}, not a ddc_tf clustering model "

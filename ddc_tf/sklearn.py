@@ -32,7 +32,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Cluster
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ddc_tf import selection
-from ddc_tf.checks import is_positive_int, is_whole_number, non_negative_int, positive_int
+from ddc_tf.checks import is_positive_int, is_whole_number, non_negative_int, positive_int, random_seed
 from ddc_tf.data import ArrayData
 from ddc_tf.data.arrays import canonical_csr, check_float32_range
 from ddc_tf.experiments.grouped import RUNTIME_STARTED, pools_side_by_side_pay, size_pools_side_by_side
@@ -233,8 +233,9 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             raise ValueError(f"image_shape={self.image_shape!r}: expected (h, w) or (h, w, channels) of positive integers")
         return tuple(int(d) for d in shape)
 
-    def _first_seed(self) -> int:
-        """``random_state`` as the first run's seed: an integer ≥ 0 as given, ``None`` → 0, a
+    def _first_seed(self, runs: int) -> int:
+        """``random_state`` as the first of ``runs`` consecutive seeds: an integer ≥ 0 as given
+        (refused when the last seed would pass 2**32 − 1), ``None`` → 0, a
         ``numpy.random.RandomState`` or ``Generator`` → a seed drawn from it."""
         if self.random_state is None:
             return 0
@@ -242,7 +243,8 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             draw = self.random_state.randint if isinstance(self.random_state, np.random.RandomState) \
                 else self.random_state.integers
             return int(draw(2**31 - 1))
-        return non_negative_int(self.random_state, "random_state", " (or None, or a numpy RandomState)")
+        non_negative_int(self.random_state, "random_state", " (or None, or a numpy RandomState)")
+        return random_seed(self.random_state, "random_state", runs)
 
     def _runs_at_once(self) -> int:
         """``runs_at_once``, else ``default_runs_at_once(runs)``; refused above ``runs``."""
@@ -269,6 +271,8 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
     def _config(self, data: ArrayData) -> TrainConfig:
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r}; expected one of {tuple(METHODS)}")
+        if not (is_whole_number(self.steps) and self.steps >= 1):
+            raise ValueError(f"steps={self.steps!r}: need a whole number ≥ 1 (training steps per run)")
         n, backbone = data.n, resolve_backbone(self.backbone, data)
         return TrainConfig(
             n_clusters=self.n_clusters,
@@ -282,7 +286,7 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             method=self.method,
             neighbors=(self.neighbors if self.neighbors is not None
                        else default_neighbors(self.method, backbone, n)),
-            pretrain_steps=(default_pretrain_steps(self.method, self.steps) if self.pretrain_steps is None
+            pretrain_steps=(default_pretrain_steps(self.method, int(self.steps)) if self.pretrain_steps is None
                             else self.pretrain_steps),
             balance_weight=self.balance_weight,
             kmeans_init=self.kmeans_init,
@@ -291,6 +295,8 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
     # ----------------------------------------------------------------- the API
     def fit(self, X: Any, y: Any = None) -> "DDCClustering":
         """Train on ``X`` ``(n, d)`` (dense or sparse; ``y`` is ignored) and set ``labels_``."""
+        for name in ("model_", "labels_", "results_", "loss_"):  # a refit that fails leaves no earlier fit
+            self.__dict__.pop(name, None)
         data = self._arrays(X, reset=True)
         if not (isinstance(self.n_clusters, (int, np.integer)) and 2 <= self.n_clusters <= data.n):
             raise ValueError(f"n_clusters={self.n_clusters!r}: need an integer in [2, n_samples={data.n}]")
@@ -304,6 +310,9 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
                 if value not in (default, 0):
                     raise ValueError(f"{name}={value!r} works on the consensus of the runs (DDC-ENSEMBLE), which "
                                      f"needs runs ≥ {MIN_VOTE_RUNS} (runs={self.runs!r}); give more runs or drop it")
+            if self.selector == "ensemble":
+                raise ValueError(f"selector='ensemble' ranks runs by their agreement with DDC-ENSEMBLE, which needs "
+                                 f"runs ≥ {MIN_VOTE_RUNS} (runs={self.runs!r}); give more runs or another selector")
         for name in ("refine_runs", "distill_steps"):  # run_protocol checks them too, after the pools are sized
             if getattr(self, name) is not None:
                 non_negative_int(getattr(self, name), name)
@@ -311,14 +320,14 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             raise ValueError("out_dir resumes and reuses runs by their seeds, and a random_state generator draws other "
                              "seeds at every fit; give random_state an integer")
         config = self._config(data)
-        seed = self._first_seed()
+        refine_runs = self.refine_runs if self.refine_runs is not None else default_refine_runs(self.method, int(self.runs))
+        seed = self._first_seed(int(self.runs) + refine_runs)
         self._size_thread_pools(at_once, resolve_backbone(self.backbone, data))  # checked; before TensorFlow runs
         if self.runs > 1 or self.out_dir is not None:  # the protocol keeps the folder (one run as well)
             self.results_, self.model_ = run_protocol(
                 data, config, runs=int(self.runs), seed=seed, verbose=self.verbose, out_dir=self.out_dir,
                 selector=self.selector, progress=False, distill_steps=self.distill_steps, runs_at_once=at_once,
-                refine_runs=(self.refine_runs if self.refine_runs is not None
-                             else default_refine_runs(self.method, int(self.runs))),
+                refine_runs=refine_runs,
             )
             self.loss_ = float(self.results_["best"]["loss"])
         else:

@@ -142,3 +142,37 @@ def test_fit_log_curves_writes_one_csv_per_run(tmp_path, capsys):
     assert curves["step"].tolist() == [0, 2, 4]
     assert np.isfinite(curves["acc"]).all() and np.isfinite(curves["l3"]).all()
     capsys.readouterr()
+
+
+def test_a_callback_reused_on_another_model_evaluates_that_model(tmp_path):
+    """The compiled evaluation is tied to a model: a second fit with the same callback used to
+    log the first model's values, frozen."""
+    callback = TrainingCurves(*blobs(), every=2, subset=None, batch_size=20)
+    first = fit(callback, steps=4, seed=1)
+    logged_first = len(callback.rows)
+    second = fit(callback, steps=4, seed=7)
+    x = callback.x  # the callback's seeded order
+    expected = float(np.mean([float(second.loss_terms(tf.constant(x[i:i + 20]))["total"])
+                              for i in range(0, 80, 20)]))
+    assert callback.rows[-1]["loss"] == pytest.approx(expected, rel=1e-5)
+    assert callback.rows[logged_first]["step"] == 0  # the second model's first row is logged too
+    assert first is not second
+
+
+def test_a_short_last_batch_is_not_averaged_as_a_whole_one():
+    x, y = blobs(81)
+    callback = TrainingCurves(x, y, subset=None, batch_size=20)
+    assert callback.x.shape[0] == 80
+    assert TrainingCurves(x[:30], y[:30], subset=None, batch_size=20).x.shape[0] == 20
+    assert TrainingCurves(x[:15], y[:15], subset=None, batch_size=20).x.shape[0] == 15  # one batch: all of it
+
+
+def test_a_fit_that_runs_no_epoch_still_writes_a_curves_file_with_its_header(tmp_path):
+    """A run resumed after its last chunk runs no epoch; the final row needs the file set up."""
+    path = tmp_path / "curves.csv"
+    callback = TrainingCurves(*blobs(), subset=None, batch_size=20, csv_path=path)
+    model = fit(TrainingCurves(*blobs(), subset=None, batch_size=20), steps=4)
+    callback.set_model(model)
+    callback.on_train_begin()
+    callback.on_train_end({"loss": 1.0})
+    assert read_curves(path)["step"].tolist() == [4.0]

@@ -295,6 +295,12 @@ def test_model_files_that_are_not_ddc_tf_models_are_named(tmp_path):
     (tmp_path / "junk.keras").write_text("not a model")
     with pytest.raises(ValueError, match=r"junk.keras: not a .keras model file \(a .keras file is a zip archive\)"):
         load_predictor(tmp_path / "junk.keras")
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "zip.keras", "w") as archive:
+        archive.writestr("hello.txt", "hi")
+    with pytest.raises(ValueError, match=r"zip.keras: a zip archive but not a .keras model \(no config.json"):
+        load_predictor(tmp_path / "zip.keras")
 
 
 def test_a_fit_folder_before_its_first_results_is_named_unfinished(tmp_path):

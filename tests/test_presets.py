@@ -36,6 +36,18 @@ def test_every_preset_is_valid_and_names_its_departures():
         get_preset("mnist-gpu")
 
 
+def test_paper_presets_follow_the_papers_protocol_and_the_others_say_they_do_not():
+    """Lowest-loss pick saved as trained, VOTE of the best 3, no refined runs (SPEC §3)."""
+    for name in ("mnist-paper", "fashion-mnist-paper", "reuters-paper"):
+        resolved = resolve_fit_options(get_preset(name), {"selector": None, "vote_runs": None})
+        assert (resolved["selector"], resolved["vote_runs"], resolved["distill_steps"], resolved["refine_runs"]) == \
+            ("loss", 3, 0, 0)
+    assert resolve_fit_options(get_preset("mnist-paper"), {"selector": "l1"})["selector"] == "l1"  # a flag wins
+    for name in ("mnist-cpu", "digits-cpu", "20news-cpu"):
+        assert any("--selector loss --vote-runs 3" in d for d in get_preset(name).departures)
+        assert resolve_fit_options(get_preset(name), {})["selector"] == "consensus"
+
+
 def test_explicit_options_beat_the_preset_which_beats_the_defaults():
     preset = get_preset("mnist-cpu")
     resolved = resolve_fit_options(preset, {"steps": 10, "lr": None, "runs": None, "quiet": True})

@@ -96,11 +96,13 @@ def test_balance_weight_reaches_the_model_beside_the_neighbour_term():
 
 
 @pytest.mark.parametrize("runs, options", [(1, {"refine_runs": 3}), (2, {"refine_runs": 1}),
-                                           (1, {"distill_steps": 50}), (2, {"distill_steps": 50})])
+                                           (1, {"distill_steps": 50}), (2, {"distill_steps": 50}),
+                                           (2, {"selector": "ensemble"})])
 def test_what_needs_the_runs_consensus_is_refused_with_fewer_than_three_runs(runs, options):
     x = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
     name = next(iter(options))
-    with pytest.raises(ValueError, match=rf"{name}=.* works on the consensus of the runs .* needs runs ≥ 3"):
+    with pytest.raises(ValueError, match=rf"{name}=.* (works on the consensus of the runs|ranks runs by their "
+                                         rf"agreement with DDC-ENSEMBLE).* needs runs ≥ 3"):
         DDCClustering(n_clusters=3, steps=2, batch_size=30, runs=runs, **options).fit(x)
     # the defaults, and 0, are not requests: one run trains as before
     assert DDCClustering(n_clusters=3, steps=2, batch_size=30, runs=1.0, refine_runs=0).fit(x).results_ is None
@@ -135,6 +137,49 @@ def test_runs_must_be_a_whole_number_of_at_least_one():
     for runs in (0, -4, 1.5, True):
         with pytest.raises(ValueError, match="runs="):
             DDCClustering(n_clusters=3, runs=runs, steps=2).fit(x)
+
+
+@pytest.mark.parametrize("steps", [float("inf"), float("nan"), None, 2.5, 0])
+def test_steps_must_be_a_whole_number_named_as_such(steps):
+    x, _ = _blobs(n=60)
+    with pytest.raises(ValueError, match=r"steps=.*: need a whole number ≥ 1"):
+        DDCClustering(n_clusters=3, runs=1, steps=steps).fit(x)
+
+
+def test_a_whole_float_of_steps_sets_the_siblings_pretraining_as_an_integer():
+    from ddc_tf.data import ArrayData
+
+    data = ArrayData(x=np.zeros((60, 4), np.float32), y=None, name="X", kind="vector", raw_dtype="float32", scale=1.0)
+    assert DDCClustering(n_clusters=3, method="ot", steps=10.0)._config(data).pretrain_steps == 10
+
+
+def test_random_state_leaves_room_for_every_runs_seed():
+    x, _ = _blobs(n=60)
+    with pytest.raises(ValueError, match=r"random_state=4294967295 and the next 1 .* 32-bit"):
+        DDCClustering(n_clusters=3, runs=2, runs_at_once=1, steps=2, random_state=2**32 - 1).fit(x)
+
+
+def test_a_refit_that_fails_leaves_no_earlier_fit_behind():
+    from sklearn.exceptions import NotFittedError
+
+    x, _ = _blobs(n=60, d=4)
+    est = DDCClustering(n_clusters=3, runs=1, steps=2, batch_size=30).fit(x)
+    est.set_params(n_clusters=100)
+    with pytest.raises(ValueError, match="n_clusters=100"):
+        est.fit(x[:, :3])
+    with pytest.raises(NotFittedError):
+        est.predict(x[:, :3])
+
+
+def test_sparse_input_with_duplicate_entries_is_left_as_given():
+    dense = np.abs(_blobs(n=60, d=4)[0]).astype(np.float32)
+    coo = scipy.sparse.coo_matrix(dense)
+    doubled = scipy.sparse.coo_matrix((np.r_[coo.data, coo.data] / 2, (np.r_[coo.row, coo.row], np.r_[coo.col, coo.col])),
+                                      shape=dense.shape).tocsr()
+    indptr, nnz = doubled.indptr.copy(), doubled.nnz
+    DDCClustering(n_clusters=3, runs=1, steps=2, batch_size=30, neighbors=0).fit(doubled)
+    np.testing.assert_array_equal(doubled.indptr, indptr)
+    assert doubled.nnz == nnz
 
 
 class _ProtocolAsked(Exception):

@@ -429,6 +429,8 @@ def test_model_options_reach_the_constructor_and_are_checked():
         config(method="ot", model_options={"rel_sigma": 0.2})
     with pytest.raises(ValueError, match="'bogus' is not an option of method 'ddc'"):
         config(model_options={"bogus": 1})
+    with pytest.raises(ValueError, match="'neighbor_weight' is not an option of method 'ddc'.*TrainConfig fields"):
+        config(neighbors=3, model_options={"neighbor_weight": 5.0})  # TrainConfig.neighbor_weight sets it
     with pytest.raises(ValueError, match=r"model_options\['separation'\] must be a number"):
         config(method="dcan", model_options={"separation": {"a": 1}})
     with pytest.raises(ValueError, match="must be a mapping"):

@@ -291,8 +291,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, out: str, runs_he
     add("--seed", type=non_negative_int, default=0, help="seed of the first run (run r uses seed + r)")
     add("--lr", type=positive_float, default=None, help="Adam learning rate (default 1e-3; the paper uses 1e-5 for the MLP over 70000 steps)")
     add("--backbone", choices=BACKBONE_CHOICES, default=None, help="network (default auto: conv for images ≥ 16×16, else mlp)")
-    add("--sigma-mode", choices=SIGMA_MODES, default=None, help=f"bandwidth convention (default {DEFAULT_SIGMA_MODE}; see README)")
-    add("--rel-sigma", type=positive_float, default=None, help=f"relative bandwidth (paper and default: {DEFAULT_REL_SIGMA})")
+    add("--sigma-mode", choices=SIGMA_MODES, default=None, help=f"DDC's bandwidth convention (default {DEFAULT_SIGMA_MODE}; see README; --method ot/dcan: of the DDC pre-training)")
+    add("--rel-sigma", type=positive_float, default=None, help=f"DDC's relative bandwidth (paper and default: {DEFAULT_REL_SIGMA}; --method ot/dcan: of the DDC pre-training)")
     add_image_arguments(parser)
     add("--keep-partial-batches", action="store_true",
         help="train on the last, smaller batch of each pass too (default: dropped, every batch has --batch-size points)")

@@ -207,7 +207,21 @@ def check_flags_apply(args: argparse.Namespace) -> None:
     if args.kmeans_init and args.method != "ddc":
         raise ValueError(f"--kmeans-init starts DDC runs; --method {args.method} starts from DDC itself "
                          "(--pretrain-steps): drop it")
-    pretrain_steps(args)  # refuses --pretrain-steps with ddc
+    if args.strategy != "none":
+        for flag, value in (("--refine-runs", args.refine_runs), ("--distill-steps", args.distill_steps),
+                            ("--kmeans-init", args.kmeans_init)):
+            if value:
+                raise ValueError(f"{flag} runs on one device, not under --strategy {args.strategy}: drop it")
+    pretrain = pretrain_steps(args)  # refuses --pretrain-steps with ddc
+    if args.method != "ddc" and not pretrain:
+        from ddc_tf.options import DEFAULT_REL_SIGMA, DEFAULT_SIGMA_MODE
+
+        for flag, value, default in (("--weights", tuple(args.weights), (1.0, 1.0, 1.0)),
+                                     ("--rel-sigma", args.rel_sigma, DEFAULT_REL_SIGMA),
+                                     ("--sigma-mode", args.sigma_mode, DEFAULT_SIGMA_MODE)):
+            if value != default:
+                raise ValueError(f"{flag} sets DDC's loss, which --method {args.method} trains only in its DDC "
+                                 "pre-training, off here (--pretrain-steps 0): drop it")
     if not any(args.weights):
         raise ValueError("--weights 0 0 0 switches every term of DDC's loss off; keep at least one above 0")
 
@@ -301,8 +315,8 @@ def register(subparsers: Any) -> None:
         fit, out="outputs/<data>, e.g. outputs/digits; outputs/<data>-ot / -dcan for --method ot / dcan",
         runs_help="independent runs R; ≥ 3 adds DDC-VOTE (paper: 20; default 10: the selector and the vote need several runs)",
     )
-    fit.add_argument("--weights", type=non_negative_float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("W1", "W2", "W3"), help="weights of l1 l2 l3 (0 switches a term off)")
-    fit.add_argument("--selector", choices=SELECTORS, default=DEFAULT_SELECTOR, help=f"how the reported run is picked, without labels: loss (lowest total loss, the paper), l1, consensus (most agreement with the other runs) or ensemble (most agreement with DDC-ENSEMBLE, the consensus clustering of all runs); default {DEFAULT_SELECTOR}. loss and l1 rank refined runs (--refine-run-steps, shorter) by the same loss as the others: --refine-run-steps equal to --steps puts them on one footing")
+    fit.add_argument("--weights", type=non_negative_float, nargs=3, default=(1.0, 1.0, 1.0), metavar=("W1", "W2", "W3"), help="weights of DDC's l1 l2 l3 (0 switches a term off); with --method ot/dcan, of their DDC pre-training (--pretrain-steps)")
+    fit.add_argument("--selector", choices=SELECTORS, default=None, help=f"how the reported run is picked, without labels: loss (lowest total loss, the paper), l1, consensus (most agreement with the other runs) or ensemble (most agreement with DDC-ENSEMBLE, the consensus clustering of all runs); default {DEFAULT_SELECTOR}. loss and l1 rank refined runs (--refine-run-steps, shorter) by the same loss as the others: --refine-run-steps equal to --steps puts them on one footing")
     fit.add_argument("--vote-runs", type=vote_count, default=None, help="DDC-VOTE over the best this many runs of the selector's ranking (paper: 3; default: the better half of the runs, at least 3; with M refined runs, of the R others and at most 2M-1)")
     fit.add_argument("--distill-steps", type=non_negative_int, default=None, metavar="N",
                      help=f"fine-tune the chosen run N mini-batches on DDC-ENSEMBLE's clusters and save that network "

@@ -381,9 +381,12 @@ def as_float32_csr(
 
 
 def canonical_csr(matrix: scipy.sparse.spmatrix) -> scipy.sparse.csr_matrix:
-    """Return `matrix` as float32 CSR with summed duplicates and sorted column indices."""
+    """Return `matrix` as float32 CSR with summed duplicates and sorted column indices; the
+    caller's matrix is left as it was (a float32 CSR shares its arrays, which summing rewrites)."""
     matrix = scipy.sparse.csr_matrix(matrix, dtype=np.float32)
-    matrix.sum_duplicates()  # also sorts indices
+    if not matrix.has_canonical_format:
+        matrix = matrix.copy()
+        matrix.sum_duplicates()  # also sorts indices
     return matrix
 
 
