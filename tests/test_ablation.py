@@ -89,3 +89,32 @@ def test_the_ablation_command(tmp_path, capsys):
     assert table["rows"][0]["weights"] == [1.0, 0.0, 1.0]
     assert "| l1+l3 |" in capsys.readouterr().out
     assert main(["ablation", "--data", "digits", "--terms", "l4", "--out", str(out)]) == 2
+
+
+def test_another_call_with_other_subsets_adds_to_the_table(ablation, tmp_path):
+    """A second call on the same folder with other subsets keeps the first call's rows (same data,
+    settings and seeds); other seeds replace the table, with a warning."""
+    out, config, table = ablation
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "ablation.json").write_text((out / "ablation.json").read_text())
+    more = run_ablation(blobs(), config, subsets=[("l1",)], repeats=2, runs=1, seed=10, out_dir=copy)
+    assert [row["name"] for row in more["rows"]] == ["l3", "l1+l2+l3", "l1"]
+    assert json.loads((copy / "ablation.json").read_text()) == more
+    with pytest.warns(UserWarning, match="replaced"):
+        other = run_ablation(blobs(), config, subsets=[("l1",)], repeats=2, runs=1, seed=20, out_dir=copy)
+    assert [row["name"] for row in other["rows"]] == ["l1"]
+
+
+def test_the_table_file_marks_the_folder_before_the_first_subset_is_done(tmp_path, monkeypatch):
+    """So that ``ddc-tf table`` does not read an unfinished ablation's repeats as Table 1 rows."""
+    seen = []
+
+    def interrupted(*args, **kwargs):
+        seen.append(json.loads((tmp_path / "ablation.json").read_text())["rows"])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("ddc_tf.experiments.ablation.run_protocol", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_ablation(blobs(), TrainConfig(n_clusters=3, steps=1), subsets=[("l1",)], repeats=1, runs=1, out_dir=tmp_path)
+    assert seen == [[]]

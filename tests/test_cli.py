@@ -266,6 +266,12 @@ def test_bad_numbers_are_argument_errors(flags, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_ablation_repeats_must_be_positive_at_parsing(capsys):
+    with pytest.raises(SystemExit):
+        main(["ablation", "--data", "digits", "--repeats", "0"])
+    assert "argument --repeats" in capsys.readouterr().err
+
+
 def test_plot_refuses_a_kernel_of_one_point_before_writing_figures(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["plot", "--model", str(tmp_path / "m"), "--data", "digits", "--out", str(tmp_path / "p"),
@@ -290,6 +296,14 @@ def test_plot_refuses_a_kernel_of_one_point_before_writing_figures(tmp_path, cap
     (["--pretrain-steps", "50"], "--pretrain-steps applies to --method ot/dcan"),
     (["--weights", "0", "0", "0"], "--weights 0 0 0 switches every term of DDC's loss off"),
     (["--runs", "3", "--runs-at-once", "4"], "--runs-at-once 4 trains more runs together than there are (--runs 3)"),
+    (["--method", "ot", "--pretrain-steps", "0", "--weights", "1", "0", "0"],
+     "--weights sets DDC's loss, which --method ot trains only in its DDC pre-training, off here"),
+    (["--method", "dcan", "--pretrain-steps", "0", "--rel-sigma", "0.3"], "--rel-sigma sets DDC's loss"),
+    (["--method", "ot", "--pretrain-steps", "0", "--sigma-mode", "paper"], "--sigma-mode sets DDC's loss"),
+    (["--strategy", "mirrored", "--runs", "3", "--refine-runs", "2"],
+     "--refine-runs runs on one device, not under --strategy mirrored"),
+    (["--strategy", "mirrored", "--runs", "3", "--distill-steps", "20"], "--distill-steps runs on one device"),
+    (["--strategy", "mirrored", "--kmeans-init", "5"], "--kmeans-init runs on one device"),
 ])
 def test_flags_that_would_have_no_effect_are_refused(flags, message, tmp_path, capsys):
     assert main(["fit", "--data", "digits", "--steps", "2", "--out", str(tmp_path / "o"), "--quiet", *flags]) == 2
@@ -665,6 +679,8 @@ def test_an_out_folder_inside_the_image_folder_is_refused_before_training(tmp_pa
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert f"{said} is inside the data folder" in err, err
+    assert main(["plot", "--model", str(tmp_path / "m"), "--data", ".", "--out", "figs"]) == 2  # plot too
+    assert "--out figs is inside the data folder" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["a", "b"]
     assert sorted(p.name for p in (tmp_path / "photos" / "a").iterdir()) == ["img_0000.png", "img_0001.png"]
 

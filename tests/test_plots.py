@@ -204,3 +204,56 @@ def test_keras_errors_are_summarised_in_one_line():
     assert error_summary(error) == "Input 0 of layer 'dense1' is incompatible with the layer"
     assert error_summary(RuntimeError("x" * 500)).endswith("...") and len(error_summary(RuntimeError("x" * 500))) == 200
     assert error_summary(KeyError()) == "KeyError"
+
+
+def test_curves_legend_names_each_methods_terms(tmp_path, monkeypatch):
+    labels = []
+    real_legend = plots.plt.Axes.legend
+
+    def spy(ax, *args, **kwargs):
+        labels.extend(line.get_label() for line in ax.get_lines())
+        return real_legend(ax, *args, **kwargs)
+
+    monkeypatch.setattr(plots.plt.Axes, "legend", spy)
+    steps = np.arange(3)
+    curves = {"step": steps, "loss": steps * 1.0, "l1": steps * 2.0, "l2": -steps * 1.0, "l3": steps ** 2.0}
+    plots.plot_training_curves(curves, tmp_path / "ot.png", method="ot")
+    assert any("transport cost" in label for label in labels) and not any("orthogonality" in label for label in labels)
+    labels.clear()
+    plots.plot_training_curves(curves, tmp_path / "ddc.png")
+    assert any("orthogonality" in label for label in labels)
+    with pytest.raises(ValueError, match="method="):
+        plots.plot_training_curves(curves, tmp_path / "x.png", method="kmeans")
+
+
+def test_figures_explain_every_cluster_name_classes_and_replace_earlier_ones(tmp_path, monkeypatch):
+    """Fig. 11 explains max(10, k) images so that each of k > 10 clusters has one; Figs. 6–8 name the
+    majority class; figures of an earlier call are removed; a bad curves file is refused first."""
+    import keras
+
+    from ddc_tf.data import ArrayData
+    from ddc_tf.models import DDC
+    from ddc_tf.viz import figures
+
+    keras.utils.set_random_seed(0)
+    model = DDC(12, backbone="mlp", hidden_units=8)
+    model.build((None, 16))
+    rng = np.random.default_rng(0)
+    data = ArrayData(x=rng.random((60, 16), dtype=np.float32), y=np.arange(60) % 3, name="tiny", kind="vector",
+                     raw_dtype="float32", scale=1.0, image_shape=(4, 4, 1), class_names=("cat", "dog", "owl"))
+    seen = {}
+    monkeypatch.setattr(figures, "most_confident", lambda p, n: seen.setdefault("n", n) and np.arange(min(n, 60)))
+    real_top = plots.plot_top_images
+    monkeypatch.setattr(plots, "plot_top_images", lambda *a, **k: seen.setdefault("names", k["class_names"])
+                        and real_top(*a, **k))
+    out = tmp_path / "figs"
+    out.mkdir()
+    (out / figures.FIGURE_FILES["fig3"]).write_bytes(b"old")
+    (tmp_path / "short.csv").write_text("step,loss,l1,l2,l3\n0,1,1,1,1\n")
+    with pytest.raises(ValueError, match="short.csv: curves need at least 2 rows"):
+        figures.write_figures(model, data, out, curves=tmp_path / "short.csv", kernel_points=30)
+    assert (out / figures.FIGURE_FILES["fig3"]).exists()  # nothing touched before the check
+    written = figures.write_figures(model, data, out, kernel_points=30)
+    assert seen["n"] == 12 and seen["names"] == ("cat", "dog", "owl")
+    assert not (out / figures.FIGURE_FILES["fig3"]).exists()
+    assert set(written) == {"fig6_8", "fig11", "fig10"}

@@ -160,3 +160,49 @@ def test_sibling_methods_are_named_and_each_results_file_is_its_own_group(tmp_pa
     (tmp_path / "b.json").write_text(json.dumps(other))
     md = render_tables([tmp_path / "a.json", tmp_path / "b.json"])["table1.md"]
     assert md.count("| mnist | K-means |") == 2  # each file starts its group with the data set's name
+
+
+def test_two_ablations_of_one_data_set_keep_their_own_columns(tmp_path):
+    """Grouped by results file: two ablations of mnist at the same budget (another learning rate)
+    are two column groups, told apart in the header and the notes, as in the CSV."""
+    first, second = ablation_table(), ablation_table()
+    second["rows"] = [{**row, "acc_mean": 0.6} for row in second["rows"]]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "ablation.json").write_text(json.dumps(first))
+    (tmp_path / "b" / "ablation.json").write_text(json.dumps(second))
+    md = render_tables([tmp_path])["table2.md"]
+    assert "mnist [1] mean ± std" in md and "mnist [2] mean ± std" in md
+    assert "80.0 ± 5.0" in md and "60.0 ± 5.0" in md
+    assert "ablation.json" in md.split("\n\n")[-1]  # the notes name each one's file
+
+
+def test_a_table_the_results_no_longer_make_is_removed(tmp_path):
+    (tmp_path / "ablation.json").write_text(json.dumps(ablation_table()))
+    (tmp_path / "results.json").write_text(json.dumps(protocol_results()))
+    out = tmp_path / "tables"
+    write_tables([tmp_path / "ablation.json"], out)
+    assert sorted(p.name for p in out.iterdir()) == ["table2.csv", "table2.md"]
+    write_tables([tmp_path / "results.json"], out)
+    assert sorted(p.name for p in out.iterdir()) == ["table1.csv", "table1.md"]
+
+
+def test_a_folder_called_runs_is_read_and_an_unfinished_ablation_is_not(tmp_path):
+    (tmp_path / "runs" / "digits").mkdir(parents=True)
+    (tmp_path / "runs" / "digits" / "results.json").write_text(json.dumps(protocol_results("digits")))
+    (tmp_path / "ablation-x" / "l1" / "repeat_0").mkdir(parents=True)
+    (tmp_path / "ablation-x" / "ablation.json").write_text(json.dumps({**ablation_table(), "rows": []}))
+    (tmp_path / "ablation-x" / "l1" / "repeat_0" / "results.json").write_text(json.dumps(protocol_results("mnist")))
+    found = collect_results([tmp_path])
+    assert [r["data"] for r in found["protocol"]] == ["digits"]
+    assert set(render_tables([tmp_path])) == {"table1.md", "table1.csv"}  # no Table 2 without rows
+
+
+def test_rows_trained_with_more_than_the_papers_loss_say_so_and_get_no_paper_numbers():
+    rows = table1_rows([protocol_results("mnist", config={"loss_weights": [1, 1, 1], "neighbors": 5,
+                                                          "balance_weight": 1.0})])
+    ddc = next(r for r in rows if r["method"].startswith("DDC ("))
+    assert ddc["method"] == "DDC (5 neighbours; balance term × 1)"
+    assert ddc["paper_acc_percent"] is None
+    ot = table1_rows([protocol_results("mnist", config={"method": "ot", "loss_weights": [1, 0, 0]})])
+    assert any(r["method"] == "OT (DDC pre-training's weights 1, 0, 0)" for r in ot)

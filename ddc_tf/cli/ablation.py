@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ddc_tf.cli.common import add_training_arguments, keras_verbosity, out_path, resolve_data_and_clusters, writable_out
+from ddc_tf.cli.common import (add_training_arguments, keras_verbosity, out_path, positive_int,
+                               resolve_data_and_clusters, writable_out)
 
 __all__ = ["register", "run"]
 
@@ -53,6 +54,6 @@ def register(subparsers: Any) -> None:
         ablation, out="outputs/ablation-<data>",
         runs_help="runs per repeat; the lowest-loss one counts (paper: 20; default: the preset's, else 1)",
     )
-    ablation.add_argument("--repeats", type=int, default=5, help="repeats per subset (paper: 5)")
+    ablation.add_argument("--repeats", type=positive_int, default=5, help="repeats per subset (paper: 5)")
     ablation.add_argument("--terms", nargs="+", default=None, help="only these subsets, e.g. l1+l3 l3 (default: all seven)")
     ablation.set_defaults(func=run)

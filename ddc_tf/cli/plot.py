@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ddc_tf.cli.common import (AS_TRAINED, add_image_arguments, at_least_two, image_options_for,
-                               load_with_options, non_negative_int, positive_int)
+                               load_with_options, non_negative_int, out_path, positive_int)
 
 __all__ = ["register"]
 
@@ -26,6 +26,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"--curves {args.curves}: no such file")
     if args.data is None:
         args.data = recorded_data(args.model)
+    out_path(args)  # not inside an image folder it reads: the figures would become a class of it
     model = load_model(args.model)
     arrays = load_with_options(args, image_options_for(args, args.model))
     written = write_figures(

@@ -27,6 +27,7 @@ import dataclasses
 import itertools
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -97,7 +98,11 @@ def run_ablation(
         repeats: repeats per subset (5 in the paper).
         runs: runs per repeat; the lowest-loss run of each repeat counts (20 in the paper).
         seed: first seed.
-        out_dir: where runs and ``ablation.json`` go (``None``: in memory only).
+        out_dir: where runs and ``ablation.json`` go (``None``: in memory only). The file is
+            written before the first run (no rows yet) and after every subset. Rows an
+            earlier call left there for other subsets, of the same data, configuration,
+            repeats, runs and seeds, are kept (a second call with other ``subsets`` adds to
+            the table); a table of another configuration is replaced, with a warning.
         verbose: Keras ``fit`` verbosity.
 
     Returns:
@@ -124,6 +129,15 @@ def run_ablation(
         "config": {k: v for k, v in config.to_dict().items() if k != "loss_weights"},
         "rows": [],
     }
+    names = [subset_name(terms) for terms in canonical]
+    earlier_rows = _earlier_rows(out / ABLATION_FILE, table, seed, names) if out is not None else []
+
+    def write(rows: list[dict[str, Any]]) -> None:
+        if out is not None:  # the table so far: a partial ablation is still readable
+            out.mkdir(parents=True, exist_ok=True)
+            (out / ABLATION_FILE).write_text(json.dumps({**table, "rows": rows}, indent=2) + "\n")
+
+    write(earlier_rows)  # marks the folder as an ablation's before its runs' results.json appear
     for terms in canonical:
         name = subset_name(terms)
         sub_config = dataclasses.replace(config, loss_weights=subset_weights(terms))
@@ -152,7 +166,33 @@ def run_ablation(
             **_stats([d["best"]["acc"] for d in done], "acc"),
             **_stats([d["best"]["nmi"] for d in done], "nmi"),
         })
-        if out is not None:  # the table so far: a partial ablation is still readable
-            out.mkdir(parents=True, exist_ok=True)
-            (out / ABLATION_FILE).write_text(json.dumps(table, indent=2) + "\n")
+        write(earlier_rows + table["rows"])
+    table["rows"] = earlier_rows + table["rows"]
     return table
+
+
+def _repeat_seeds(seed: int, runs: int, repeats: int) -> list[list[int]]:
+    """The seeds of each repeat: repeat r trains ``seed + r·runs`` onward."""
+    return [[seed + r * runs + i for i in range(runs)] for r in range(repeats)]
+
+
+def _earlier_rows(file: Path, table: dict[str, Any], seed: int, names: list[str]) -> list[dict[str, Any]]:
+    """The rows of an earlier ``ablation.json`` at ``file`` for subsets other than ``names``,
+    when it is of the same data, configuration, repeats, runs and seeds as ``table``; else
+    none (with a warning when a table of other settings is replaced)."""
+    if not file.is_file():
+        return []
+    try:
+        earlier = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        earlier = None
+    keys = ("kind", "data", "n", "clusters", "steps", "runs", "repeats", "config")
+    same = isinstance(earlier, dict) and all(earlier.get(k) == table[k] for k in keys) and all(
+        [d.get("seeds") for d in row.get("repeats", [])] == _repeat_seeds(seed, table["runs"], table["repeats"])
+        for row in earlier.get("rows", [])
+    )
+    if not same:
+        warnings.warn(f"{file}: an ablation of other data, settings or seeds (or not one); replaced by this one",
+                      stacklevel=3)
+        return []
+    return [row for row in earlier["rows"] if row.get("name") not in names]

@@ -30,6 +30,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ddc_tf.run_files import RUN_FILE, RUNS_DIR
+
 __all__ = [
     "PAPER_TABLE1",
     "PAPER_TABLE2",
@@ -111,7 +113,7 @@ def _json_files(path: Path) -> list[Path]:
         inside_ablation = any(d in file.parents and file.parent != d for d in ablation_dirs)
         if inside_ablation:
             continue  # the per-subset protocols of an ablation are not Table 1 rows
-        if "runs" in file.relative_to(path).parts[:-1]:
+        if file.name == RUN_FILE and file.parent.parent.name == RUNS_DIR and file.parent.name.startswith("seed_"):
             continue  # runs/seed_S/run.json: single runs, summarised by results.json
         files.append(file)
     return files
@@ -172,11 +174,23 @@ def _paper_key(name: str) -> str | None:
     return base if base in PAPER_TABLE1 else None
 
 
-def _weights_note(item: dict[str, Any]) -> str:
-    weights = (item.get("config") or {}).get("loss_weights")
+def _loss_note(item: dict[str, Any]) -> str:
+    """What the row's training objective adds to or changes in the paper's loss, as
+    ``" (weights 1, 0, 0; 5 neighbours)"``; ``""`` for the paper's loss. A row with a note is
+    not put beside the paper's numbers."""
+    config = item.get("config") or {}
+    parts = []
+    weights = config.get("loss_weights")
     if weights and any(float(w) != 1.0 for w in weights):
-        return f" (weights {', '.join(f'{float(w):g}' for w in weights)})"
-    return ""
+        whose = "weights" if config.get("method", "ddc") == "ddc" else "DDC pre-training's weights"
+        parts.append(f"{whose} {', '.join(f'{float(w):g}' for w in weights)}")
+    if config.get("neighbors"):
+        parts.append(f"{config['neighbors']} neighbours")
+    if config.get("balance_weight"):
+        parts.append(f"balance term × {float(config['balance_weight']):g}")
+    if config.get("kmeans_init"):
+        parts.append(f"k-means start {config['kmeans_init']}")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def table1_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -195,7 +209,7 @@ def table1_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             budget += f", {precision}"
         common = {"dataset": item["data"], "budget": budget, "runs": len(item["runs"]) - refined,
                   "steps": item["steps"], "source": item.get("_source", "")}
-        note = _weights_note(item)
+        note = _loss_note(item)
         label = method_label(item)
         ddc = label == "DDC"  # the paper's numbers are DDC's
 
@@ -305,35 +319,40 @@ def table2_rows(ablations: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def table2_markdown(rows: Sequence[dict[str, Any]]) -> str:
-    """Table 2 as Markdown: one row per cost subset, ACC [%] mean ± std and max per data set
-    (and the paper's beside MNIST/Reuters)."""
-    groups: list[tuple[str, str]] = []
+    """Table 2 as Markdown: one row per cost subset, ACC [%] mean ± std and max per ablation
+    (and the paper's beside MNIST/Reuters). Each ablation (results file) has its own columns;
+    two of the same data set are told apart as ``digits [1]``, ``digits [2]``, and the notes
+    give each one's budget and file."""
+    groups: list[tuple[str, str, str]] = []  # (data set, budget, source): one ablation each
     for r in rows:
-        if (r["dataset"], r["budget"]) not in groups:
-            groups.append((r["dataset"], r["budget"]))
+        if (r["dataset"], r["budget"], r["source"]) not in groups:
+            groups.append((r["dataset"], r["budget"], r["source"]))
     costs: list[str] = []
     for r in rows:
         if r["cost"] not in costs:
             costs.append(r["cost"])
-    index = {(r["dataset"], r["budget"], r["cost"]): r for r in rows}
+    index = {(r["dataset"], r["budget"], r["source"], r["cost"]): r for r in rows}
+    same_data = {dataset: [g for g in groups if g[0] == dataset] for dataset, _, _ in groups}
+    labels = {g: g[0] if len(same_data[g[0]]) == 1 else f"{g[0]} [{same_data[g[0]].index(g) + 1}]" for g in groups}
     header = ["Cost"]
-    for dataset, _ in groups:
-        header += [f"{dataset} mean ± std", f"{dataset} max"]
-        if any(r["paper_acc_mean_percent"] is not None for r in rows if r["dataset"] == dataset):
-            header += [f"paper {dataset} mean ± std", f"paper {dataset} max"]
+    for group in groups:
+        header += [f"{labels[group]} mean ± std", f"{labels[group]} max"]
+        if any(r["paper_acc_mean_percent"] is not None for r in rows if r["dataset"] == group[0]):
+            header += [f"paper {group[0]} mean ± std", f"paper {group[0]} max"]
     body = []
     for cost in costs:
         cells = [cost]
-        for dataset, budget in groups:
-            r = index.get((dataset, budget, cost))
+        for group in groups:
+            r = index.get((*group, cost))
             cells += [_fmt(r["acc_mean_percent"], 1, r["acc_std_percent"]) if r else "–",
                       _fmt(r["acc_max_percent"], 1) if r else "–"]
-            if any(x["paper_acc_mean_percent"] is not None for x in rows if x["dataset"] == dataset):
+            if any(x["paper_acc_mean_percent"] is not None for x in rows if x["dataset"] == group[0]):
                 cells += [_fmt(r["paper_acc_mean_percent"], 1, r["paper_acc_std_percent"]) if r else "–",
                           _fmt(r["paper_acc_max_percent"], 1) if r else "–"]
         body.append(cells)
-    notes = "".join(f"\n{dataset}: {budget}; ACC [%] of each repeat's lowest-loss run.\n"
-                    for dataset, budget in groups)
+    notes = "".join(f"\n{labels[group]}: {group[1]}; ACC [%] of each repeat's lowest-loss run"
+                    + (f" ({group[2]})" if len(same_data[group[0]]) > 1 and group[2] else "") + ".\n"
+                    for group in groups)
     return _markdown(header, body) + notes
 
 
@@ -359,6 +378,7 @@ def render_tables(paths: Iterable[str | os.PathLike]) -> dict[str, str]:
     """
     paths = list(paths)
     found = collect_results(paths)
+    found["ablation"] = [a for a in found["ablation"] if a["rows"]]  # one whose first subset is still training
     if not found["protocol"] and not found["ablation"]:
         raise ValueError(
             f"no results found in {', '.join(map(str, paths))}: expected results.json of "
@@ -382,13 +402,21 @@ def render_tables(paths: Iterable[str | os.PathLike]) -> dict[str, str]:
     return tables
 
 
+#: The files :func:`write_tables` may write.
+TABLE_FILES = ("table1.md", "table1.csv", "table2.md", "table2.csv")
+
+
 def write_tables(paths: Iterable[str | os.PathLike], out_dir: str | os.PathLike) -> dict[str, Path]:
-    """:func:`render_tables` and write each table into ``out_dir``; returns the written files."""
+    """:func:`render_tables` and write each table into ``out_dir``; a table file of an earlier
+    call that these results do not make is removed (it would sit beside the new ones as if
+    made from them). Returns the written files."""
     out = Path(out_dir)
     tables = render_tables(paths)  # first: a folder is made only for tables
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: a file, not a folder for the tables")
     out.mkdir(parents=True, exist_ok=True)
+    for name in set(TABLE_FILES) - set(tables):
+        (out / name).unlink(missing_ok=True)
     written = {}
     for name, text in tables.items():
         (out / name).write_text(text)

@@ -71,7 +71,7 @@ def write_figures(
     n_top: int = 10,
     max_points: int = 5000,
     kernel_points: int = 1000,
-    n_explain: int = 10,
+    n_explain: int | None = None,
     seed: int = 0,
 ) -> dict[str, Path]:
     """Write every paper figure that applies to ``model`` on ``data``.
@@ -85,20 +85,32 @@ def write_figures(
     * Fig. 10 (kernel matrix on the hidden layer): always; sorted by true class when the
       data has labels (as in the paper), else by cluster.
 
+    Figures an earlier call left in ``out_dir`` (under these file names) are removed first.
+
     Args:
         model: a trained clustering model (DDC, OTClustering or DCAN).
         data: the ``ArrayData`` it was trained on (``ddc_tf.data.load_arrays``), dense or sparse
             (a sparse one's ``max_points`` rows are densified).
         out_dir: folder for the PNGs.
         max_points: predict on at most this many points (a random subset, ``seed``).
+        n_explain: images Fig. 11 explains (the most confident of each cluster first); default
+            ``max(10, k)``, so that every cluster has one.
 
     Returns:
         ``{figure key: path}`` of the files written.
     """
     shape = tuple(data.input_shape)
     model_shape = model_input_shape(model)
+    if curves is not None:  # a bad file is refused before any figure is written
+        from ddc_tf.callbacks import read_curves
+
+        curves_file, curves = curves, read_curves(curves)
+        if len(curves["step"]) < 2:
+            raise ValueError(f"{curves_file}: curves need at least 2 rows to draw a curve, got {len(curves['step'])}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for file in FIGURE_FILES.values():  # an earlier call's figures (of another model) would pass for this one's
+        (out / file).unlink(missing_ok=True)
     rng = np.random.default_rng(seed)
     idx = np.arange(data.n)
     if data.n > max_points:
@@ -127,14 +139,16 @@ def write_figures(
     image_shape = shape if data.kind == "image" else data.image_shape
     if image_shape is not None:
         written["fig6_8"] = plots.plot_top_images(x, probs, out / FIGURE_FILES["fig6_8"], n_top=n_top,
-                                                  image_shape=image_shape, labels=y)
+                                                  image_shape=image_shape, labels=y, class_names=data.class_names)
+        n_explain = max(10, probs.shape[1]) if n_explain is None else n_explain
         pick = most_confident(probs, n_explain)  # the top-confidence image of each cluster
         saliency, explained = GuidedBackprop(model).saliency(x[pick])
         written["fig11"] = plots.plot_guided_backprop(x[pick], saliency, out / FIGURE_FILES["fig11"],
                                                       clusters=explained, image_shape=image_shape,
                                                       max_images=n_explain)
     if curves is not None:
-        written["fig9a"] = plots.plot_training_curves(curves, out / FIGURE_FILES["fig9a"])
+        written["fig9a"] = plots.plot_training_curves(curves, out / FIGURE_FILES["fig9a"],
+                                                      method=getattr(model, "METHOD", "ddc"))
     written["fig10"] = plots.plot_kernel_matrix(
         hidden, clusters if y is None else y, out / FIGURE_FILES["fig10"],
         rel_sigma=getattr(model, "rel_sigma", None), sigma_mode=getattr(model, "sigma_mode", None),

@@ -269,7 +269,7 @@ def plot_simplex(
 # --------------------------------------------------------------------------- Figs. 6–8
 def plot_top_images(
     images: Any, probabilities: Any, out: str | os.PathLike, n_top: int = 10,
-    image_shape: Sequence[int] | None = None, labels: Any = None,
+    image_shape: Sequence[int] | None = None, labels: Any = None, class_names: Sequence[str] | None = None,
 ) -> Path:
     """Figs. 6–8: one row per cluster with its ``n_top`` highest-membership images.
 
@@ -281,6 +281,7 @@ def plot_top_images(
         n_top: images per row.
         labels: ``(n,)`` true classes: the row is titled with its majority class and
             images of another class get a red frame (the paper's Fig. 8 red box).
+        class_names: names of the classes, for the rows' majority class (default ``class c``).
     """
     imgs = as_images(images, image_shape)
     n = imgs.shape[0]
@@ -316,7 +317,7 @@ def plot_top_images(
                         spine.set_linewidth(2.5)
         row = f"cluster {c}\n({len(members)} pts)"
         if majority is not None:
-            row += f"\nmostly {majority}"
+            row += f"\nmostly {_class_name(majority, class_names)}"
         axes[c][0].set_ylabel(row, rotation=0, ha="right", va="center", fontsize=8)
     title = f"Top {n_top} images per cluster by membership (paper Figs. 6–8)"
     if ids is not None:
@@ -327,12 +328,19 @@ def plot_top_images(
 
 
 # --------------------------------------------------------------------------- Fig. 9a
-_CURVE_STYLE = {"loss": ("Loss", 2.2, "-"), "l1": ("$l_1$ (separation/compactness)", 1.2, "--"),
-                "l2": ("$l_2$ (orthogonality)", 1.2, "--"), "l3": ("$l_3$ (simplex corners)", 1.2, "--"),
-                "acc": ("ACC", 2.2, "-")}
+_CURVE_STYLE = {"loss": ("Loss", 2.2, "-"), "l1": ("$l_1$", 1.2, "--"), "l2": ("$l_2$", 1.2, "--"),
+                "l3": ("$l_3$", 1.2, "--"), "acc": ("ACC", 2.2, "-")}
+#: What the terms l1, l2, l3 of each method's curves are (its ``METHOD``; ``TERM_DESCRIPTIONS`` in full).
+TERM_LABELS = {
+    "ddc": {"l1": "separation/compactness", "l2": "orthogonality", "l3": "simplex corners"},
+    "ot": {"l1": "transport cost", "l2": "reconstruction", "l3": "size error"},
+    "dcan": {"l1": "discriminator loss", "l2": "reconstruction", "l3": "clustering (ABC) loss"},
+}
 
 
-def plot_training_curves(curves: str | os.PathLike | Mapping[str, Any], out: str | os.PathLike) -> Path:
+def plot_training_curves(
+    curves: str | os.PathLike | Mapping[str, Any], out: str | os.PathLike, method: str = "ddc"
+) -> Path:
     """Fig. 9a: the loss, its terms l1, l2, l3 and ACC over training, each rescaled to [0, 1].
 
     Args:
@@ -340,7 +348,11 @@ def plot_training_curves(curves: str | os.PathLike | Mapping[str, Any], out: str
             --log-curves``), or a mapping ``{"step": (t,), "loss": (t,), ...}`` with the
             columns ``step, loss, l1, l2, l3`` and optionally ``acc``.
         out: PNG path.
+        method: the method the curves were trained with (``"ddc"``, ``"ot"``, ``"dcan"``), which
+            says what l1–l3 are in the legend.
     """
+    if method not in TERM_LABELS:
+        raise ValueError(f"method={method!r}; expected one of {list(TERM_LABELS)}")
     if isinstance(curves, (str, os.PathLike)):
         from ddc_tf.callbacks import read_curves
 
@@ -363,6 +375,8 @@ def plot_training_curves(curves: str | os.PathLike | Mapping[str, Any], out: str
     for key, (label, width, style) in _CURVE_STYLE.items():
         if key not in curves:
             continue
+        if key in TERM_LABELS[method]:
+            label = f"{label} ({TERM_LABELS[method][key]})"
         values = _array(curves[key], f"curves[{key!r}]", 1)
         if values.shape != steps.shape:
             raise ValueError(f"curves[{key!r}] has shape {values.shape}, curves['step'] {steps.shape}")
