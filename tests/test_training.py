@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+from ddc_tf.experiments.resume import ChunkCheckpoint
 from ddc_tf.experiments import training
 from ddc_tf.data import ArrayData, load_arrays
 from ddc_tf.evaluation import accuracy
@@ -447,3 +448,33 @@ def test_ddc_takes_cluster_proportions_for_its_size_aware_l2():
     assert "proportions" not in config().to_dict()  # uniform: the signature runs had before
     with pytest.raises(ValueError, match="is for method 'ot'; method 'ddc' takes 'uniform' or 3 numbers"):
         config(proportions=None)  # free sizes: OT only
+
+
+def test_an_interrupted_pretraining_resumes_from_its_own_backup(tmp_path, monkeypatch):
+    """OT's DDC pre-training is backed up inside the run's backup: an interruption during it
+    loses at most a chunk, and the resumed run ends where the uninterrupted one does."""
+    data = small_vectors()
+    cfg = config(steps=10, method="ot", pretrain_steps=20)  # pre-training chunks of 2 steps
+    straight, _ = train_run(data, cfg, seed=3, verbose=0)
+    backup = tmp_path / "backup"
+    real_end, real_restore = ChunkCheckpoint.on_epoch_end, ChunkCheckpoint.restore
+    saved = []
+
+    def end_then_interrupt(self, epoch, logs=None):
+        real_end(self, epoch, logs)
+        saved.append(self.backup_dir.name)
+        if len(saved) == 4:
+            raise Interrupt("during the pre-training")
+
+    monkeypatch.setattr(ChunkCheckpoint, "on_epoch_end", end_then_interrupt)
+    with pytest.raises(Interrupt):
+        train_run(data, cfg, seed=3, verbose=0, backup_dir=backup, fingerprint="run-a")
+    assert saved == ["pretrain_seed_3"] * 4
+    monkeypatch.setattr(ChunkCheckpoint, "on_epoch_end", real_end)
+    restored = []
+    monkeypatch.setattr(ChunkCheckpoint, "restore",
+                        lambda self, model: restored.append((self.backup_dir.name, real_restore(self, model))) or restored[-1][1])
+    resumed, _ = train_run(data, cfg, seed=3, verbose=0, backup_dir=backup, fingerprint="run-a")
+    assert restored == [("backup", 0), ("pretrain_seed_3", 4)]
+    for got, want in zip(resumed.weights, straight.weights):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6, err_msg=got.path)

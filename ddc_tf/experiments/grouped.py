@@ -187,7 +187,8 @@ def train_runs(
     neighbors = neighbors_for(data, config, neighbors)
     if not done:
         for member, seed in zip(members, seeds):
-            prepare_start(member, data, config, seed, neighbors, start, verbose=verbose)
+            prepare_start(member, data, config, seed, neighbors, start, verbose=verbose,
+                          backup_dir=backup_dir, fingerprint=fingerprint)
     streams = {}
     for r, seed in enumerate(seeds):
         # tf.data's shuffle seed is combined with the global seed when the stream is made:

@@ -16,7 +16,9 @@ import hashlib
 import inspect
 import math
 import os
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import keras
@@ -32,7 +34,7 @@ from ddc_tf.checks import (
 )
 from ddc_tf.experiments.distill import distill
 from ddc_tf.experiments.inference import infer, predict_assignments  # re-exported: part of this module's API
-from ddc_tf.experiments.resume import ChunkCheckpoint, resumed_message
+from ddc_tf.experiments.resume import ChunkCheckpoint, backup_key, resumed_message
 from ddc_tf.models import METHODS, ClusteringModel
 from ddc_tf.models.base import parse_proportions
 from ddc_tf.options import LR_SCHEDULES, STRATEGIES  # the values of lr_schedule and strategy
@@ -533,7 +535,8 @@ def train_run(
         print(resumed_message([seed], done * chunk, config.steps), flush=True)
     neighbors = neighbors_for(data, config, neighbors)
     if not done:
-        prepare_start(model, data, config, seed, neighbors, start, verbose=verbose)
+        prepare_start(model, data, config, seed, neighbors, start, verbose=verbose,
+                      backup_dir=backup_dir, fingerprint=fingerprint)
     dataset = training_stream(data, config, seed, start_batch=done * chunk, neighbors=neighbors)
     all_callbacks = [StopAfterSteps(config.steps, chunk), *callbacks]
     if checkpoint is not None:
@@ -592,17 +595,24 @@ def prepare_start(
     neighbors: np.ndarray | None = None,
     start: PartitionStart | None = None,
     verbose: int | str = 0,
+    backup_dir: str | os.PathLike | None = None,
+    fingerprint: str | None = None,
 ) -> None:
     """What a fresh run does to its network before its own training steps: the siblings' DDC
     pre-training (``config.pretrain_steps``: :func:`pretrain_backbone`), then either the given
     ``start`` — ``start.steps`` mini-batches towards ``start.partition``, seeded by ``seed`` —
     or DDC's k-means start (``config.kmeans_init``: :func:`kmeans_start`); nothing when none is
     set. A run resumed from its backup skips it (the backup holds the prepared network).
-    With ``verbose``, the pre-training (a phase of its own, often as long as the run) says so."""
+    With ``verbose``, the pre-training (a phase of its own, often as long as the run) says so.
+    With the run's ``backup_dir``, the pre-training is backed up in a folder of its own inside
+    it (``pretrain_seed_<seed>``, removed with the run's backup), so that an interruption during
+    it resumes there too."""
     if config.pretrain_steps:
         if verbose:
             print(f"seed {seed}: pre-training its backbone with DDC, {config.pretrain_steps} steps", flush=True)
-        pretrain_backbone(model, data, config, seed, neighbors)
+        pretrain_backbone(model, data, config, seed, neighbors,
+                          backup_dir=None if backup_dir is None else Path(backup_dir) / f"pretrain_seed_{seed}",
+                          fingerprint=None if fingerprint is None else f"{fingerprint}/pretrain")
     if start is not None:
         distill(model, data, start.partition, steps=start.steps, batch_size=config.batch_size, seed=seed)
         model.fitted_to_partition()
@@ -611,17 +621,22 @@ def prepare_start(
 
 
 def pretrain_backbone(
-    model: ClusteringModel, data: ArrayData, config: TrainConfig, seed: int, neighbors: np.ndarray | None = None
+    model: ClusteringModel, data: ArrayData, config: TrainConfig, seed: int, neighbors: np.ndarray | None = None,
+    *, backup_dir: str | os.PathLike | None = None, fingerprint: str | None = None,
 ) -> ClusteringModel:
     """Train DDC for ``config.pretrain_steps`` on ``data`` (same backbone, hidden width,
     batch size, learning rate and seed; with ``config.neighbors``, on the same neighbour
     pairs ``neighbors`` at DDC's default weight), copy its backbone and hidden head into
-    ``model`` and return the trained DDC model."""
+    ``model`` and return the trained DDC model. ``backup_dir`` and ``fingerprint``: the DDC
+    run's backup, as :func:`train_run`'s."""
     ddc_config = dataclasses.replace(
         config, method="ddc", steps=config.pretrain_steps, pretrain_steps=None, epsilon=None,
         proportions="uniform", strategy="none", model_options=None, neighbor_weight=None, balance_weight=None,
     )
-    ddc_model, _ = train_run(data, ddc_config, seed, verbose=0, neighbors=neighbors)
+    if backup_dir is not None and Path(backup_dir).is_dir() and backup_key(backup_dir) != fingerprint:
+        shutil.rmtree(backup_dir)  # the run's key changed (renamed, resumed in another group): not another run's
+    ddc_model, _ = train_run(data, ddc_config, seed, verbose=0, neighbors=neighbors, backup_dir=backup_dir,
+                             fingerprint=fingerprint)
     model.backbone.set_weights(ddc_model.backbone.get_weights())
     model.hidden_layer.set_weights(ddc_model.hidden_layer.get_weights())
     return ddc_model
