@@ -10,6 +10,7 @@ and the command that produced it), then the Table 2 ablation if one was measured
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -20,6 +21,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     files = sorted(RESULTS.glob("table1_*.json"))
     if not files:
         raise SystemExit(f"no table1_*.json in {RESULTS}; run benchmarks/table1.py first")

@@ -8,6 +8,7 @@ expected to fail — with the reason, from tests/test_sklearn.py — or skipped)
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -23,6 +24,7 @@ from test_sklearn import EXPECTED_FAILURES  # noqa: E402
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     start = time.perf_counter()
     estimator = DDCClustering(n_clusters=2, runs=1, steps=3, batch_size=20, random_state=0)
     results = check_estimator(estimator, expected_failed_checks=EXPECTED_FAILURES, on_fail=None)

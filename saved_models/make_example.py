@@ -40,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.version is not None:  # checked before the minute of training, not after
+        if args.version < 1:
+            parser.error(f"--version must be a positive integer, got {args.version}")
+        if (Path(args.base_dir) / NAME / str(args.version)).exists():
+            parser.error(f"{Path(args.base_dir) / NAME / str(args.version)} exists already: versions are never "
+                         "overwritten; pick another --version or leave it out")
 
     import numpy as np
     import tensorflow as tf

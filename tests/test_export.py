@@ -348,6 +348,20 @@ def test_cli_export_reads_data_json_and_results(tmp_path, capsys):
     assert "built for inputs of shape (16, 16, 1)" in capsys.readouterr().err
     assert list_versions(base / "imgs") == [1, 2, 3]
 
+    # a recorded scale is not contradicted: not by --scale, not by data read at another scale
+    (fit_dir / "data.json").write_text(json.dumps(describe_data(data)))
+    assert cli_main(["export", "--model", str(fit_dir), "--name", "imgs", "--base-dir", str(base), "--scale", "1"]) == 2
+    assert "--scale: scale 1.0 contradicts the scale the model was trained with, 0.00392" in capsys.readouterr().err
+    np.savez(tmp_path / "floats.npz", x=images.astype(np.float32))  # float: read at scale 1
+    assert cli_main(["export", "--model", str(fit_dir), "--name", "imgs", "--base-dir", str(base),
+                     "--data", str(tmp_path / "floats.npz")]) == 2
+    assert "scale 1.0 contradicts the scale the model was trained with" in capsys.readouterr().err
+    assert list_versions(base / "imgs") == [1, 2, 3]
+    # a new version that its clients cannot call as the last one: a warning (TF Serving switches by itself)
+    with pytest.warns(UserWarning, match=r"version 3 serves raw dtype uint8; this export serves raw dtype float32"):
+        assert cli_main(["export", "--model", str(fit_dir), "--name", "imgs", "--base-dir", str(base),
+                         "--input-dtype", "float32"]) == 0
+
 
 # --------------------------------------------------------------------------- the example
 def test_example_digits_model_gives_the_recorded_clusters():

@@ -381,7 +381,7 @@ def test_a_sibling_run_says_when_it_pre_trains(capsys, monkeypatch):
     from ddc_tf.experiments.grouped import train_runs
 
     pretrained = []
-    monkeypatch.setattr(training, "pretrain_backbone", lambda model, data, cfg, seed, nbrs: pretrained.append(seed))
+    monkeypatch.setattr(training, "pretrain_backbone", lambda model, data, cfg, seed, nbrs, **backup: pretrained.append(seed))
     data, cfg = small_vectors(), config(method="ot", steps=1, pretrain_steps=3)
     train_run(data, cfg, seed=2, verbose=2)
     train_runs(data, cfg, [3, 4], verbose=2)

@@ -19,7 +19,8 @@ def run(args: argparse.Namespace) -> int:
     from ddc_tf.experiments.grouped import ops_side_by_side
 
     ops_side_by_side()  # the demo trains MLP runs 4 at a time (before TensorFlow's runtime starts)
-    run_demo(out_dir=args.out, steps=args.steps)
+    out = args.out or ("outputs/demo" if args.steps is None else f"outputs/demo-steps{args.steps}")
+    run_demo(out_dir=out, steps=args.steps)
     return 0
 
 
@@ -35,6 +36,7 @@ def register(subparsers: Any) -> None:
             "and k-means++; save models and results under --out."
         ),
     )
-    demo.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
+    demo.add_argument("--out", default=None, help="output folder (default outputs/demo; with --steps N, "
+                      "outputs/demo-stepsN, so that a quick check does not hold the full demo's folder)")
     demo.add_argument("--steps", type=positive_int, default=None, help="train every run this many steps instead, and distil and start refined runs for at most as many (a quick check)")
     demo.set_defaults(func=run)

@@ -34,12 +34,13 @@ class DemoCase:
     learning_rate: float
 
 
-#: Budgets sized for a 2-core CPU (about two minutes in all). The MLP learning rate is
+#: Budgets sized for a 2-core CPU (about a minute and a half in all). The MLP learning rate is
 #: 1e-3 rather than the paper's 1e-5: at a budget of a few thousand steps 1e-5 barely moves
 #: the weights (see README, "Defaults and where they depart from the paper"). Digits trains
 #: 10 runs: single runs land in different local minima (ACC 0.63–0.91), and the consensus
 #: selector and DDC-ENSEMBLE need several runs to find what most of them agree on. Like
-#: ``ddc-tf fit`` with the MLP, each point is paired with one of its 10 nearest neighbours.
+#: ``ddc-tf fit`` with the MLP, each point is paired with one of its nearest neighbours
+#: (``default_neighbors``: 5).
 DEMO_CASES: tuple[DemoCase, ...] = (
     DemoCase("digits", n_clusters=10, steps=1500, runs=10, learning_rate=1e-3),
     DemoCase("circles", n_clusters=2, steps=1500, runs=3, learning_rate=1e-3),

@@ -723,7 +723,6 @@ def run_protocol(
         ``loss_acc_spearman``, ``best_acc_rank`` of the lowest-loss run and
         ``chosen_acc_rank`` of the pick; None without labels).
     """
-    check_trainable(data, config)  # before the neighbour search, which would name scikit-learn's check
     positive_int(runs, "runs")
     non_negative_int(distill_steps, "distill_steps")
     if distill_steps and config.strategy != "none":
@@ -749,6 +748,7 @@ def run_protocol(
     unknown = sorted(set(baselines) - set(BASELINES))
     if unknown:  # fail before hours of training, not after
         raise ValueError(f"unknown baseline(s) {unknown}; expected some of {list(BASELINES)}")
+    check_trainable(data, config)  # before the neighbour search, which would name scikit-learn's check
     out = Path(out_dir) if out_dir is not None else None
     records, labelings, models, run_dirs = [], [], [], []
     # The neighbour graph is the same for every run: computed once, when a run first needs it.

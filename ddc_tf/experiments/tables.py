@@ -234,7 +234,7 @@ def table1_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         add(f"{label}-DISTILLED" + note, item.get("distilled"))
         summary = item.get("summary")
         if summary and len(item["runs"]) - refined > 1:
-            add((f"{label}, independent runs (mean ± std)" if refined else f"{label}, all runs (mean ± std)") + note,
+            add(f"{label}{note}, independent runs (mean ± std)" if refined else f"{label}{note}, all runs (mean ± std)",
                 {"acc": summary["acc_mean"], "nmi": summary["nmi_mean"]},
                 std=(summary["acc_std"], summary["nmi_std"]))
     return rows

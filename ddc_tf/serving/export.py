@@ -44,6 +44,7 @@ import os
 import re
 import shutil
 import uuid
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,28 @@ class InputSpec:
         return d
 
 
+def same_scale(a: float, b: float) -> bool:
+    """Whether two input scales are the same units: equal to 0.1 % (``0.00392`` typed for ``1/255``); the
+    scales that differ (1, 1/16, 1/255) differ by far more."""
+    return bool(np.isclose(float(a), float(b), rtol=1e-3, atol=0))
+
+
+def recorded_unless_contradicted(given: Any, recorded: Any, where: Any, source: Any, name: str = "scale",
+                                 leave: str | None = None) -> Any:
+    """A model's recorded input ``scale`` (or ``input_dtype``), which a ``given`` one may
+    repeat but not change (``given`` when nothing is recorded): a model run on inputs in other
+    units than it was trained on only gives wrong clusters. The ValueError names ``where`` the
+    given value comes from, the ``source`` of the recorded one, and what to do (``leave``)."""
+    if given is None or recorded is None:
+        return recorded if given is None else given
+    same = same_scale(given, recorded) if name == "scale" else given == recorded
+    if not same:
+        leave = leave or f"leave {name} out (it is for a .keras model without data.json)"
+        raise ValueError(f"{where}: {name} {given} contradicts the {name} the model was trained with, {recorded} "
+                         f"({source}); {leave}")
+    return recorded
+
+
 def parse_dtype(value: str) -> str:
     """The canonical numpy name of a dtype (``"uint8"``, ``"float32"``), or a ValueError."""
     try:
@@ -166,7 +189,10 @@ def resolve_input_spec(
     Sources, highest priority first: explicit ``scale`` / ``input_dtype``; ``data`` (an
     ``ArrayData`` or a source for ``ddc_tf.data.load_arrays``: its ``raw_dtype``,
     ``scale``, ``input_shape``); the ``data.json`` beside ``model_path``. The input shape
-    is the model's build shape (checked against the data's when both are known).
+    is the model's build shape (checked against the data's when both are known). A scale
+    that contradicts a recorded one (``data.json``, or ``data``'s) is refused: the export
+    would cluster its inputs in other units than the model was trained on. The raw dtype
+    may change (digits' whole 0…16 values served as uint8).
 
     Returns:
         ``(spec, data_description)``: the :class:`InputSpec` and the description of the
@@ -178,14 +204,19 @@ def resolve_input_spec(
 
     described: dict[str, Any] | None = None
     origin = None
+    recorded = run_files.read_data_description(model_path) if model_path is not None else None
+    recorded_at = str(Path(model_path).parent / DATA_FILE) if recorded is not None else None
     if data is not None:
         from ddc_tf.data import ArrayData, load_arrays
 
         arrays = data if isinstance(data, ArrayData) else load_arrays(data)
         described = describe_data(arrays)
         origin = f"data {arrays.name!r}"
-    elif model_path is not None and (described := run_files.read_data_description(model_path)) is not None:
-        origin = str(Path(model_path).parent / DATA_FILE)
+        if recorded is not None:
+            recorded_unless_contradicted(described.get("scale"), recorded.get("scale"), origin, recorded_at,
+                                         leave="give data read as in training, or leave --data out")
+    elif recorded is not None:
+        described, origin = recorded, recorded_at
 
     model_shape = model_input_shape(model)
     data_shape = tuple(described["input_shape"]) if described and described.get("input_shape") else None
@@ -199,8 +230,8 @@ def resolve_input_spec(
         raise ValueError("the model is not built and no data gives the input shape; build it first")
 
     raw_dtype = parse_dtype(input_dtype) if input_dtype is not None else (described or {}).get("raw_dtype")
-    if scale is None:
-        scale = (described or {}).get("scale")
+    scale = recorded_unless_contradicted(scale, (described or {}).get("scale"), "--scale", origin,
+                                         leave="leave --scale out (it is for a model without data.json)")
     missing = [opt for opt, value in (("--scale", scale), ("--input-dtype", raw_dtype)) if value is None]
     if missing:
         where = f" (no {DATA_FILE} beside {model_path})" if model_path is not None else ""
@@ -373,6 +404,7 @@ def export_model(
 
     if explicit and (model_base / str(version)).exists():
         raise exists_error(model_base / str(version))  # before the (slow) export
+    _warn_if_clients_break(model_base, spec, model.n_clusters)
     model_base.mkdir(parents=True, exist_ok=True)
 
     archive = build_archive(model, spec)
@@ -417,6 +449,32 @@ def export_model(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _warn_if_clients_break(model_base: Path, spec: InputSpec, n_clusters: int) -> None:
+    """A warning when the highest version under ``model_base`` takes other inputs (shape, raw
+    dtype, scale) or gives another number of clusters than an export of ``spec`` would: TF
+    Serving moves to the new highest version by itself, and its clients would break."""
+    versions = list_versions(model_base)
+    if not versions:
+        return
+    try:
+        served = read_metadata(model_base / str(versions[-1])) or {}
+    except (OSError, ValueError):
+        return
+    was = served.get("input") or {}
+    before = {"input shape": tuple(was.get("input_shape") or ()), "raw dtype": was.get("raw_dtype"),
+              "scale": was.get("scale"), "clusters": (served.get("model") or {}).get("n_clusters")}
+    after = {"input shape": tuple(spec.input_shape), "raw dtype": spec.raw_dtype, "scale": spec.scale,
+             "clusters": int(n_clusters)}
+    changed = [key for key in before if before[key] is not None and (
+        not same_scale(before[key], after[key]) if key == "scale" else before[key] != after[key])]
+    if changed:
+        warnings.warn(
+            f"{model_base}: version {versions[-1]} serves {', '.join(f'{k} {before[k]}' for k in changed)}; this "
+            f"export serves {', '.join(f'{k} {after[k]}' for k in changed)}. TF Serving moves to the highest version "
+            "by itself, so its clients must change with it; export under another --name to serve both",
+            stacklevel=3)
 
 
 def read_metadata(saved_model_dir: str | os.PathLike) -> dict[str, Any] | None:

@@ -56,7 +56,9 @@ from ddc_tf.serving.export import (
     InputSpec,
     parse_dtype,
     read_metadata,
+    recorded_unless_contradicted,
     resolve_saved_model_dir,
+    same_scale,
 )
 from ddc_tf.models.base import model_input_shape
 
@@ -299,7 +301,7 @@ class SavedModelPredictor(Predictor):
         x_spec = inputs[INPUT_KEY]
         metadata = read_metadata(path)
         if metadata is not None:
-            scale = _recorded_unless_contradicted(scale, metadata["input"]["scale"], path, "its export's metadata")
+            scale = recorded_unless_contradicted(scale, metadata["input"]["scale"], path, "its export's metadata")
         super().__init__(
             path,
             input_shape=tuple(x_spec.shape[1:]),
@@ -334,25 +336,6 @@ class SavedModelPredictor(Predictor):
         return self._run_raw(_scaled_to_raw(x, self.spec, where), hidden)
 
 
-def same_scale(a: float, b: float) -> bool:
-    """Whether two input scales are the same units: equal to 0.1 % (``0.00392`` typed for ``1/255``); the
-    scales that differ (1, 1/16, 1/255) differ by far more."""
-    return bool(np.isclose(float(a), float(b), rtol=1e-3, atol=0))
-
-
-def _recorded_unless_contradicted(given: Any, recorded: Any, path: Path, source: str, name: str = "scale") -> Any:
-    """A model's recorded input ``scale`` (or ``input_dtype``), which a ``given`` one may
-    repeat but not change: predicting with another scaling than the model was trained on
-    only gives wrong clusters."""
-    if given is None or recorded is None:
-        return recorded if given is None else given
-    same = same_scale(given, recorded) if name == "scale" else given == recorded
-    if not same:
-        raise ValueError(f"{path}: {name} {given} contradicts the {name} the model was trained with, {recorded} "
-                         f"({source}); leave {name} out (it is for a .keras model without data.json)")
-    return recorded
-
-
 class KerasPredictor(Predictor):
     """Runs a ``model.keras`` (DDC, OTClustering or DCAN), scaling raw inputs as in training."""
 
@@ -375,8 +358,8 @@ class KerasPredictor(Predictor):
             raise ValueError(f"{path}: the model is not built and its input shape is unknown")
         raw_dtype = parse_dtype(input_dtype) if input_dtype else None
         if described is not None:  # the scaling of the model's training data (data.json)
-            raw_dtype = _recorded_unless_contradicted(raw_dtype, described.get("raw_dtype"), path, "data.json", "input_dtype")
-            scale = _recorded_unless_contradicted(scale, described.get("scale"), path, "data.json")
+            raw_dtype = recorded_unless_contradicted(raw_dtype, described.get("raw_dtype"), path, "data.json", "input_dtype")
+            scale = recorded_unless_contradicted(scale, described.get("scale"), path, "data.json")
         super().__init__(
             path,
             input_shape=shape,
