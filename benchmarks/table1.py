@@ -8,8 +8,9 @@ Each data set trains the runs of its preset (``ddc_tf.experiments.presets``: ``d
 ``fashion-mnist-cpu``, ``mnist-cpu``, ``20news-cpu``; with ``--budget paper``
 ``fashion-mnist-paper``, ``mnist-paper``, ``reuters-paper``, and digits at 20 × 70 000)
 into ``outputs/table1/<budget>/<data>/`` (resumable: repeating the command skips finished
-runs), plus ``ddc-tf fit``'s refined runs (``options.default_refine_runs``: 3 for DDC;
-``--refine-runs 0`` leaves them out), and writes ``benchmarks/results/table1_<data>_<budget>.json``: the protocol's
+runs), with the preset's protocol (``Preset.protocol_options``: the ``-paper`` presets pick the
+lowest-loss run, vote over 3 and train no refined runs; the others ``ddc-tf fit``'s selector and
+3 refined runs; ``--refine-runs`` overrides), and writes ``benchmarks/results/table1_<data>_<budget>.json``: the protocol's
 results (with ``"budget"``), the preset and its departures from the paper, and the wall
 time. ``python benchmarks/readme_table.py`` turns those files into the README's table.
 """
@@ -30,7 +31,6 @@ from ddc_tf import data as ddc_data
 from ddc_tf.experiments.tables import format_results_table
 from ddc_tf.experiments.presets import PAPER_RUNS, PAPER_STEPS, get_preset
 from ddc_tf.experiments.protocol import run_protocol
-from ddc_tf.options import default_refine_runs
 
 #: Which preset each data set uses at each budget.
 BUDGETS = {
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--budget", choices=sorted(BUDGETS), default="cpu")
     parser.add_argument("--outputs", default="outputs/table1", help="where the runs are kept (resumable)")
     parser.add_argument("--refine-runs", type=int, default=None,
-                        help="refined runs per data set (default: ddc-tf fit's, options.default_refine_runs)")
+                        help="refined runs per data set (default: the preset's, else ddc-tf fit's)")
     args = parser.parse_args()
 
     for source in args.data:
@@ -63,8 +63,8 @@ def main() -> None:
         results, _ = run_protocol(
             arrays, config, runs=preset.runs, seed=0, verbose=0,
             out_dir=Path(args.outputs) / args.budget / source, baselines=("kmeans", "kmeans_hidden"),
-            refine_runs=(args.refine_runs if args.refine_runs is not None
-                         else default_refine_runs(config.method, preset.runs)),
+            **{**preset.protocol_options(config.method),
+               **({"refine_runs": args.refine_runs} if args.refine_runs is not None else {})},
         )
         seconds = time.perf_counter() - start
         results["budget"] = args.budget

@@ -240,6 +240,41 @@ def align_labels(reference, other) -> np.ndarray:
     return new_ids[oth_codes]
 
 
+def _aligned_to_first(runs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Every run's labels renamed to the first run's (:func:`align_labels`); the clusters that
+    have no partner there are then matched among the runs, to the fresh clusters of the runs
+    before (Hungarian on their overlap), so that the same extra cluster of two runs gets one id
+    (with :func:`align_labels` alone the fresh ids follow each run's own id order)."""
+    first = runs[0].astype(np.int64)
+    aligned = [first]
+    base = int(first.max()) + 1  # ids from here on: clusters the first run does not have
+    next_fresh = base
+    for labels in runs[1:]:
+        relabelled = align_labels(first, labels)
+        extra = np.unique(relabelled[relabelled >= base])
+        if extra.size:
+            earlier = np.concatenate([a[a >= base] for a in aligned[1:]] or [np.empty(0, np.int64)])
+            earlier_ids = np.unique(earlier)
+            renamed = {}
+            if earlier_ids.size:
+                # overlap[c, j]: points in extra cluster c that an earlier run put in fresh cluster j
+                overlap = np.array([[sum(int(np.sum((relabelled == c) & (a == j))) for a in aligned[1:])
+                                     for j in earlier_ids] for c in extra])
+                for row, col in zip(*linear_sum_assignment(overlap, maximize=True)):
+                    if overlap[row, col] > 0:
+                        renamed[int(extra[row])] = int(earlier_ids[col])
+            for c in extra:
+                if int(c) not in renamed:
+                    renamed[int(c)] = next_fresh
+                    next_fresh += 1
+            relabelled = relabelled.copy()
+            mask = relabelled >= base
+            relabelled[mask] = [renamed[int(c)] for c in relabelled[mask]]
+        next_fresh = max(next_fresh, int(relabelled.max()) + 1)
+        aligned.append(relabelled)
+    return aligned
+
+
 def vote(labelings: Sequence[np.ndarray]) -> np.ndarray:
     """DDC-VOTE: majority vote over several clusterings of the same points.
 
@@ -272,9 +307,7 @@ def vote(labelings: Sequence[np.ndarray]) -> np.ndarray:
     for r in range(1, len(runs)):
         _check_same_length(runs[0], "labelings[0]", runs[r], f"labelings[{r}]")
 
-    aligned = np.stack(
-        [runs[0].astype(np.int64)] + [align_labels(runs[0], lab) for lab in runs[1:]]
-    )  # (R, n)
+    aligned = np.stack(_aligned_to_first(runs))  # (R, n)
     n_runs, n = aligned.shape
     values, codes = _encode(aligned.reshape(-1))
     codes = codes.reshape(n_runs, n)

@@ -134,19 +134,25 @@ def describe_data(data: "ArrayData") -> dict[str, Any]:
     }
 
 
-def read_data_description(model_file: str | os.PathLike) -> dict[str, Any] | None:
-    """The ``data.json`` beside ``model_file`` (:func:`describe_data` of its training data) —
+def find_data_description(model_file: str | os.PathLike) -> Path | None:
+    """The ``data.json`` that describes ``model_file``'s training data: the one beside it —
     or, for one run's model in a protocol folder (``runs/seed_S/``, ``refined/…/runs/seed_S/``),
-    the protocol's —, or None when there is none; a ValueError naming the file when it cannot
-    be read."""
-    import json
-
+    the protocol's —; None when there is none."""
     folder = Path(model_file).parent
     folders = [folder]
     if folder.parent.name == RUNS_DIR and folder.name.startswith("seed_") and folder.name[5:].isdigit():
         base = folder.parent.parent
         folders += [base, base.parent.parent] if base.parent.name == REFINED_DIR else [base]
-    described = next((f / DATA_FILE for f in folders if (f / DATA_FILE).is_file()), None)
+    return next((f / DATA_FILE for f in folders if (f / DATA_FILE).is_file()), None)
+
+
+def read_data_description(model_file: str | os.PathLike) -> dict[str, Any] | None:
+    """The content of :func:`find_data_description`'s ``data.json`` (:func:`describe_data` of
+    the training data), or None when there is none; a ValueError naming the file when it
+    cannot be read."""
+    import json
+
+    described = find_data_description(model_file)
     if described is None:
         return None
     try:

@@ -123,7 +123,9 @@ def rank_runs(
             ``k`` the length of the records' ``"cluster_sizes"`` (else the largest id + 1).
 
     Returns:
-        Indices into ``records``, best first.
+        Indices into ``records``, best first. A run whose loss is not finite (its training
+        diverged) comes after every other, whatever the selector: collapsed runs agree with
+        each other and would otherwise lead the consensus.
     """
     check_selector(selector)
     loss = np.array([r["loss"] for r in records], dtype=np.float64)
@@ -143,8 +145,11 @@ def rank_runs(
         if consensus is None:
             consensus = consensus_scores(_check_labelings(selector, records, labelings))
         primary = -np.asarray(consensus, dtype=np.float64)
-    # lexsort: last key is the primary one; the loss breaks ties
-    return [int(i) for i in np.lexsort((loss, primary))]
+    # Scores of one partition under other cluster ids differ in the last bits (the order of the
+    # sums): rounded, they tie, and the loss decides as documented.
+    primary = np.round(primary, 12)
+    # lexsort: the last key is the first compared: finite loss, then the primary score; the loss breaks ties
+    return [int(i) for i in np.lexsort((loss, primary, ~np.isfinite(loss)))]
 
 
 def _check_labelings(selector: str, records: Sequence[dict[str, Any]],

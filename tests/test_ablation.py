@@ -101,7 +101,7 @@ def test_another_call_with_other_subsets_adds_to_the_table(ablation, tmp_path):
     more = run_ablation(blobs(), config, subsets=[("l1",)], repeats=2, runs=1, seed=10, out_dir=copy)
     assert [row["name"] for row in more["rows"]] == ["l3", "l1+l2+l3", "l1"]
     assert json.loads((copy / "ablation.json").read_text()) == more
-    with pytest.warns(UserWarning, match="replaced"):
+    with pytest.warns(UserWarning, match="will be replaced"):
         other = run_ablation(blobs(), config, subsets=[("l1",)], repeats=2, runs=1, seed=20, out_dir=copy)
     assert [row["name"] for row in other["rows"]] == ["l1"]
 

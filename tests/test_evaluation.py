@@ -339,3 +339,16 @@ def test_vote_large_is_vectorised():
 def test_vote_bad_inputs(labelings, match):
     with pytest.raises(ValueError, match=match):
         vote(labelings)
+
+
+def test_vote_matches_the_extra_clusters_of_the_runs_to_each_other():
+    """Clusters the best run does not have get one id across the runs that share them, whatever
+    ids each run gave them (the same partition under other ids votes alike)."""
+    best = np.zeros(6, np.int64)
+    split = np.array([0, 0, 1, 1, 2, 2])
+    renamed = np.array([0, 0, 2, 2, 1, 1])
+    np.testing.assert_array_equal(vote([best, split, renamed]), vote([best, split, split]))
+    np.testing.assert_array_equal(vote([best, split, renamed]), [0, 0, 1, 1, 2, 2])
+    best = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    np.testing.assert_array_equal(vote([best, np.array([0, 0, 0, 0, 1, 1, 2, 3]), np.array([0, 0, 0, 0, 1, 1, 3, 2])]),
+                                  [0, 0, 0, 0, 1, 1, 2, 3])

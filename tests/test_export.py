@@ -341,6 +341,9 @@ def test_cli_export_reads_data_json_and_results(tmp_path, capsys):
     assert cli_main(["export", "--model", str(fit_dir), "--name", "imgs", "--base-dir", str(base),
                      "--data", str(tmp_path / "imgs.npz")]) == 0
     assert read_metadata(base / "imgs" / "3")["input"]["raw_dtype"] == "uint8"
+    from ddc_tf.serving.export import resolve_input_spec  # no data.json: a given scale wins over --data's
+
+    assert resolve_input_spec(model, data=data, scale=0.5)[0].scale == 0.5
     # data of another shape than the model's
     np.savez(tmp_path / "other.npz", x=raw_inputs((20, 20), "uint8", n=3))
     assert cli_main(["export", "--model", str(fit_dir), "--name", "imgs", "--base-dir", str(base),

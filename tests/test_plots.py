@@ -217,13 +217,17 @@ def test_curves_legend_names_each_methods_terms(tmp_path, monkeypatch):
     monkeypatch.setattr(plots.plt.Axes, "legend", spy)
     steps = np.arange(3)
     curves = {"step": steps, "loss": steps * 1.0, "l1": steps * 2.0, "l2": -steps * 1.0, "l3": steps ** 2.0}
-    plots.plot_training_curves(curves, tmp_path / "ot.png", method="ot")
+    from ddc_tf.models import OTClustering
+
+    plots.plot_training_curves(curves, tmp_path / "ot.png", term_labels=OTClustering.TERM_LABELS)
     assert any("transport cost" in label for label in labels) and not any("orthogonality" in label for label in labels)
     labels.clear()
     plots.plot_training_curves(curves, tmp_path / "ddc.png")
     assert any("orthogonality" in label for label in labels)
-    with pytest.raises(ValueError, match="method="):
-        plots.plot_training_curves(curves, tmp_path / "x.png", method="kmeans")
+    from ddc_tf.models import DCAN, DDC
+
+    for cls in (DDC, OTClustering, DCAN):
+        assert set(cls.TERM_LABELS) == set(cls.TERM_DESCRIPTIONS) == {"l1", "l2", "l3"}
 
 
 def test_figures_explain_every_cluster_name_classes_and_replace_earlier_ones(tmp_path, monkeypatch):

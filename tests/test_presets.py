@@ -43,6 +43,11 @@ def test_paper_presets_follow_the_papers_protocol_and_the_others_say_they_do_not
         assert (resolved["selector"], resolved["vote_runs"], resolved["distill_steps"], resolved["refine_runs"]) == \
             ("loss", 3, 0, 0)
     assert resolve_fit_options(get_preset("mnist-paper"), {"selector": "l1"})["selector"] == "l1"  # a flag wins
+    # a quick check with fewer runs than the paper's vote: no vote, as without the preset
+    assert resolve_fit_options(get_preset("mnist-paper"), {"runs": 2})["vote_runs"] is None
+    assert get_preset("mnist-paper").protocol_options("ddc") == {"selector": "loss", "vote_runs": 3, "refine_runs": 0}
+    assert get_preset("digits-cpu").protocol_options("ddc") == {"selector": "consensus", "vote_runs": None,
+                                                               "refine_runs": 3}
     for name in ("mnist-cpu", "digits-cpu", "20news-cpu"):
         assert any("--selector loss --vote-runs 3" in d for d in get_preset(name).departures)
         assert resolve_fit_options(get_preset(name), {})["selector"] == "consensus"

@@ -153,3 +153,23 @@ def test_ensemble_rejects_bad_input():
         selection.ensemble([], 3)
     with pytest.raises(ValueError):
         selection.ensemble([np.zeros(5, int), np.zeros(6, int)], 2)
+
+
+def test_runs_whose_loss_is_not_finite_rank_last_whatever_the_selector():
+    """A diverged run predicts one cluster; collapsed runs agree with each other and led the consensus."""
+    good = [np.array([0, 0, 1, 1, 2, 2]), np.array([0, 0, 1, 2, 2, 2])]
+    collapsed = [np.zeros(6, np.int64)] * 3
+    records = [{"loss": loss, "terms": {"l1": loss}, "cluster_sizes": [2, 2, 2]}
+               for loss in (0.2, 0.25, float("nan"), float("nan"), float("nan"))]
+    for selector in selection.SELECTORS:
+        order = selection.rank_runs(records, good + collapsed, selector)
+        assert order[:2] == [0, 1], selector
+
+
+def test_one_partition_under_other_cluster_ids_ties_and_the_loss_decides():
+    base = np.random.default_rng(0).integers(0, 4, 2000)
+    relabelled = (base + 1) % 4
+    other = np.random.default_rng(1).integers(0, 4, 2000)
+    records = [{"loss": 1.0, "terms": {"l1": 1.0}}, {"loss": 0.5, "terms": {"l1": 0.5}},
+               {"loss": 0.1, "terms": {"l1": 0.1}}]
+    assert selection.rank_runs(records, [base, relabelled, other], "consensus")[:2] == [1, 0]

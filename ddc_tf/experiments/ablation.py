@@ -130,14 +130,15 @@ def run_ablation(
         "rows": [],
     }
     names = [subset_name(terms) for terms in canonical]
-    earlier_rows = _earlier_rows(out / ABLATION_FILE, table, seed, names) if out is not None else []
+    earlier_rows, replaces = _earlier_rows(out / ABLATION_FILE, table, seed, names) if out is not None else ([], False)
 
     def write(rows: list[dict[str, Any]]) -> None:
         if out is not None:  # the table so far: a partial ablation is still readable
             out.mkdir(parents=True, exist_ok=True)
             (out / ABLATION_FILE).write_text(json.dumps({**table, "rows": rows}, indent=2) + "\n")
 
-    write(earlier_rows)  # marks the folder as an ablation's before its runs' results.json appear
+    if not replaces:  # marks the folder as an ablation's before its runs' results.json appear (another
+        write(earlier_rows)  # table already marks it, and stays until this one has a row to replace it)
     for terms in canonical:
         name = subset_name(terms)
         sub_config = dataclasses.replace(config, loss_weights=subset_weights(terms))
@@ -176,12 +177,13 @@ def _repeat_seeds(seed: int, runs: int, repeats: int) -> list[list[int]]:
     return [[seed + r * runs + i for i in range(runs)] for r in range(repeats)]
 
 
-def _earlier_rows(file: Path, table: dict[str, Any], seed: int, names: list[str]) -> list[dict[str, Any]]:
-    """The rows of an earlier ``ablation.json`` at ``file`` for subsets other than ``names``,
-    when it is of the same data, configuration, repeats, runs and seeds as ``table``; else
-    none (with a warning when a table of other settings is replaced)."""
+def _earlier_rows(file: Path, table: dict[str, Any], seed: int, names: list[str]) -> tuple[list[dict[str, Any]], bool]:
+    """``(rows, replaces)``: the rows of an earlier ``ablation.json`` at ``file`` for subsets
+    other than ``names``, when it is of the same data, configuration, repeats, runs and seeds
+    as ``table``; else none, and ``replaces`` True when a table of other settings is there (it
+    will be replaced once this ablation's first subset is done; a warning says so)."""
     if not file.is_file():
-        return []
+        return [], False
     try:
         earlier = json.loads(file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -192,7 +194,7 @@ def _earlier_rows(file: Path, table: dict[str, Any], seed: int, names: list[str]
         for row in earlier.get("rows", [])
     )
     if not same:
-        warnings.warn(f"{file}: an ablation of other data, settings or seeds (or not one); replaced by this one",
-                      stacklevel=3)
-        return []
-    return [row for row in earlier["rows"] if row.get("name") not in names]
+        warnings.warn(f"{file}: an ablation of other data, settings or seeds (or not one); it will be replaced "
+                      "by this one once its first subset is done", stacklevel=3)
+        return [], True
+    return [row for row in earlier["rows"] if row.get("name") not in names], False

@@ -139,6 +139,17 @@ class Preset:
             "refine_runs": self.refine_runs,
         }
 
+    def protocol_options(self, method: str = "ddc") -> dict[str, Any]:
+        """The preset's protocol as ``run_protocol`` keywords (``selector``, ``vote_runs``,
+        ``refine_runs``): its own values, else ``ddc-tf fit``'s defaults for ``method``."""
+        from ddc_tf.options import default_refine_runs
+
+        return {
+            "selector": self.selector or DEFAULT_SELECTOR,
+            "vote_runs": self.vote_runs if self.vote_runs is not None and self.vote_runs <= self.runs else None,
+            "refine_runs": self.refine_runs if self.refine_runs is not None else default_refine_runs(method, self.runs),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "departures": list(self.departures)}
 
@@ -174,7 +185,7 @@ _NEIGHBORS_DEPARTURE = (
 _PROTOCOL_DEPARTURE = (
     "the protocol of ddc-tf fit: the run most in agreement with the others is reported (not the "
     "lowest-loss one), 3 more runs start from the runs' consensus, DDC-VOTE is over the better half of "
-    "the runs, and the saved model is the chosen run fine-tuned on the consensus (README: Beating "
+    "the runs (at most 5 with the refined runs), and the saved model is the chosen run fine-tuned on the consensus (README: Beating "
     "k-means); --selector loss --vote-runs 3 --refine-runs 0 --distill-steps 0 follow the paper"
 )
 _MLP_LR_DEPARTURE = (
@@ -277,6 +288,8 @@ def resolve_fit_options(preset: Preset | None, given: Mapping[str, Any]) -> dict
         if value is None:
             value = from_preset.get(key)
         resolved[key] = default if value is None else value
+    if given.get("vote_runs") is None and resolved["vote_runs"] is not None and resolved["vote_runs"] > resolved["runs"]:
+        resolved["vote_runs"] = None  # the preset's VOTE of 3, with fewer runs (a quick check): no vote, as without it
     return resolved
 
 

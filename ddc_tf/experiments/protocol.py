@@ -44,7 +44,7 @@ from scipy.stats import spearmanr
 
 from ddc_tf import baselines as baseline_methods
 from ddc_tf import evaluation, run_files, selection
-from ddc_tf.checks import non_negative_int, positive_int, random_seed
+from ddc_tf.checks import counted, non_negative_int, positive_int, random_seed
 from ddc_tf.data import ArrayData
 from ddc_tf.data.neighbors import nearest_neighbors
 from ddc_tf.models import ClusteringModel, networks
@@ -554,16 +554,17 @@ def _selection_summary(records: list[dict[str, Any]], chosen: int) -> dict[str, 
     choose): Spearman correlation of loss and ACC over the runs (negative = lower loss,
     higher ACC), and the rank by ACC of the lowest-loss run and of the chosen run
     (1 = the best run)."""
-    losses_ = np.array([r["loss"] for r in records])
+    losses_ = np.array([r["loss"] for r in records], dtype=np.float64)
     accs = np.array([r["acc"] for r in records])
+    finite = np.isfinite(losses_)  # a diverged run's loss is NaN: over the others
     rho = None
-    if len(records) >= 3 and np.ptp(losses_) > 0 and np.ptp(accs) > 0:
-        rho = float(spearmanr(losses_, accs).statistic)
+    if finite.sum() >= 3 and np.ptp(losses_[finite]) > 0 and np.ptp(accs[finite]) > 0:
+        rho = float(spearmanr(losses_[finite], accs[finite]).statistic)
 
     def rank(i: int) -> int:
         return int((accs > accs[i]).sum()) + 1
 
-    return {"loss_acc_spearman": rho, "best_acc_rank": rank(int(np.argmin(losses_))),
+    return {"loss_acc_spearman": rho, "best_acc_rank": rank(selection.rank_runs(records, selector="loss")[0]),
             "chosen_acc_rank": rank(chosen)}
 
 
@@ -786,6 +787,11 @@ def run_protocol(
                 if out is not None else None)
         train([seed + runs + r for r in range(refine_runs)], refined_config, base, start, "refined run")
     refined = [False] * runs + [True] * refine_runs
+    diverged = [r["seed"] for r in records if not np.isfinite(r["loss"])]
+    if diverged:
+        warnings.warn(f"{counted(len(diverged), 'run')} (seeds {', '.join(map(str, diverged))}) ended with a loss that "
+                      "is not finite: training diverged (a lower --lr, or --clipnorm, may help); they rank last",
+                      stacklevel=2)
     consensus = selection.consensus_scores(labelings)
     agreement = (selection.ensemble_agreement(labelings, combined) if combined is not None
                  else np.zeros(len(records)))

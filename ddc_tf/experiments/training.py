@@ -17,6 +17,7 @@ import inspect
 import math
 import os
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -633,8 +634,10 @@ def pretrain_backbone(
         config, method="ddc", steps=config.pretrain_steps, pretrain_steps=None, epsilon=None,
         proportions="uniform", strategy="none", model_options=None, neighbor_weight=None, balance_weight=None,
     )
-    if backup_dir is not None and Path(backup_dir).is_dir() and backup_key(backup_dir) != fingerprint:
-        shutil.rmtree(backup_dir)  # the run's key changed (renamed, resumed in another group): not another run's
+    if backup_dir is not None and backup_key(backup_dir) not in (None, fingerprint):
+        warnings.warn(f"{backup_dir}: a pre-training backup of other data or settings; pre-training anew",
+                      stacklevel=2)
+        shutil.rmtree(backup_dir)
     ddc_model, _ = train_run(data, ddc_config, seed, verbose=0, neighbors=neighbors, backup_dir=backup_dir,
                              fingerprint=fingerprint)
     model.backbone.set_weights(ddc_model.backbone.get_weights())

@@ -295,7 +295,7 @@ def sinkhorn(
             ``annealing_iterations``, then stay at it. A smooth problem converges in few
             iterations and hands its potentials on, so a fixed budget gets much closer to
             the fixed point at small ε (``benchmarks/sinkhorn_convergence.py``: at ε 0.01
-            and 50 iterations the column error falls from 0.15 to 0.016). ``None`` (default)
+            and 50 iterations the column error falls from 0.13 to 0.021). ``None`` (default)
             solves at ε throughout. In the units of the cost.
         annealing_iterations: how many of the iterations lower ε (the last of them is at
             the problem's ε); default ``max(2, 2 · iterations // 5)``, at most ``iterations``.
@@ -308,8 +308,8 @@ def sinkhorn(
     geometry = problem.geometry
     schedule = annealing_schedule(geometry.epsilon, epsilon_start, annealing_iterations, int(iterations))
     eps = tf.cast(geometry.epsilon, tf.float32)
-    epsilon_at = (lambda t: eps) if schedule is None else (lambda t: schedule[t])
     cost = tf.stop_gradient(geometry.cost) if stop_gradient_plan else geometry.cost
+    log_k = -cost / eps
     log_a = tf.math.log(problem.a)
     k = tf.shape(cost)[1]
 
@@ -317,26 +317,29 @@ def sinkhorn(
         g_eps = tf.zeros([k], tf.float32)
     else:
         log_b = tf.math.log(problem.b)
-        # the loop carries the potentials in the cost's units, so that ε may change between iterations
         g = tf.zeros([k], tf.float32) if g_init is None else tf.cast(g_init, tf.float32)
         if g_init is not None and stop_gradient_plan:
             g = tf.stop_gradient(g)
-        f = epsilon_at(0) * _row_update(-cost / epsilon_at(0), log_a, g / epsilon_at(0))
+        if schedule is None:  # at ε throughout: the scaled potentials f/ε, g/ε
+            g_eps = g / eps
 
-        def body(t: tf.Tensor, f: tf.Tensor, g: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-            eps_t = epsilon_at(t)
-            log_k = -cost / eps_t
-            g = eps_t * _column_update(log_k, log_b, f / eps_t)
-            return t + 1, eps_t * _row_update(log_k, log_a, g / eps_t), g
+            def body(f_eps: tf.Tensor, g_eps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+                g_eps = _column_update(log_k, log_b, f_eps)
+                return _row_update(log_k, log_a, g_eps), g_eps
 
-        _, f, g = tf.while_loop(
-            lambda t, f, g: True,
-            body,
-            (tf.constant(0), f, g),
-            maximum_iterations=int(iterations),
-        )
-        g_eps = g / eps
-    log_k = -cost / eps
+            _, g_eps = tf.while_loop(lambda f, g: True, body, (_row_update(log_k, log_a, g_eps), g_eps),
+                                     maximum_iterations=int(iterations))
+        else:  # ε changes between iterations: the potentials in the cost's units
+            def annealed(t: tf.Tensor, f: tf.Tensor, g: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+                eps_t = schedule[t]
+                log_k_t = -cost / eps_t
+                g = eps_t * _column_update(log_k_t, log_b, f / eps_t)
+                return t + 1, eps_t * _row_update(log_k_t, log_a, g / eps_t), g
+
+            f = schedule[0] * _row_update(-cost / schedule[0], log_a, g / schedule[0])
+            _, _, g = tf.while_loop(lambda t, f, g: True, annealed, (tf.constant(0), f, g),
+                                    maximum_iterations=int(iterations))
+            g_eps = g / eps
     f_eps = _row_update(log_k, log_a, g_eps)
     # log P_ij = f_i/ε + g_j/ε − C_ij/ε, written as log a_i + log_softmax_j(g/ε − C_i/ε): for
     # small ε the terms are ~C/ε ≫ 1 and their float32 rounding would leave row sums off by

@@ -200,6 +200,8 @@ class ClusteringModel(keras.Model):
     METHOD: ClassVar[str] = ""
     #: What ``l1``, ``l2``, ``l3`` mean for this model (the protocol stores three terms per run).
     TERM_DESCRIPTIONS: ClassVar[dict[str, str]] = {}
+    #: A few words for each of ``l1``, ``l2``, ``l3`` (figure legends).
+    TERM_LABELS: ClassVar[dict[str, str]] = {}
     #: Which entry of the terms dict each metric tracker is updated with (default: its name;
     #: ``loss`` is updated with ``total``).
     METRIC_INPUTS: ClassVar[dict[str, str]] = {}

@@ -99,6 +99,7 @@ class DDC(ClusteringModel):
     """
 
     METHOD = "ddc"
+    TERM_LABELS = {"l1": "separation/compactness", "l2": "orthogonality", "l3": "simplex corners"}
     TERM_DESCRIPTIONS = {
         "l1": "Cauchy-Schwarz divergence of the assignments in the hidden kernel space",
         "l2": "orthogonality: mean off-diagonal entry of A A^T",

@@ -181,6 +181,7 @@ class OTClustering(ClusteringModel):
 
     METHOD = "ot"
     TERM_DESCRIPTIONS = TERM_DESCRIPTIONS
+    TERM_LABELS = {"l1": "transport cost", "l2": "reconstruction", "l3": "size error"}
     #: The size error accumulates the assignments over every batch seen.
     METRIC_INPUTS = {"l3": "assignments"}
 

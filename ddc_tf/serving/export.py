@@ -188,11 +188,12 @@ def resolve_input_spec(
 
     Sources, highest priority first: explicit ``scale`` / ``input_dtype``; ``data`` (an
     ``ArrayData`` or a source for ``ddc_tf.data.load_arrays``: its ``raw_dtype``,
-    ``scale``, ``input_shape``); the ``data.json`` beside ``model_path``. The input shape
-    is the model's build shape (checked against the data's when both are known). A scale
-    that contradicts a recorded one (``data.json``, or ``data``'s) is refused: the export
-    would cluster its inputs in other units than the model was trained on. The raw dtype
-    may change (digits' whole 0…16 values served as uint8).
+    ``scale``, ``input_shape``); the ``data.json`` of ``model_path``. The input shape
+    is the model's build shape (checked against the data's when both are known). A model
+    with a ``data.json`` keeps its scale: a ``scale``, or ``data`` read at another scale,
+    that contradicts it is refused (the export would cluster its inputs in other units
+    than the model was trained on); the raw dtype may change (digits' whole 0…16 values
+    served as uint8).
 
     Returns:
         ``(spec, data_description)``: the :class:`InputSpec` and the description of the
@@ -205,7 +206,7 @@ def resolve_input_spec(
     described: dict[str, Any] | None = None
     origin = None
     recorded = run_files.read_data_description(model_path) if model_path is not None else None
-    recorded_at = str(Path(model_path).parent / DATA_FILE) if recorded is not None else None
+    recorded_at = str(run_files.find_data_description(model_path)) if recorded is not None else None
     if data is not None:
         from ddc_tf.data import ArrayData, load_arrays
 
@@ -230,8 +231,11 @@ def resolve_input_spec(
         raise ValueError("the model is not built and no data gives the input shape; build it first")
 
     raw_dtype = parse_dtype(input_dtype) if input_dtype is not None else (described or {}).get("raw_dtype")
-    scale = recorded_unless_contradicted(scale, (described or {}).get("scale"), "--scale", origin,
-                                         leave="leave --scale out (it is for a model without data.json)")
+    if recorded is not None:  # a recorded scale is kept; else a given one wins over --data's
+        scale = recorded_unless_contradicted(scale, recorded.get("scale"), "--scale", recorded_at,
+                                             leave="leave --scale out (it is for a model without data.json)")
+    elif scale is None:
+        scale = (described or {}).get("scale")
     missing = [opt for opt, value in (("--scale", scale), ("--input-dtype", raw_dtype)) if value is None]
     if missing:
         where = f" (no {DATA_FILE} beside {model_path})" if model_path is not None else ""

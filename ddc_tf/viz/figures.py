@@ -148,7 +148,7 @@ def write_figures(
                                                       max_images=n_explain)
     if curves is not None:
         written["fig9a"] = plots.plot_training_curves(curves, out / FIGURE_FILES["fig9a"],
-                                                      method=getattr(model, "METHOD", "ddc"))
+                                                      term_labels=getattr(model, "TERM_LABELS", None))
     written["fig10"] = plots.plot_kernel_matrix(
         hidden, clusters if y is None else y, out / FIGURE_FILES["fig10"],
         rel_sigma=getattr(model, "rel_sigma", None), sigma_mode=getattr(model, "sigma_mode", None),

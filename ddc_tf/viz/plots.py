@@ -330,16 +330,8 @@ def plot_top_images(
 # --------------------------------------------------------------------------- Fig. 9a
 _CURVE_STYLE = {"loss": ("Loss", 2.2, "-"), "l1": ("$l_1$", 1.2, "--"), "l2": ("$l_2$", 1.2, "--"),
                 "l3": ("$l_3$", 1.2, "--"), "acc": ("ACC", 2.2, "-")}
-#: What the terms l1, l2, l3 of each method's curves are (its ``METHOD``; ``TERM_DESCRIPTIONS`` in full).
-TERM_LABELS = {
-    "ddc": {"l1": "separation/compactness", "l2": "orthogonality", "l3": "simplex corners"},
-    "ot": {"l1": "transport cost", "l2": "reconstruction", "l3": "size error"},
-    "dcan": {"l1": "discriminator loss", "l2": "reconstruction", "l3": "clustering (ABC) loss"},
-}
-
-
 def plot_training_curves(
-    curves: str | os.PathLike | Mapping[str, Any], out: str | os.PathLike, method: str = "ddc"
+    curves: str | os.PathLike | Mapping[str, Any], out: str | os.PathLike, term_labels: Mapping[str, str] | None = None
 ) -> Path:
     """Fig. 9a: the loss, its terms l1, l2, l3 and ACC over training, each rescaled to [0, 1].
 
@@ -348,11 +340,13 @@ def plot_training_curves(
             --log-curves``), or a mapping ``{"step": (t,), "loss": (t,), ...}`` with the
             columns ``step, loss, l1, l2, l3`` and optionally ``acc``.
         out: PNG path.
-        method: the method the curves were trained with (``"ddc"``, ``"ot"``, ``"dcan"``), which
-            says what l1–l3 are in the legend.
+        term_labels: what l1–l3 are, for the legend: the ``TERM_LABELS`` of the model the
+            curves were trained with (default DDC's).
     """
-    if method not in TERM_LABELS:
-        raise ValueError(f"method={method!r}; expected one of {list(TERM_LABELS)}")
+    if term_labels is None:
+        from ddc_tf.models import DDC
+
+        term_labels = DDC.TERM_LABELS
     if isinstance(curves, (str, os.PathLike)):
         from ddc_tf.callbacks import read_curves
 
@@ -375,8 +369,8 @@ def plot_training_curves(
     for key, (label, width, style) in _CURVE_STYLE.items():
         if key not in curves:
             continue
-        if key in TERM_LABELS[method]:
-            label = f"{label} ({TERM_LABELS[method][key]})"
+        if key in term_labels:
+            label = f"{label} ({term_labels[key]})"
         values = _array(curves[key], f"curves[{key!r}]", 1)
         if values.shape != steps.shape:
             raise ValueError(f"curves[{key!r}] has shape {values.shape}, curves['step'] {steps.shape}")
