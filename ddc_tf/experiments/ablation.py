@@ -102,7 +102,8 @@ def run_ablation(
             written before the first run (no rows yet) and after every subset. Rows an
             earlier call left there for other subsets, of the same data, configuration,
             repeats, runs and seeds, are kept (a second call with other ``subsets`` adds to
-            the table); a table of another configuration is replaced, with a warning.
+            the table); a table of other settings is replaced once the first subset is done
+            (a warning says so; an error before then leaves it).
         verbose: Keras ``fit`` verbosity.
 
     Returns:
@@ -197,4 +198,4 @@ def _earlier_rows(file: Path, table: dict[str, Any], seed: int, names: list[str]
         warnings.warn(f"{file}: an ablation of other data, settings or seeds (or not one); it will be replaced "
                       "by this one once its first subset is done", stacklevel=3)
         return [], True
-    return [row for row in earlier["rows"] if row.get("name") not in names], False
+    return [row for row in earlier.get("rows", []) if row.get("name") not in names], False
