@@ -91,13 +91,21 @@ def test_the_ablation_command(tmp_path, capsys):
     assert main(["ablation", "--data", "digits", "--terms", "l4", "--out", str(out)]) == 2
 
 
-def test_another_call_with_other_subsets_adds_to_the_table(ablation, tmp_path):
+def fake_protocol(data, config, *, runs, seed, **kwargs):
+    """What run_ablation reads of a protocol's results, without training."""
+    best = {"seed": seed, "loss": 0.5, "acc": 0.5, "nmi": 0.4}
+    return {"runs": [{"seed": seed + i} for i in range(runs)], "best": best, "vote": None,
+            "summary": {"acc_mean": 0.5}}, None
+
+
+def test_another_call_with_other_subsets_adds_to_the_table(ablation, tmp_path, monkeypatch):
     """A second call on the same folder with other subsets keeps the first call's rows (same data,
     settings and seeds); other seeds replace the table, with a warning."""
     out, config, table = ablation
     copy = tmp_path / "copy"
     copy.mkdir()
     (copy / "ablation.json").write_text((out / "ablation.json").read_text())
+    monkeypatch.setattr("ddc_tf.experiments.ablation.run_protocol", fake_protocol)
     more = run_ablation(blobs(), config, subsets=[("l1",)], repeats=2, runs=1, seed=10, out_dir=copy)
     assert [row["name"] for row in more["rows"]] == ["l3", "l1+l2+l3", "l1"]
     assert json.loads((copy / "ablation.json").read_text()) == more
