@@ -64,7 +64,8 @@ def test_gradient_clipping_is_each_members_own():
         assert_same_run(train_run(data, cfg, seed, verbose=0), result, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])  # bf16: what `ddc-tf fit` trains the CNN in on AMX CPUs
+# bf16: what `ddc-tf fit` trains the CNN in on AMX CPUs (with -m slow: the default run keeps under 10 minutes)
+@pytest.mark.parametrize("policy", ["float32", pytest.param("mixed_bfloat16", marks=pytest.mark.slow)])
 def test_an_interrupted_group_resumes_exactly(tmp_path, policy):
     keras.mixed_precision.set_global_policy(policy)  # conftest resets it afterwards
     data = small_vectors()

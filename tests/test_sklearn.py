@@ -116,7 +116,7 @@ def test_proportions_reach_the_size_aware_l2():
 def test_sparse_input_several_runs_and_images():
     x, _ = _blobs(n=120, d=6)
     x[np.abs(x) < 1] = 0
-    est = DDCClustering(n_clusters=3, steps=10, batch_size=40, runs=3, random_state=1,
+    est = DDCClustering(n_clusters=3, steps=4, batch_size=40, runs=3, random_state=1,
                         distill_steps=20).fit(scipy.sparse.csr_matrix(x))
     assert est.results_["selector"] == "consensus" and len(est.results_["runs"]) == 3 + 3  # and 3 refined
     assert [r["refined"] for r in est.results_["runs"]] == [False] * 3 + [True] * 3
