@@ -157,6 +157,7 @@ def test_a_group_interrupted_while_saving_its_runs_resumes_as_it_was_grouped(tmp
     assert again["best"]["seed"] == whole["best"]["seed"]
 
 
+@pytest.mark.slow  # a rarer timing of the test above (which the default run keeps): under 10 minutes in all
 def test_a_group_of_the_runs_left_interrupted_while_saving_resumes_too(tmp_path, monkeypatch):
     """``--runs 1`` finished seed 0; ``--runs 3`` then trains seeds 1 and 2 as a group of two and is
     interrupted after saving seed 1. Repeated, it resumes that group (its backup names seeds 1 and 2,
