@@ -47,11 +47,11 @@ def non_negative_int(value: Any, name: str, why: str = "") -> int:
     return int(value)
 
 
-def random_seed(value: Any, name: str = "seed", count: int = 1) -> int:
+def random_seed(value: Any, name: str = "seed", count: int = 1, why: str = "") -> int:
     """``value`` as an ``int`` if it is an integer ≥ 0 whose ``count`` consecutive seeds
     (``value … value + count − 1``, one per run) are all at most :data:`MAX_SEED`, else a
-    ValueError naming ``name``."""
-    value = non_negative_int(value, name)
+    ValueError naming ``name`` (and ``why``, as :func:`non_negative_int`)."""
+    value = non_negative_int(value, name, why)
     if value + count - 1 > MAX_SEED:
         runs = f" and the next {count - 1} (one per run)" if count > 1 else ""
         raise ValueError(f"{name}={value}{runs} must be at most 2**32 − 1 = {MAX_SEED}: random seeds are 32-bit")

@@ -243,8 +243,7 @@ class DDCClustering(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMi
             draw = self.random_state.randint if isinstance(self.random_state, np.random.RandomState) \
                 else self.random_state.integers
             return int(draw(2**31 - 1))
-        non_negative_int(self.random_state, "random_state", " (or None, or a numpy RandomState)")
-        return random_seed(self.random_state, "random_state", runs)
+        return random_seed(self.random_state, "random_state", runs, " (or None, or a numpy RandomState)")
 
     def _runs_at_once(self) -> int:
         """``runs_at_once``, else ``default_runs_at_once(runs)``; refused above ``runs``."""

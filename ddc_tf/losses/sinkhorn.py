@@ -255,9 +255,10 @@ def annealing_schedule(
     if n < 2:
         raise ValueError(f"annealing_iterations must be ≥ 2, got {annealing_iterations!r}")
     n = min(n, iterations)
-    share = tf.minimum(tf.range(iterations, dtype=tf.float32) / float(max(n - 1, 1)), 1.0)
-    if n < 2:  # a single iteration is at ε
-        share = tf.ones_like(share)
+    if n < 2:  # a single iteration: at ε
+        share = tf.ones([iterations], tf.float32)
+    else:
+        share = tf.minimum(tf.range(iterations, dtype=tf.float32) / float(n - 1), 1.0)
     start = tf.constant(float(epsilon_start), tf.float32)
     return start * tf.pow(tf.cast(epsilon, tf.float32) / start, share)
 
@@ -315,6 +316,7 @@ def sinkhorn(
 
     if problem.free_columns:
         g_eps = tf.zeros([k], tf.float32)
+        f_eps = _row_update(log_k, log_a, g_eps)
     else:
         log_b = tf.math.log(problem.b)
         g = tf.zeros([k], tf.float32) if g_init is None else tf.cast(g_init, tf.float32)
@@ -327,8 +329,8 @@ def sinkhorn(
                 g_eps = _column_update(log_k, log_b, f_eps)
                 return _row_update(log_k, log_a, g_eps), g_eps
 
-            _, g_eps = tf.while_loop(lambda f, g: True, body, (_row_update(log_k, log_a, g_eps), g_eps),
-                                     maximum_iterations=int(iterations))
+            f_eps, g_eps = tf.while_loop(lambda f, g: True, body, (_row_update(log_k, log_a, g_eps), g_eps),
+                                         maximum_iterations=int(iterations))
         else:  # ε changes between iterations: the potentials in the cost's units
             def annealed(t: tf.Tensor, f: tf.Tensor, g: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
                 eps_t = schedule[t]
@@ -340,7 +342,7 @@ def sinkhorn(
             _, _, g = tf.while_loop(lambda t, f, g: True, annealed, (tf.constant(0), f, g),
                                     maximum_iterations=int(iterations))
             g_eps = g / eps
-    f_eps = _row_update(log_k, log_a, g_eps)
+            f_eps = _row_update(log_k, log_a, g_eps)  # at the problem's ε
     # log P_ij = f_i/ε + g_j/ε − C_ij/ε, written as log a_i + log_softmax_j(g/ε − C_i/ε): for
     # small ε the terms are ~C/ε ≫ 1 and their float32 rounding would leave row sums off by
     # ~1e-3; the normalised form keeps every row summing to a_i to float32 precision.
