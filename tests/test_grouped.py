@@ -36,11 +36,13 @@ def assert_same_run(alone, together, rtol=1e-5, atol=1e-6):
 
 @pytest.mark.parametrize("options", [
     {},
-    pytest.param({"neighbors": 3}, marks=pytest.mark.slow),  # ddc_kmeans_start trains on pairs too
+    # pairs and a partition start (prepare_start, as the k-means start) in the default run: test_refine's
+    # test_runs_trained_together_from_a_partition_equal_those_trained_alone
+    pytest.param({"neighbors": 3}, marks=pytest.mark.slow),
     pytest.param({"method": "ot", "neighbors": 3}, marks=pytest.mark.slow),
     pytest.param({"method": "dcan", "pretrain_steps": 4}, marks=pytest.mark.slow),
     pytest.param({"input_dropout": 0.1, "lr_schedule": "cosine"}, marks=pytest.mark.slow),
-    {"neighbors": 3, "kmeans_init": 5},
+    pytest.param({"neighbors": 3, "kmeans_init": 5}, marks=pytest.mark.slow),
 ], ids=["ddc", "ddc_neighbors", "ot_neighbors", "dcan_pretrained", "ddc_dropout_cosine", "ddc_kmeans_start"])
 def test_runs_trained_together_equal_the_runs_trained_alone(options):
     data = small_vectors()

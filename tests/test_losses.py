@@ -508,7 +508,7 @@ def test_xla_compiled_dynamic_batch(mode):
 
     compiled = tf.function(loss, jit_compile=True, input_signature=[
         tf.TensorSpec([None, d], tf.float32), tf.TensorSpec([None, k], tf.float32)])
-    for m in (1, 2, 4, 6, 7, 64, 100):  # 0, 1, 6 (even), 15, 21, 2016, 4950 (even) pairs
+    for m in (1, 2, 4, 7, 100):  # 0, 1, 6 (even), 21 (odd), 4950 (even) pairs: one XLA compilation each
         h, a, _ = make_inputs(m, k, d, seed=300 + m)
         got = compiled(tf.constant(h), tf.constant(a))
         eager = loss(h, a)

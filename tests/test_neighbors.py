@@ -380,7 +380,8 @@ def test_signed_inputs_use_euclidean_distance_non_negative_ones_the_angle():
         nearest_neighbors(rings, 2, metric="manhattan")
 
 
-@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+# float32 with -m slow: bf16 is the case where a float32 loss must be kept (the default run keeps under 10 minutes)
+@pytest.mark.parametrize("policy", [pytest.param("float32", marks=pytest.mark.slow), "mixed_bfloat16"])
 def test_paired_training_compiles_with_xla_and_keeps_a_float32_loss(policy):
     keras.mixed_precision.set_global_policy(policy)  # conftest resets it afterwards
     data = blobs()

@@ -204,14 +204,11 @@ def test_the_same_data_under_another_name_reuses_the_runs(three_runs, monkeypatc
         run_protocol(other, cfg, runs=3, seed=SEED, out_dir=out, verbose=0)
 
 
-def test_an_interrupted_run_resumes_under_another_name_and_from_an_old_backup(tmp_path, capsys):
+def test_an_interrupted_run_resumes_under_another_name(tmp_path, capsys):
     """The backup, like a finished run, belongs to the data's contents, not to its path's spelling;
-    a backup made when its key held the data's name is re-keyed and resumed; other contents are refused."""
+    other contents are refused."""
     import dataclasses
 
-    from ddc_tf.experiments.protocol import _backup_key, _config_signature
-    from ddc_tf.experiments.training import train_run
-    from ddc_tf.run_files import data_fingerprint
     from test_training import Interrupt, InterruptAfter
 
     data, cfg = blobs(), config(steps=30)
@@ -226,18 +223,6 @@ def test_an_interrupted_run_resumes_under_another_name_and_from_an_old_backup(tm
     assert f"seed {SEED}: resumed from its backup after 12 of 30 steps" in capsys.readouterr().out
     assert resumed["runs"][0]["loss"] == pytest.approx(straight["runs"][0]["loss"], abs=1e-5)
 
-    # A backup written under the key of earlier releases (the data's name inside it).
-    old = tmp_path / "old"
-    signature = _config_signature(data, cfg, None)
-    legacy = f"{data_fingerprint(data)}:{json.dumps(signature, sort_keys=True)}:{SEED}"
-    with pytest.raises(Interrupt):
-        train_run(data, cfg, SEED, verbose=0, callbacks=[InterruptAfter(14)],
-                  backup_dir=old / "runs" / f"seed_{SEED}" / "backup", fingerprint=legacy)
-    assert legacy != _backup_key(data_fingerprint(data), signature, [SEED], None)
-    capsys.readouterr()
-    run_protocol(data, cfg, runs=1, seed=SEED, out_dir=old, verbose=1)
-    assert f"seed {SEED}: resumed from its backup after 12 of 30 steps" in capsys.readouterr().out
-
     other = tmp_path / "other"
     with pytest.raises(Interrupt):
         run_protocol(data, cfg, runs=1, seed=SEED, out_dir=other, verbose=0,
@@ -249,6 +234,26 @@ def test_an_interrupted_run_resumes_under_another_name_and_from_an_old_backup(tm
     with pytest.raises(ValueError, match=r"holds a backup of another run \(config.learning_rate: 0.01 there, "
                                          r"0.003 here\); use another --out folder, or delete the backup"):
         run_protocol(data, dataclasses.replace(cfg, learning_rate=3e-3), runs=1, seed=SEED, out_dir=other, verbose=0)
+
+
+@pytest.mark.slow  # a backup of an earlier release: the default run keeps under 10 minutes
+def test_a_backup_under_an_earlier_releases_key_is_rekeyed_and_resumed(tmp_path, capsys):
+    """A backup written when its key held the data's name is re-keyed and resumed."""
+    from ddc_tf.experiments.protocol import _backup_key, _config_signature
+    from ddc_tf.experiments.training import train_run
+    from ddc_tf.run_files import data_fingerprint
+    from test_training import Interrupt, InterruptAfter
+
+    data, cfg = blobs(), config(steps=30)
+    signature = _config_signature(data, cfg, None)
+    legacy = f"{data_fingerprint(data)}:{json.dumps(signature, sort_keys=True)}:{SEED}"
+    with pytest.raises(Interrupt):
+        train_run(data, cfg, SEED, verbose=0, callbacks=[InterruptAfter(14)],
+                  backup_dir=tmp_path / "runs" / f"seed_{SEED}" / "backup", fingerprint=legacy)
+    assert legacy != _backup_key(data_fingerprint(data), signature, [SEED], None)
+    capsys.readouterr()
+    run_protocol(data, cfg, runs=1, seed=SEED, out_dir=tmp_path, verbose=1)
+    assert f"seed {SEED}: resumed from its backup after 12 of 30 steps" in capsys.readouterr().out
 
 
 def test_settings_that_resolve_alike_are_the_same_run(tmp_path, monkeypatch):
@@ -266,7 +271,8 @@ def test_settings_that_resolve_alike_are_the_same_run(tmp_path, monkeypatch):
                                        hidden_units=16), runs=1, seed=SEED, out_dir=tmp_path, verbose=0)
 
 
-@pytest.mark.parametrize("runs_at_once", [1, 2])
+# runs trained one by one with -m slow: `ddc-tf fit` trains them in groups (the default run keeps under 10 minutes)
+@pytest.mark.parametrize("runs_at_once", [pytest.param(1, marks=pytest.mark.slow), 2])
 def test_a_resumed_runs_seconds_count_what_it_trained_before_the_interruption(tmp_path, runs_at_once,
                                                                                monkeypatch):
     """A run's (or group's) backup records the wall seconds trained so far, over every process;
@@ -355,14 +361,14 @@ def test_a_run_from_before_fingerprints_under_another_name_is_not_taken_for_this
     import dataclasses
 
     data, cfg, out = blobs(), config(), tmp_path / "out"
-    run_protocol(data, cfg, runs=3, seed=SEED, out_dir=out, verbose=0)
+    run_protocol(data, cfg, runs=1, seed=SEED, out_dir=out, verbose=0)
     for run in (out / "runs").iterdir():
         record = json.loads((run / "run.json").read_text())
         del record["data_fingerprint"]
         (run / "run.json").write_text(json.dumps(record))
     monkeypatch.setattr(ddc_tf.experiments.protocol, "train_run", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(ValueError, match=r"different configuration \(data: 'blobs' there, 'mine.npz' here\)"):
-        run_protocol(dataclasses.replace(data, name="mine.npz"), cfg, runs=3, seed=SEED, out_dir=out, verbose=0)
+        run_protocol(dataclasses.replace(data, name="mine.npz"), cfg, runs=1, seed=SEED, out_dir=out, verbose=0)
 
 
 def test_selectors_rank_the_same_runs_without_retraining(three_runs, monkeypatch):
@@ -439,17 +445,27 @@ def test_a_folder_keeps_only_the_combined_clusters_of_its_last_protocol(tmp_path
     assert not any((tmp_path / f).exists() for f in files)
 
 
-def test_backups_another_grouping_cannot_resume_are_named_not_silently_passed_over(tmp_path):
+def test_backups_another_grouping_cannot_resume_are_named_not_silently_passed_over(tmp_path, monkeypatch):
+    """Named before anything trains (training is stopped at its start here)."""
+    from ddc_tf.experiments import protocol
+
+    class Training(Exception):
+        pass
+
+    def training(*args, **kwargs):
+        raise Training
+
+    monkeypatch.setattr(protocol, "train_runs", training)
     data, cfg = blobs(), config(steps=2)
     (tmp_path / "backup_seeds_0_1").mkdir()  # an interrupted group of 2 (--runs 2)
     (tmp_path / "backup_seeds_7_8").mkdir()  # other seeds: not this protocol's
     with pytest.warns(UserWarning, match=r"backup_seeds_0_1: the backup of an interrupted run of another grouping.*"
-                                         r"seeds 0, 1, 2 start over") as caught:
+                                         r"seeds 0, 1, 2 start over") as caught, pytest.raises(Training):
         run_protocol(data, cfg, runs=3, seed=0, out_dir=tmp_path, verbose=0, runs_at_once=3)
     assert not any("backup_seeds_7_8" in str(w.message) for w in caught)
     assert (tmp_path / "backup_seeds_0_1").is_dir()  # left as it was
     (tmp_path / "runs" / "seed_3" / "backup").mkdir(parents=True)  # an interrupted run trained alone
-    with pytest.warns(UserWarning, match=r"seed_3/backup: the backup .* seeds 3, 4 start over"):
+    with pytest.warns(UserWarning, match=r"seed_3/backup: the backup .* seeds 3, 4 start over"), pytest.raises(Training):
         run_protocol(data, cfg, runs=2, seed=3, out_dir=tmp_path, verbose=0, runs_at_once=2)
 
 

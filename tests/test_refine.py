@@ -97,7 +97,7 @@ def test_refined_runs_start_from_the_ensemble_and_are_ranked_with_the_others(tmp
 
 def test_runs_trained_together_from_a_partition_equal_those_trained_alone():
     data = small_vectors()
-    cfg = training_config(steps=10)  # lr 1e-3, as test_grouped's equivalences
+    cfg = training_config(steps=10, neighbors=3)  # lr 1e-3, as test_grouped's equivalences; pairs as `ddc-tf fit`
     start = PartitionStart((np.arange(data.n) * 7) % 3, 5, {"from": "test"})
     together = train_runs(data, cfg, [3, 4], start=start)
     for seed, result in zip([3, 4], together):

@@ -104,7 +104,12 @@ def test_what_needs_the_runs_consensus_is_refused_with_fewer_than_three_runs(run
     with pytest.raises(ValueError, match=rf"{name}=.* (works on the consensus of the runs|ranks runs by their "
                                          rf"agreement with DDC-ENSEMBLE).* needs runs ≥ 3"):
         DDCClustering(n_clusters=3, steps=2, batch_size=30, runs=runs, **options).fit(x)
-    # the defaults, and 0, are not requests: one run trains as before
+
+
+def test_the_consensus_defaults_are_not_requests_with_one_run():
+    """The defaults of distill_steps and selector, and refine_runs=0, are not requests for what
+    needs three runs: one run (given as the float 1.0) trains as before."""
+    x = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
     assert DDCClustering(n_clusters=3, steps=2, batch_size=30, runs=1.0, refine_runs=0).fit(x).results_ is None
 
 
@@ -113,13 +118,15 @@ def test_proportions_reach_the_size_aware_l2():
     est = DDCClustering(n_clusters=3, runs=1, steps=2, batch_size=30, proportions=np.array([3, 2, 1]), neighbors=0).fit(x)
     assert est.model_.proportions == pytest.approx((0.5, 1 / 3, 1 / 6))
 
+
 def test_sparse_input_several_runs_and_images():
     x, _ = _blobs(n=120, d=6)
     x[np.abs(x) < 1] = 0
-    est = DDCClustering(n_clusters=3, steps=4, batch_size=40, runs=3, random_state=1,
+    # one refined run (the default's 3 reach the protocol: test_the_defaults_are_the_clis_protocol)
+    est = DDCClustering(n_clusters=3, steps=4, batch_size=40, runs=3, random_state=1, refine_runs=1,
                         distill_steps=20).fit(scipy.sparse.csr_matrix(x))
-    assert est.results_["selector"] == "consensus" and len(est.results_["runs"]) == 3 + 3  # and 3 refined
-    assert [r["refined"] for r in est.results_["runs"]] == [False] * 3 + [True] * 3
+    assert est.results_["selector"] == "consensus" and len(est.results_["runs"]) == 3 + 1
+    assert [r["refined"] for r in est.results_["runs"]] == [False] * 3 + [True]
     assert est.predict(scipy.sparse.csc_matrix(x)).shape == (120,)
     # three runs: the chosen network is distilled on their consensus (the CLI's default)
     assert est.results_["distilled"]["steps"] == est.distill_steps > 0
