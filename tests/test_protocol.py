@@ -302,6 +302,26 @@ def test_a_resumed_runs_seconds_count_what_it_trained_before_the_interruption(tm
     assert backup_seconds(tmp_path / "nowhere") == 0.0
 
 
+def test_seconds_a_pre_training_trained_before_an_interruption_are_counted(tmp_path):
+    """A sibling run (or group) interrupted in its DDC pre-training has no state of its own yet:
+    its time so far is what its members' pre-training backups record, and the run's first
+    chunk records that plus its own time."""
+    from ddc_tf.experiments.resume import STATE_FILE, ChunkCheckpoint, backup_seconds, pretraining_backup
+
+    backup = tmp_path / "backup"
+    for seed, seconds in ((3, 12.5), (4, 7.0)):  # a group's members pre-train one after the other
+        pretraining_backup(backup, seed).mkdir(parents=True)
+        (pretraining_backup(backup, seed) / STATE_FILE).write_text(json.dumps({"epoch": 2, "seconds": seconds}))
+    assert backup_seconds(backup) == 19.5
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    checkpoint = ChunkCheckpoint(backup, "key")
+    checkpoint.set_model(model)
+    assert checkpoint.restore(model) == 0
+    checkpoint.on_epoch_end(0, {"loss": 1.0})
+    assert 19.5 < backup_seconds(backup) < 19.5 + 60  # the run's own state from then on
+    assert backup_seconds(pretraining_backup(backup, 3)) == 12.5
+
+
 def test_a_setting_left_at_its_default_is_named_with_its_value():
     """A config leaves some defaults out of its signature (a DDC run has no ``method``); a
     difference names the default's value, not a blank."""

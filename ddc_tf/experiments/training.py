@@ -35,7 +35,7 @@ from ddc_tf.checks import (
 )
 from ddc_tf.experiments.distill import distill
 from ddc_tf.experiments.inference import infer, predict_assignments  # re-exported: part of this module's API
-from ddc_tf.experiments.resume import ChunkCheckpoint, backup_key, resumed_message
+from ddc_tf.experiments.resume import ChunkCheckpoint, backup_key, pretraining_backup, resumed_message
 from ddc_tf.models import METHODS, ClusteringModel
 from ddc_tf.models.base import parse_proportions
 from ddc_tf.options import LR_SCHEDULES, STRATEGIES  # the values of lr_schedule and strategy
@@ -612,7 +612,7 @@ def prepare_start(
         if verbose:
             print(f"seed {seed}: pre-training its backbone with DDC, {config.pretrain_steps} steps", flush=True)
         pretrain_backbone(model, data, config, seed, neighbors,
-                          backup_dir=None if backup_dir is None else Path(backup_dir) / f"pretrain_seed_{seed}",
+                          backup_dir=None if backup_dir is None else pretraining_backup(backup_dir, seed),
                           fingerprint=None if fingerprint is None else f"{fingerprint}/pretrain")
     if start is not None:
         distill(model, data, start.partition, steps=start.steps, batch_size=config.batch_size, seed=seed)
