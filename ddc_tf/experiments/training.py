@@ -19,7 +19,6 @@ import os
 import shutil
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import keras
