@@ -113,6 +113,11 @@ def test_fit_without_labels_needs_clusters(tmp_path, capsys):
     assert code == 2  # the same exit code as every other input error
     err = capsys.readouterr().err
     assert "--clusters" in err and str(path) in err
+    one = tmp_path / "oneclass.npz"  # labels of one class cannot give k either
+    np.savez(one, x=np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32), y=np.zeros(50, int))
+    assert main(["fit", "--data", str(one), "--steps", "1", "--out", str(tmp_path / "o1"), "--quiet"]) == 2
+    assert f"the labels of {one} hold one class, so they do not give the number of clusters; give it with " \
+           "--clusters K" in capsys.readouterr().err
 
 
 def test_kmeans_flags_without_labels_are_refused(tmp_path, capsys):

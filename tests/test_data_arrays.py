@@ -144,6 +144,8 @@ def test_csr_validation_and_canonical_form():
         (dict(data=np.array([1.0, np.nan])), "NaN"),
         (dict(shape=[2, 2, 2]), r"\[n, d\]"),
         (dict(indices=np.array([0])), "indices"),
+        (dict(data=np.ones(0), indices=np.zeros(0, int), indptr=np.zeros(0, int), shape=[-1, 5]),
+         r"CSR shape is \(-1, 5\); a data set needs n ≥ 1 rows"),  # the shape first, not an IndexError
     ]
     for change, match in bad:
         with pytest.raises(ValueError, match=match):

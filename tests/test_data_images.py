@@ -126,3 +126,16 @@ def test_exif_rotation_is_applied_and_animations_are_refused(tmp_path):
         assert img.format == "MPO" and img.n_frames == 2
     data = load_image_folder(tmp_path / "c")
     assert data.x.shape == (1, 8, 8, 3) and abs(float(data.x.mean()) * 255 - 40) < 3
+
+
+def test_broken_symbolic_links_are_named_not_left_out(tmp_path):
+    """A dangling link is neither a file nor a folder: an image, or a whole class, would be
+    missing from the data without a word."""
+    write_image_folder(tmp_path / "flat", 3, size=(8, 8))
+    (tmp_path / "flat" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(ValueError, match=r"flat: 'gone.png' is a symbolic link to nothing; repair or remove it"):
+        load_arrays(tmp_path / "flat")
+    write_image_folder(tmp_path / "classes", {"cat": 2, "dog": 2}, size=(8, 8))
+    (tmp_path / "classes" / "zebra").symlink_to(tmp_path / "no_folder", target_is_directory=True)
+    with pytest.raises(ValueError, match=r"classes: 'zebra' is a symbolic link to nothing"):
+        load_arrays(tmp_path / "classes")

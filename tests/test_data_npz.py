@@ -216,3 +216,50 @@ def test_a_file_that_is_not_an_npy_is_named_so_not_blamed_on_pickle(tmp_path):
             load_arrays(tmp_path / name)
         with pytest.raises(ValueError, match=message):  # ddc-tf predict's raw .npy inputs
             open_data(tmp_path / name)
+
+
+def test_labels_under_a_tables_label_name_are_read_without_y(tmp_path):
+    """Without a 'y', the one 1-D array of n entries named as a table's label column holds the
+    labels (as load_table reads them); two such keys are refused; a key of another length is no label."""
+    x = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
+    np.savez(tmp_path / "labels.npz", x=x, labels=np.arange(6) % 2, classes=np.array(["a", "b"]))
+    np.testing.assert_array_equal(load_npz(tmp_path / "labels.npz").y, np.arange(6) % 2)
+    np.savez(tmp_path / "two.npz", x=x, labels=np.arange(6) % 2, Target=np.arange(6) % 3)
+    with pytest.raises(ValueError, match=r"no 'y', and \['labels', 'Target'\] could each hold the labels"):
+        load_npz(tmp_path / "two.npz")
+    np.savez(tmp_path / "names.npz", x=x, target=np.array(["a", "b"]))  # class names, not one per point
+    assert load_npz(tmp_path / "names.npz").y is None
+
+
+def test_dense_features_saved_as_data_are_named_so(tmp_path):
+    np.savez(tmp_path / "d.npz", data=np.zeros((4, 3), np.float32), labels=np.arange(4))
+    with pytest.raises(ValueError, match=r"'data' holds a \(4, 3\) array, dense features rather than a CSR "
+                                         r"matrix's values: save them as x"):
+        load_npz(tmp_path / "d.npz")
+
+
+# a broken deflate stream; a garbled zip version field
+@pytest.mark.parametrize("fails_with", ["error", "NotImplementedError"])
+def test_a_corrupt_compressed_archive_is_a_value_error(tmp_path, fails_with):
+    """The first one-byte flip of a small compressed archive that makes NumPy fail with
+    ``fails_with`` (``error``: zlib's) is a ValueError naming the file."""
+    import io
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, x=np.random.default_rng(0).normal(size=(50, 10)).astype(np.float32))
+    clean = buffer.getvalue()
+    for offset in range(len(clean)):
+        raw = bytearray(clean)
+        raw[offset] ^= 0xFF
+        try:
+            with np.load(io.BytesIO(bytes(raw))) as archive:
+                archive["x"]
+        except Exception as error:  # noqa: BLE001 - the search looks for one kind
+            if type(error).__name__ == fails_with:
+                break
+    else:
+        pytest.fail(f"no flip gives {fails_with}")
+    path = tmp_path / "z.npz"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"z.npz: (corrupt or truncated|not a readable) .npz archive"):
+        load_npz(path)

@@ -178,3 +178,37 @@ def test_not_text_and_missing(tmp_path):
 def test_table_names():
     assert all(is_table_file(n) for n in ("a.csv", "A.CSV", "b.tsv", "c.csv.gz", "d.tsv.gz"))
     assert not any(is_table_file(n) for n in ("a.txt", "a.csv.zip", "a.npz", "csv"))
+
+
+def test_an_unnamed_first_column_is_warned_about_as_pandas_index(tmp_path):
+    path = _write(tmp_path / "pd.csv", ",a,b,y\n0,0.6,0.2,0\n2,0.8,0.9,0\n3,0.1,0.2,1\n5,0.3,0.3,1\n")
+    with pytest.warns(UserWarning, match=r"pd.csv: the first column has no name, as the index pandas' to_csv\(\) "
+                                         r"writes: it is clustered as a feature") as caught:
+        data = load_table(path)
+    assert data.feature_names == ("", "a", "b") and len(caught) == 1
+    with pytest.warns(UserWarning) as caught:  # counting the rows too: one warning, not two
+        load_table(_write(tmp_path / "pd2.csv", ",a,y\n0,0.6,0\n1,0.8,0\n2,0.1,1\n"))
+    assert len(caught) == 1
+
+
+def test_leading_blank_lines_do_not_hide_the_delimiter(tmp_path):
+    data = load_table(_write(tmp_path / "semi.csv", "\n\na;b;y\n1;2;1\n3;4;0\n"))
+    np.testing.assert_array_equal(data.x, [[1, 2], [3, 4]])
+
+
+def test_integer_labels_beyond_int64_are_refused_by_name(tmp_path):
+    with pytest.raises(ValueError, match=r"big.csv: the label column 'y' holds 99999999999999999999, beyond int64"):
+        load_table(_write(tmp_path / "big.csv", "a,y\n1,99999999999999999999\n3,1\n"))
+
+
+def test_a_corrupt_gzipped_table_is_a_value_error(tmp_path):
+    import gzip
+
+    path = tmp_path / "t.csv.gz"
+    path.write_bytes(gzip.compress("".join(f"{i},{i * 7 % 13}\n" for i in range(2000)).encode()))
+    raw = bytearray(path.read_bytes())
+    for offset in range(20, len(raw) - 20, 53):
+        raw[offset] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"t.csv.gz: not a readable UTF-8 text table"):
+        load_table(path)

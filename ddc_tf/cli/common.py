@@ -324,5 +324,8 @@ def resolve_data_and_clusters(args: argparse.Namespace) -> tuple[Any, int]:
     n_clusters = args.clusters or arrays.n_classes
     if n_clusters is None:
         raise ValueError(f"{args.data} has no labels; give the number of clusters with --clusters K")
+    if not args.clusters and n_clusters < 2:  # k from the labels, which cannot give it
+        raise ValueError(f"the labels of {args.data} hold one class, so they do not give the number of clusters; "
+                         "give it with --clusters K")
     data.check_n_clusters(arrays, n_clusters)
     return arrays, n_clusters

@@ -41,8 +41,9 @@ class ArrayData:
     Attributes:
         x: float32 inputs. Images: `(n, h, w, c)` (channels last, uint8 sources scaled to
             [0, 1]); vectors: `(n, d)`, dense `np.ndarray` or `scipy.sparse.csr_matrix`.
-        y: `(n,)` int64 class labels in `0 .. n_classes - 1` range (not necessarily all
-            present), or None when the source has no labels.
+        y: `(n,)` int64 class labels ≥ 0, or None when the source has no labels. Built-in
+            data sets and class names number them `0 … k - 1`; integer labels of a table or
+            an `.npz` are kept as given (e.g. {3, 7}: `n_classes` counts the distinct values).
         name: the data set name (`"digits"`) or the path it was read from.
         kind: `"image"` or `"vector"`.
         raw_dtype: dtype of the raw inputs a user would send to a served model
@@ -343,6 +344,8 @@ def as_float32_csr(
     if shape_a.ndim != 1 or shape_a.size != 2 or shape_a.dtype.kind not in "iu":
         raise ValueError(f"{where}: CSR 'shape' is {shape_a.tolist()}, expected [n, d] integers")
     n, d = (int(s) for s in shape_a)
+    if n < 1 or d < 1:
+        raise ValueError(f"{where}: CSR shape is ({n}, {d}); a data set needs n ≥ 1 rows and d ≥ 1 columns")
     data, indices, indptr = (np.asarray(a) for a in (data, indices, indptr))
     for key, arr in (("data", data), ("indices", indices), ("indptr", indptr)):
         if arr.ndim != 1:
@@ -367,8 +370,6 @@ def as_float32_csr(
             f"{where}: CSR column indices span [{int(indices.min())}, {int(indices.max())}], "
             f"outside [0, {d})"
         )
-    if n < 1 or d < 1:
-        raise ValueError(f"{where}: CSR shape is ({n}, {d}); a data set needs n ≥ 1 rows and d ≥ 1 columns")
     values = data.astype(np.float32, copy=False)
     if data.dtype.kind == "f":
         check_finite(data, f"{where} (sparse 'data')")

@@ -44,7 +44,16 @@ def _is_image(path: Path) -> bool:
 
 
 def _visible(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    """The entries of ``folder`` but hidden ones; a ValueError naming broken symbolic links
+    (neither file nor folder: an image or a class would be left out unseen)."""
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    broken = [p.name for p in entries if p.is_symlink() and not p.exists()]
+    if broken:
+        one = len(broken) == 1
+        raise ValueError(f"{folder}: {', '.join(map(repr, broken[:5]))}{' …' if len(broken) > 5 else ''} "
+                         f"{'is a symbolic link' if one else f'({len(broken)}) are symbolic links'} "
+                         f"to nothing; repair or remove {'it' if one else 'them'}")
+    return entries
 
 
 def list_image_folder(

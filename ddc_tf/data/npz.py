@@ -8,7 +8,9 @@ Layouts (keys of the archive):
   ((data, indices, indptr), shape)`), loaded as sparse vectors and kept sparse; what
   `scipy.sparse.save_npz` writes for a CSR or CSC matrix (its `format` key says which; a CSC
   matrix is converted to CSR, other formats are refused by name).
-- labels: `y` by default, or any key named by `label_key` (e.g. `"y_root"`), 1-D integers.
+- labels: `y` by default — without a `y`, the one key named as a table's label column
+  (`label`, `labels`, `class` or `target`, any letter case: `LABEL_COLUMNS`) holding one entry
+  per point —, or any key named by `label_key` (e.g. `"y_root"`), 1-D integers.
 
 A `.npy` is one dense array laid out as `x` above; it has no labels.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Sequence
 
@@ -33,6 +36,7 @@ from ddc_tf.data.arrays import (
     dense_images,
     dense_vectors,
 )
+from ddc_tf.data.table import LABEL_COLUMNS
 
 __all__ = ["CSR_KEYS", "check_npy_header", "load_npy", "load_npz", "read_npz"]
 
@@ -78,7 +82,7 @@ class _Archive:
             )
         try:
             self._npz = np.load(path, allow_pickle=False)
-        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile, NotImplementedError) as err:
             raise ValueError(f"{path}: not a readable .npz archive: {err}") from err
         if not hasattr(self._npz, "files"):
             raise ValueError(f"{path}: holds a single array, expected an .npz archive")
@@ -93,7 +97,9 @@ class _Archive:
         except ValueError as err:
             raise _unreadable(err, f"{self.path}: array {key!r}", "is unreadable",
                               "plain numeric or string arrays") from err
-        except (OSError, EOFError, zipfile.BadZipFile) as err:
+        # zlib: a broken deflate stream; SyntaxError: a garbled .npy header; NotImplementedError: a garbled
+        # zip version or compression field
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error, SyntaxError, NotImplementedError) as err:
             raise ValueError(f"{self.path}: corrupt or truncated .npz archive ({key!r}): {err}") from err
 
     def close(self) -> None:
@@ -129,7 +135,8 @@ def load_npz(
 
     Args:
         path: the `.npz` file.
-        label_key: key of the labels array; the default `"y"` is optional (no key -> no
+        label_key: key of the labels array; the default `"y"` is optional (no key -> the
+            one 1-D array of n entries under a table's label name, `LABEL_COLUMNS`, else no
             labels); any other key must exist. None ignores labels. Labels are integers ≥ 0,
             or strings that name the classes (numbered in sorted order, the names kept as
             `class_names`).
@@ -262,6 +269,10 @@ def _from_archive(
     else:
         partial = [k for k in CSR_KEYS if k in arrays]
         absent = [k for k in CSR_KEYS if k not in arrays]
+        if partial == ["data"] and np.ndim(arrays["data"]) >= 2:  # dense features under a CSR key's name
+            raise ValueError(f"{path}: no 'x' array; 'data' holds a {np.shape(arrays['data'])} array, dense "
+                             "features rather than a CSR matrix's values: save them as x "
+                             "(np.savez(path, x=features, y=labels))")
         hint = f" (CSR keys present: {partial}, missing: {absent})" if partial else ""
         raise ValueError(
             f"{path}: no 'x' array and no CSR matrix ('data', 'indices', 'indptr', 'shape'); "
@@ -270,6 +281,8 @@ def _from_archive(
         )
     n = x.shape[0]
     y = None
+    if label_key == "y" and "y" not in arrays:
+        label_key = _labels_by_another_name(arrays, path, n)
     if label_key is not None:
         if label_key in arrays:
             y = np.asarray(arrays[label_key])
@@ -300,6 +313,18 @@ def _from_archive(
             raise ValueError(f"{path}: no 1-d string array {class_names_key!r} of class names")
         class_names = [str(s) for s in _as_text(names, path, f"the class names in {class_names_key!r}").tolist()]
     return _array_data(x, y, path, kind, raw_dtype, scale, class_names, image_shape, name)
+
+
+def _labels_by_another_name(arrays: _Archive, path: Path, n: int) -> str | None:
+    """The key of an `.npz` without `y` that holds its labels under a name a table's label
+    column takes (`LABEL_COLUMNS`, any letter case: `labels`, `target`, …) — a 1-D array of
+    one entry per point —; None when there is none. Two such keys are refused."""
+    found = [k for k in arrays.keys if k.lower() in LABEL_COLUMNS
+             and np.ndim(arrays[k]) == 1 and len(arrays[k]) == n]
+    if len(found) > 1:
+        raise ValueError(f"{path}: no 'y', and {found} could each hold the labels; name the one that does "
+                         "(ddc-tf fit --labels NAME; label_key= in Python)")
+    return found[0] if found else None
 
 
 def _array_data(x, y, path: Path, kind: str, raw_dtype: str, scale: float,

@@ -29,6 +29,7 @@ import io
 import os
 import re
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -74,14 +75,14 @@ def _read_text(path: Path) -> str:
     with _open_text(path) as f:
         try:
             return f.read()
-        except (UnicodeDecodeError, OSError, EOFError) as err:
+        except (UnicodeDecodeError, OSError, EOFError, zlib.error) as err:
             raise ValueError(f"{path}: not a readable UTF-8 text table: {err}") from err
 
 
 def _delimiter(path: Path, text: str) -> str:
     if ".tsv" in path.name.lower():
         return "\t"
-    first = text.split("\n", 1)[0]
+    first = next((line for line in text.splitlines() if line.strip()), "")  # blank lines are skipped
     return ";" if ";" in first and "," not in first else ","
 
 
@@ -117,7 +118,13 @@ def _plain_numbers(lines: list[str], delimiter: str, width: int, columns: list[i
 def _labels(values: list[str], path: Path, column: str) -> tuple[np.ndarray, tuple[str, ...] | None]:
     """A label column as `(y int64, class_names or None)`."""
     if all(_INTEGER.fullmatch(v) for v in values):  # integers: kept as they are (negative ones refused)
-        return check_labels(np.array([int(v) for v in values], dtype=np.int64), len(values), path, column), None
+        try:
+            y = np.array([int(v) for v in values], dtype=np.int64)
+        except OverflowError:
+            big = next(v for v in values if not -2**63 <= int(v) < 2**63)
+            raise ValueError(f"{path}: the label column {column!r} holds {big}, beyond int64; renumber the "
+                             "classes 0, 1, 2, …") from None
+        return check_labels(y, len(values), path, column), None
     if any(not v for v in values):
         row = next(i for i, v in enumerate(values) if not v)
         raise ValueError(f"{path}: the label column {column!r} is empty in data row {row + 1}")
@@ -125,13 +132,15 @@ def _labels(values: list[str], path: Path, column: str) -> tuple[np.ndarray, tup
     return y.astype(np.int64), tuple(str(s) for s in names)
 
 
-def _warn_about_row_numbers(x: np.ndarray, path: Path, names: list[str]) -> None:
+def _warn_about_row_numbers(x: np.ndarray, path: Path, names: list[str | None]) -> None:
     """Warn about feature columns that count the rows (an ``Id`` column, often the first of a
-    downloaded table): 0, 1, 2, … or 1, 2, 3, …. They would be clustered as features."""
+    downloaded table): 0, 1, 2, … or 1, 2, 3, …. They would be clustered as features. A column
+    named None is left out (warned about already)."""
     if x.shape[0] < 3:
         return
     steps = np.diff(x, axis=0)
-    counting = np.flatnonzero(np.all(steps == 1, axis=0) & np.isin(x[0], (0, 1)))
+    counting = np.flatnonzero(np.all(steps == 1, axis=0) & np.isin(x[0], (0, 1))
+                              & np.array([name is not None for name in names]))
     if counting.size:
         columns = ", ".join(repr(names[j]) for j in counting)
         warnings.warn(f"{path}: column {columns} counts the rows ({int(x[0, counting[0]])}, "
@@ -276,7 +285,13 @@ def load_table(
         i, j = (int(k[0]) for k in np.nonzero(bad))
         raise ValueError(f"{where(i, j, cell(i, j))} is not a finite float32 number ({counted(bad.sum(), 'such cell')})")
     y, class_names = (None, None) if label_values is None or not read_labels else _labels(label_values, path, header[label_at])
-    _warn_about_row_numbers(x32, path, [header[j] if header is not None else str(j + 1) for j in columns])
+    names = [header[j] if header is not None else str(j + 1) for j in columns]
+    if header is not None and columns[0] == 0 and header[0] == "" and width > 1:
+        warnings.warn(f"{path}: the first column has no name, as the index pandas' to_csv() writes: it is clustered "
+                      "as a feature; write the table with to_csv(index=False), or name the column if it is one",
+                      stacklevel=2)
+        names[0] = None  # not warned about twice
+    _warn_about_row_numbers(x32, path, names)
     return ArrayData(x=x32, y=y, name=name or str(path), kind="vector", raw_dtype="float32", scale=1.0,
                      class_names=class_names,
                      feature_names=None if header is None else tuple(header[j].strip() for j in columns),
