@@ -229,6 +229,8 @@ def test_labels_under_a_tables_label_name_are_read_without_y(tmp_path):
         load_npz(tmp_path / "two.npz")
     np.savez(tmp_path / "names.npz", x=x, target=np.array(["a", "b"]))  # class names, not one per point
     assert load_npz(tmp_path / "names.npz").y is None
+    np.savez(tmp_path / "vocab.npz", x=x, labels=np.array(["a", None] * 3, dtype=object))  # unreadable: no labels
+    assert load_npz(tmp_path / "vocab.npz").y is None
 
 
 def test_dense_features_saved_as_data_are_named_so(tmp_path):

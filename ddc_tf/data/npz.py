@@ -319,8 +319,13 @@ def _labels_by_another_name(arrays: _Archive, path: Path, n: int) -> str | None:
     """The key of an `.npz` without `y` that holds its labels under a name a table's label
     column takes (`LABEL_COLUMNS`, any letter case: `labels`, `target`, …) — a 1-D array of
     one entry per point —; None when there is none. Two such keys are refused."""
-    found = [k for k in arrays.keys if k.lower() in LABEL_COLUMNS
-             and np.ndim(arrays[k]) == 1 and len(arrays[k]) == n]
+    def one_per_point(key: str) -> bool:
+        try:
+            return np.ndim(arrays[key]) == 1 and len(arrays[key]) == n
+        except ValueError:  # an object array (a vocabulary): unreadable, and no labels
+            return False
+
+    found = [k for k in arrays.keys if k.lower() in LABEL_COLUMNS and one_per_point(k)]
     if len(found) > 1:
         raise ValueError(f"{path}: no 'y', and {found} could each hold the labels; name the one that does "
                          "(ddc-tf fit --labels NAME; label_key= in Python)")
