@@ -212,3 +212,14 @@ def test_a_corrupt_gzipped_table_is_a_value_error(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=r"t.csv.gz: not a readable UTF-8 text table"):
         load_table(path)
+
+
+def test_whole_numbers_float32_would_round_are_refused_as_in_an_npz(tmp_path):
+    """16 777 217 is 2**24 + 1: float32 reads it as 16 777 216 (an id or a count would change
+    without a word). Exact ones beyond 2**24, and fractions, are read as they are."""
+    for text in ("a,b\n16777217,2\n3,4\n", 'a,b\n"16777217",2\n3,4\n'):  # NumPy's parser, the csv module's
+        with pytest.raises(ValueError, match=r"column 'a' holds whole numbers float32 cannot hold exactly .*: "
+                                             r"16777217 in data row 1 would be read as 16777216"):
+            load_table(_write(tmp_path / "ids.csv", text))
+    data = load_table(_write(tmp_path / "ok.csv", "a,b\n33554432,2.5\n16777217.5,4\n"))
+    assert data.x[0, 0] == 2**25

@@ -169,6 +169,7 @@ def test_a_group_of_the_runs_left_interrupted_while_saving_resumes_too(tmp_path,
     assert trained == [[1, 2]]  # the group as it was, from its backup; seed 2 not trained anew alone
 
 
+@pytest.mark.slow  # a damaged file: a rare path; the default run keeps under 10 minutes
 def test_a_damaged_model_of_the_chosen_run_is_named_and_the_saved_model_kept(tmp_path):
     from ddc_tf.experiments import protocol
 

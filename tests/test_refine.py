@@ -118,6 +118,7 @@ def test_refine_runs_needs_an_ensemble_and_one_device():
         run_protocol(data, config(strategy="mirrored"), runs=3, verbose=0, refine_runs=1)
 
 
+@pytest.mark.slow  # a rare path (an independent run trained again); the default run keeps under 10 minutes
 def test_refined_runs_of_an_ensemble_that_changed_are_trained_again(tmp_path):
     """Refined runs belong to the DDC-ENSEMBLE they started from: when an independent run it
     combines comes out otherwise (here its cluster ids are replaced, as a run trained again in

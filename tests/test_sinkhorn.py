@@ -136,6 +136,9 @@ def test_epsilon_scaling_agrees_with_numpy_iteration_for_iteration():
     np.testing.assert_allclose(float(out.transport_cost), (expected * cost).sum(), rtol=1e-3)
 
 
+# with -m slow: a convergence measurement (benchmarks/sinkhorn_convergence.py); the annealed solver's
+# correctness is test_epsilon_scaling_agrees_with_numpy_iteration_for_iteration, in the default run
+@pytest.mark.slow
 def test_epsilon_scaling_gets_closer_to_the_fixed_point_in_the_same_iterations():
     """At small ε a fixed budget stops far from the fixed point; annealing from a smooth
     problem gets much closer (the benchmark's batch shape: m 100, k 10, unit total variance)."""

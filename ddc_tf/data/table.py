@@ -31,11 +31,12 @@ import re
 import warnings
 import zlib
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from ddc_tf.checks import counted
-from ddc_tf.data.arrays import ArrayData, check_labels
+from ddc_tf.data.arrays import FLOAT32_EXACT_INT, ArrayData, check_labels
 
 __all__ = ["LABEL_COLUMNS", "TABLE_SUFFIXES", "is_table_file", "load_table"]
 
@@ -113,6 +114,23 @@ def _plain_numbers(lines: list[str], delimiter: str, width: int, columns: list[i
     except ValueError:
         return None
     return x, labels
+
+
+def _check_whole_numbers_fit(x32: np.ndarray, as_float64: Callable[[list[int]], np.ndarray], path: Path,
+                             names: list[str | None]) -> None:
+    """A ValueError when a column of whole numbers holds one float32 rounds (beyond 2**24, as an
+    id or a count may): an `.npz` of such integers is refused too. ``as_float64(js)``: the
+    columns ``js`` of ``x32`` read again in float64 (only columns that pass 2**24 are)."""
+    big = np.flatnonzero(np.max(np.abs(x32), axis=0, initial=0) >= FLOAT32_EXACT_INT).tolist()
+    if not big:
+        return
+    for j, exact in zip(big, as_float64(big).T):
+        changed = np.flatnonzero(exact != x32[:, j].astype(np.float64))
+        if changed.size and np.all(exact == np.floor(exact)):
+            i = int(changed[0])
+            raise ValueError(f"{path}: column {names[j] or j + 1!r} holds whole numbers float32 cannot hold "
+                             f"exactly (beyond 2**24 = {FLOAT32_EXACT_INT}): {int(exact[i])} in data row {i + 1} "
+                             f"would be read as {int(x32[i, j])}; drop the column if it is an id, or rescale it")
 
 
 def _labels(values: list[str], path: Path, column: str) -> tuple[np.ndarray, tuple[str, ...] | None]:
@@ -251,6 +269,10 @@ def load_table(
         x32, labels = plain
         label_values = None if labels is None else [str(v).strip() for v in labels]
 
+        def as_float64(js: list[int]) -> np.ndarray:
+            return np.loadtxt(lines, usecols=[columns[j] for j in js], dtype=np.float64, ndmin=2,
+                              delimiter=delimiter, comments=None)
+
         def cell(i: int, j: int) -> str:
             return lines[i].split(delimiter)[columns[j]].strip()
     else:
@@ -279,13 +301,18 @@ def load_table(
             raise ValueError(f"{where(i, j, cells[i, j])} is not a number (every feature cell must be one{hint})") from None
         with np.errstate(over="ignore"):
             x32 = x.astype(np.float32)
+
+        def as_float64(js: list[int]) -> np.ndarray:
+            return x[:, js]
+
         label_values = None if label_at is None else [fields[label_at] for fields in body]
     bad = ~np.isfinite(x32)
     if bad.any():
         i, j = (int(k[0]) for k in np.nonzero(bad))
         raise ValueError(f"{where(i, j, cell(i, j))} is not a finite float32 number ({counted(bad.sum(), 'such cell')})")
-    y, class_names = (None, None) if label_values is None or not read_labels else _labels(label_values, path, header[label_at])
     names = [header[j] if header is not None else str(j + 1) for j in columns]
+    _check_whole_numbers_fit(x32, as_float64, path, names)
+    y, class_names = (None, None) if label_values is None or not read_labels else _labels(label_values, path, header[label_at])
     if header is not None and columns[0] == 0 and header[0] == "" and width > 1:
         warnings.warn(f"{path}: the first column has no name, as the index pandas' to_csv() writes: it is clustered "
                       "as a feature; write the table with to_csv(index=False), or name the column if it is one",
