@@ -139,3 +139,6 @@ def test_broken_symbolic_links_are_named_not_left_out(tmp_path):
     (tmp_path / "classes" / "zebra").symlink_to(tmp_path / "no_folder", target_is_directory=True)
     with pytest.raises(ValueError, match=r"classes: 'zebra' is a symbolic link to nothing"):
         load_arrays(tmp_path / "classes")
+    (tmp_path / "classes" / "zebra").unlink()  # a dangling link that is no image: passed over, as a non-image file
+    (tmp_path / "classes" / "notes.txt").symlink_to(tmp_path / "nowhere.txt")
+    assert load_arrays(tmp_path / "classes").n == 4

@@ -231,6 +231,12 @@ def test_labels_under_a_tables_label_name_are_read_without_y(tmp_path):
     assert load_npz(tmp_path / "names.npz").y is None
     np.savez(tmp_path / "vocab.npz", x=x, labels=np.array(["a", None] * 3, dtype=object))  # unreadable: no labels
     assert load_npz(tmp_path / "vocab.npz").y is None
+    # a regression target, or -1 for "no class": not labels by name alone, read as before, with a warning
+    for name, values in (("target", np.linspace(0.5, 3, 6)), ("labels", np.array([0, 1, -1, 0, 1, 2]))):
+        np.savez(tmp_path / "other.npz", x=x, **{name: values})
+        with pytest.warns(UserWarning, match=rf"'{name}' is named like labels but holds .*; read without labels"):
+            assert load_npz(tmp_path / "other.npz").y is None
+    assert load_npz(tmp_path / "other.npz", drop_unlabeled=True).n == 5  # -1 dropped, as for y
 
 
 def test_dense_features_saved_as_data_are_named_so(tmp_path):
@@ -264,4 +270,20 @@ def test_a_corrupt_compressed_archive_is_a_value_error(tmp_path, fails_with):
     path = tmp_path / "z.npz"
     path.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=r"z.npz: (corrupt or truncated|not a readable) .npz archive"):
+        load_npz(path)
+
+
+def test_a_damaged_label_named_key_is_an_error_not_no_labels(tmp_path):
+    """Looking for labels without y reads the label-named keys: damage there is named, as under y."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    np.savez(buffer, x=np.zeros((6, 2), np.float32), labels=np.arange(6))
+    path = tmp_path / "damaged.npz"
+    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(path, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            target.writestr(item, data[:20] if item.filename == "labels.npy" else data)  # a cut header
+    with pytest.raises(ValueError, match=r"damaged.npz"):
         load_npz(path)

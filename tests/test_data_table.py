@@ -214,12 +214,15 @@ def test_a_corrupt_gzipped_table_is_a_value_error(tmp_path):
         load_table(path)
 
 
-def test_whole_numbers_float32_would_round_are_refused_as_in_an_npz(tmp_path):
+def test_integers_float32_would_round_are_refused_as_in_an_npz(tmp_path):
     """16 777 217 is 2**24 + 1: float32 reads it as 16 777 216 (an id or a count would change
-    without a word). Exact ones beyond 2**24, and fractions, are read as they are."""
+    without a word). Integers float32 holds, and numbers written as floats, are read."""
     for text in ("a,b\n16777217,2\n3,4\n", 'a,b\n"16777217",2\n3,4\n'):  # NumPy's parser, the csv module's
-        with pytest.raises(ValueError, match=r"column 'a' holds whole numbers float32 cannot hold exactly .*: "
+        with pytest.raises(ValueError, match=r"column 'a' holds integers float32 cannot hold exactly .*: "
                                              r"16777217 in data row 1 would be read as 16777216"):
             load_table(_write(tmp_path / "ids.csv", text))
     data = load_table(_write(tmp_path / "ok.csv", "a,b\n33554432,2.5\n16777217.5,4\n"))
     assert data.x[0, 0] == 2**25
+    assert load_table(_write(tmp_path / "floats.csv", "a,b\n1.5e20,1\n2.5e20,2\n")).n == 2  # floats, as written
+    with pytest.raises(ValueError, match=r"-16777217 in data row 2 would be read as -16777216"):
+        load_table(_write(tmp_path / "neg.csv", "a,b\n3,1\n-16777217,2\n"))

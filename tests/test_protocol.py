@@ -271,8 +271,7 @@ def test_settings_that_resolve_alike_are_the_same_run(tmp_path, monkeypatch):
                                        hidden_units=16), runs=1, seed=SEED, out_dir=tmp_path, verbose=0)
 
 
-# runs trained one by one with -m slow: `ddc-tf fit` trains them in groups (the default run keeps under 10 minutes)
-@pytest.mark.parametrize("runs_at_once", [pytest.param(1, marks=pytest.mark.slow), 2])
+@pytest.mark.parametrize("runs_at_once", [1, 2])
 def test_a_resumed_runs_seconds_count_what_it_trained_before_the_interruption(tmp_path, runs_at_once,
                                                                                monkeypatch):
     """A run's (or group's) backup records the wall seconds trained so far, over every process;
@@ -309,16 +308,18 @@ def test_seconds_a_pre_training_trained_before_an_interruption_are_counted(tmp_p
     from ddc_tf.experiments.resume import STATE_FILE, ChunkCheckpoint, backup_seconds, pretraining_backup
 
     backup = tmp_path / "backup"
-    for seed, seconds in ((3, 12.5), (4, 7.0)):  # a group's members pre-train one after the other
+    # a group's members pre-train one after the other; a pre-training of other settings is trained anew
+    for seed, seconds, key in ((3, 12.5, "key/pretrain"), (4, 7.0, "key/pretrain"), (5, 500.0, "other/pretrain")):
         pretraining_backup(backup, seed).mkdir(parents=True)
-        (pretraining_backup(backup, seed) / STATE_FILE).write_text(json.dumps({"epoch": 2, "seconds": seconds}))
-    assert backup_seconds(backup) == 19.5
+        (pretraining_backup(backup, seed) / STATE_FILE).write_text(
+            json.dumps({"epoch": 2, "seconds": seconds, "fingerprint": key}))
+    assert backup_seconds(backup, "key") == 19.5 and backup_seconds(backup) == 0.0
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     checkpoint = ChunkCheckpoint(backup, "key")
     checkpoint.set_model(model)
     assert checkpoint.restore(model) == 0
     checkpoint.on_epoch_end(0, {"loss": 1.0})
-    assert 19.5 < backup_seconds(backup) < 19.5 + 60  # the run's own state from then on
+    assert 19.5 < backup_seconds(backup) == backup_seconds(backup, "key") < 19.5 + 60  # the run's own state now
     assert backup_seconds(pretraining_backup(backup, 3)) == 12.5
 
 

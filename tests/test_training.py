@@ -450,7 +450,6 @@ def test_ddc_takes_cluster_proportions_for_its_size_aware_l2():
         config(proportions=None)  # free sizes: OT only
 
 
-@pytest.mark.slow  # the siblings' resume runs with -m slow (test_resumed_run_equals_the_uninterrupted_run)
 def test_an_interrupted_pretraining_resumes_from_its_own_backup(tmp_path, monkeypatch):
     """OT's DDC pre-training is backed up inside the run's backup: an interruption during it
     loses at most a chunk, and the resumed run ends where the uninterrupted one does."""

@@ -44,10 +44,11 @@ def _is_image(path: Path) -> bool:
 
 
 def _visible(folder: Path) -> list[Path]:
-    """The entries of ``folder`` but hidden ones; a ValueError naming broken symbolic links
-    (neither file nor folder: an image or a class would be left out unseen)."""
+    """The entries of ``folder`` but hidden ones; a ValueError naming broken symbolic links that
+    would be an image or a class folder (an image name, or no suffix): neither file nor folder,
+    they would be left out unseen. Others are passed over as any non-image file is."""
     entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
-    broken = [p.name for p in entries if p.is_symlink() and not p.exists()]
+    broken = [p.name for p in entries if p.is_symlink() and not p.exists() and (_is_image(p) or not p.suffix)]
     if broken:
         one = len(broken) == 1
         raise ValueError(f"{folder}: {', '.join(map(repr, broken[:5]))}{' …' if len(broken) > 5 else ''} "

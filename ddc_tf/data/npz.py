@@ -21,6 +21,7 @@ is unpickled.
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -43,11 +44,15 @@ __all__ = ["CSR_KEYS", "check_npy_header", "load_npy", "load_npz", "read_npz"]
 CSR_KEYS = ("data", "indices", "indptr", "shape")
 
 
+class _ObjectArrayError(ValueError):
+    """An array of Python objects, which NumPy reads only with pickle (refused)."""
+
+
 def _unreadable(error: ValueError, subject: str, otherwise: str, advice: str) -> ValueError:
     """The error for ``subject`` that NumPy could not read: object arrays (which would need
     pickle) are refused for safety; anything else is ``otherwise``."""
     if "pickle" in str(error).lower():
-        return ValueError(f"{subject} holds Python objects, which need pickle; refused for safety (save {advice})")
+        return _ObjectArrayError(f"{subject} holds Python objects, which need pickle; refused for safety (save {advice})")
     return ValueError(f"{subject} {otherwise}: {error}")
 
 
@@ -282,7 +287,7 @@ def _from_archive(
     n = x.shape[0]
     y = None
     if label_key == "y" and "y" not in arrays:
-        label_key = _labels_by_another_name(arrays, path, n)
+        label_key = _labels_by_another_name(arrays, path, n, drop_unlabeled)
     if label_key is not None:
         if label_key in arrays:
             y = np.asarray(arrays[label_key])
@@ -315,17 +320,28 @@ def _from_archive(
     return _array_data(x, y, path, kind, raw_dtype, scale, class_names, image_shape, name)
 
 
-def _labels_by_another_name(arrays: _Archive, path: Path, n: int) -> str | None:
+def _labels_by_another_name(arrays: _Archive, path: Path, n: int, drop_unlabeled: bool) -> str | None:
     """The key of an `.npz` without `y` that holds its labels under a name a table's label
     column takes (`LABEL_COLUMNS`, any letter case: `labels`, `target`, …) — a 1-D array of
-    one entry per point —; None when there is none. Two such keys are refused."""
-    def one_per_point(key: str) -> bool:
+    one entry per point, of integers ≥ 0 (any with ``drop_unlabeled``) or strings —; None
+    when there is none. Two such keys are refused; a key so named that cannot be labels (floats, negative numbers: a regression
+    target) is passed over with a warning, as the file read before."""
+    def labels_by_name(key: str) -> bool:
         try:
-            return np.ndim(arrays[key]) == 1 and len(arrays[key]) == n
-        except ValueError:  # an object array (a vocabulary): unreadable, and no labels
+            values = arrays[key]
+        except _ObjectArrayError:  # a vocabulary of Python objects: no labels (a damaged file still fails)
             return False
+        if values.ndim != 1 or len(values) != n:
+            return False
+        if values.dtype.kind in "US" or (values.dtype.kind in "iu" and (drop_unlabeled or values.min() >= 0)):
+            return True
+        warnings.warn(f"{path}: {key!r} is named like labels but holds "
+                      + ("negative numbers" if values.dtype.kind in "iu" else f"{values.dtype} values")
+                      + "; read without labels (name it with --labels, label_key= in Python, to have it checked)",
+                      stacklevel=4)
+        return False
 
-    found = [k for k in arrays.keys if k.lower() in LABEL_COLUMNS and one_per_point(k)]
+    found = [k for k in arrays.keys if k.lower() in LABEL_COLUMNS and labels_by_name(k)]
     if len(found) > 1:
         raise ValueError(f"{path}: no 'y', and {found} could each hold the labels; name the one that does "
                          "(ddc-tf fit --labels NAME; label_key= in Python)")

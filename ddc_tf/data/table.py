@@ -116,21 +116,22 @@ def _plain_numbers(lines: list[str], delimiter: str, width: int, columns: list[i
     return x, labels
 
 
-def _check_whole_numbers_fit(x32: np.ndarray, as_float64: Callable[[list[int]], np.ndarray], path: Path,
+def _check_whole_numbers_fit(x32: np.ndarray, as_text: Callable[[list[int]], np.ndarray], path: Path,
                              names: list[str | None]) -> None:
-    """A ValueError when a column of whole numbers holds one float32 rounds (beyond 2**24, as an
-    id or a count may): an `.npz` of such integers is refused too. ``as_float64(js)``: the
-    columns ``js`` of ``x32`` read again in float64 (only columns that pass 2**24 are)."""
+    """A ValueError when a cell written as an integer (``1700000123``: an id, a count, a time
+    stamp) holds one float32 changes (beyond 2**24): an `.npz` of such integers is refused too.
+    ``as_text(js)``: the cells of columns ``js`` as written (only columns that reach 2**24 are
+    read again); numbers written otherwise (``1.5e20``, ``2.5``) are read as floats, rounded."""
     big = np.flatnonzero(np.max(np.abs(x32), axis=0, initial=0) >= FLOAT32_EXACT_INT).tolist()
     if not big:
         return
-    for j, exact in zip(big, as_float64(big).T):
-        changed = np.flatnonzero(exact != x32[:, j].astype(np.float64))
-        if changed.size and np.all(exact == np.floor(exact)):
-            i = int(changed[0])
-            raise ValueError(f"{path}: column {names[j] or j + 1!r} holds whole numbers float32 cannot hold "
-                             f"exactly (beyond 2**24 = {FLOAT32_EXACT_INT}): {int(exact[i])} in data row {i + 1} "
-                             f"would be read as {int(x32[i, j])}; drop the column if it is an id, or rescale it")
+    for j, texts in zip(big, np.asarray(as_text(big)).reshape(x32.shape[0], len(big)).T):
+        for i, text in enumerate(texts):
+            text = str(text).strip()
+            if _INTEGER.fullmatch(text) and int(text) != int(x32[i, j]):
+                raise ValueError(f"{path}: column {names[j] or j + 1!r} holds integers float32 cannot hold exactly "
+                                 f"(beyond 2**24 = {FLOAT32_EXACT_INT}): {int(text)} in data row {i + 1} would be "
+                                 f"read as {int(x32[i, j])}; drop the column if it is an id, or rescale it")
 
 
 def _labels(values: list[str], path: Path, column: str) -> tuple[np.ndarray, tuple[str, ...] | None]:
@@ -269,8 +270,8 @@ def load_table(
         x32, labels = plain
         label_values = None if labels is None else [str(v).strip() for v in labels]
 
-        def as_float64(js: list[int]) -> np.ndarray:
-            return np.loadtxt(lines, usecols=[columns[j] for j in js], dtype=np.float64, ndmin=2,
+        def as_text(js: list[int]) -> np.ndarray:
+            return np.loadtxt(lines, usecols=[columns[j] for j in js], dtype=str, ndmin=2,
                               delimiter=delimiter, comments=None)
 
         def cell(i: int, j: int) -> str:
@@ -302,8 +303,8 @@ def load_table(
         with np.errstate(over="ignore"):
             x32 = x.astype(np.float32)
 
-        def as_float64(js: list[int]) -> np.ndarray:
-            return x[:, js]
+        def as_text(js: list[int]) -> np.ndarray:
+            return cells[:, js]
 
         label_values = None if label_at is None else [fields[label_at] for fields in body]
     bad = ~np.isfinite(x32)
@@ -311,7 +312,7 @@ def load_table(
         i, j = (int(k[0]) for k in np.nonzero(bad))
         raise ValueError(f"{where(i, j, cell(i, j))} is not a finite float32 number ({counted(bad.sum(), 'such cell')})")
     names = [header[j] if header is not None else str(j + 1) for j in columns]
-    _check_whole_numbers_fit(x32, as_float64, path, names)
+    _check_whole_numbers_fit(x32, as_text, path, names)
     y, class_names = (None, None) if label_values is None or not read_labels else _labels(label_values, path, header[label_at])
     if header is not None and columns[0] == 0 and header[0] == "" and width > 1:
         warnings.warn(f"{path}: the first column has no name, as the index pandas' to_csv() writes: it is clustered "

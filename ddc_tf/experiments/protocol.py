@@ -467,7 +467,7 @@ def _run_one(
     backup = _run_backup(run_dir) if run_dir is not None else None
     _warn_unresumed_backups(run_dir.parent.parent if run_dir is not None else None, [seed], backup)
     key = _open_backup(backup, fingerprint, signature, [seed], backbone)  # first: it may drop a stale backup
-    earlier = backup_seconds(backup)  # trained before an interruption: counted in the run's time
+    earlier = backup_seconds(backup, key)  # trained before an interruption: counted in the run's time
     model, history = train_run(
         data, config, seed, verbose=verbose, callbacks=callbacks_for(seed) if callbacks_for else [],
         backup_dir=backup, fingerprint=key,
@@ -533,7 +533,7 @@ def _run_group(
         backup = _group_backup(out, group) if out is not None else None
         _warn_unresumed_backups(out, group, backup)
         key = _open_backup(backup, fingerprint, signature, group, backbone)  # first: it may drop a stale backup
-        earlier = backup_seconds(backup)  # trained before an interruption: counted in the runs' time
+        earlier = backup_seconds(backup, key)  # trained before an interruption: counted in the runs' time
         results = train_runs(data, config, group, verbose=verbose, backup_dir=backup, fingerprint=key,
                              neighbors=neighbor_graph(),
                              start=start)

@@ -30,8 +30,8 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["ChunkCheckpoint", "STATE_FILE", "backup_seconds", "pretraining_backup", "rekey_backup", "resumed_message",
-           "seed_generators"]
+__all__ = ["ChunkCheckpoint", "STATE_FILE", "backup_seconds", "pretraining_backup", "pretraining_fingerprint",
+           "rekey_backup", "resumed_message", "seed_generators"]
 
 STATE_FILE = "state.json"
 #: A sibling run's DDC pre-training is backed up in ``<run's backup>/pretrain_seed_<seed>``.
@@ -42,6 +42,11 @@ def pretraining_backup(backup_dir: str | os.PathLike, seed: int) -> Path:
     """The folder, inside the run's (or group's) backup ``backup_dir``, that backs up the DDC
     pre-training of the run ``seed`` (removed with the run's backup)."""
     return Path(backup_dir) / f"{_PRETRAINING_PREFIX}{seed}"
+
+
+def pretraining_fingerprint(fingerprint: str) -> str:
+    """The key a run's DDC pre-training is backed up under, given the run's (or group's)."""
+    return f"{fingerprint}/pretrain"
 
 
 def seed_generators(model: keras.Model) -> list[keras.random.SeedGenerator]:
@@ -100,16 +105,17 @@ def backup_key(backup_dir: str | os.PathLike) -> str | None:
     return _read_state(backup_dir).get("fingerprint")
 
 
-def backup_seconds(backup_dir: str | os.PathLike | None) -> float:
+def backup_seconds(backup_dir: str | os.PathLike | None, fingerprint: str | None = None) -> float:
     """Wall seconds the run (or group) backed up in ``backup_dir`` trained before it was
     interrupted, up to its last saved chunk — its DDC pre-training included: interrupted
-    before the run's first chunk, what its pre-training backups record —; 0 without a
-    backup, or for one from a release that did not record them. A resumed run's time is
-    this plus its own."""
+    before the run's first chunk, what its pre-training backups of the run's ``fingerprint``
+    record (one of other settings is trained anew) —; 0 without a backup, or for one from a
+    release that did not record them. A resumed run's time is this plus its own."""
     state = _read_state(backup_dir)
-    if state or backup_dir is None:
+    if state or backup_dir is None or fingerprint is None:
         return _seconds_in(state)
-    return sum(_seconds_in(_read_state(folder)) for folder in sorted(Path(backup_dir).glob(f"{_PRETRAINING_PREFIX}*")))
+    states = (_read_state(folder) for folder in sorted(Path(backup_dir).glob(f"{_PRETRAINING_PREFIX}*")))
+    return sum(_seconds_in(s) for s in states if s.get("fingerprint") == pretraining_fingerprint(fingerprint))
 
 
 def _seconds_in(state: dict[str, Any]) -> float:
@@ -140,7 +146,7 @@ class ChunkCheckpoint(keras.callbacks.Callback):
         many chunks are done (0 with no backup); ``self.history`` then holds theirs."""
         state_path = self.backup_dir / STATE_FILE
         if not state_path.is_file():
-            self._earlier_seconds = backup_seconds(self.backup_dir)  # an interrupted pre-training's
+            self._earlier_seconds = backup_seconds(self.backup_dir, self.fingerprint)  # an interrupted pre-training's
             return 0
         try:
             state = json.loads(state_path.read_text())

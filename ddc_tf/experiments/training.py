@@ -34,7 +34,9 @@ from ddc_tf.checks import (
 )
 from ddc_tf.experiments.distill import distill
 from ddc_tf.experiments.inference import infer, predict_assignments  # re-exported: part of this module's API
-from ddc_tf.experiments.resume import ChunkCheckpoint, backup_key, pretraining_backup, resumed_message
+from ddc_tf.experiments.resume import (
+    ChunkCheckpoint, backup_key, pretraining_backup, pretraining_fingerprint, resumed_message,
+)
 from ddc_tf.models import METHODS, ClusteringModel
 from ddc_tf.models.base import parse_proportions
 from ddc_tf.options import LR_SCHEDULES, STRATEGIES  # the values of lr_schedule and strategy
@@ -612,7 +614,7 @@ def prepare_start(
             print(f"seed {seed}: pre-training its backbone with DDC, {config.pretrain_steps} steps", flush=True)
         pretrain_backbone(model, data, config, seed, neighbors,
                           backup_dir=None if backup_dir is None else pretraining_backup(backup_dir, seed),
-                          fingerprint=None if fingerprint is None else f"{fingerprint}/pretrain")
+                          fingerprint=None if fingerprint is None else pretraining_fingerprint(fingerprint))
     if start is not None:
         distill(model, data, start.partition, steps=start.steps, batch_size=config.batch_size, seed=seed)
         model.fitted_to_partition()
