@@ -102,10 +102,11 @@ def test_protocol_distils_the_chosen_run_and_saves_it_as_the_model(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / DISTILLED_FILE), ids)
 
 
-def test_protocol_without_a_vote_or_with_zero_steps_does_not_distil():
+def test_protocol_without_a_vote_or_with_zero_steps_does_not_distil(tmp_path):
     data, cfg = blobs(), config(steps=2)
-    assert run_protocol(data, cfg, runs=2, seed=0, verbose=0, distill_steps=10)[0]["distilled"] is None
-    assert run_protocol(data, cfg, runs=3, seed=0, verbose=0, distill_steps=0)[0]["distilled"] is None
+    assert run_protocol(data, cfg, runs=2, seed=0, out_dir=tmp_path, verbose=0, distill_steps=10)[0]["distilled"] is None
+    # the folder's two runs reused: one more trains
+    assert run_protocol(data, cfg, runs=3, seed=0, out_dir=tmp_path, verbose=0, distill_steps=0)[0]["distilled"] is None
     with pytest.raises(ValueError, match="distill_steps"):
         run_protocol(data, cfg, runs=3, verbose=0, distill_steps=-1)
 
