@@ -258,8 +258,12 @@ def _aligned_to_first(runs: Sequence[np.ndarray]) -> list[np.ndarray]:
             renamed = {}
             if earlier_ids.size:
                 # overlap[c, j]: points in extra cluster c that an earlier run put in fresh cluster j
-                overlap = np.array([[sum(int(np.sum((relabelled == c) & (a == j))) for a in aligned[1:])
-                                     for j in earlier_ids] for c in extra])
+                overlap = np.zeros((extra.size, earlier_ids.size), np.int64)
+                for a in aligned[1:]:
+                    both = (relabelled >= base) & (a >= base)
+                    if both.any():
+                        overlap += contingency(np.searchsorted(extra, relabelled[both]),
+                                               np.searchsorted(earlier_ids, a[both]), extra.size, earlier_ids.size)
                 for row, col in zip(*linear_sum_assignment(overlap, maximize=True)):
                     if overlap[row, col] > 0:
                         renamed[int(extra[row])] = int(earlier_ids[col])

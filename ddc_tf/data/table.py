@@ -116,18 +116,15 @@ def _plain_numbers(lines: list[str], delimiter: str, width: int, columns: list[i
     return x, labels
 
 
-def _check_whole_numbers_fit(x32: np.ndarray, as_text: Callable[[list[int]], np.ndarray], path: Path,
+def _check_whole_numbers_fit(x32: np.ndarray, cell: Callable[[int, int], str], path: Path,
                              names: list[str | None]) -> None:
     """A ValueError when a cell written as an integer (``1700000123``: an id, a count, a time
     stamp) holds one float32 changes (beyond 2**24): an `.npz` of such integers is refused too.
-    ``as_text(js)``: the cells of columns ``js`` as written (only columns that reach 2**24 are
-    read again); numbers written otherwise (``1.5e20``, ``2.5``) are read as floats, rounded."""
-    big = np.flatnonzero(np.max(np.abs(x32), axis=0, initial=0) >= FLOAT32_EXACT_INT).tolist()
-    if not big:
-        return
-    for j, texts in zip(big, np.asarray(as_text(big)).reshape(x32.shape[0], len(big)).T):
-        for i, text in enumerate(texts):
-            text = str(text).strip()
+    ``cell(i, j)``: the cell as written (read only in columns that reach 2**24); numbers written
+    otherwise (``1.5e20``, ``2.5``) are read as floats, rounded."""
+    for j in np.flatnonzero(np.max(np.abs(x32), axis=0, initial=0) >= FLOAT32_EXACT_INT):
+        for i in range(x32.shape[0]):
+            text = cell(i, j)
             if _INTEGER.fullmatch(text) and int(text) != int(x32[i, j]):
                 raise ValueError(f"{path}: column {names[j] or j + 1!r} holds integers float32 cannot hold exactly "
                                  f"(beyond 2**24 = {FLOAT32_EXACT_INT}): {int(text)} in data row {i + 1} would be "
@@ -270,10 +267,6 @@ def load_table(
         x32, labels = plain
         label_values = None if labels is None else [str(v).strip() for v in labels]
 
-        def as_text(js: list[int]) -> np.ndarray:
-            return np.loadtxt(lines, usecols=[columns[j] for j in js], dtype=str, ndmin=2,
-                              delimiter=delimiter, comments=None)
-
         def cell(i: int, j: int) -> str:
             return lines[i].split(delimiter)[columns[j]].strip()
     else:
@@ -302,17 +295,13 @@ def load_table(
             raise ValueError(f"{where(i, j, cells[i, j])} is not a number (every feature cell must be one{hint})") from None
         with np.errstate(over="ignore"):
             x32 = x.astype(np.float32)
-
-        def as_text(js: list[int]) -> np.ndarray:
-            return cells[:, js]
-
         label_values = None if label_at is None else [fields[label_at] for fields in body]
     bad = ~np.isfinite(x32)
     if bad.any():
         i, j = (int(k[0]) for k in np.nonzero(bad))
         raise ValueError(f"{where(i, j, cell(i, j))} is not a finite float32 number ({counted(bad.sum(), 'such cell')})")
     names = [header[j] if header is not None else str(j + 1) for j in columns]
-    _check_whole_numbers_fit(x32, as_text, path, names)
+    _check_whole_numbers_fit(x32, cell, path, names)
     y, class_names = (None, None) if label_values is None or not read_labels else _labels(label_values, path, header[label_at])
     if header is not None and columns[0] == 0 and header[0] == "" and width > 1:
         warnings.warn(f"{path}: the first column has no name, as the index pandas' to_csv() writes: it is clustered "

@@ -144,9 +144,10 @@ class Preset:
         ``refine_runs``): its own values, else ``ddc-tf fit``'s defaults for ``method``."""
         from ddc_tf.options import default_refine_runs
 
+        resolved = resolve_fit_options(self, {})  # the preset's VOTE dropped as ddc-tf fit drops it
         return {
-            "selector": self.selector or DEFAULT_SELECTOR,
-            "vote_runs": self.vote_runs if self.vote_runs is not None and self.vote_runs <= self.runs else None,
+            "selector": resolved["selector"],
+            "vote_runs": resolved["vote_runs"],
             "refine_runs": self.refine_runs if self.refine_runs is not None else default_refine_runs(method, self.runs),
         }
 

@@ -330,6 +330,8 @@ def plot_top_images(
 # --------------------------------------------------------------------------- Fig. 9a
 _CURVE_STYLE = {"loss": ("Loss", 2.2, "-"), "l1": ("$l_1$", 1.2, "--"), "l2": ("$l_2$", 1.2, "--"),
                 "l3": ("$l_3$", 1.2, "--"), "acc": ("ACC", 2.2, "-")}
+
+
 def plot_training_curves(
     curves: str | os.PathLike | Mapping[str, Any], out: str | os.PathLike, term_labels: Mapping[str, str] | None = None
 ) -> Path:
