@@ -150,15 +150,18 @@ def read_data_description(model_file: str | os.PathLike) -> dict[str, Any] | Non
     """The content of :func:`find_data_description`'s ``data.json`` (:func:`describe_data` of
     the training data), or None when there is none; a ValueError naming the file when it
     cannot be read."""
+    described = find_data_description(model_file)
+    return None if described is None else read_description_file(described)
+
+
+def read_description_file(path: Path) -> dict[str, Any]:
+    """The content of the ``data.json`` at ``path``; a ValueError naming it when it cannot be read."""
     import json
 
-    described = find_data_description(model_file)
-    if described is None:
-        return None
     try:
-        return json.loads(described.read_text())
+        return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{described}: unreadable data description: {error}") from None
+        raise ValueError(f"{path}: unreadable data description: {error}") from None
 
 
 def data_fingerprint(data: "ArrayData") -> str:

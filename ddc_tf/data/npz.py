@@ -274,8 +274,9 @@ def _from_archive(
     else:
         partial = [k for k in CSR_KEYS if k in arrays]
         absent = [k for k in CSR_KEYS if k not in arrays]
-        if partial == ["data"] and np.ndim(arrays["data"]) >= 2:  # dense features under a CSR key's name
-            raise ValueError(f"{path}: no 'x' array; 'data' holds a {np.shape(arrays['data'])} array, dense "
+        data_shape = np.shape(arrays["data"]) if partial == ["data"] else ()
+        if len(data_shape) >= 2:  # dense features under a CSR key's name
+            raise ValueError(f"{path}: no 'x' array; 'data' holds a {data_shape} array, dense "
                              "features rather than a CSR matrix's values: save them as x "
                              "(np.savez(path, x=features, y=labels))")
         hint = f" (CSR keys present: {partial}, missing: {absent})" if partial else ""
@@ -324,8 +325,9 @@ def _labels_by_another_name(arrays: _Archive, path: Path, n: int, drop_unlabeled
     """The key of an `.npz` without `y` that holds its labels under a name a table's label
     column takes (`LABEL_COLUMNS`, any letter case: `labels`, `target`, …) — a 1-D array of
     one entry per point, of integers ≥ 0 (any with ``drop_unlabeled``) or strings —; None
-    when there is none. Two such keys are refused; a key so named that cannot be labels (floats, negative numbers: a regression
-    target) is passed over with a warning, as the file read before."""
+    when there is none. Two such keys are refused; a key so named that cannot be labels
+    (floats, negative numbers: a regression target) is passed over with a warning, as the
+    file read before."""
     def labels_by_name(key: str) -> bool:
         try:
             values = arrays[key]

@@ -205,8 +205,9 @@ def resolve_input_spec(
 
     described: dict[str, Any] | None = None
     origin = None
-    recorded = run_files.read_data_description(model_path) if model_path is not None else None
-    recorded_at = str(run_files.find_data_description(model_path)) if recorded is not None else None
+    recorded_file = run_files.find_data_description(model_path) if model_path is not None else None
+    recorded = run_files.read_description_file(recorded_file) if recorded_file is not None else None
+    recorded_at = str(recorded_file) if recorded_file is not None else None
     if data is not None:
         from ddc_tf.data import ArrayData, load_arrays
 
