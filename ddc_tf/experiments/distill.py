@@ -26,6 +26,7 @@ from ddc_tf.data import ArrayData, to_dataset
 from ddc_tf.experiments.inference import predict_assignments
 from ddc_tf.experiments.resume import seed_generators
 from ddc_tf.models import ClusteringModel
+from ddc_tf.models.optimizers import FusedAdam
 
 __all__ = ["distill", "DEFAULT_DISTILL_LEARNING_RATE"]
 
@@ -94,7 +95,7 @@ def distill(
         batch_size=batch_size, shuffle=True, seed=seed, drop_remainder=data.n >= batch_size,
         with_labels=True, repeat=True,
     )
-    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer = FusedAdam(learning_rate)
     if keras.mixed_precision.dtype_policy().name == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     variables = list(model.trainable_variables)

@@ -39,6 +39,7 @@ from ddc_tf.experiments.resume import (
 )
 from ddc_tf.models import METHODS, ClusteringModel
 from ddc_tf.models.base import parse_proportions
+from ddc_tf.models.optimizers import FusedAdam
 from ddc_tf.options import LR_SCHEDULES, STRATEGIES  # the values of lr_schedule and strategy
 
 __all__ = [
@@ -374,11 +375,12 @@ def build_model(config: TrainConfig, data: ArrayData) -> ClusteringModel:
 
 
 def make_optimizer(config: TrainConfig, learning_rate: float) -> keras.optimizers.Optimizer:
-    """Adam at ``learning_rate`` with ``config``'s schedule, gradient clipping and weight decay."""
+    """Adam (:class:`ddc_tf.models.optimizers.FusedAdam`) at ``learning_rate`` with ``config``'s
+    schedule, gradient clipping and weight decay."""
     rate: Any = learning_rate
     if config.lr_schedule == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=config.steps)
-    return keras.optimizers.Adam(
+    return FusedAdam(
         learning_rate=rate, global_clipnorm=config.clipnorm, weight_decay=config.weight_decay
     )
 
