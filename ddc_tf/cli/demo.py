@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
         help="the embedded offline demo: digits and circles, DDC vs k-means",
         description=(
             "Train DDC on scikit-learn's digits (10 runs × 1 500 steps) and on circles (3 runs), then "
-            "3 refined runs on each, offline, about a minute and a half on 2 cores; print one line per "
+            "3 refined runs on each, offline, a few minutes on 2 cores; print one line per "
             "run, then ACC/NMI of the chosen run, DDC-VOTE, DDC-ENSEMBLE, DDC-DISTILLED (the saved model) "
             "and k-means++; save models and results under --out."
         ),

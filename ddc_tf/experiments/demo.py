@@ -34,7 +34,7 @@ class DemoCase:
     learning_rate: float
 
 
-#: Budgets sized for a 2-core CPU (about a minute and a half in all). The MLP learning rate is
+#: Budgets sized for a 2-core CPU (1.5–5 minutes in all, by CPU: README). The MLP learning rate is
 #: 1e-3 rather than the paper's 1e-5: at a budget of a few thousand steps 1e-5 barely moves
 #: the weights (see README, "Defaults and where they depart from the paper"). Digits trains
 #: 10 runs: single runs land in different local minima (ACC 0.63–0.91), and the consensus
