@@ -120,6 +120,7 @@ def test_the_protocol_trains_groups_of_runs_with_the_same_results(tmp_path):
         assert a["seed"] == b["seed"] and a["cluster_sizes"] == b["cluster_sizes"]
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-4)
     assert grouped["best"]["seed"] == alone["best"]["seed"]
+    assert grouped["runs"][0]["seconds"] == grouped["runs"][1]["seconds"] > 0  # the group's time, divided
     assert not list((tmp_path / "grouped").glob("backup_seeds_*"))  # finished groups leave no backup
     # finished runs are reused, a group of one unfinished run trains just that one
     (tmp_path / "grouped" / "runs" / "seed_1" / "run.json").unlink()

@@ -271,7 +271,9 @@ def test_settings_that_resolve_alike_are_the_same_run(tmp_path, monkeypatch):
                                        hidden_units=16), runs=1, seed=SEED, out_dir=tmp_path, verbose=0)
 
 
-@pytest.mark.parametrize("runs_at_once", [1, 2])
+# runs_at_once=2 (a group's backup, its seconds divided among its runs) with -m slow: the default run keeps
+# under 10 minutes; test_grouped's protocol test checks the division on a group trained at once
+@pytest.mark.parametrize("runs_at_once", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_a_resumed_runs_seconds_count_what_it_trained_before_the_interruption(tmp_path, runs_at_once,
                                                                                monkeypatch):
     """A run's (or group's) backup records the wall seconds trained so far, over every process;

@@ -29,22 +29,19 @@ def test_a_partition_start_is_distillation_then_the_run(monkeypatch):
     run's seed), then the run's own steps; the start replaces the k-means start."""
     data = blobs()
     partition = (np.arange(data.n) * 7) % 3
-    cfg = config(steps=6, kmeans_init=5)
+    cfg = config(steps=6, kmeans_init=5)  # a k-means start asked for, which the partition replaces
     calls = []
     monkeypatch.setattr(training, "kmeans_start", lambda *args: calls.append(args))
-    model, _ = train_run(data, cfg, 2, verbose=0, start=PartitionStart(partition, 40))
-    assert not calls  # the given partition, not k-means'
-
-    no_steps = config(steps=6)
     import keras
 
     keras.utils.set_random_seed(2)
-    by_hand = training.build_model(no_steps, data)
-    distill(by_hand, data, partition, steps=40, batch_size=no_steps.batch_size, seed=2)
+    by_hand = training.build_model(cfg, data)
+    distill(by_hand, data, partition, steps=40, batch_size=cfg.batch_size, seed=2)
     fitted = predict_assignments(by_hand, data).argmax(1)
     assert evaluation.cluster_metrics(partition, fitted)["acc"] > 0.9  # it did learn the start
-    started, _ = train_run(data, no_steps, 2, verbose=0, start=PartitionStart(partition, 40))
-    straight, _ = train_run(data, no_steps, 2, verbose=0)
+    started, _ = train_run(data, cfg, 2, verbose=0, start=PartitionStart(partition, 40))
+    assert not calls  # the given partition, not k-means'
+    straight, _ = train_run(data, config(steps=6), 2, verbose=0)
     assert not np.allclose(predict_assignments(started, data), predict_assignments(straight, data))
     # the run after the start trains: its weights moved away from the distilled network
     assert any(not np.allclose(a, b) for a, b in zip(started.get_weights(), by_hand.get_weights()))
