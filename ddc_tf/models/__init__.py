@@ -9,6 +9,8 @@
   discriminator.
 - :mod:`ddc_tf.models.group`: ``RunGroup``, R independent models trained by one step
   (``ddc_tf.experiments.grouped.train_runs``; ``ddc-tf fit --runs-at-once``).
+- :mod:`ddc_tf.models.optimizers`: ``FusedAdam``, Keras' Adam with one fused update kernel per
+  variable (the optimizer runs and distillation train with).
 
 A new clustering loss is one module here (a ``ClusteringModel`` subclass with its head and
 ``loss_terms``), its tensor code in :mod:`ddc_tf.losses`, and an entry in ``METHODS``.
