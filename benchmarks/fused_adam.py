@@ -60,14 +60,14 @@ def main() -> None:
                 short[name].append(s)
                 per_step[name].append(1e3 * (l - s) / (args.long - args.short))
         FusedAdam.update_step = UPDATES["fused_adam"]
-        med = {name: (float(np.median(short[name])), float(np.median(per_step[name]))) for name in UPDATES}
+        median_short = {name: float(np.median(times)) for name, times in short.items()}
+        median_step = {name: float(np.median(times)) for name, times in per_step.items()}
         rows.append({"case": case, "data": source, "short_steps": args.short, "long_steps": args.long,
                      "short_run_seconds": short, "ms_per_step": per_step,
-                     "median_short_run_seconds": {n: v[0] for n, v in med.items()},
-                     "median_ms_per_step": {n: v[1] for n, v in med.items()}})
-        (ks, kt), (fs, ft) = med["keras_adam"], med["fused_adam"]
-        print(f"{case:<5} {source:<22} {args.short}-step run: Keras' Adam {ks:.2f} s, FusedAdam {fs:.2f} s   "
-              f"per step: {kt:.2f} ms, {ft:.2f} ms", flush=True)
+                     "median_short_run_seconds": median_short, "median_ms_per_step": median_step})
+        print(f"{case:<5} {source:<22} {args.short}-step run: Keras' Adam {median_short['keras_adam']:.2f} s, "
+              f"FusedAdam {median_short['fused_adam']:.2f} s   per step: {median_step['keras_adam']:.2f} ms, "
+              f"{median_step['fused_adam']:.2f} ms", flush=True)
     path = write_results("fused_adam", {
         "rows": rows, "load_avg": os.getloadavg(),
         "command": "python benchmarks/fused_adam.py " + " ".join(sys.argv[1:]),
